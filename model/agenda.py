@@ -1,0 +1,48 @@
+"""Phase 3: agenda setting in each network (members' priorities against partners' preferences).
+
+For each active network k with partners' weight w_k = partner_share_k x (1 - city_first):
+    target_k = m x e(theme_k) + (1 - m) x [(1 - w_k) x mean_priority_k + w_k x partner_pref_k]
+    agenda_k <- agenda_k + a x (target_k - agenda_k)
+with m = `mission_weight`, a = `agenda_adaptation` and mean_priority_k the mean priority vector of
+its members (its own agenda when it has none). Misalignment is the total-variation distance
+    misalignment_k = 0.5 x sum_i |agenda_ki - mean_priority_ki|   in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def member_mean_priority(model) -> np.ndarray:
+    """(networks x issues) mean priority of members; the network's agenda where it has none."""
+    nets = model.networks
+    n = nets.n
+    S = model.membership_matrix()
+    sums = np.asarray(S.T @ model.cities.priority)
+    cnt = nets.members[:n].astype(float)
+    mean = np.where(cnt[:, None] > 0, sums / np.maximum(cnt, 1)[:, None], nets.agenda[:n])
+    return mean
+
+
+def agenda_phase(model):
+    cfg = model.cfg.networks
+    nets = model.networks
+    n = nets.n
+    if n == 0:
+        return
+    act = nets.active[:n]
+    mean = member_mean_priority(model)
+    w = nets.partner_share[:n] * (1.0 - model.city_first)
+    onehot = np.eye(model.n_issues)[np.maximum(nets.theme[:n], 0)]
+    blend = (1 - w)[:, None] * mean + w[:, None] * nets.partner_pref[:n]
+    target = cfg.mission_weight * onehot + (1 - cfg.mission_weight) * blend
+    if model.health_pull > 0:  # pandemic repurposing toward health
+        h = model.issue_index.get("health")
+        if h is not None:
+            pull = np.zeros(model.n_issues)
+            pull[h] = 1.0
+            target = (1 - model.health_pull) * target + model.health_pull * pull[None, :]
+    ag = nets.agenda[:n]
+    ag[act] += cfg.agenda_adaptation * (target[act] - ag[act])
+    ag[act] /= ag[act].sum(axis=1, keepdims=True)
+    nets.misalignment[:n] = np.where(act, 0.5 * np.abs(ag - mean).sum(axis=1), nets.misalignment[:n])

@@ -1,0 +1,433 @@
+"""Scenario files: the pydantic v2 schema, YAML loading, `--set` overrides and readable errors.
+
+Every field carries its default, unit and meaning in its description; `python run.py schema`
+prints the JSON Schema built from these classes. Unknown keys, NaN and infinities are rejected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MAX_DEPTH = 20
+MAX_FILE_BYTES = 5_000_000
+
+
+class ScenarioError(ValueError):
+    """A user's input is wrong: carries the file, the field path and what is expected."""
+
+    def __init__(self, source: str, path: str, message: str):
+        self.source, self.path, self.message = source, path, message
+        where = f"{source}: " if source else ""
+        field = f"{path}: " if path else ""
+        super().__init__(f"{where}{field}{message}")
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys and non-finite numbers are errors."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+
+def _f(default, description, **kw):
+    return Field(default, description=description, **kw)
+
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class IssueConfig(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Issue (theme) name; a snake_case identifier, used in metric names.")
+    politics: Literal["low", "high"] = _f("low", "'high' politics: cities have little direct competence; national stance moves only through residents' norms.")
+    salience: float = _f(1.0, "Global salience: weight of the issue in cities' initial priorities (relative, > 0).", gt=0, le=100)
+    funder_appeal: float = _f(1.0, "Appeal to international funders: weight in funders' preferences and partners' preferences (relative, > 0).", gt=0, le=100)
+
+
+def default_issues() -> list[IssueConfig]:
+    table = [
+        ("climate", "low", 1.3, 3.0),
+        ("poverty", "low", 1.2, 1.3),
+        ("culture", "low", 1.0, 0.7),
+        ("peace", "high", 0.9, 0.6),
+        ("gender", "low", 0.8, 0.7),
+        ("health", "low", 1.0, 1.0),
+        ("economy", "low", 1.2, 0.9),
+        ("migration", "low", 0.7, 0.6),
+        ("governance", "low", 0.9, 0.8),
+    ]
+    return [IssueConfig(name=n, politics=p, salience=s, funder_appeal=a) for n, p, s, a in table]
+
+
+class RegionConfig(Strict):
+    name: str = Field(description="Region (continent) name.")
+    weight: float = _f(1.0, "Relative share of synthetic cities in this region (> 0).", gt=0, le=1000)
+    north_share: Share = _f(0.5, "Share of this region's countries that belong to the Global North (0-1).")
+
+
+def default_regions() -> list[RegionConfig]:
+    return [
+        RegionConfig(name="Africa", weight=0.17, north_share=0.0),
+        RegionConfig(name="Asia", weight=0.45, north_share=0.12),
+        RegionConfig(name="Europe", weight=0.16, north_share=0.85),
+        RegionConfig(name="Latin America", weight=0.11, north_share=0.05),
+        RegionConfig(name="North America", weight=0.08, north_share=0.9),
+        RegionConfig(name="Oceania", weight=0.03, north_share=0.6),
+    ]
+
+
+class CitiesConfig(Strict):
+    source: Literal["synthetic"] = _f("synthetic", "Where cities come from. 'synthetic': generated (any size).")
+    n: int = _f(2000, "Number of cities.", ge=10, le=200_000)
+    n_countries: int = _f(120, "Number of countries (synthetic; spread over regions by weight).", ge=1, le=500)
+    regions: list[RegionConfig] = Field(default_factory=default_regions, min_length=1, description="Regions (continents) with their weights and Global North shares.")
+    pop_min: float = _f(15_000, "Smallest city population (persons).", gt=0, le=1e7)
+    pop_max: float = _f(3.5e7, "Largest city population (persons).", gt=0, le=1e8)
+    pop_alpha: float = _f(1.05, "Pareto (Zipf) exponent of the city-size distribution (dimensionless).", gt=0.3, le=5)
+    budget_per_capita_north: float = _f(2500.0, "City budget per resident in the Global North (USD/year).", gt=0, le=1e6)
+    budget_per_capita_south: float = _f(400.0, "City budget per resident in the Global South (USD/year).", gt=0, le=1e6)
+    engagement_share: float = _f(0.002, "Mean share of the city budget spent on international engagement (fraction; typically well under 1%).", gt=0, le=0.05)
+    attention_min: int = _f(0, "Fewest memberships any city's staff can sustain.", ge=0, le=50)
+    attention_max: int = _f(12, "Most memberships any city's staff can sustain.", ge=1, le=100)
+    priority_concentration: float = _f(2.0, "Dirichlet concentration of cities' issue priorities around issue salience (higher: more alike).", gt=0, le=1000)
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        if self.pop_max <= self.pop_min:
+            raise ValueError(f"pop_max ({self.pop_max}) must be larger than pop_min ({self.pop_min})")
+        if self.attention_max < self.attention_min:
+            raise ValueError("attention_max must be at least attention_min")
+        return self
+
+
+class NetworksConfig(Strict):
+    initial: int = _f(40, "Networks that exist at the first step (founded before the start year).", ge=0, le=5000)
+    max_networks: int = _f(400, "Most networks that may be active at once.", ge=1, le=20_000)
+    founding_rate: float = _f(5.0, "Exogenous founding rate: expected new networks per year (Poisson mean).", ge=0, le=1000)
+    demand_rate: float = _f(6.0, "Demand-driven founding: extra expected new networks per year per unit of unmet demand (share of cities' priority mass not covered by any membership).", ge=0, le=1000)
+    convergence: Share = _f(0.6, "Theme choice of new networks: weight of 'follow the money' (funding shares) against 'fill the niche' (unmet demand), 0-1.")
+    invitation_share: Share = _f(0.15, "Share of new networks with the invitation-only rule.")
+    competitive_share: Share = _f(0.08, "Share of new networks admitting by competitive application.")
+    threshold_share: Share = _f(0.12, "Share of new networks with a population threshold; the rest are open.")
+    threshold_pop: float = _f(500_000, "Median population threshold of threshold networks (persons).", gt=0, le=1e8)
+    global_share: Share = _f(0.55, "Share of new networks with global scope; the rest cover one region.")
+    partnered_share: Share = _f(0.63, "Probability that a new network has non-governmental partners in its governance.")
+    partner_share_max: Share = _f(0.6, "Upper bound of partners' weight in a partnered network's governance (uniform from 0.1).")
+    openness_open: Share = _f(0.5, "Openness (share of knowledge reaching non-members) of open and threshold networks.")
+    openness_closed: Share = _f(0.1, "Openness of invitation-only and competitive networks.")
+    target_size: int = _f(100, "Target membership of invitation and competitive networks (cities).", ge=2, le=100_000)
+    founders: int = _f(12, "Founding members of a new network (cities).", ge=1, le=10_000)
+    fee_share: float = _f(0.08, "Membership fee as a share of the median city's international-engagement budget (fraction).", ge=0, le=10)
+    min_members: int = _f(4, "Dissolution floor on members.", ge=0, le=10_000)
+    min_income: float = _f(0.02, "Dissolution floor on yearly income (million USD).", ge=0, le=1e6)
+    floor_years: int = _f(3, "Years below a floor before a network dissolves.", ge=1, le=100)
+    agenda_adaptation: Share = _f(0.2, "Yearly speed at which a network's agenda moves to its target (0-1).")
+    mission_weight: Share = _f(0.5, "Weight of a network's founding theme in its agenda target (the rest: members' and partners' preferences).")
+
+    @model_validator(mode="after")
+    def _rule_shares(self):
+        s = self.invitation_share + self.competitive_share + self.threshold_share
+        if s > 1.0 + 1e-9:
+            raise ValueError(f"invitation_share + competitive_share + threshold_share must be at most 1 (got {s:g})")
+        return self
+
+
+class ResourcesConfig(Strict):
+    pool: float = _f(120.0, "Yearly international funding pool at the start (million USD/year).", ge=0, le=1e7)
+    growth: float = _f(0.03, "Yearly growth rate of the pool (fraction).", ge=-0.5, le=1.0)
+    n_funders: int = _f(8, "Number of funders sharing the pool.", ge=1, le=1000)
+    regional_funders: Share = _f(0.25, "Share of funders restricted to one region (e.g. the EU).")
+    gamma: float = _f(1.5, "Contest exponent: share proportional to (fit x visibility)^gamma; > 1 gives winner-take-most.", ge=0, le=20)
+    overhead: Share = _f(0.3, "Share of a network's income that pays its secretariat; the rest funds programmes.")
+    secretariat_scale: float = _f(1.0, "Income (million USD/year) at which the secretariat reaches 63% of full capacity.", gt=0, le=1e6)
+    efficiency_gain: Share = _f(0.05, "Yearly efficiency gain of a secretariat under full competitive pressure (competition spurs efficiency).")
+    sponsor_share: Share = _f(0.4, "Share of a funder's budget reserved for the networks it sponsors (partnered networks get a sponsor).")
+
+
+class MembershipConfig(Strict):
+    review_rate: Share = _f(0.2, "Share of cities that review their memberships each year.")
+    candidates: int = _f(8, "Networks a reviewing city considers besides its own (sampled by visibility).", ge=0, le=1000)
+    switching_cost: float = _f(0.15, "Utility a member gives up by leaving (members stay while utility > -switching_cost).", ge=0, le=100)
+    join_threshold: float = _f(0.0, "Least utility for joining a network.", ge=-100, le=100)
+    w_fit: float = _f(1.0, "Weight of issue fit (priorities . agenda x issues).", ge=0, le=100)
+    w_learn: float = _f(2.0, "Weight of what a city can learn (network knowledge above its practice).", ge=0, le=100)
+    w_funds: float = _f(0.5, "Weight of programme funds per member (log scale).", ge=0, le=100)
+    w_prestige: float = _f(0.6, "Weight of prestige (members' mean visibility).", ge=0, le=100)
+    w_peers: float = _f(0.8, "Weight of peers (share of members from the same country and region).", ge=0, le=100)
+    w_fee: float = _f(1.0, "Weight of the fee relative to the city's engagement budget.", ge=0, le=100)
+    fluency_gain: Share = _f(0.01, "Yearly growth of a city's visibility (global fluency) at three or more memberships (share of the gap to 1).")
+    attention_cost: float = _f(0.9, "Utility cost of one membership's use of staff attention.", ge=0, le=100)
+
+
+class KnowledgeConfig(Strict):
+    production: Share = _f(0.12, "Yearly knowledge production of a fully funded network on its agenda (share of the remaining gap).")
+    programme_scale: float = _f(2.0, "Programme spending (million USD/year) at which production reaches 63% of its maximum.", gt=0, le=1e6)
+    absorption: Share = _f(0.1, "Yearly share of the gap to its best member's practice that a network absorbs.")
+    member_learning: Share = _f(0.15, "Yearly share of the gap to a network's knowledge that a member closes (times secretariat capacity).")
+    nonmember_learning: Share = _f(0.04, "Yearly share of the gap to openly shared knowledge that any city closes (times openness).")
+    innovation: Share = _f(0.01, "Yearly own innovation of a city at full capacity and priority (share of the gap to 1).")
+    high_politics_competence: Share = _f(0.1, "Factor on practice gains for high-politics issues (cities have little competence).")
+    obsolescence: Share = _f(0.03, "Yearly loss of network knowledge as problems and technologies change (fraction).")
+    depreciation: Share = _f(0.02, "Yearly loss of city practice without renewal (fraction).")
+    activity_threshold: Share = _f(0.15, "Agenda weight above which a network counts as active on an issue (fragmentation, standards).")
+
+
+class SpilloverConfig(Strict):
+    down: bool = _f(True, "Channel down: engagement raises residents' norms; cooperation raises the peace norm.")
+    up: bool = _f(True, "Channel up: national stance follows cities' practice (or norms) and networks' advocacy.")
+    horizontal: bool = _f(True, "Channel across: knowledge flows between networks sharing members or linked by cooperation.")
+    down_rate: Share = _f(0.05, "Yearly rise of residents' norms at full engagement on an issue (share of the gap).")
+    cobenefit: Share = _f(0.02, "Yearly rise of the peace norm per unit of any international cooperation (co-benefit).")
+    norm_decay: Share = _f(0.01, "Yearly return of residents' norms toward their initial level.")
+    priority_feedback: Share = _f(0.05, "Yearly pull of city priorities toward residents' norms.")
+    up_rate: Share = _f(0.08, "Yearly movement of national stance above the threshold (share of the gap).")
+    up_threshold: Share = _f(0.35, "Signal (practice or norm, plus advocacy) a country's cities must pass to move national stance.")
+    advocacy: Share = _f(0.2, "Weight of networks' advocacy voice in the upward signal.")
+    reversal: Share = _f(0.03, "Yearly erosion of national stance while the signal is below threshold (governments resist or reverse).")
+    horizontal_rate: Share = _f(0.05, "Yearly share of the knowledge gap closed across a full bridge or cooperation link.")
+    standard_adoption: Share = _f(0.1, "Yearly probability that a network adopts the standard of a fully bridged or linked network that knows more on an issue.")
+    bridge_scale: float = _f(5.0, "Shared members at which a bridge between two networks counts fully.", gt=0, le=1e6)
+
+
+class GovernanceConfig(Strict):
+    city_first: Share = _f(0.0, "How far networks put city priorities first: partners' weight in agendas is partner_share x (1 - city_first).")
+
+
+class InterventionConfig(Strict):
+    kind: str = Field(description="Plug-in name: one of the registered interventions or shocks (see docs/ODD.md).")
+    start: int = Field(description="First calendar year in which it acts.")
+    end: int | None = _f(None, "Last calendar year in which it acts (inclusive); none: to the end of the run.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the plug-in; each kind validates its own.")
+
+    @model_validator(mode="after")
+    def _years(self):
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end ({self.end}) must not be before start ({self.start})")
+        return self
+
+
+class Scenario(Strict):
+    """A complete scenario: every section with its defaults."""
+
+    name: str = _f("scenario", "Scenario name (used in output directory names).", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = _f("", "Free text.")
+    seed: int = _f(0, "Seed of the model's random generator (numpy SeedSequence entropy).", ge=0, le=2**63 - 1)
+    steps: int = _f(45, "Number of yearly steps.", ge=1, le=1000)
+    start_year: int = _f(1980, "Calendar year of the first step.", ge=0, le=3000)
+    issues: list[IssueConfig] = Field(default_factory=default_issues, min_length=2, description="Issues (themes).")
+    cities: CitiesConfig = Field(default_factory=CitiesConfig)
+    networks: NetworksConfig = Field(default_factory=NetworksConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    membership: MembershipConfig = Field(default_factory=MembershipConfig)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    spillover: SpilloverConfig = Field(default_factory=SpilloverConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    interventions: list[InterventionConfig] = Field(default_factory=list, description="Interventions and shocks, each a plug-in named by `kind`.")
+
+    @field_validator("issues")
+    @classmethod
+    def _unique_issues(cls, v):
+        names = [i.name for i in v]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"issue names must be unique; repeated: {sorted(dup)}")
+        return v
+
+    @property
+    def issue_names(self) -> list[str]:
+        return [i.name for i in self.issues]
+
+    @property
+    def end_year(self) -> int:
+        return self.start_year + self.steps - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _depth(obj, limit: int, level: int = 0) -> int:
+    if level > limit:
+        return level
+    if isinstance(obj, dict):
+        return max([_depth(v, limit, level + 1) for v in obj.values()] + [level])
+    if isinstance(obj, list):
+        return max([_depth(v, limit, level + 1) for v in obj] + [level])
+    return level
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """Read a YAML mapping safely; every failure is a ScenarioError naming the file."""
+    src = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise ScenarioError(src, "", "file not found")
+    if p.is_dir():
+        raise ScenarioError(src, "", "is a directory; expected a YAML file")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(src, "", f"is larger than {MAX_FILE_BYTES // 1_000_000} MB; expected a small YAML file")
+    if b"\x00" in raw:
+        raise ScenarioError(src, "", "is a binary file; expected a YAML text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError(src, "", "is not UTF-8 text; expected a YAML text file") from None
+    if not text.strip():
+        raise ScenarioError(src, "", "is empty; expected a YAML mapping of scenario fields")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as e:
+        tag = getattr(e, "problem", "") or ""
+        mark = e.problem_mark
+        line = f" (line {mark.line + 1})" if mark else ""
+        raise ScenarioError(src, "", f"YAML tags that construct objects are not allowed{line}: {tag}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "syntax error"
+        raise ScenarioError(src, "", f"malformed YAML{line}: {problem}") from None
+    except RecursionError:
+        raise ScenarioError(src, "", f"nesting is too deep (more than {MAX_DEPTH} levels)") from None
+    if data is None:
+        raise ScenarioError(src, "", "is empty; expected a YAML mapping of scenario fields")
+    if not isinstance(data, dict):
+        raise ScenarioError(src, "", f"expected a YAML mapping of fields at the top level, got {type(data).__name__}")
+    if _depth(data, MAX_DEPTH) > MAX_DEPTH:
+        raise ScenarioError(src, "", f"nesting is too deep (more than {MAX_DEPTH} levels)")
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """Parse the VALUE of a `--set key=VALUE` as a YAML scalar or flow collection (safe)."""
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any] | None, source: str = "--set") -> dict:
+    """Set dotted keys (`a.b.c` or `a__b__c`) in a nested dict; list items by index (`interventions.0.start`)."""
+    if not overrides:
+        return data
+    schema_root = Scenario
+    for key, value in overrides.items():
+        parts = key.replace("__", ".").split(".")
+        if not all(parts):
+            raise ScenarioError(source, key, "expected a dotted field path such as resources.pool")
+        _check_path(schema_root, parts, source, key)
+        node = data
+        for j, part in enumerate(parts[:-1]):
+            nxt = parts[j + 1]
+            if isinstance(node, list):
+                idx = int(part)
+                if idx >= len(node):
+                    raise ScenarioError(source, key, f"list index {idx} out of range (the list has {len(node)} items)")
+                node = node[idx]
+                continue
+            if part not in node or node[part] is None:
+                if nxt.isdigit():
+                    raise ScenarioError(source, key, f"{part} has no item {nxt}")
+                node[part] = {}
+            node = node[part]
+        last = parts[-1]
+        if isinstance(node, list):
+            idx = int(last)
+            if idx >= len(node):
+                raise ScenarioError(source, key, f"list index {idx} out of range")
+            node[idx] = value
+        else:
+            node[last] = value
+    return data
+
+
+def _check_path(model_cls, parts, source, key):
+    """Reject override paths that name no field, before any value is set."""
+    cls = model_cls
+    for j, part in enumerate(parts):
+        if cls is None:
+            return
+        if part.isdigit():
+            continue
+        fields = cls.model_fields
+        if part not in fields:
+            known = ", ".join(sorted(fields))
+            prefix = ".".join(parts[:j]) or "top level"
+            raise ScenarioError(source, key, f"unknown field '{part}' in {prefix}; expected one of: {known}")
+        ann = fields[part].annotation
+        cls = _inner_model(ann)
+
+
+def _inner_model(ann):
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for a in typing.get_args(ann):
+        m = _inner_model(a)
+        if m is not None:
+            return m
+    return None
+
+
+def _format_loc(loc) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def validate_scenario(data: dict, source: str = "") -> Scenario:
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = _format_loc(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            parent_loc = err["loc"][:-1]
+            msg = f"unknown field; expected one of: {', '.join(sorted(_fields_at(parent_loc)))}"
+        elif err["type"] == "finite_number":
+            msg = "expected a finite number (NaN and infinity are not allowed)"
+        else:
+            got = err.get("input")
+            if not isinstance(got, (dict, list)) and got is not None:
+                msg = f"{msg} (got {got!r})"
+        more = len(e.errors()) - 1
+        if more:
+            msg += f" [and {more} more problem{'s' if more > 1 else ''}]"
+        raise ScenarioError(source, loc, msg) from None
+    from model.interventions import validate_intervention
+
+    for i, iv in enumerate(scenario.interventions):
+        validate_intervention(iv, scenario, f"interventions.{i}", source)
+    return scenario
+
+
+def _fields_at(loc) -> list[str]:
+    cls = Scenario
+    for part in loc:
+        if isinstance(part, int) or cls is None:
+            continue
+        f = cls.model_fields.get(part)
+        if f is None:
+            return []
+        cls = _inner_model(f.annotation)
+    return list(cls.model_fields) if cls else []
+
+
+def load_scenario(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Load, override and validate a scenario file (None: all defaults)."""
+    data = read_yaml(path) if path is not None else {}
+    source = str(path) if path is not None else "<defaults>"
+    if overrides:
+        apply_overrides(data, dict(overrides), source="--set")
+    return validate_scenario(data, source)
+
+
+def finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)

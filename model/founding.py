@@ -1,0 +1,170 @@
+"""Phase 2: network founding (proliferation) and dissolution.
+
+Founding. New networks per year ~ Poisson(founding_rate + demand_rate x U), where the unmet
+demand U is the share of cities' priority mass on issues none of their networks is active on
+(capped so that at most `max_networks` are active). A new network's theme is drawn with
+    P(theme = i) = convergence x funding_share_i + (1 - convergence) x unmet_share_i
+("follow the money" against "fill the niche"). Rule, scope, partner share and openness are drawn
+from the configured distributions; founders are the eligible cities ranking highest on
+(priority on the theme x visibility).
+
+Dissolution. A network whose members fall below `min_members` or whose income falls below
+`min_income` for `floor_years` consecutive years dissolves; its members leave.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD
+
+RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Circle", COMPETITIVE: "Challenge"}
+
+
+def unmet_demand(model) -> tuple[float, np.ndarray]:
+    """Share of cities' priority mass not covered by any membership; and its split by issue."""
+    c = model.cities
+    cov = model.coverage()  # (n, I) bool: some network of the city is active on the issue
+    unmet = c.priority * (~cov)
+    total = float(unmet.sum()) / c.n
+    by_issue = unmet.sum(axis=0)
+    s = by_issue.sum()
+    return total, (by_issue / s if s > 0 else np.full(len(by_issue), 1.0 / len(by_issue)))
+
+
+def theme_probabilities(model) -> np.ndarray:
+    """convergence x funding shares + (1 - convergence) x unmet-demand shares."""
+    cfg = model.cfg.networks
+    _, niche = unmet_demand(model)
+    money = model.last_funding_share
+    if money is None or not np.isfinite(money).all() or money.sum() <= 0:
+        money = model.issue_appeal / model.issue_appeal.sum()
+    p = cfg.convergence * money + (1 - cfg.convergence) * niche
+    return p / p.sum()
+
+
+def draw_rules(rng, cfg, k: int) -> np.ndarray:
+    p = np.array([1 - cfg.invitation_share - cfg.competitive_share - cfg.threshold_share,
+                  cfg.threshold_share, cfg.invitation_share, cfg.competitive_share])
+    p = np.clip(p, 0, None)
+    return rng.choice(len(RULES), size=k, p=p / p.sum())
+
+
+def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, rules: np.ndarray | None = None,
+                   scopes: np.ndarray | None = None, names: list[str] | None = None,
+                   founders: int | None = None) -> np.ndarray:
+    """Create k networks (arrays, standards, founders, Mesa agents); return their indices."""
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    rng, cfg, nets, cities = model.rng, model.cfg.networks, model.networks, model.cities
+    I = model.n_issues
+    if themes is None:
+        themes = rng.choice(I, size=k, p=theme_probabilities(model))
+    if rules is None:
+        rules = draw_rules(rng, cfg, k)
+    if scopes is None:
+        region_w = np.bincount(cities.region, minlength=model.n_regions).astype(float)
+        regional = rng.choice(model.n_regions, size=k, p=region_w / region_w.sum())
+        scopes = np.where(rng.random(k) < cfg.global_share, GLOBAL_SCOPE, regional)
+    idx = nets.add(k)
+    nets.active[idx] = True
+    nets.founded[idx] = year
+    nets.dissolved[idx] = -1
+    nets.theme[idx] = themes
+    nets.rule[idx] = rules
+    nets.scope[idx] = scopes
+    nets.threshold[idx] = np.where(rules == THRESHOLD, cfg.threshold_pop * rng.lognormal(0, 0.5, k), 0.0)
+    partnered = rng.random(k) < cfg.partnered_share
+    nets.partner_share[idx] = np.where(partnered, rng.uniform(0.1, max(0.1, cfg.partner_share_max), k), 0.0)
+    appeal = model.issue_appeal / model.issue_appeal.sum()
+    g = rng.gamma(4.0 * I * appeal, size=(k, I)) + 1e-12
+    nets.partner_pref[idx] = g / g.sum(axis=1, keepdims=True)
+    closed = (rules == INVITATION) | (rules == COMPETITIVE)
+    nets.openness[idx] = np.where(closed, cfg.openness_closed, cfg.openness_open)
+    if model.openness_floor > 0:
+        nets.openness[idx] = np.maximum(nets.openness[idx], np.where(closed, model.openness_floor, 0.0))
+    nets.fee[idx] = cfg.fee_share * model.median_budget * rng.lognormal(-0.125, 0.5, k)
+    nets.target[idx] = np.where(closed, np.maximum(2, np.round(cfg.target_size * rng.lognormal(-0.08, 0.4, k))), 0)
+    onehot = np.eye(I)[themes]
+    agenda = 0.6 * onehot + 0.4 * model.salience_share[None, :]
+    nets.agenda[idx] = agenda
+    nets.knowledge[idx] = agenda * rng.uniform(0.15, 0.35, size=(k, 1))
+    nets.standard[idx] = model.new_standards(k * I).reshape(k, I)
+    nets.secretariat[idx] = 0.2
+    nets.efficiency[idx] = rng.uniform(0.4, 0.8, k)
+    nets.low_years[idx] = 0
+    nets.funds[idx] = 0.0
+    nets.grants[idx] = 0.0
+    nets.fees[idx] = 0.0
+    nets.members[idx] = 0
+    nets.sponsor[idx] = -1
+    # partnered networks get a sponsoring funder, chosen by fit to the theme
+    fund = model.funders
+    for j in np.flatnonzero(partnered):
+        ok = fund.active & ((fund.region == GLOBAL_SCOPE) | (fund.region == scopes[j]))
+        if ok.any():
+            w = np.where(ok, fund.pref[:, themes[j]], 0.0)
+            nets.sponsor[idx[j]] = rng.choice(fund.n, p=w / w.sum())
+    for j, n_idx in enumerate(idx):
+        nm = names[j] if names is not None else f"{model.issue_names[themes[j]].title()} {RULE_WORDS[int(rules[j])]} {int(n_idx) + 1:03d}"
+        nets.names.append(nm)
+    _add_founders(model, idx, year, cfg.founders if founders is None else founders)
+    model.on_networks_founded(idx)
+    return idx
+
+
+def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
+    """Founders: eligible cities ranking highest on priority(theme) x visibility (x noise)."""
+    rng, nets, c = model.rng, model.networks, model.cities
+    new_c, new_n = [], []
+    for k in idx:
+        elig = model.eligible_mask(int(k))
+        cand = np.flatnonzero(elig)
+        if len(cand) == 0:
+            continue
+        theme = nets.theme[k]
+        if nets.rule[k] == INVITATION or nets.rule[k] == COMPETITIVE:
+            score = model.rank_score[cand] * rng.uniform(0.8, 1.2, len(cand))
+        else:
+            score = c.priority[cand, theme] * (0.2 + c.visibility[cand]) * rng.uniform(0.5, 1.5, len(cand))
+        m = min(n_founders, len(cand))
+        top = cand[np.argpartition(-score, m - 1)[:m]] if m < len(cand) else cand
+        new_c.append(top)
+        new_n.append(np.full(len(top), k))
+    if new_c:
+        model.memberships.add(np.concatenate(new_c), np.concatenate(new_n), year)
+        model.refresh_membership_counts()
+
+
+def found_phase(model, year: int):
+    """Draw this year's new networks."""
+    cfg = model.cfg.networks
+    unmet, _ = unmet_demand(model)
+    lam = cfg.founding_rate + cfg.demand_rate * unmet
+    k = int(model.rng.poisson(lam))
+    room = cfg.max_networks - int(model.networks.active.sum())
+    k = max(0, min(k, room))
+    return found_networks(model, k, year)
+
+
+def dissolution_phase(model, year: int) -> np.ndarray:
+    """Dissolve networks below the member or income floor for `floor_years` years."""
+    cfg, nets = model.cfg.networks, model.networks
+    n = nets.n
+    act = nets.active[:n]
+    low = act & ((nets.members[:n] < cfg.min_members) | ((nets.funds[:n] < cfg.min_income) & (nets.founded[:n] < year)))
+    nets.low_years[:n] = np.where(low, nets.low_years[:n] + 1, 0)
+    gone = np.flatnonzero(act & (nets.low_years[:n] >= cfg.floor_years))
+    if len(gone):
+        dissolve(model, gone, year)
+    return gone
+
+
+def dissolve(model, idx: np.ndarray, year: int):
+    nets = model.networks
+    nets.active[idx] = False
+    nets.dissolved[idx] = year
+    drop = np.isin(model.memberships.net, idx)
+    model.memberships.keep(~drop)
+    model.refresh_membership_counts()
+    model.on_networks_dissolved(idx)

@@ -1,0 +1,172 @@
+"""Phase 6: knowledge production and practice sharing; solution standards.
+
+Production. Network k adds on issue i
+    D_ki = production x (1 - exp(-programme_k / programme_scale)) x (A_ki / max_j A_kj) x (1 - K_ki).
+The part of D_ki below the best knowledge that a network with a different standard already holds
+on issue i is duplication: dup_ki = min(D_ki, max(0, best_other_ki - K_ki)).
+Absorption: K_ki += absorption x max(0, best member practice_i - K_ki).
+Horizontal spillover (switchable): K_ki += horizontal_rate x max_j W_kj max(0, K_ji - K_ki), with
+W_kj = min(1, shared members / bridge_scale), and 1 for networks linked by a cooperation platform.
+
+Learning. Member c of network k closes r_ck = member_learning x secretariat_k x interest_ci of the
+gap max(0, K_ki - p_ci), interest_ci = 0.5 + 0.5 min(1, I P_ci); gains over several networks add up
+but never exceed the largest single gap. Every city (member or not) learns from openly shared
+knowledge, the best openness_k x K_ki among networks reachable in its region, at
+nonmember_learning x interest; `extend_services` raises the openness seen by non-members.
+Own innovation: innovation x capacity_c x min(1, I P_ci) x (1 - p_ci).
+Member learning is also scaled by the city's absorptive capacity (administrative capacity).
+Knowledge loses `obsolescence` and practice `depreciation` of its level each year (problems change),
+so that levels reach a steady state below 1.
+On high-politics issues every practice gain is multiplied by `high_politics_competence`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.state import GLOBAL_SCOPE
+
+
+def best_other_knowledge(K: np.ndarray, std: np.ndarray, act: np.ndarray) -> np.ndarray:
+    """For each network and issue, the best knowledge among active networks with another standard."""
+    n, I = K.shape
+    out = np.zeros_like(K)
+    if n == 0:
+        return out
+    Ka = np.where(act[:, None], K, -1.0)
+    for i in range(I):
+        s = std[:, i]
+        uniq, inv = np.unique(s, return_inverse=True)
+        smax = np.full(len(uniq), -1.0)
+        np.maximum.at(smax, inv, Ka[:, i])
+        if len(uniq) == 1:
+            out[:, i] = 0.0
+            continue
+        top2 = np.argsort(smax)[-2:]
+        first, second = top2[1], top2[0]
+        out[:, i] = np.where(inv == first, smax[second], smax[first])
+    return np.maximum(out, 0.0)
+
+
+def production(model) -> tuple[float, float]:
+    """Knowledge production with duplication accounting; returns (produced, duplicated)."""
+    cfg, nets = model.cfg.knowledge, model.networks
+    n = nets.n
+    act = nets.active[:n]
+    K = nets.knowledge[:n]
+    A = nets.agenda[:n]
+    focus = A / np.maximum(A.max(axis=1, keepdims=True), 1e-12)
+    strength = 1 - np.exp(-model.programme / cfg.programme_scale)
+    D = cfg.production * strength[:, None] * focus * (1 - K)
+    D[~act] = 0.0
+    other = best_other_knowledge(K, nets.standard[:n], act)
+    dup = np.minimum(D, np.maximum(other - K, 0.0))
+    K += D
+    return float(D.sum()), float(dup.sum())
+
+
+def absorption(model):
+    cfg, nets, mem = model.cfg.knowledge, model.networks, model.memberships
+    n = nets.n
+    if len(mem) == 0:
+        return
+    order = np.argsort(mem.net, kind="stable")
+    ks = mem.net[order]
+    starts = np.r_[0, np.flatnonzero(ks[1:] != ks[:-1]) + 1]
+    best = np.maximum.reduceat(model.cities.practice[mem.city[order]], starts, axis=0)
+    k_ids = ks[starts]
+    K = nets.knowledge
+    K[k_ids] += cfg.absorption * np.maximum(best - K[k_ids], 0.0)
+
+
+def link_weights(model) -> np.ndarray:
+    """(n x n) weights of horizontal flow: bridges (shared members) and cooperation links."""
+    nets = model.networks
+    n = nets.n
+    S = model.membership_matrix()
+    shared = (S.T @ S).toarray() if n else np.zeros((0, 0))
+    W = np.minimum(1.0, shared / model.cfg.spillover.bridge_scale)
+    if model.links is not None:
+        W = np.maximum(W, model.links[:n, :n])
+    np.fill_diagonal(W, 0.0)
+    act = nets.active[:n]
+    W[~act] = 0.0
+    W[:, ~act] = 0.0
+    return W
+
+
+def horizontal(model):
+    """Knowledge flows across bridges and cooperation links (the horizontal spillover channel);
+    a network adopts, with probability standard_adoption x W_kj, the standard of the partner j
+    whose W_kj x (K_ji - K_ki) is largest on issue i (standards diffuse along the same ties)."""
+    cfg, nets, rng = model.cfg.spillover, model.networks, model.rng
+    n = nets.n
+    idx = np.flatnonzero(nets.active[:n])
+    if len(idx) < 2:
+        return
+    W = link_weights(model)[np.ix_(idx, idx)]
+    K = nets.knowledge[idx]
+    gain = np.zeros_like(K)
+    for i in range(K.shape[1]):
+        d = np.maximum(K[None, :, i] - K[:, None, i], 0.0)  # d[k, j] = K_j - K_k
+        wd = W * d
+        best = wd.argmax(axis=1)
+        gain[:, i] = wd[np.arange(len(idx)), best]
+        w_best = W[np.arange(len(idx)), best]
+        adopt = (gain[:, i] > 0) & (rng.random(len(idx)) < cfg.standard_adoption * w_best)
+        nets.standard[idx[adopt], i] = nets.standard[idx[best[adopt]], i]
+    nets.knowledge[idx] = K + cfg.horizontal_rate * gain
+
+
+def learning(model) -> np.ndarray:
+    """Cities' practice gains this year (n_cities x I), applied in place; returns the gains."""
+    cfg, nets, c, mem = model.cfg.knowledge, model.networks, model.cities, model.memberships
+    I = model.n_issues
+    p = c.practice
+    interest = 0.5 + 0.5 * np.minimum(1.0, I * c.priority)
+    gain = np.zeros_like(p)
+    if len(mem):
+        K = nets.knowledge[mem.net]
+        gap = np.maximum(K - p[mem.city], 0.0)
+        r = cfg.member_learning * nets.secretariat[mem.net] * c.capacity[mem.city]
+        g = r[:, None] * gap
+        Nc = c.n
+        rows = mem.city
+        total = np.column_stack([np.bincount(rows, weights=g[:, i], minlength=Nc) for i in range(I)])
+        order = np.argsort(rows, kind="stable")
+        rs = rows[order]
+        starts = np.r_[0, np.flatnonzero(rs[1:] != rs[:-1]) + 1]
+        mx = np.zeros_like(p)
+        mx[rs[starts]] = np.maximum.reduceat(gap[order], starts, axis=0)
+        gain += np.minimum(total, mx) * interest
+    # openly shared knowledge, by region
+    n = nets.n
+    if n:
+        act = nets.active[:n]
+        eff_open = nets.openness[:n] + model.service_extension * (1 - nets.openness[:n])
+        public = np.where(act[:, None], eff_open[:, None] * nets.knowledge[:n], 0.0)
+        scope = nets.scope[:n]
+        pool = np.zeros((model.n_regions, I))
+        glob = public[scope == GLOBAL_SCOPE].max(axis=0) if (scope == GLOBAL_SCOPE).any() else np.zeros(I)
+        for r in range(model.n_regions):
+            loc = public[scope == r]
+            pool[r] = np.maximum(glob, loc.max(axis=0)) if len(loc) else glob
+        gain += cfg.nonmember_learning * np.maximum(pool[c.region] - p - gain, 0.0) * interest
+    gain += cfg.innovation * c.capacity[:, None] * np.minimum(1.0, I * c.priority) * (1 - p - gain)
+    gain[:, model.high] *= cfg.high_politics_competence
+    gain = np.clip(gain, 0.0, 1.0 - p)
+    p += gain
+    p *= 1 - cfg.depreciation
+    return gain
+
+
+def knowledge_phase(model) -> dict:
+    model.networks.knowledge *= 1 - model.cfg.knowledge.obsolescence
+    produced, duplicated = production(model)
+    absorption(model)
+    if model.cfg.spillover.horizontal:
+        horizontal(model)
+    np.clip(model.networks.knowledge, 0.0, 1.0, out=model.networks.knowledge)
+    gain = learning(model)
+    return {"produced": produced, "duplicated": duplicated, "practice_gain": float(gain.sum())}
+

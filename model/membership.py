@@ -1,0 +1,166 @@
+"""Phase 5: membership. Invitations and applications; cities review, join and leave.
+
+Each year a share `review_rate` of cities review their memberships; cities that receive an
+invitation review too. A reviewing city considers its own networks, `candidates` networks drawn
+with probability proportional to network visibility, and the networks that invited it.
+
+Eligibility of city c for network k: scope (global, or c's region), and by rule: `open` anyone;
+`threshold` population >= threshold_k; `invitation` only cities invited this year (the
+`target_k` top-ranked cities in scope, rank score 0.5 visibility + 0.3 size + 0.2 capacity);
+`competitive` anyone may apply, the network admits the best-ranked applicants up to its target.
+
+Utility of network k to city c (P = priority, A = agenda, K = knowledge, p = practice, I issues):
+    U = w_fit (I P.A - 1) + w_learn capacity_c I sum_i P_i max(0, K_ki - p_ci) + w_funds log(1 + prog_k/(m_k+1)/budget_c)
+        + w_prestige prestige_k + w_peers (same-country + 0.3 same-region members)/(m_k+1)
+        - w_fee fee_k/budget_c - attention_cost
+A member keeps a network while U > -switching_cost; a non-member wants it when
+U > join_threshold. The city keeps the wanted networks in decreasing U while their number fits
+its attention and their fees fit its budget (several memberships or none).
+Engagement builds global fluency: visibility_c += fluency_gain x min(1, memberships_c/3) x (1 - visibility_c).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
+
+
+def invitations(model) -> tuple[np.ndarray, np.ndarray]:
+    """(city, network) pairs: each invitation network invites its top-`target` cities in scope."""
+    nets = model.networks
+    n = nets.n
+    inv = np.flatnonzero(nets.active[:n] & (nets.rule[:n] == INVITATION) & (nets.members[:n] < nets.target[:n]))
+    if len(inv) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = model.ranked_cities()  # dict scope -> city indices by decreasing rank score
+    cs, ks = [], []
+    for k in inv:
+        top = order[int(nets.scope[k])][: int(nets.target[k])]
+        cs.append(top)
+        ks.append(np.full(len(top), k))
+    return np.concatenate(cs), np.concatenate(ks)
+
+
+def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """Utility of network k to city c for each pair (vectorised over pairs)."""
+    cfg = model.cfg.membership
+    cities, nets = model.cities, model.networks
+    I = model.n_issues
+    P = cities.priority[c]
+    A = nets.agenda[k]
+    fit = I * np.einsum("ij,ij->i", P, A) - 1.0
+    gap = np.maximum(nets.knowledge[k] - cities.practice[c], 0.0)
+    learn = I * cities.capacity[c] * np.einsum("ij,ij->i", P, gap)
+    m_other = nets.members[k] - member
+    budget = np.maximum(cities.budget[c], 1e-9)
+    funds = np.log1p(np.minimum(model.programme[k] / (m_other + 1) / budget, 1e6))
+    prestige = model.prestige_cache[k]
+    same_c = model.country_counts[cities.country[c], k] - member
+    same_r = model.region_counts[cities.region[c], k] - member
+    peers = np.minimum(1.0, (same_c + 0.3 * same_r) / (m_other + 1))
+    fee = nets.fee[k] / budget
+    return (cfg.w_fit * fit + cfg.w_learn * learn + cfg.w_funds * funds + cfg.w_prestige * prestige
+            + cfg.w_peers * peers - cfg.w_fee * fee - cfg.attention_cost)
+
+
+def _group_rank(keys: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal keys (keys already sorted)."""
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    start = np.r_[True, keys[1:] != keys[:-1]]
+    first = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    return np.arange(n) - first
+
+
+def membership_phase(model, year: int) -> dict:
+    cfg = model.cfg.membership
+    rng, cities, nets, mem = model.rng, model.cities, model.networks, model.memberships
+    N, n = cities.n, nets.n
+    before = len(mem)
+    active = np.flatnonzero(nets.active[:n])
+    if len(active) == 0:
+        model.last_churn = 0.0
+        return {"joins": 0, "leaves": 0}
+    model.refresh_membership_counts()
+    inv_c, inv_k = invitations(model)
+    reviewing = rng.random(N) < min(1.0, cfg.review_rate * model.review_boost)
+    reviewing[inv_c] = True
+    R = np.flatnonzero(reviewing)
+    # candidate pairs: own networks, sampled networks, invitations
+    own = reviewing[mem.city]
+    vis = network_visibility_weights(model, active)
+    S = cfg.candidates
+    samp_c = np.repeat(R, S)
+    samp_k = active[np.searchsorted(np.cumsum(vis), rng.random(len(samp_c)) * vis.sum(), side="right").clip(0, len(active) - 1)]
+    pc = np.concatenate([mem.city[own], samp_c, inv_c])
+    pk = np.concatenate([mem.net[own], samp_k, inv_k])
+    key = pc * n + pk
+    key, first = np.unique(key, return_index=True)
+    pc, pk = pc[first], pk[first]
+    mem_keys = np.sort(mem.city * n + mem.net)
+    pos = np.searchsorted(mem_keys, key).clip(0, max(len(mem_keys) - 1, 0))
+    is_member = (mem_keys[pos] == key) if len(mem_keys) else np.zeros(len(key), dtype=bool)
+    inv_keys = np.sort(inv_c * n + inv_k)
+    ipos = np.searchsorted(inv_keys, key).clip(0, max(len(inv_keys) - 1, 0))
+    invited = (inv_keys[ipos] == key) if len(inv_keys) else np.zeros(len(key), dtype=bool)
+    # eligibility
+    rule = nets.rule[pk]
+    scope = nets.scope[pk]
+    in_scope = (scope == GLOBAL_SCOPE) | (scope == cities.region[pc])
+    elig = nets.active[pk] & in_scope
+    elig &= (rule != THRESHOLD) | (cities.population[pc] >= nets.threshold[pk])
+    elig &= (rule != INVITATION) | invited
+    U = utility(model, pc, pk, is_member.astype(np.int64))
+    want = np.where(is_member, nets.active[pk] & (U > -cfg.switching_cost),
+                    elig & (U > cfg.join_threshold + model.selectivity))
+    # attention and budget, greedy by utility within each city
+    order = np.lexsort((-U, pc))
+    pc_o, pk_o, want_o = pc[order], pk[order], want[order]
+    w_idx = np.flatnonzero(want_o)
+    keep = np.zeros(len(order), dtype=bool)
+    if len(w_idx):
+        wc = pc_o[w_idx]
+        rank = _group_rank(wc)
+        fee = nets.fee[pk_o[w_idx]]
+        csum = np.cumsum(fee)
+        start = np.r_[True, wc[1:] != wc[:-1]]
+        base = np.maximum.accumulate(np.where(start, np.arange(len(wc)), 0))
+        fee_cum = csum - np.r_[0.0, csum][base]
+        ok = (rank < cities.attention[wc]) & (fee_cum <= cities.budget[wc] + 1e-12)
+        keep[w_idx[ok]] = True
+    accepted = np.zeros(len(order), dtype=bool)
+    accepted[order] = keep
+    # competitive networks select the best-ranked applicants up to their open slots
+    newc = accepted & ~is_member & (rule == COMPETITIVE)
+    if newc.any():
+        a_idx = np.flatnonzero(newc)
+        stay = np.bincount(pk[accepted & is_member], minlength=n)
+        slots = np.maximum(nets.target[:n] - stay, 0)
+        o = np.lexsort((-model.rank_score[pc[a_idx]], pk[a_idx]))
+        a_sorted = a_idx[o]
+        r = _group_rank(pk[a_sorted])
+        rejected = a_sorted[r >= slots[pk[a_sorted]]]
+        accepted[rejected] = False
+    leaves = is_member & ~accepted
+    joins = ~is_member & accepted
+    if leaves.any():
+        gone = np.sort(key[leaves])
+        mk = mem.city * n + mem.net
+        p2 = np.searchsorted(gone, mk).clip(0, len(gone) - 1)
+        mem.keep(gone[p2] != mk)
+    if joins.any():
+        mem.add(pc[joins], pk[joins], year)
+    model.refresh_membership_counts()
+    nmem = np.bincount(mem.city, minlength=N)
+    cities.visibility += cfg.fluency_gain * np.minimum(1.0, nmem / 3.0) * (1 - cities.visibility)
+    n_j, n_l = int(joins.sum()), int(leaves.sum())
+    model.last_churn = (n_j + n_l) / max(before, 1)
+    return {"joins": n_j, "leaves": n_l}
+
+
+def network_visibility_weights(model, active: np.ndarray) -> np.ndarray:
+    """Sampling weights of active networks in cities' search: 0.2 + log(1 + members) x (0.25 + prestige)."""
+    nets = model.networks
+    return 0.2 + np.log1p(nets.members[active]) * (0.25 + model.prestige_cache[active])

@@ -1,0 +1,90 @@
+"""Phase 4: competition for limited international resources.
+
+Each active funder f splits its yearly budget B_f in three parts:
+  - sponsorship: `sponsor_share` x B_f, equally among the active networks it sponsors;
+  - pooled (only under `io_framework`): pooled_share x B_f, in proportion to members served
+    among affiliated networks, not by contest;
+  - contest: the rest, among eligible networks k (scope compatible with the funder's region) by
+        share_fk = (fit_fk x vis_k)^gamma / sum_j (fit_fj x vis_j)^gamma,
+        fit_fk = I x pref_f . agenda_k,  vis_k = log(1 + members_k) x (0.25 + prestige_k),
+    prestige_k the mean visibility of members. gamma > 1 gives winner-take-most.
+Money with no eligible recipient stays unallocated (no allocation exceeds the pool).
+Network income = grants + members' fees. Secretariat capacity = 1 - exp(-overhead x income / scale);
+programme spending = (1 - overhead) x income x efficiency. Competition spurs efficiency:
+    efficiency_k += efficiency_gain x (1 - 1/n_same_theme_k) x (1 - efficiency_k).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.state import GLOBAL_SCOPE
+
+
+def network_visibility(model) -> np.ndarray:
+    nets = model.networks
+    n = nets.n
+    return np.log1p(nets.members[:n]) * (0.25 + model.network_prestige())
+
+
+def allocate(model) -> np.ndarray:
+    """(funders x networks) allocation matrix for this year."""
+    nets, fund, cfg = model.networks, model.funders, model.cfg.resources
+    n = nets.n
+    alloc = np.zeros((fund.n, n))
+    if n == 0:
+        return alloc
+    act = nets.active[:n]
+    vis = network_visibility(model)
+    fit = model.n_issues * fund.pref @ nets.agenda[:n].T  # (F, n)
+    scope = nets.scope[:n]
+    elig = act[None, :] & ((fund.region[:, None] == GLOBAL_SCOPE) | (scope[None, :] == GLOBAL_SCOPE)
+                           | (scope[None, :] == fund.region[:, None]))
+    budget = np.where(fund.active, fund.budget, 0.0)
+    remaining = budget.copy()
+    # sponsorship
+    spons = nets.sponsor[:n]
+    for f in range(fund.n):
+        mine = np.flatnonzero(act & (spons == f))
+        if len(mine) and budget[f] > 0:
+            part = cfg.sponsor_share * budget[f]
+            alloc[f, mine] += part / len(mine)
+            remaining[f] -= part
+    # pooled through an international organisation (io_framework)
+    if model.io_pooled_share > 0:
+        aff = act & model.io_affiliated[:n]
+        served = np.where(aff, nets.members[:n], 0).astype(float)
+        if served.sum() > 0:
+            part = model.io_pooled_share * remaining
+            alloc += part[:, None] * (served / served.sum())[None, :]
+            remaining -= part
+    # contest
+    score = np.where(elig, np.maximum(fit * vis[None, :], 0.0), 0.0) ** cfg.gamma
+    score = np.where(elig, score, 0.0)
+    tot = score.sum(axis=1)
+    ok = tot > 0
+    alloc[ok] += remaining[ok, None] * score[ok] / tot[ok, None]
+    model.unallocated = float(remaining[~ok].sum())
+    return alloc
+
+
+def resources_phase(model):
+    nets, cfg = model.networks, model.cfg.resources
+    n = nets.n
+    alloc = allocate(model)
+    model.allocation = alloc
+    grants = alloc.sum(axis=0)
+    act = nets.active[:n]
+    fees = np.where(act, nets.fee[:n] * nets.members[:n], 0.0)
+    nets.grants[:n] = grants
+    nets.fees[:n] = fees
+    nets.funds[:n] = np.where(act, grants + fees, nets.funds[:n])
+    income = nets.funds[:n]
+    nets.secretariat[:n] = np.where(act, 1 - np.exp(-cfg.overhead * income / cfg.secretariat_scale), nets.secretariat[:n])
+    same = np.bincount(nets.theme[:n][act], minlength=model.n_issues)
+    pressure = np.where(act, 1 - 1 / np.maximum(same[np.maximum(nets.theme[:n], 0)], 1), 0.0)
+    eff = nets.efficiency[:n]
+    eff += cfg.efficiency_gain * pressure * (1 - eff)
+    model.programme = np.where(act, (1 - cfg.overhead) * income * eff, 0.0)
+    total = grants.sum()
+    model.last_funding_share = (grants @ nets.agenda[:n]) / total if total > 0 else None

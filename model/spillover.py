@@ -1,0 +1,77 @@
+"""Phase 7: spillover from the middle: down to residents, up to national governments.
+
+Engagement of city c on issue i: E_ci = min(1, sum over its networks k of A_ki).
+Down (switchable):
+    norm_ci += down_rate x E_ci x (1 - norm_ci)
+    norm_ci += cobenefit x min(1, memberships_c / 3) x (1 - norm_ci)      for high-politics i
+    norm_ci += norm_decay x (norm0_ci - norm_ci)
+    P_c <- (1 - priority_feedback) P_c + priority_feedback x norm_c / sum(norm_c)
+Up (switchable): for country s and issue i, with population weights,
+    signal_si = mean_c(x_ci) + advocacy x mean_c(E_ci),  x = practice (low politics) or norm (high)
+    stance_si += up_rate x (signal - thr)/(1 - thr) x (1 - stance)    if signal > thr
+    stance_si -= reversal x stance_si x (thr - signal)/thr             otherwise
+Stances locked by a national withdrawal stay at 0 while the withdrawal lasts.
+The horizontal channel is in `knowledge.py` (flows between networks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def engagement(model) -> np.ndarray:
+    """(cities x issues) engagement: sum of agenda weights of the city's networks, capped at 1."""
+    c, mem, nets = model.cities, model.memberships, model.networks
+    I = model.n_issues
+    if len(mem) == 0:
+        return np.zeros((c.n, I))
+    A = nets.agenda[mem.net]
+    return np.minimum(1.0, np.column_stack([np.bincount(mem.city, weights=A[:, i], minlength=c.n) for i in range(I)]))
+
+
+def down(model, E: np.ndarray):
+    cfg, c = model.cfg.spillover, model.cities
+    norm = c.norm
+    norm += cfg.down_rate * E * (1 - norm)
+    nmem = np.bincount(model.memberships.city, minlength=c.n)
+    co = cfg.cobenefit * np.minimum(1.0, nmem / 3.0)
+    norm[:, model.high] += co[:, None] * (1 - norm[:, model.high])
+    norm += cfg.norm_decay * (c.norm0 - norm)
+    np.clip(norm, 0.0, 1.0, out=norm)
+    target = norm / norm.sum(axis=1, keepdims=True)
+    c.priority *= 1 - cfg.priority_feedback
+    c.priority += cfg.priority_feedback * target
+    c.priority /= c.priority.sum(axis=1, keepdims=True)
+
+
+def up(model, E: np.ndarray):
+    cfg, c, co = model.cfg.spillover, model.cities, model.countries
+    I = model.n_issues
+    x = np.where(model.high[None, :], c.norm, c.practice)
+    w = c.population
+    wsum = np.bincount(c.country, weights=w, minlength=co.n)
+    wsum = np.maximum(wsum, 1e-12)
+    level = np.column_stack([np.bincount(c.country, weights=w * x[:, i], minlength=co.n) for i in range(I)]) / wsum[:, None]
+    voice = np.column_stack([np.bincount(c.country, weights=w * E[:, i], minlength=co.n) for i in range(I)]) / wsum[:, None]
+    signal = level + cfg.advocacy * voice
+    thr = cfg.up_threshold
+    s = co.stance
+    above = signal > thr
+    rise = cfg.up_rate * (signal - thr) / max(1 - thr, 1e-9) * (1 - s)
+    fall = cfg.reversal * s * (thr - signal) / max(thr, 1e-9)
+    s += np.where(above, rise, -fall)
+    has_city = np.bincount(c.country, minlength=co.n) > 0
+    s[~has_city] = co.stance[~has_city]
+    s[co.locked] = 0.0
+    np.clip(s, 0.0, 1.0, out=s)
+
+
+def spillover_phase(model):
+    E = engagement(model)
+    model.engagement_cache = E
+    if model.cfg.spillover.down:
+        down(model, E)
+    if model.cfg.spillover.up:
+        up(model, E)
+    else:
+        model.countries.stance[model.countries.locked] = 0.0
