@@ -149,8 +149,8 @@ class ResourcesConfig(Strict):
 
 
 class MembershipConfig(Strict):
-    review_rate: Share = _f(0.2, "Share of cities that review their memberships each year.")
-    candidates: int = _f(8, "Networks a reviewing city considers besides its own (sampled by visibility).", ge=0, le=1000)
+    review_rate: Share = _f(0.15, "Share of cities that review their memberships each year.")
+    candidates: int = _f(6, "Networks a reviewing city considers besides its own (sampled by visibility).", ge=0, le=1000)
     switching_cost: float = _f(0.15, "Utility a member gives up by leaving (members stay while utility > -switching_cost).", ge=0, le=100)
     join_threshold: float = _f(0.0, "Least utility for joining a network.", ge=-100, le=100)
     w_fit: float = _f(1.0, "Weight of issue fit (priorities . agenda x issues).", ge=0, le=100)

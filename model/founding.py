@@ -32,10 +32,11 @@ def unmet_demand(model) -> tuple[float, np.ndarray]:
     return total, (by_issue / s if s > 0 else np.full(len(by_issue), 1.0 / len(by_issue)))
 
 
-def theme_probabilities(model) -> np.ndarray:
+def theme_probabilities(model, niche: np.ndarray | None = None) -> np.ndarray:
     """convergence x funding shares + (1 - convergence) x unmet-demand shares."""
     cfg = model.cfg.networks
-    _, niche = unmet_demand(model)
+    if niche is None:
+        _, niche = unmet_demand(model)
     money = model.last_funding_share
     if money is None or not np.isfinite(money).all() or money.sum() <= 0:
         money = model.issue_appeal / model.issue_appeal.sum()
@@ -52,14 +53,14 @@ def draw_rules(rng, cfg, k: int) -> np.ndarray:
 
 def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, rules: np.ndarray | None = None,
                    scopes: np.ndarray | None = None, names: list[str] | None = None,
-                   founders: int | None = None) -> np.ndarray:
+                   founders: int | None = None, niche: np.ndarray | None = None) -> np.ndarray:
     """Create k networks (arrays, standards, founders, Mesa agents); return their indices."""
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     rng, cfg, nets, cities = model.rng, model.cfg.networks, model.networks, model.cities
     I = model.n_issues
     if themes is None:
-        themes = rng.choice(I, size=k, p=theme_probabilities(model))
+        themes = rng.choice(I, size=k, p=theme_probabilities(model, niche))
     if rules is None:
         rules = draw_rules(rng, cfg, k)
     if scopes is None:
@@ -139,12 +140,12 @@ def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
 def found_phase(model, year: int):
     """Draw this year's new networks."""
     cfg = model.cfg.networks
-    unmet, _ = unmet_demand(model)
+    unmet, niche = unmet_demand(model)
     lam = cfg.founding_rate + cfg.demand_rate * unmet
     k = int(model.rng.poisson(lam))
     room = cfg.max_networks - int(model.networks.active.sum())
     k = max(0, min(k, room))
-    return found_networks(model, k, year)
+    return found_networks(model, k, year, niche=niche)
 
 
 def dissolution_phase(model, year: int) -> np.ndarray:

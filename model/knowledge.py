@@ -9,8 +9,9 @@ Horizontal spillover (switchable): K_ki += horizontal_rate x max_j W_kj max(0, K
 W_kj = min(1, shared members / bridge_scale), and 1 for networks linked by a cooperation platform.
 
 Learning. Member c of network k closes r_ck = member_learning x secretariat_k x interest_ci of the
-gap max(0, K_ki - p_ci), interest_ci = 0.5 + 0.5 min(1, I P_ci); gains over several networks add up
-but never exceed the largest single gap. Every city (member or not) learns from openly shared
+gap max(0, K_ki - p_ci), interest_ci = 0.5 + 0.5 min(1, I P_ci); over several networks
+    gain_ci = interest_ci x sum_k r_ck gap_cki / max(1, sum_k r_ck),
+so that the gain never exceeds the largest single gap. Every city (member or not) learns from openly shared
 knowledge, the best openness_k x K_ki among networks reachable in its region, at
 nonmember_learning x interest; `extend_services` raises the openness seen by non-members.
 Own innovation: innovation x capacity_c x min(1, I P_ci) x (1 - p_ci).
@@ -126,19 +127,18 @@ def learning(model) -> np.ndarray:
     interest = 0.5 + 0.5 * np.minimum(1.0, I * c.priority)
     gain = np.zeros_like(p)
     if len(mem):
-        K = nets.knowledge[mem.net]
-        gap = np.maximum(K - p[mem.city], 0.0)
+        gap = np.take(nets.knowledge, mem.net, axis=0)
+        gap -= np.take(p, mem.city, axis=0)
+        np.maximum(gap, 0.0, out=gap)
         r = cfg.member_learning * nets.secretariat[mem.net] * c.capacity[mem.city]
-        g = r[:, None] * gap
+        gap *= r[:, None]
         Nc = c.n
-        rows = mem.city
-        total = np.column_stack([np.bincount(rows, weights=g[:, i], minlength=Nc) for i in range(I)])
-        order = np.argsort(rows, kind="stable")
-        rs = rows[order]
-        starts = np.r_[0, np.flatnonzero(rs[1:] != rs[:-1]) + 1]
-        mx = np.zeros_like(p)
-        mx[rs[starts]] = np.maximum.reduceat(gap[order], starts, axis=0)
-        gain += np.minimum(total, mx) * interest
+        total = np.empty_like(p)
+        for i in range(I):
+            total[:, i] = np.bincount(mem.city, weights=gap[:, i], minlength=Nc)
+        r_sum = np.bincount(mem.city, weights=r, minlength=Nc)
+        total /= np.maximum(1.0, r_sum)[:, None]
+        gain += total * interest
     # openly shared knowledge, by region
     n = nets.n
     if n:

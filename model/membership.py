@@ -47,11 +47,15 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray) -> np.ndarr
     cfg = model.cfg.membership
     cities, nets = model.cities, model.networks
     I = model.n_issues
-    P = cities.priority[c]
-    A = nets.agenda[k]
-    fit = I * np.einsum("ij,ij->i", P, A) - 1.0
-    gap = np.maximum(nets.knowledge[k] - cities.practice[c], 0.0)
-    learn = I * cities.capacity[c] * np.einsum("ij,ij->i", P, gap)
+    P = np.take(cities.priority, c, axis=0)
+    fit = np.einsum("ij,ij->i", P, np.take(nets.agenda, k, axis=0))
+    fit *= I
+    fit -= 1.0
+    gap = np.take(nets.knowledge, k, axis=0)
+    gap -= np.take(cities.practice, c, axis=0)
+    np.maximum(gap, 0.0, out=gap)
+    learn = np.einsum("ij,ij->i", P, gap)
+    learn *= I * cities.capacity[c]
     m_other = nets.members[k] - member
     budget = np.maximum(cities.budget[c], 1e-9)
     funds = np.log1p(np.minimum(model.programme[k] / (m_other + 1) / budget, 1e6))
@@ -116,7 +120,8 @@ def membership_phase(model, year: int) -> dict:
     want = np.where(is_member, nets.active[pk] & (U > -cfg.switching_cost),
                     elig & (U > cfg.join_threshold + model.selectivity))
     # attention and budget, greedy by utility within each city
-    order = np.lexsort((-U, pc))
+    # by city, then by decreasing utility: one argsort on city + (0.5 - arctan(U)/pi) in (0, 1)
+    order = np.argsort(pc + (0.5 - np.arctan(U) / np.pi), kind="stable")
     pc_o, pk_o, want_o = pc[order], pk[order], want[order]
     w_idx = np.flatnonzero(want_o)
     keep = np.zeros(len(order), dtype=bool)
