@@ -4,8 +4,12 @@ For each active network k with partners' weight w_k = partner_share_k x (1 - cit
     target_k = m x e(theme_k) + (1 - m) x [(1 - w_k) x mean_priority_k + w_k x partner_pref_k]
     agenda_k <- agenda_k + a x (target_k - agenda_k)
 with m = `mission_weight`, a = `agenda_adaptation` and mean_priority_k the mean priority vector of
-its members (its own agenda when it has none). Misalignment is the total-variation distance
-    misalignment_k = 0.5 x sum_i |agenda_ki - mean_priority_ki|   in [0, 1].
+its members (its own agenda when it has none). Misalignment is the total-variation distance between
+the agenda and the agenda its member cities alone would set (no partners' weight):
+    city_agenda_k = m x e(theme_k) + (1 - m) x mean_priority_k
+    misalignment_k = 0.5 x sum_i |agenda_ki - city_agenda_ki|   in [0, 1].
+Misalignment weakens members' commitment (it lowers the fit term of utility) and execution
+(member learning is multiplied by 1 - misalignment, see knowledge.py).
 """
 
 from __future__ import annotations
@@ -45,4 +49,5 @@ def agenda_phase(model):
     ag = nets.agenda[:n]
     ag[act] += cfg.agenda_adaptation * (target[act] - ag[act])
     ag[act] /= ag[act].sum(axis=1, keepdims=True)
-    nets.misalignment[:n] = np.where(act, 0.5 * np.abs(ag - mean).sum(axis=1), nets.misalignment[:n])
+    city_agenda = cfg.mission_weight * onehot + (1 - cfg.mission_weight) * mean
+    nets.misalignment[:n] = np.where(act, 0.5 * np.abs(ag - city_agenda).sum(axis=1), nets.misalignment[:n])

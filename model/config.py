@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 MAX_DEPTH = 20
 MAX_FILE_BYTES = 5_000_000
+MAX_NODES = 200_000
 
 
 class ScenarioError(ValueError):
@@ -107,8 +108,8 @@ class CitiesConfig(Strict):
 class NetworksConfig(Strict):
     initial: int = _f(40, "Networks that exist at the first step (founded before the start year).", ge=0, le=5000)
     max_networks: int = _f(400, "Most networks that may be active at once.", ge=1, le=20_000)
-    founding_rate: float = _f(5.0, "Exogenous founding rate: expected new networks per year (Poisson mean).", ge=0, le=1000)
-    demand_rate: float = _f(6.0, "Demand-driven founding: extra expected new networks per year per unit of unmet demand (share of cities' priority mass not covered by any membership).", ge=0, le=1000)
+    founding_rate: float = _f(4.0, "Exogenous founding rate: expected new networks per year (Poisson mean).", ge=0, le=1000)
+    demand_rate: float = _f(4.0, "Demand-driven founding: extra expected new networks per year per unit of unmet demand (share of cities' priority mass not covered by any membership).", ge=0, le=1000)
     convergence: Share = _f(0.6, "Theme choice of new networks: weight of 'follow the money' (funding shares) against 'fill the niche' (unmet demand), 0-1.")
     invitation_share: Share = _f(0.15, "Share of new networks with the invitation-only rule.")
     competitive_share: Share = _f(0.08, "Share of new networks admitting by competitive application.")
@@ -122,9 +123,9 @@ class NetworksConfig(Strict):
     target_size: int = _f(100, "Target membership of invitation and competitive networks (cities).", ge=2, le=100_000)
     founders: int = _f(12, "Founding members of a new network (cities).", ge=1, le=10_000)
     fee_share: float = _f(0.08, "Membership fee as a share of the median city's international-engagement budget (fraction).", ge=0, le=10)
-    min_members: int = _f(4, "Dissolution floor on members.", ge=0, le=10_000)
+    min_members: int = _f(3, "Dissolution floor on members.", ge=0, le=10_000)
     min_income: float = _f(0.02, "Dissolution floor on yearly income (million USD).", ge=0, le=1e6)
-    floor_years: int = _f(3, "Years below a floor before a network dissolves.", ge=1, le=100)
+    floor_years: int = _f(5, "Years below a floor before a network dissolves.", ge=1, le=100)
     agenda_adaptation: Share = _f(0.2, "Yearly speed at which a network's agenda moves to its target (0-1).")
     mission_weight: Share = _f(0.5, "Weight of a network's founding theme in its agenda target (the rest: members' and partners' preferences).")
 
@@ -144,6 +145,7 @@ class ResourcesConfig(Strict):
     gamma: float = _f(1.5, "Contest exponent: share proportional to (fit x visibility)^gamma; > 1 gives winner-take-most.", ge=0, le=20)
     overhead: Share = _f(0.3, "Share of a network's income that pays its secretariat; the rest funds programmes.")
     secretariat_scale: float = _f(1.0, "Income (million USD/year) at which the secretariat reaches 63% of full capacity.", gt=0, le=1e6)
+    sponsor_exit: Share = _f(0.5, "Share of sponsorship that sponsors withdraw under full city-first governance (sponsorship x (1 - sponsor_exit x city_first)).")
     efficiency_gain: Share = _f(0.05, "Yearly efficiency gain of a secretariat under full competitive pressure (competition spurs efficiency).")
     sponsor_share: Share = _f(0.4, "Share of a funder's budget reserved for the networks it sponsors (partnered networks get a sponsor).")
 
@@ -171,6 +173,7 @@ class KnowledgeConfig(Strict):
     nonmember_learning: Share = _f(0.04, "Yearly share of the gap to openly shared knowledge that any city closes (times openness).")
     innovation: Share = _f(0.01, "Yearly own innovation of a city at full capacity and priority (share of the gap to 1).")
     high_politics_competence: Share = _f(0.1, "Factor on practice gains for high-politics issues (cities have little competence).")
+    partner_expertise: float = _f(1.0, "Extra knowledge production per unit of partner share (partners' technical expertise): production x (1 + partner_expertise x partner_share).", ge=0, le=10)
     obsolescence: Share = _f(0.03, "Yearly loss of network knowledge as problems and technologies change (fraction).")
     depreciation: Share = _f(0.02, "Yearly loss of city practice without renewal (fraction).")
     activity_threshold: Share = _f(0.15, "Agenda weight above which a network counts as active on an issue (fragmentation, standards).")
@@ -250,14 +253,25 @@ class Scenario(Strict):
 # Loading
 
 
-def _depth(obj, limit: int, level: int = 0) -> int:
-    if level > limit:
-        return level
-    if isinstance(obj, dict):
-        return max([_depth(v, limit, level + 1) for v in obj.values()] + [level])
-    if isinstance(obj, list):
-        return max([_depth(v, limit, level + 1) for v in obj] + [level])
-    return level
+def _depth(obj, limit: int, level: int = 0, max_nodes: int | None = None) -> int:
+    """Deepest nesting level of obj (stops past `limit`). Iterative, and it counts values: YAML
+    aliases can make a tiny file expand to billions of values ("billion laughs"), so more than
+    `max_nodes` values raise ValueError instead of walking them all."""
+    max_nodes = MAX_NODES if max_nodes is None else max_nodes
+    deepest, seen, stack = level, 0, [(obj, level)]
+    while stack:
+        o, lv = stack.pop()
+        seen += 1
+        if seen > max_nodes:
+            raise ValueError(f"more than {max_nodes} values (after expanding YAML aliases)")
+        deepest = max(deepest, lv)
+        if lv > limit:
+            return lv
+        if isinstance(o, dict):
+            stack.extend((v, lv + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, lv + 1) for v in o)
+    return deepest
 
 
 def read_yaml(path: str | os.PathLike) -> dict:
@@ -300,7 +314,11 @@ def read_yaml(path: str | os.PathLike) -> dict:
         raise ScenarioError(src, "", "is empty; expected a YAML mapping of scenario fields")
     if not isinstance(data, dict):
         raise ScenarioError(src, "", f"expected a YAML mapping of fields at the top level, got {type(data).__name__}")
-    if _depth(data, MAX_DEPTH) > MAX_DEPTH:
+    try:
+        too_deep = _depth(data, MAX_DEPTH) > MAX_DEPTH
+    except ValueError as e:
+        raise ScenarioError(src, "", f"is too large: {e}; expected a small YAML mapping") from None
+    if too_deep:
         raise ScenarioError(src, "", f"nesting is too deep (more than {MAX_DEPTH} levels)")
     return data
 
@@ -326,6 +344,7 @@ def apply_overrides(data: dict, overrides: dict[str, Any] | None, source: str = 
         node = data
         for j, part in enumerate(parts[:-1]):
             nxt = parts[j + 1]
+            _check_node(node, parts, j, source, key)
             if isinstance(node, list):
                 idx = int(part)
                 if idx >= len(node):
@@ -338,6 +357,7 @@ def apply_overrides(data: dict, overrides: dict[str, Any] | None, source: str = 
                 node[part] = {}
             node = node[part]
         last = parts[-1]
+        _check_node(node, parts, len(parts) - 1, source, key)
         if isinstance(node, list):
             idx = int(last)
             if idx >= len(node):
@@ -346,6 +366,16 @@ def apply_overrides(data: dict, overrides: dict[str, Any] | None, source: str = 
         else:
             node[last] = value
     return data
+
+
+def _check_node(node, parts, j, source, key):
+    """`node` is what parts[:j] leads to; parts[j] must be able to index into it."""
+    where = ".".join(parts[:j]) or "the top level"
+    if isinstance(node, list):
+        if not parts[j].isdigit():
+            raise ScenarioError(source, key, f"{where} is a list; expected an item number instead of '{parts[j]}'")
+    elif not isinstance(node, dict):
+        raise ScenarioError(source, key, f"{where} is a single value ({node!r}), not a section with fields")
 
 
 def _check_path(model_cls, parts, source, key):
@@ -363,6 +393,15 @@ def _check_path(model_cls, parts, source, key):
             raise ScenarioError(source, key, f"unknown field '{part}' in {prefix}; expected one of: {known}")
         ann = fields[part].annotation
         cls = _inner_model(ann)
+        if cls is None and j < len(parts) - 1 and not _is_mapping(ann):
+            raise ScenarioError(source, key, f"'{part}' is a single value, not a section; "
+                                f"expected the path to end at {'.'.join(parts[: j + 1])}")
+
+
+def _is_mapping(ann) -> bool:
+    import typing
+
+    return ann is dict or typing.get_origin(ann) is dict or any(_is_mapping(a) for a in typing.get_args(ann))
 
 
 def _inner_model(ann):

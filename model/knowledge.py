@@ -1,21 +1,25 @@
 """Phase 6: knowledge production and practice sharing; solution standards.
 
 Production. Network k adds on issue i
-    D_ki = production x (1 - exp(-programme_k / programme_scale)) x (A_ki / max_j A_kj) x (1 - K_ki).
-The part of D_ki below the best knowledge that a network with a different standard already holds
-on issue i is duplication: dup_ki = min(D_ki, max(0, best_other_ki - K_ki)).
+    D_ki = production x (1 - exp(-programme_k / programme_scale)) x (1 + partner_expertise x partner_share_k)
+           x (A_ki / max_j A_kj) x (1 - K_ki)
+(non-governmental partners bring technical expertise: the technical-support function).
+The part of D_ki below the best knowledge already held on issue i by a network active on i (agenda
+weight >= activity_threshold, or primary theme i) that promotes a different standard is duplication:
+dup_ki = min(D_ki, max(0, best_other_ki - K_ki)).
 Absorption: K_ki += absorption x max(0, best member practice_i - K_ki).
 Horizontal spillover (switchable): K_ki += horizontal_rate x max_j W_kj max(0, K_ji - K_ki), with
 W_kj = min(1, shared members / bridge_scale), and 1 for networks linked by a cooperation platform.
 
-Learning. Member c of network k closes r_ck = member_learning x secretariat_k x interest_ci of the
+Learning. Member c of network k closes
+r_ck = member_learning x secretariat_k x (1 - misalignment_k) x capacity_c, times interest_ci, of the
 gap max(0, K_ki - p_ci), interest_ci = 0.5 + 0.5 min(1, I P_ci); over several networks
     gain_ci = interest_ci x sum_k r_ck gap_cki / max(1, sum_k r_ck),
 so that the gain never exceeds the largest single gap. Every city (member or not) learns from openly shared
 knowledge, the best openness_k x K_ki among networks reachable in its region, at
 nonmember_learning x interest; `extend_services` raises the openness seen by non-members.
 Own innovation: innovation x capacity_c x min(1, I P_ci) x (1 - p_ci).
-Member learning is also scaled by the city's absorptive capacity (administrative capacity).
+(capacity_c: absorptive capacity; 1 - misalignment_k: execution suffers when the agenda drifts from members'.)
 Knowledge loses `obsolescence` and practice `depreciation` of its level each year (problems change),
 so that levels reach a steady state below 1.
 On high-politics issues every practice gain is multiplied by `high_politics_competence`.
@@ -25,16 +29,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.metrics import active_on
 from model.state import GLOBAL_SCOPE
 
 
-def best_other_knowledge(K: np.ndarray, std: np.ndarray, act: np.ndarray) -> np.ndarray:
-    """For each network and issue, the best knowledge among active networks with another standard."""
+def best_other_knowledge(K: np.ndarray, std: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """For each network and issue, the best knowledge among networks active on that issue
+    (`on`, networks x issues) that promote another standard."""
     n, I = K.shape
     out = np.zeros_like(K)
     if n == 0:
         return out
-    Ka = np.where(act[:, None], K, -1.0)
+    Ka = np.where(on, K, -1.0)
     for i in range(I):
         s = std[:, i]
         uniq, inv = np.unique(s, return_inverse=True)
@@ -58,9 +64,11 @@ def production(model) -> tuple[float, float]:
     A = nets.agenda[:n]
     focus = A / np.maximum(A.max(axis=1, keepdims=True), 1e-12)
     strength = 1 - np.exp(-model.programme / cfg.programme_scale)
-    D = cfg.production * strength[:, None] * focus * (1 - K)
+    expertise = 1 + cfg.partner_expertise * nets.partner_share[:n]
+    D = cfg.production * (strength * expertise)[:, None] * focus * (1 - K)
+    np.minimum(D, 1 - K, out=D)
     D[~act] = 0.0
-    other = best_other_knowledge(K, nets.standard[:n], act)
+    other = best_other_knowledge(K, nets.standard[:n], active_on(model))
     dup = np.minimum(D, np.maximum(other - K, 0.0))
     K += D
     return float(D.sum()), float(dup.sum())
@@ -87,8 +95,9 @@ def link_weights(model) -> np.ndarray:
     S = model.membership_matrix()
     shared = (S.T @ S).toarray() if n else np.zeros((0, 0))
     W = np.minimum(1.0, shared / model.cfg.spillover.bridge_scale)
-    if model.links is not None:
-        W = np.maximum(W, model.links[:n, :n])
+    L = model.link_matrix(n)
+    if L is not None:
+        W = np.maximum(W, L)
     np.fill_diagonal(W, 0.0)
     act = nets.active[:n]
     W[~act] = 0.0
@@ -130,7 +139,7 @@ def learning(model) -> np.ndarray:
         gap = np.take(nets.knowledge, mem.net, axis=0)
         gap -= np.take(p, mem.city, axis=0)
         np.maximum(gap, 0.0, out=gap)
-        r = cfg.member_learning * nets.secretariat[mem.net] * c.capacity[mem.city]
+        r = cfg.member_learning * nets.secretariat[mem.net] * (1 - nets.misalignment[mem.net]) * c.capacity[mem.city]
         gap *= r[:, None]
         Nc = c.n
         total = np.empty_like(p)

@@ -176,10 +176,6 @@ class CityDiplomacyModel(mesa.Model):
         L[:m, :m] = self._links[:m, :m]
         return L
 
-    @property
-    def links(self):
-        return self._links
-
     def set_links(self, L):
         self._links = L
 

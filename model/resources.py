@@ -1,7 +1,8 @@
 """Phase 4: competition for limited international resources.
 
 Each active funder f splits its yearly budget B_f in three parts:
-  - sponsorship: `sponsor_share` x B_f, equally among the active networks it sponsors;
+  - sponsorship: sponsor_share x (1 - sponsor_exit x city_first) x B_f, equally among the active
+    networks it sponsors (sponsors give less when cities' priorities come first);
   - pooled (only under `io_framework`): pooled_share x B_f, in proportion to members served
     among affiliated networks, not by contest;
   - contest: the rest, among eligible networks k (scope compatible with the funder's region) by
@@ -47,7 +48,7 @@ def allocate(model) -> np.ndarray:
     for f in range(fund.n):
         mine = np.flatnonzero(act & (spons == f))
         if len(mine) and budget[f] > 0:
-            part = cfg.sponsor_share * budget[f]
+            part = cfg.sponsor_share * budget[f] * (1 - cfg.sponsor_exit * model.city_first)
             alloc[f, mine] += part / len(mine)
             remaining[f] -= part
     # pooled through an international organisation (io_framework)
