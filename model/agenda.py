@@ -8,7 +8,7 @@ its members (its own agenda when it has none). Misalignment is the total-variati
 the agenda and the agenda its member cities alone would set (no partners' weight):
     city_agenda_k = m x e(theme_k) + (1 - m) x mean_priority_k
     misalignment_k = 0.5 x sum_i |agenda_ki - city_agenda_ki|   in [0, 1].
-Misalignment weakens members' commitment (it lowers the fit term of utility) and execution
+Misalignment weakens members' commitment (implicitly: the fit term of utility reads the drifted agenda) and execution
 (member learning is multiplied by 1 - misalignment, see knowledge.py).
 """
 

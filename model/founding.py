@@ -53,8 +53,14 @@ def draw_rules(rng, cfg, k: int) -> np.ndarray:
 
 def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, rules: np.ndarray | None = None,
                    scopes: np.ndarray | None = None, names: list[str] | None = None,
-                   founders: int | None = None, niche: np.ndarray | None = None) -> np.ndarray:
-    """Create k networks (arrays, standards, founders, Mesa agents); return their indices."""
+                   founders: int | None = None, niche: np.ndarray | None = None,
+                   partnered: np.ndarray | None = None, thresholds: np.ndarray | None = None,
+                   targets: np.ndarray | None = None, sponsors: np.ndarray | None = None) -> np.ndarray:
+    """Create k networks (arrays, standards, founders, Mesa agents); return their indices.
+
+    The optional arrays fix what is otherwise drawn (catalogue networks): partnered (bool),
+    thresholds (population, for the threshold rule), targets (target size of invitation and
+    competitive networks) and sponsors (funder index, -1 for none, -2 to choose by theme)."""
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     rng, cfg, nets, cities = model.rng, model.cfg.networks, model.networks, model.cities
@@ -74,18 +80,23 @@ def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, r
     nets.theme[idx] = themes
     nets.rule[idx] = rules
     nets.scope[idx] = scopes
-    nets.threshold[idx] = np.where(rules == THRESHOLD, cfg.threshold_pop * rng.lognormal(0, 0.5, k), 0.0)
-    partnered = rng.random(k) < cfg.partnered_share
+    thr_draw = cfg.threshold_pop * rng.lognormal(0, 0.5, k)
+    if thresholds is not None:
+        thr_draw = np.where(np.isfinite(thresholds) & (thresholds > 0), thresholds, thr_draw)
+    nets.threshold[idx] = np.where(rules == THRESHOLD, thr_draw, 0.0)
+    drawn = rng.random(k) < cfg.partnered_share
+    partnered = drawn if partnered is None else np.asarray(partnered, dtype=bool)
     nets.partner_share[idx] = np.where(partnered, rng.uniform(0.1, max(0.1, cfg.partner_share_max), k), 0.0)
     appeal = model.issue_appeal / model.issue_appeal.sum()
     g = rng.gamma(4.0 * I * appeal, size=(k, I)) + 1e-12
     nets.partner_pref[idx] = g / g.sum(axis=1, keepdims=True)
     closed = (rules == INVITATION) | (rules == COMPETITIVE)
     nets.openness[idx] = np.where(closed, cfg.openness_closed, cfg.openness_open)
-    if model.openness_floor > 0:
-        nets.openness[idx] = np.maximum(nets.openness[idx], np.where(closed, model.openness_floor, 0.0))
     nets.fee[idx] = cfg.fee_share * model.median_budget * rng.lognormal(-0.125, 0.5, k)
-    nets.target[idx] = np.where(closed, np.maximum(2, np.round(cfg.target_size * rng.lognormal(-0.08, 0.4, k))), 0)
+    tgt = np.maximum(2, np.round(cfg.target_size * rng.lognormal(-0.08, 0.4, k)))
+    if targets is not None:
+        tgt = np.where(np.asarray(targets) > 0, targets, tgt)
+    nets.target[idx] = np.where(closed, tgt, 0)
     onehot = np.eye(I)[themes]
     agenda = 0.6 * onehot + 0.4 * model.salience_share[None, :]
     nets.agenda[idx] = agenda
@@ -101,7 +112,11 @@ def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, r
     nets.sponsor[idx] = -1
     # partnered networks get a sponsoring funder, chosen by fit to the theme
     fund = model.funders
-    for j in np.flatnonzero(partnered):
+    choose = partnered if sponsors is None else (np.asarray(sponsors) == -2)
+    if sponsors is not None:
+        fixed = np.asarray(sponsors) >= 0
+        nets.sponsor[idx[fixed]] = np.asarray(sponsors)[fixed]
+    for j in np.flatnonzero(choose):
         ok = fund.active & ((fund.region == GLOBAL_SCOPE) | (fund.region == scopes[j]))
         if ok.any():
             w = np.where(ok, fund.pref[:, themes[j]], 0.0)
@@ -118,8 +133,9 @@ def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
     """Founders: eligible cities ranking highest on priority(theme) x visibility (x noise)."""
     rng, nets, c = model.rng, model.networks, model.cities
     new_c, new_n = [], []
+    held = np.bincount(model.memberships.city, minlength=c.n)  # founders need free attention
     for k in idx:
-        elig = model.eligible_mask(int(k))
+        elig = model.eligible_mask(int(k)) & (held < c.attention)
         cand = np.flatnonzero(elig)
         if len(cand) == 0:
             continue
@@ -130,11 +146,12 @@ def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
             score = c.priority[cand, theme] * (0.2 + c.visibility[cand]) * rng.uniform(0.5, 1.5, len(cand))
         m = min(n_founders, len(cand))
         top = cand[np.argpartition(-score, m - 1)[:m]] if m < len(cand) else cand
+        held[top] += 1
         new_c.append(top)
         new_n.append(np.full(len(top), k))
     if new_c:
         model.memberships.add(np.concatenate(new_c), np.concatenate(new_n), year)
-        model.refresh_membership_counts()
+    model.refresh_membership_counts()
 
 
 def found_phase(model, year: int):
@@ -153,7 +170,8 @@ def dissolution_phase(model, year: int) -> np.ndarray:
     cfg, nets = model.cfg.networks, model.networks
     n = nets.n
     act = nets.active[:n]
-    low = act & ((nets.members[:n] < cfg.min_members) | ((nets.funds[:n] < cfg.min_income) & (nets.founded[:n] < year)))
+    income_known = nets.founded[:n] < year if model.steps > 1 else np.zeros(n, dtype=bool)  # no income before the first step
+    low = act & ((nets.members[:n] < cfg.min_members) | ((nets.funds[:n] < cfg.min_income) & income_known))
     nets.low_years[:n] = np.where(low, nets.low_years[:n] + 1, 0)
     gone = np.flatnonzero(act & (nets.low_years[:n] >= cfg.floor_years))
     if len(gone):
@@ -169,3 +187,61 @@ def dissolve(model, idx: np.ndarray, year: int):
     model.memberships.keep(~drop)
     model.refresh_membership_counts()
     model.on_networks_dissolved(idx)
+
+
+# ------------------------------------------------------------------------------------------------
+# Real networks from a catalogue (data/networks.csv): they enter in their founding year with
+# their real rule, scope and theme and are dissolved in their end year.
+
+def _sponsor_codes(model, sponsor_types, scopes) -> np.ndarray:
+    """Catalogue sponsor type -> funder choice: cities: none (-1); eu: a funder restricted to
+    Europe if there is one; philanthropy / international organisation: chosen by theme (-2)."""
+    fund = model.funders
+    europe = model.region_names.index("Europe") if "Europe" in model.region_names else None
+    eu = np.flatnonzero(fund.region == europe) if europe is not None else np.zeros(0, dtype=int)
+    out = []
+    for t in sponsor_types:
+        if t == "cities":
+            out.append(-1)
+        elif t == "eu" and len(eu):
+            out.append(int(eu[0]))
+        else:
+            out.append(-2)
+    return np.array(out, dtype=np.int64)
+
+
+def enter_catalogue(model, rows, year: int, founded_years=None) -> np.ndarray:
+    """Found the catalogue networks in `rows` (a DataFrame slice) in `year`."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    issue = model.issue_index
+    themes = np.array([issue[t] for t in rows["theme"]])
+    rules = np.array([RULES.index(r) for r in rows["rule"]])
+    scopes = np.array([GLOBAL_SCOPE if s == "global" else model.region_names.index(s) for s in rows["scope"]])
+    thr = rows["threshold_pop"].astype(float).fillna(0).to_numpy()
+    members = rows["members"].astype(float).fillna(0).to_numpy()
+    targets = np.where(np.isin(rules, [INVITATION, COMPETITIVE]), members, 0)
+    partnered = rows["partnered"].astype(bool).to_numpy()
+    sponsors = _sponsor_codes(model, list(rows["sponsor"]), scopes)
+    idx = found_networks(model, len(rows), year, themes=themes, rules=rules, scopes=scopes,
+                         names=list(rows["name"]), founders=model.cfg.networks.catalogue_founders,
+                         partnered=partnered, thresholds=thr, targets=targets, sponsors=sponsors)
+    if founded_years is not None:
+        model.networks.founded[idx] = founded_years
+    for k, (_, r) in zip(idx, rows.iterrows()):
+        model.catalogue_index[str(r["name"])] = int(k)
+    return idx
+
+
+def catalogue_phase(model, year: int):
+    """Enter catalogue networks founded this year; dissolve those whose real end year this is."""
+    cat = model.catalogue
+    if cat is None:
+        return
+    new = cat[cat["founded"] == year]
+    enter_catalogue(model, new, year)
+    ended = cat[cat["ended"].notna() & (cat["ended"] == year)]
+    gone = [model.catalogue_index[n] for n in ended["name"] if n in model.catalogue_index]
+    gone = [k for k in gone if model.networks.active[k]]
+    if gone:
+        dissolve(model, np.array(gone, dtype=np.int64), year)

@@ -226,7 +226,8 @@ class CityFirst(Intervention):
 
 @register
 class OpenKnowledge(Intervention):
-    """Invitation and competitive networks publish their knowledge to non-members."""
+    """Invitation and competitive networks publish their knowledge to non-members (networks founded
+    while it runs are opened from the next year's step; all get their own openness back at the end)."""
 
     kind = "open_knowledge"
 
@@ -235,7 +236,6 @@ class OpenKnowledge(Intervention):
 
     def begin(self, model):
         self.saved = {}
-        model.openness_floor = self.p.openness
 
     def step(self, model):
         nets = model.networks
@@ -248,7 +248,6 @@ class OpenKnowledge(Intervention):
     def finish(self, model):
         for k, v in self.saved.items():
             model.networks.openness[k] = v
-        model.openness_floor = 0.0
 
 
 @register
@@ -297,6 +296,7 @@ class Pandemic(Intervention):
         model.health_pull = self.p.repurpose
         model.selectivity = self.p.selectivity
         model.review_boost = self.p.review_boost
+        model.force_review = True  # every city reconsiders its memberships in the shock's first year
 
     def finish(self, model):
         c = model.cities

@@ -6,7 +6,8 @@ Production. Network k adds on issue i
 (non-governmental partners bring technical expertise: the technical-support function).
 The part of D_ki below the best knowledge already held on issue i by a network active on i (agenda
 weight >= activity_threshold, or primary theme i) that promotes a different standard is duplication:
-dup_ki = min(D_ki, max(0, best_other_ki - K_ki)).
+dup_ki = min(D_ki, max(0, best_other_ki - K_ki)); duplication_ratio counts production and duplication
+only on issues the producing network is itself active on.
 Absorption: K_ki += absorption x max(0, best member practice_i - K_ki).
 Horizontal spillover (switchable): K_ki += horizontal_rate x max_j W_kj max(0, K_ji - K_ki), with
 W_kj = min(1, shared members / bridge_scale), and 1 for networks linked by a cooperation platform.
@@ -68,10 +69,11 @@ def production(model) -> tuple[float, float]:
     D = cfg.production * (strength * expertise)[:, None] * focus * (1 - K)
     np.minimum(D, 1 - K, out=D)
     D[~act] = 0.0
-    other = best_other_knowledge(K, nets.standard[:n], active_on(model))
+    on = active_on(model)
+    other = best_other_knowledge(K, nets.standard[:n], on)
     dup = np.minimum(D, np.maximum(other - K, 0.0))
     K += D
-    return float(D.sum()), float(dup.sum())
+    return float(D[on].sum()), float(dup[on].sum())
 
 
 def absorption(model):

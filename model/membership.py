@@ -1,7 +1,7 @@
 """Phase 5: membership. Invitations and applications; cities review, join and leave.
 
 Each year a share `review_rate` of cities review their memberships; cities that receive an
-invitation review too. A reviewing city considers its own networks, `candidates` networks drawn
+invitation review too (and every city in the first year of a pandemic). A reviewing city considers its own networks, `candidates` networks drawn
 with probability proportional to network visibility, and the networks that invited it.
 
 Eligibility of city c for network k: scope (global, or c's region), and by rule: `open` anyone;
@@ -90,6 +90,9 @@ def membership_phase(model, year: int) -> dict:
     model.refresh_membership_counts()
     inv_c, inv_k = invitations(model)
     reviewing = rng.random(N) < min(1.0, cfg.review_rate * model.review_boost)
+    if model.force_review:
+        reviewing[:] = True
+        model.force_review = False
     reviewing[inv_c] = True
     R = np.flatnonzero(reviewing)
     # candidate pairs: own networks, sampled networks, invitations
@@ -141,7 +144,8 @@ def membership_phase(model, year: int) -> dict:
     newc = accepted & ~is_member & (rule == COMPETITIVE)
     if newc.any():
         a_idx = np.flatnonzero(newc)
-        stay = np.bincount(pk[accepted & is_member], minlength=n)
+        # members that stay: all current members minus the reviewers who leave
+        stay = nets.members[:n] - np.bincount(pk[is_member & ~accepted], minlength=n)
         slots = np.maximum(nets.target[:n] - stay, 0)
         o = np.lexsort((-model.rank_score[pc[a_idx]], pk[a_idx]))
         a_sorted = a_idx[o]

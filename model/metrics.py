@@ -160,6 +160,20 @@ def nonmember_access(model) -> float:
     return float(w @ out_p) / den if den > 0 else 1.0
 
 
+def observe_named(model) -> list[dict]:
+    """Rows for the catalogue (real) networks: members, member countries, median member population."""
+    mem, c = model.memberships, model.cities
+    rows = []
+    for name, k in model.catalogue_index.items():
+        if not model.networks.active[k]:
+            continue
+        who = mem.city[mem.net == k]
+        rows.append({"step": int(model.steps), "year": int(model.year), "network_id": k, "name": name,
+                     "members": len(who), "countries": int(len(np.unique(c.country[who]))),
+                     "median_member_population": float(np.median(c.population[who])) if len(who) else 0.0})
+    return rows
+
+
 def metric_names(issue_names: list[str]) -> list[str]:
     """All metric columns, in order (without step and year)."""
     out = ["n_networks", "n_memberships", "mean_memberships", "share_unaffiliated"]

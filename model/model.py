@@ -11,9 +11,23 @@ import scipy.sparse as sp
 from model import agenda, founding, knowledge, membership, metrics, resources, spillover
 from model.agents import CityAgent, NetworkAgent
 from model.cities import size_fraction, synthetic_cities, synthetic_countries
-from model.config import Scenario, ScenarioError, load_scenario
+from model.config import Scenario, ScenarioError, load_scenario, resolve_data_path
 from model.interventions import validate_intervention
 from model.state import GLOBAL_SCOPE, Funders, Memberships, Networks
+
+
+def load_network_catalogue(cfg: Scenario):
+    from model.realdata import load_catalogue
+
+    cat = load_catalogue(resolve_data_path(cfg.networks.catalogue))
+    bad = sorted(set(cat["theme"]) - set(cfg.issue_names))
+    if bad:
+        raise ScenarioError(cfg.networks.catalogue, "theme", f"themes {bad} are not issues of this scenario")
+    regions = {r.name for r in cfg.cities.regions} | {"global"}
+    bad = sorted(set(cat["scope"]) - regions)
+    if bad:
+        raise ScenarioError(cfg.networks.catalogue, "scope", f"scopes {bad} are not regions of this scenario")
+    return cat
 
 
 class CityDiplomacyModel(mesa.Model):
@@ -47,7 +61,7 @@ class CityDiplomacyModel(mesa.Model):
         self.selectivity = 0.0
         self.review_boost = 1.0
         self.service_extension = 0.0
-        self.openness_floor = 0.0
+        self.force_review = False
         self.io_pooled_share = 0.0
         self._links = None
         # entities
@@ -75,6 +89,9 @@ class CityDiplomacyModel(mesa.Model):
         self.refresh_membership_counts()
         self.interventions = [validate_intervention(iv, cfg, f"interventions.{j}", "scenario")
                               for j, iv in enumerate(cfg.interventions)]
+        self.catalogue = load_network_catalogue(cfg) if cfg.networks.catalogue else None
+        self.catalogue_index: dict[str, int] = {}
+        self.catalogue_records: list[dict] = []
         self._initial_networks()
         self.records: list[dict] = []
         self.running = True
@@ -95,11 +112,16 @@ class CityDiplomacyModel(mesa.Model):
         return Funders(budget=np.zeros(F), weight=weight, pref=pref, region=region, active=np.ones(F, dtype=bool))
 
     def _initial_networks(self):
+        start = self.cfg.start_year
+        if self.catalogue is not None:
+            cat = self.catalogue
+            old = cat[(cat["founded"] < start) & (cat["ended"].isna() | (cat["ended"] >= start))]
+            founding.enter_catalogue(self, old, start - 1, founded_years=old["founded"].to_numpy())
         k = self.cfg.networks.initial
         if k == 0:
             return
-        idx = founding.found_networks(self, k, self.cfg.start_year - 1)
-        self.networks.founded[idx] = self.cfg.start_year - 1 - self.rng.integers(0, 30, size=k)
+        idx = founding.found_networks(self, k, start - 1)
+        self.networks.founded[idx] = start - 1 - self.rng.integers(0, 30, size=k)
 
     def _update_rank_score(self):
         c = self.cities
@@ -107,8 +129,11 @@ class CityDiplomacyModel(mesa.Model):
         self._ranked = None
 
     def update_funder_budgets(self):
+        """Funder budgets: (exogenous pool + mobilisation x active networks) x weight x shock factor."""
         f = self.funders
-        f.budget[:] = self.pool * f.weight * self.funder_factor
+        n_active = int(self.networks.active.sum()) if hasattr(self, "networks") else 0
+        total = self.pool + self.cfg.resources.mobilisation * n_active
+        f.budget[:] = total * f.weight * self.funder_factor
         f.active[:] = self.funder_factor > 0
 
     def new_standards(self, k: int) -> np.ndarray:
@@ -219,6 +244,7 @@ class CityDiplomacyModel(mesa.Model):
         self.year = self.cfg.start_year + self.steps - 1
         self.exogenous_change()                                  # 1
         founding.dissolution_phase(self, self.year)              # 2
+        founding.catalogue_phase(self, self.year)
         founding.found_phase(self, self.year)
         agenda.agenda_phase(self)                                # 3
         resources.resources_phase(self)                          # 4
@@ -226,6 +252,8 @@ class CityDiplomacyModel(mesa.Model):
         out = knowledge.knowledge_phase(self)                    # 6
         spillover.spillover_phase(self)                          # 7
         self.records.append(metrics.observe(self, out))          # 8
+        if self.catalogue_index:
+            self.catalogue_records.extend(metrics.observe_named(self))
         if self.steps >= self.cfg.steps:
             self.running = False
 
@@ -254,6 +282,11 @@ class CityDiplomacyModel(mesa.Model):
 
     def networks_table(self) -> pd.DataFrame:
         return metrics.networks_table(self)
+
+    def named_networks_history(self) -> pd.DataFrame:
+        """Per step, for each catalogue (real) network: members, member countries, median member population."""
+        return pd.DataFrame(self.catalogue_records, columns=["step", "year", "network_id", "name", "members",
+                                                             "countries", "median_member_population"])
 
     def cities_table(self) -> pd.DataFrame:
         return metrics.cities_table(self)

@@ -3,8 +3,9 @@
 Each active funder f splits its yearly budget B_f in three parts:
   - sponsorship: sponsor_share x (1 - sponsor_exit x city_first) x B_f, equally among the active
     networks it sponsors (sponsors give less when cities' priorities come first);
-  - pooled (only under `io_framework`): pooled_share x B_f, in proportion to members served
-    among affiliated networks, not by contest;
+  - pooled (only under `io_framework`): pooled_share x (what is left after sponsorship), in
+    proportion to members served among affiliated networks, not by contest (regional
+    restrictions of funders do not apply to pooled money);
   - contest: the rest, among eligible networks k (scope compatible with the funder's region) by
         share_fk = (fit_fk x vis_k)^gamma / sum_j (fit_fj x vis_j)^gamma,
         fit_fk = I x pref_f . agenda_k,  vis_k = log(1 + members_k) x (0.25 + prestige_k),

@@ -11,6 +11,9 @@ Up (switchable): for country s and issue i, with population weights,
     stance_si += up_rate x (signal - thr)/(1 - thr) x (1 - stance)    if signal > thr
     stance_si -= reversal x stance_si x (thr - signal)/thr             otherwise
 Stances locked by a national withdrawal stay at 0 while the withdrawal lasts.
+National uptake (part of the up channel): national adoption diffuses back to every city of the
+country, members or not, on low-politics issues:
+    p_ci += national_uptake x max(0, stance_si - p_ci)
 The horizontal channel is in `knowledge.py` (flows between networks).
 """
 
@@ -64,6 +67,9 @@ def up(model, E: np.ndarray):
     s[~has_city] = co.stance[~has_city]
     s[co.locked] = 0.0
     np.clip(s, 0.0, 1.0, out=s)
+    low = ~model.high
+    p = c.practice
+    p[:, low] += cfg.national_uptake * np.maximum(s[c.country][:, low] - p[:, low], 0.0)
 
 
 def spillover_phase(model):
