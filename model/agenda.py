@@ -50,4 +50,6 @@ def agenda_phase(model):
     ag[act] += cfg.agenda_adaptation * (target[act] - ag[act])
     ag[act] /= ag[act].sum(axis=1, keepdims=True)
     city_agenda = cfg.mission_weight * onehot + (1 - cfg.mission_weight) * mean
-    nets.misalignment[:n] = np.where(act, 0.5 * np.abs(ag - city_agenda).sum(axis=1), nets.misalignment[:n])
+    has_members = nets.members[:n] > 0
+    mis = np.where(has_members, 0.5 * np.abs(ag - city_agenda).sum(axis=1), 0.0)  # no members: nothing to misalign with
+    nets.misalignment[:n] = np.where(act, mis, nets.misalignment[:n])

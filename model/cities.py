@@ -91,4 +91,4 @@ def synthetic_cities(cfg: Scenario, rng: np.random.Generator, countries: Countri
     return Cities(name=names, country=country, region=region, north=north, population=pop,
                   capacity=capacity, budget=budget, base_budget=budget.copy(), attention=attention,
                   base_attention=attention.copy(), priority=priority, practice=practice, norm=norm,
-                  norm0=norm.copy(), visibility=visibility)
+                  norm0=norm.copy(), visibility=visibility, city_budget=city_budget)

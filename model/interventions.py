@@ -309,13 +309,14 @@ class Pandemic(Intervention):
 
 @register
 class FundingWithdrawal(Intervention):
-    """A funder, or the sponsor of a named network, withdraws part or all of its budget."""
+    """A funder withdraws part or all of its budget (`funder`, default the largest), or the sponsor of a
+    named network stops sponsoring that network (`network`; its other money stays in the pool)."""
 
     kind = "funding_withdrawal"
 
     class Params(Params):
         funder: int | None = Field(None, ge=0, description="Index of the funder that withdraws (default: the largest).")
-        network: str | None = Field(None, description="Name of a network whose sponsor withdraws (overrides funder).")
+        network: str | None = Field(None, description="Name of a network whose sponsor stops sponsoring it (overrides funder; share is then ignored).")
         share: float = Field(1.0, ge=0, le=1, description="Share of the funder's budget withdrawn.")
 
     def validate(self, scenario, source):
@@ -325,12 +326,15 @@ class FundingWithdrawal(Intervention):
 
     def begin(self, model):
         f = self.p.funder
+        self.k = None
         if self.p.network is not None:
             k = model.network_index(self.p.network)
             if k is None or model.networks.sponsor[k] < 0:
                 raise ScenarioError("", f"{self.path}.params.network",
                                     f"no sponsored network named '{self.p.network}' exists in {model.year}")
-            f = int(model.networks.sponsor[k])
+            self.k, self.sponsor = k, int(model.networks.sponsor[k])
+            model.networks.sponsor[k] = -1
+            return
         if f is None:
             f = int(np.argmax(model.funders.weight))
         self.f = f
@@ -339,6 +343,9 @@ class FundingWithdrawal(Intervention):
         model.update_funder_budgets()
 
     def finish(self, model):
+        if self.k is not None:
+            model.networks.sponsor[self.k] = self.sponsor
+            return
         model.funder_factor[self.f] = self.saved
         model.update_funder_budgets()
 

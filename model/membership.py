@@ -15,7 +15,8 @@ Utility of network k to city c (P = priority, A = agenda, K = knowledge, p = pra
         - w_fee fee_k/budget_c - attention_cost
 A member keeps a network while U > -switching_cost; a non-member wants it when
 U > join_threshold. The city keeps the wanted networks in decreasing U while their number fits
-its attention and their fees fit its budget (several memberships or none).
+its attention and their fees fit its budget (several memberships or none): the first wanted
+network whose cumulative fee would exceed the budget ends the list (no skipping to cheaper ones).
 Engagement builds global fluency: visibility_c += fluency_gain x min(1, memberships_c/3) x (1 - visibility_c).
 """
 

@@ -59,12 +59,13 @@ def up(model, E: np.ndarray):
     signal = level + cfg.advocacy * voice
     thr = cfg.up_threshold
     s = co.stance
+    old = s.copy()
     above = signal > thr
     rise = cfg.up_rate * (signal - thr) / max(1 - thr, 1e-9) * (1 - s)
     fall = cfg.reversal * s * (thr - signal) / max(thr, 1e-9)
     s += np.where(above, rise, -fall)
     has_city = np.bincount(c.country, minlength=co.n) > 0
-    s[~has_city] = co.stance[~has_city]
+    s[~has_city] = old[~has_city]  # countries without cities keep their stance
     s[co.locked] = 0.0
     np.clip(s, 0.0, 1.0, out=s)
     low = ~model.high

@@ -37,6 +37,7 @@ class Cities:
     visibility: np.ndarray  # float [0,1], global fluency
     lat: np.ndarray | None = None
     lon: np.ndarray | None = None
+    city_budget: np.ndarray | None = None  # USD/year, the whole city budget (engagement budget is a small share)
 
     @property
     def n(self) -> int:

@@ -1,0 +1,112 @@
+"""Shared fixtures for the unit tests.
+
+Two kinds of models are used:
+- `small_cfg` / `small_model`: the default scenario at a small size (200 cities, 10 initial
+  networks, 5 steps), for integration-level checks of phases and interventions.
+- `make_model` + `add_networks` + `set_members`: tiny, fully controlled states (a few issues,
+  10 cities, no initial networks, one funder) whose arrays the tests overwrite with small known
+  numbers, so that a single phase function can be compared with hand-computed values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.config import load_scenario
+from model.founding import found_networks
+from model.model import CityDiplomacyModel
+from model.state import GLOBAL_SCOPE, OPEN, Memberships
+
+SMALL = {"cities.n": 200, "steps": 5, "networks.initial": 10}
+
+# Three low-politics issues: the simplest arithmetic.
+ABC = [{"name": "a"}, {"name": "b"}, {"name": "c"}]
+# One low-politics issue and the high-politics 'peace'.
+A_PEACE = [{"name": "a"}, {"name": "peace", "politics": "high"}]
+
+TINY = {
+    "cities.n": 10,
+    "cities.n_countries": 6,
+    "networks.initial": 0,
+    "networks.founding_rate": 0.0,
+    "networks.demand_rate": 0.0,
+    "resources.n_funders": 1,
+    "resources.regional_funders": 0.0,
+    "steps": 5,
+    "start_year": 2000,
+}
+
+
+def scenario(overrides: dict | None = None, base: dict | None = None):
+    """Validated scenario: `base` (default SMALL) updated with `overrides`."""
+    ov = dict(SMALL if base is None else base)
+    ov.update(overrides or {})
+    return load_scenario(None, overrides=ov)
+
+
+@pytest.fixture
+def small_cfg():
+    return load_scenario(None, overrides=dict(SMALL))
+
+
+@pytest.fixture
+def small_model(small_cfg):
+    return CityDiplomacyModel(small_cfg)
+
+
+@pytest.fixture
+def make_model():
+    """Factory: a tiny model (10 cities, no networks, one global funder) with `issues` and overrides."""
+
+    def _make(issues=None, **overrides):
+        ov = dict(TINY)
+        if issues is not None:
+            ov["issues"] = [dict(i) for i in issues]
+        ov.update({k.replace("__", "."): v for k, v in overrides.items()})
+        return CityDiplomacyModel(load_scenario(None, overrides=ov))
+
+    return _make
+
+
+@pytest.fixture
+def add_networks():
+    """Factory: add k networks without founders and overwrite their arrays with known values.
+
+    Keyword arguments name arrays of `model.networks` (agenda, knowledge, standard, partner_share,
+    partner_pref, openness, fee, secretariat, efficiency, sponsor, funds, ...); each is set row by row.
+    Defaults that matter for the phases: no partners, no sponsor, no fee, distinct standards.
+    """
+
+    def _add(model, k, themes=None, rules=None, scopes=None, **arrays):
+        themes = np.zeros(k, dtype=np.int64) if themes is None else np.asarray(themes, dtype=np.int64)
+        rules = np.full(k, OPEN, dtype=np.int64) if rules is None else np.asarray(rules, dtype=np.int64)
+        scopes = np.full(k, GLOBAL_SCOPE, dtype=np.int64) if scopes is None else np.asarray(scopes, dtype=np.int64)
+        idx = found_networks(model, k, model.year, themes=themes, rules=rules, scopes=scopes, founders=0)
+        nets = model.networks
+        nets.partner_share[idx] = 0.0
+        nets.sponsor[idx] = -1
+        nets.fee[idx] = 0.0
+        for name, value in arrays.items():
+            arr = getattr(nets, name)
+            arr[idx] = np.asarray(value, dtype=arr.dtype)
+        if model.programme.shape[0] < nets.n:
+            model.programme = np.r_[model.programme, np.zeros(nets.n - model.programme.shape[0])]
+        return idx
+
+    return _add
+
+
+@pytest.fixture
+def set_members():
+    """Factory: replace all memberships by the given {network: [cities]} and refresh the counts."""
+
+    def _set(model, members: dict[int, list[int]], year: int = 0):
+        city = [c for k, cs in members.items() for c in cs]
+        net = [k for k, cs in members.items() for _ in cs]
+        model.memberships = Memberships(city=np.array(city, dtype=np.int64), net=np.array(net, dtype=np.int64),
+                                        since=np.full(len(city), year, dtype=np.int64))
+        model.refresh_membership_counts()
+        return model.memberships
+
+    return _set
