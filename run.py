@@ -53,7 +53,7 @@ def cmd_run(args) -> int:
     import yaml
 
     from analysis.outputs import write_run
-    from model import CityDiplomacyModel, load_scenario
+    from model import CityDiplomacyModel, ScenarioError, load_scenario
 
     overrides = _parse_sets(args.set)
     if args.seed is not None:
@@ -63,13 +63,16 @@ def cmd_run(args) -> int:
     cfg = load_scenario(args.scenario, overrides=overrides)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("results") / f"{cfg.name}-{stamp}"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out {out}: already exists and is not empty; choose a new directory or remove it")
+    _check_out(out)
     t0 = time.perf_counter()
     model = CityDiplomacyModel(cfg)
     bar = _progress(cfg.steps, args.quiet, cfg.name)
     try:
         model.run(progress=lambda m: bar.update(1))
+    except ScenarioError as e:  # raised by an intervention when it starts: name the file too
+        if e.source:
+            raise
+        raise ScenarioError(str(args.scenario), e.path, e.message) from None
     finally:
         bar.close()
     runtime = time.perf_counter() - t0
@@ -80,22 +83,108 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _check_out(out: Path):
+    """--out must be a new or empty directory whose nearest existing parent is a writable directory."""
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(f"--out {out}: is an existing file; expected a new or empty directory")
+        if any(out.iterdir()):
+            raise UserError(f"--out {out}: already exists and is not empty; choose a new directory or remove it")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"--out {out}: {parent} is a file, not a directory; expected a directory path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: {parent} is not writable; choose another directory")
+
+
+def cmd_calibrate(args) -> int:
+    from analysis.calibrate import DEFAULT_SCENARIO, calibrate
+
+    if args.replications < 1:
+        raise UserError(f"--replications {args.replications}: expected at least 1")
+    out = Path(args.out) if args.out else Path("results") / f"calibration-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    _check_out(out)
+    table = calibrate(args.scenario or DEFAULT_SCENARIO, out, replications=args.replications,
+                      workers=args.workers, quiet=args.quiet)
+    if not args.quiet:
+        print(f"wrote {out}: {int(table['within_tolerance'].sum())} of {len(table)} facts within tolerance")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from analysis.sweep import cli
+
+    return cli(args)
+
+
 def cmd_check(args) -> int:
     import yaml
 
     from model.config import load_scenario
 
+    if _is_sweep_file(args.file):
+        from analysis.sweep import check_text
+
+        if args.set:
+            raise UserError("check --set applies to scenario files; fix a sweep's overrides in its `set` section")
+        sys.stdout.write(check_text(args.file))
+        return 0
     cfg = load_scenario(args.file, overrides=_parse_sets(args.set))
     sys.stdout.write(f"# {args.file}: valid scenario\n")
     sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     return 0
 
 
+def _is_sweep_file(path) -> bool:
+    from analysis.sweep import is_sweep_data
+    from model.config import ScenarioError, read_yaml
+
+    try:
+        return is_sweep_data(read_yaml(path))
+    except ScenarioError:
+        return False  # reported by the scenario loader
+
+
 def cmd_schema(args) -> int:
     from model.config import Scenario
 
+    if args.kind == "sweep":
+        from analysis.sweep import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return 0
     print(json.dumps(Scenario.model_json_schema(), indent=2))
     return 0
+
+
+def cmd_serve(args) -> int:
+    """Start the browser app (analysis/app.py: Mesa's SolaraViz, served by `solara run`) until Ctrl-C."""
+    import importlib.util
+
+    from model.config import load_scenario
+
+    root = Path(__file__).resolve().parent
+    scenario = Path(args.scenario) if args.scenario else root / "scenarios" / "baseline.yaml"
+    load_scenario(scenario)  # a wrong file: one message and exit 2 before any server starts
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port}: expected a port number from 1 to 65535 (0: any free port)")
+    if importlib.util.find_spec("solara") is None:
+        raise UserError("serve needs solara (a dependency of this project): pip install -e . (see README)")
+    env = dict(os.environ)
+    env["CITYDIP_SCENARIO"] = str(scenario.resolve())
+    env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no usage reports: the app works offline
+    env.setdefault("MPLBACKEND", "Agg")
+    cmd = [sys.executable, "-m", "solara", "run", str(root / "analysis" / "app.py"), "--host", args.host,
+           "--port", str(args.port), "--production", "--no-open", "--no-check-version"]
+    print(f"serving {scenario} on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+    if os.name == "posix":  # become the server: signals (Ctrl-C, kill) reach it directly
+        os.execve(sys.executable, cmd, env)
+    import subprocess
+
+    return subprocess.call(cmd, env=env)
 
 
 def build_parser() -> Parser:
@@ -110,13 +199,39 @@ def build_parser() -> Parser:
     r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     r.set_defaults(func=cmd_run)
-    c = sub.add_parser("check", help="validate a scenario file and print what it resolves to")
+    sw = sub.add_parser("sweep", help="run a batch sweep (grid, paired, lhs, sobol, morris) here or on a Dask cluster")
+    sw.add_argument("file", help="sweep YAML file (docs/sweeps.md)")
+    sw.add_argument("--out", help="output directory (default results/sweeps/<name>/); re-running into it resumes")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: the cores; 1: in this process)")
+    sched = sw.add_mutually_exclusive_group()
+    sched.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    sched.add_argument("--scheduler-file", metavar="FILE", help="Dask scheduler file (dask scheduler --scheduler-file F)")
+    sw.add_argument("--retry-failed", action="store_true", help="run again the runs listed in failed.jsonl")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    sw.set_defaults(func=cmd_sweep)
+    cal = sub.add_parser("calibrate", help="run the historical scenario with N seeds and compare it with the calibration facts")
+    cal.add_argument("--scenario", help="scenario with a calibration section (default scenarios/history.yaml)")
+    cal.add_argument("--out", help="output directory (default results/calibration-<timestamp>/)")
+    cal.add_argument("--replications", type=int, default=10, help="number of seeds (default 10)")
+    cal.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
+    cal.add_argument("--quiet", action="store_true")
+    cal.set_defaults(func=cmd_calibrate)
+    c = sub.add_parser("check", help="validate a scenario or sweep file and print what it resolves to")
     c.add_argument("file")
     c.add_argument("--set", action="append", metavar="dotted.key=VALUE")
     c.set_defaults(func=cmd_check)
     s = sub.add_parser("schema", help="print the JSON Schema of the file formats")
-    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario"])
+    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep"])
     s.set_defaults(func=cmd_schema)
+    sv = sub.add_parser("serve", help="explore and compare runs in the browser (Mesa SolaraViz server)",
+                        description="Start the browser app: watch a run, change levers, compare two runs. "
+                        "Works offline. Stop it with Ctrl-C.")
+    sv.add_argument("scenario", nargs="?", help="scenario YAML file to start with (default scenarios/baseline.yaml)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1: this machine only). 0.0.0.0 exposes the app "
+                    "to every machine that can reach this one: anyone can then run models on it, with no password")
+    sv.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 

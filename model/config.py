@@ -164,6 +164,8 @@ class MembershipConfig(Strict):
     w_funds: float = _f(0.5, "Weight of programme funds per member (log scale).", ge=0, le=100)
     w_prestige: float = _f(0.6, "Weight of prestige (members' mean visibility).", ge=0, le=100)
     w_peers: float = _f(0.8, "Weight of peers (share of members from the same country and region).", ge=0, le=100)
+    w_similar: float = _f(0.8, "Weight of similarity in standing: 1 - |visibility of the city - prestige of the network| (cities seek peers like themselves).", ge=0, le=100)
+    w_exclusive: float = _f(1.0, "Weight of exclusivity: invitation and competitive networks are worth w_exclusive x visibility_c more (selection signals standing to globally fluent cities).", ge=0, le=100)
     w_fee: float = _f(1.0, "Weight of the fee relative to the city's engagement budget.", ge=0, le=100)
     fluency_gain: Share = _f(0.01, "Yearly growth of a city's visibility (global fluency) at three or more memberships (share of the gap to 1).")
     attention_cost: float = _f(0.9, "Utility cost of one membership's use of staff attention.", ge=0, le=100)

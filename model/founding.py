@@ -130,12 +130,15 @@ def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, r
 
 
 def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
-    """Founders: eligible cities ranking highest on priority(theme) x visibility (x noise)."""
+    """Founders: eligible cities (with attention >= 1) ranking highest on priority(theme) x visibility
+    (x noise), or on rank score for invitation and competitive networks. A founder at its attention
+    limit drops its least useful network at its next review. The new network's knowledge starts at
+    least at its founders' best practice x agenda focus."""
     rng, nets, c = model.rng, model.networks, model.cities
     new_c, new_n = [], []
-    held = np.bincount(model.memberships.city, minlength=c.n)  # founders need free attention
+    able = c.attention >= 1  # founders must be able to hold a membership at all
     for k in idx:
-        elig = model.eligible_mask(int(k)) & (held < c.attention)
+        elig = model.eligible_mask(int(k)) & able
         cand = np.flatnonzero(elig)
         if len(cand) == 0:
             continue
@@ -146,11 +149,16 @@ def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
             score = c.priority[cand, theme] * (0.2 + c.visibility[cand]) * rng.uniform(0.5, 1.5, len(cand))
         m = min(n_founders, len(cand))
         top = cand[np.argpartition(-score, m - 1)[:m]] if m < len(cand) else cand
-        held[top] += 1
         new_c.append(top)
         new_n.append(np.full(len(top), k))
     if new_c:
-        model.memberships.add(np.concatenate(new_c), np.concatenate(new_n), year)
+        cs, ks = np.concatenate(new_c), np.concatenate(new_n)
+        model.memberships.add(cs, ks, year)
+        # a network starts from the best practice its founders pool on its agenda issues
+        best = np.zeros((nets.n, model.n_issues))
+        np.maximum.at(best, ks, c.practice[cs])
+        focus = nets.agenda[idx] / nets.agenda[idx].max(axis=1, keepdims=True)
+        nets.knowledge[idx] = np.maximum(nets.knowledge[idx], best[idx] * focus)
     model.refresh_membership_counts()
 
 

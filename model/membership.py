@@ -11,7 +11,8 @@ Eligibility of city c for network k: scope (global, or c's region), and by rule:
 
 Utility of network k to city c (P = priority, A = agenda, K = knowledge, p = practice, I issues):
     U = w_fit (I P.A - 1) + w_learn capacity_c I sum_i P_i max(0, K_ki - p_ci) + w_funds log(1 + prog_k/(m_k+1)/budget_c)
-        + w_prestige prestige_k + w_peers (same-country + 0.3 same-region members)/(m_k+1)
+        + w_prestige 2 visibility_c prestige_k + w_peers min(1, (same-country + 0.3 same-region members)/(m_k+1))
+        + w_similar (1 - |visibility_c - prestige_k|) + w_exclusive visibility_c [k invitation or competitive]
         - w_fee fee_k/budget_c - attention_cost
 A member keeps a network while U > -switching_cost; a non-member wants it when
 U > join_threshold. The city keeps the wanted networks in decreasing U while their number fits
@@ -60,13 +61,18 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray) -> np.ndarr
     m_other = nets.members[k] - member
     budget = np.maximum(cities.budget[c], 1e-9)
     funds = np.log1p(np.minimum(model.programme[k] / (m_other + 1) / budget, 1e6))
-    prestige = model.prestige_cache[k]
+    vis_c = cities.visibility[c]
+    prestige = model.prestige_cache[k] * 2.0 * vis_c  # status matters more to globally fluent cities
+    similar = 1.0 - np.abs(vis_c - model.prestige_cache[k])
+    rule = nets.rule[k]
+    exclusive = ((rule == INVITATION) | (rule == COMPETITIVE)) * vis_c
     same_c = model.country_counts[cities.country[c], k] - member
     same_r = model.region_counts[cities.region[c], k] - member
     peers = np.minimum(1.0, (same_c + 0.3 * same_r) / (m_other + 1))
     fee = nets.fee[k] / budget
     return (cfg.w_fit * fit + cfg.w_learn * learn + cfg.w_funds * funds + cfg.w_prestige * prestige
-            + cfg.w_peers * peers - cfg.w_fee * fee - cfg.attention_cost)
+            + cfg.w_peers * peers + cfg.w_similar * similar + cfg.w_exclusive * exclusive
+            - cfg.w_fee * fee - cfg.attention_cost)
 
 
 def _group_rank(keys: np.ndarray) -> np.ndarray:

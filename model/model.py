@@ -65,8 +65,13 @@ class CityDiplomacyModel(mesa.Model):
         self.io_pooled_share = 0.0
         self._links = None
         # entities
-        self.countries = synthetic_countries(cfg, self.rng, self.n_issues, self.high)
-        self.cities = synthetic_cities(cfg, self.rng, self.countries, self.high)
+        if cfg.cities.source == "real":
+            from model.realdata import real_world
+
+            self.cities, self.countries = real_world(cfg, self.rng)
+        else:
+            self.countries = synthetic_countries(cfg, self.rng, self.n_issues, self.high)
+            self.cities = synthetic_cities(cfg, self.rng, self.countries, self.high)
         self.median_budget = float(np.median(self.cities.budget))
         self.size_frac = size_fraction(self.cities.population, cfg.cities.pop_min, cfg.cities.pop_max)
         self._update_rank_score()
@@ -219,6 +224,8 @@ class CityDiplomacyModel(mesa.Model):
             pop = np.where(co.north, pop, -1)
             return int(np.argmax(pop)) if (pop > 0).any() else None
         hits = np.flatnonzero(co.name == key)
+        if not len(hits) and co.code is not None:
+            hits = np.flatnonzero(co.code == key)
         return int(hits[0]) if len(hits) else None
 
     # ---------------------------------------------------------------- Mesa hooks

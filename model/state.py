@@ -51,6 +51,7 @@ class Countries:
     north: np.ndarray  # bool
     stance: np.ndarray  # (C, I) in [0,1]
     locked: np.ndarray  # (C, I) bool: stance held down by a withdrawal
+    code: np.ndarray | None = None  # ISO 3166-1 alpha-2 codes of real countries
 
     @property
     def n(self) -> int:
