@@ -347,12 +347,22 @@ def read_yaml(path: str | os.PathLike) -> dict:
     return data
 
 
-def parse_value(text: str) -> Any:
-    """Parse the VALUE of a `--set key=VALUE` as a YAML scalar or flow collection (safe)."""
+def parse_value(text: str, key: str = "") -> Any:
+    """Parse the VALUE of a `--set key=VALUE` as a YAML scalar or flow collection (safe).
+    A value nested more than MAX_DEPTH levels (or expanding to too many values) is a ScenarioError."""
     try:
-        return yaml.safe_load(text) if text.strip() else ""
+        value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError:
         return text
+    except RecursionError:
+        raise ScenarioError("--set", key, f"the value is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    try:
+        too_deep = _depth(value, MAX_DEPTH) > MAX_DEPTH
+    except ValueError as e:
+        raise ScenarioError("--set", key, f"the value is too large: {e}") from None
+    if too_deep:
+        raise ScenarioError("--set", key, f"the value is nested too deeply (more than {MAX_DEPTH} levels)")
+    return value
 
 
 def apply_overrides(data: dict, overrides: dict[str, Any] | None, source: str = "--set") -> dict:

@@ -132,7 +132,7 @@ def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, r
 def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
     """Founders: eligible cities (with attention >= 1) ranking highest on priority(theme) x visibility
     (x noise), or on rank score for invitation and competitive networks. A founder at its attention
-    limit drops its least useful network at its next review. The new network's knowledge starts at
+    limit drops its least useful network in this year's membership phase (founders review). The new network's knowledge starts at
     least at its founders' best practice x agenda focus."""
     rng, nets, c = model.rng, model.networks, model.cities
     new_c, new_n = [], []
@@ -154,6 +154,7 @@ def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
     if new_c:
         cs, ks = np.concatenate(new_c), np.concatenate(new_n)
         model.memberships.add(cs, ks, year)
+        model.extra_reviewers = np.union1d(model.extra_reviewers, cs)
         # a network starts from the best practice its founders pool on its agenda issues
         best = np.zeros((nets.n, model.n_issues))
         np.maximum.at(best, ks, c.practice[cs])

@@ -292,7 +292,7 @@ class Pandemic(Intervention):
         c.priority *= 1 - self.p.health_surge
         c.priority[:, h] += self.p.health_surge
         c.budget[:] = c.base_budget * (1 - self.p.budget_cut)
-        c.attention[:] = np.round(c.base_attention * (1 - self.p.attention_cut)).astype(np.int64)
+        c.attention[:] = np.floor(c.base_attention * (1 - self.p.attention_cut) + 0.5).astype(np.int64)  # round half up
         model.health_pull = self.p.repurpose
         model.selectivity = self.p.selectivity
         model.review_boost = self.p.review_boost

@@ -78,10 +78,10 @@ def production(model) -> tuple[float, float]:
 
 def absorption(model):
     cfg, nets, mem = model.cfg.knowledge, model.networks, model.memberships
-    n = nets.n
     if len(mem) == 0:
         return
-    order = np.argsort(mem.net, kind="stable")
+    net = mem.net.astype(np.int16) if nets.n < 32000 else mem.net  # 16-bit keys: numpy's radix sort
+    order = np.argsort(net, kind="stable")
     ks = mem.net[order]
     starts = np.r_[0, np.flatnonzero(ks[1:] != ks[:-1]) + 1]
     best = np.maximum.reduceat(model.cities.practice[mem.city[order]], starts, axis=0)
@@ -135,8 +135,10 @@ def learning(model) -> np.ndarray:
     cfg, nets, c, mem = model.cfg.knowledge, model.networks, model.cities, model.memberships
     I = model.n_issues
     p = c.practice
-    interest = 0.5 + 0.5 * np.minimum(1.0, I * c.priority)
+    focus = np.minimum(1.0, I * c.priority)  # min(1, I P_ci)
+    interest = 0.5 + 0.5 * focus
     gain = np.zeros_like(p)
+    tmp = np.empty_like(p)
     if len(mem):
         gap = np.take(nets.knowledge, mem.net, axis=0)
         gap -= np.take(p, mem.city, axis=0)
@@ -149,7 +151,7 @@ def learning(model) -> np.ndarray:
             total[:, i] = np.bincount(mem.city, weights=gap[:, i], minlength=Nc)
         r_sum = np.bincount(mem.city, weights=r, minlength=Nc)
         total /= np.maximum(1.0, r_sum)[:, None]
-        gain += total * interest
+        np.multiply(total, interest, out=gain)
     # openly shared knowledge, by region
     n = nets.n
     if n:
@@ -162,10 +164,21 @@ def learning(model) -> np.ndarray:
         for r in range(model.n_regions):
             loc = public[scope == r]
             pool[r] = np.maximum(glob, loc.max(axis=0)) if len(loc) else glob
-        gain += cfg.nonmember_learning * np.maximum(pool[c.region] - p - gain, 0.0) * interest
-    gain += cfg.innovation * c.capacity[:, None] * np.minimum(1.0, I * c.priority) * (1 - p - gain)
+        np.take(pool, c.region, axis=0, out=tmp)  # open pool seen by each city
+        tmp -= p
+        tmp -= gain
+        np.maximum(tmp, 0.0, out=tmp)
+        tmp *= interest
+        tmp *= cfg.nonmember_learning
+        gain += tmp
+    np.subtract(1.0, p, out=tmp)  # own innovation: innovation x capacity x focus x (1 - p - gain)
+    tmp -= gain
+    tmp *= focus
+    tmp *= (cfg.innovation * c.capacity)[:, None]
+    gain += tmp
     gain[:, model.high] *= cfg.high_politics_competence
-    gain = np.clip(gain, 0.0, 1.0 - p)
+    np.subtract(1.0, p, out=tmp)
+    np.clip(gain, 0.0, tmp, out=gain)
     p += gain
     p *= 1 - cfg.depreciation
     return gain

@@ -1,7 +1,8 @@
 """Phase 5: membership. Invitations and applications; cities review, join and leave.
 
 Each year a share `review_rate` of cities review their memberships; cities that receive an
-invitation review too (and every city in the first year of a pandemic). A reviewing city considers its own networks, `candidates` networks drawn
+invitation review too, and so do this year's founders (a founder over its attention drops its
+least useful network), and every city in the first year of a pandemic. A reviewing city considers its own networks, `candidates` networks drawn
 with probability proportional to network visibility, and the networks that invited it.
 
 Eligibility of city c for network k: scope (global, or c's region), and by rule: `open` anyone;
@@ -91,15 +92,17 @@ def membership_phase(model, year: int) -> dict:
     N, n = cities.n, nets.n
     before = len(mem)
     active = np.flatnonzero(nets.active[:n])
+    forced, extra = model.force_review, model.extra_reviewers
+    model.force_review, model.extra_reviewers = False, np.zeros(0, dtype=np.int64)
     if len(active) == 0:
         model.last_churn = 0.0
         return {"joins": 0, "leaves": 0}
     model.refresh_membership_counts()
     inv_c, inv_k = invitations(model)
     reviewing = rng.random(N) < min(1.0, cfg.review_rate * model.review_boost)
-    if model.force_review:
+    if forced:
         reviewing[:] = True
-        model.force_review = False
+    reviewing[extra] = True  # this year's founders: those over their attention make room
     reviewing[inv_c] = True
     R = np.flatnonzero(reviewing)
     # candidate pairs: own networks, sampled networks, invitations

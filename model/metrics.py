@@ -56,6 +56,11 @@ def fragmentation(model, on: np.ndarray) -> float:
             den += m
             continue
         std = nets.standard[who, i]
+        if links is None:  # components are the distinct standards
+            comps = len(np.unique(std))
+            num += m * (comps - 1) / (m - 1)
+            den += m
+            continue
         order = np.argsort(std, kind="stable")
         same = std[order][1:] == std[order][:-1]
         r, c = order[:-1][same], order[1:][same]
@@ -103,7 +108,7 @@ def observe(model, phase_out: dict) -> dict:
     n_act = int(act.sum())
     row["n_networks"] = n_act
     row["n_memberships"] = len(mem)
-    per_city = np.bincount(mem.city, minlength=N)
+    per_city = model.memberships_per_city()
     row["mean_memberships"] = len(mem) / N
     row["share_unaffiliated"] = float((per_city == 0).mean())
     themes = np.bincount(nets.theme[:n][act], minlength=I) / max(n_act, 1)
@@ -127,8 +132,7 @@ def observe(model, phase_out: dict) -> dict:
     row["mean_capacity"] = float(cap.mean())
     row["gini_capacity"] = gini(cap)
     row["north_south_gap"] = float(cap[c.north].mean() - cap[~c.north].mean()) if c.north.any() and (~c.north).any() else 0.0
-    q90, q50 = np.quantile(c.population, [0.9, 0.5])
-    big, small = c.population >= q90, c.population <= q50
+    big, small = model.size_classes()
     row["size_gap"] = float(cap[big].mean() - cap[small].mean()) if big.any() and small.any() else 0.0
     row["nonmember_access"] = nonmember_access(model)
     has_city = np.bincount(c.country, minlength=co.n) > 0

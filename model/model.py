@@ -62,6 +62,7 @@ class CityDiplomacyModel(mesa.Model):
         self.review_boost = 1.0
         self.service_extension = 0.0
         self.force_review = False
+        self.extra_reviewers = np.zeros(0, dtype=np.int64)
         self.io_pooled_share = 0.0
         self._links = None
         # entities
@@ -82,6 +83,8 @@ class CityDiplomacyModel(mesa.Model):
         self.networks = Networks(self.n_issues, capacity=max(64, cfg.networks.initial * 2))
         self.io_affiliated = np.zeros(self.networks.capacity, dtype=bool)
         self.memberships = Memberships()
+        self._matrix_key = None
+        self._country_matrix = None
         self._next_standard = 0
         self.programme = np.zeros(0)
         self.allocation = np.zeros((self.funders.n, 0))
@@ -148,8 +151,31 @@ class CityDiplomacyModel(mesa.Model):
 
     # ---------------------------------------------------------------- derived views
     def membership_matrix(self) -> sp.csr_matrix:
-        """City x network sparse 0/1 membership matrix (networks ever founded as columns)."""
-        return self.memberships.matrix(self.cities.n, self.networks.n)
+        """City x network sparse 0/1 membership matrix (networks ever founded as columns); cached
+        until the memberships or the number of networks change. Treat it as read-only."""
+        key = (id(self.memberships), self.memberships.version, len(self.memberships), self.networks.n)
+        if self._matrix_key != key:
+            self._matrix = self.memberships.matrix(self.cities.n, self.networks.n)
+            self._matrix_key = key
+        return self._matrix
+
+    def size_classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(largest 10% by population, smallest 50%) masks; populations do not change."""
+        if getattr(self, "_size_classes", None) is None:
+            q90, q50 = np.quantile(self.cities.population, [0.9, 0.5])
+            self._size_classes = (self.cities.population >= q90, self.cities.population <= q50)
+        return self._size_classes
+
+    def memberships_per_city(self) -> np.ndarray:
+        return np.bincount(self.memberships.city, minlength=self.cities.n)
+
+    @property
+    def country_matrix(self) -> sp.csr_matrix:
+        """Country x city sparse matrix of populations (for population-weighted national sums)."""
+        if self._country_matrix is None:
+            c = self.cities
+            self._country_matrix = sp.csr_matrix((c.population, (c.country, np.arange(c.n))), shape=(self.countries.n, c.n))
+        return self._country_matrix
 
     def refresh_membership_counts(self):
         c, nets, mem = self.cities, self.networks, self.memberships
@@ -194,8 +220,7 @@ class CityDiplomacyModel(mesa.Model):
         if len(mem) == 0 or self.networks.n == 0:
             return np.zeros((c.n, self.n_issues), dtype=bool)
         on = metrics.active_on(self)
-        hits = on[mem.net]
-        return np.column_stack([np.bincount(mem.city, weights=hits[:, i], minlength=c.n) > 0 for i in range(self.n_issues)])
+        return np.asarray(self.membership_matrix() @ on.astype(np.float64)) > 0
 
     def link_matrix(self, n: int):
         """Cooperation links between the first n networks (None when no platform is active)."""

@@ -25,18 +25,16 @@ import numpy as np
 def engagement(model) -> np.ndarray:
     """(cities x issues) engagement: sum of agenda weights of the city's networks, capped at 1."""
     c, mem, nets = model.cities, model.memberships, model.networks
-    I = model.n_issues
     if len(mem) == 0:
-        return np.zeros((c.n, I))
-    A = nets.agenda[mem.net]
-    return np.minimum(1.0, np.column_stack([np.bincount(mem.city, weights=A[:, i], minlength=c.n) for i in range(I)]))
+        return np.zeros((c.n, model.n_issues))
+    return np.minimum(1.0, np.asarray(model.membership_matrix() @ nets.agenda[: nets.n]))
 
 
 def down(model, E: np.ndarray):
     cfg, c = model.cfg.spillover, model.cities
     norm = c.norm
     norm += cfg.down_rate * E * (1 - norm)
-    nmem = np.bincount(model.memberships.city, minlength=c.n)
+    nmem = model.memberships_per_city()
     co = cfg.cobenefit * np.minimum(1.0, nmem / 3.0)
     norm[:, model.high] += co[:, None] * (1 - norm[:, model.high])
     norm += cfg.norm_decay * (c.norm0 - norm)
@@ -49,13 +47,11 @@ def down(model, E: np.ndarray):
 
 def up(model, E: np.ndarray):
     cfg, c, co = model.cfg.spillover, model.cities, model.countries
-    I = model.n_issues
     x = np.where(model.high[None, :], c.norm, c.practice)
-    w = c.population
-    wsum = np.bincount(c.country, weights=w, minlength=co.n)
-    wsum = np.maximum(wsum, 1e-12)
-    level = np.column_stack([np.bincount(c.country, weights=w * x[:, i], minlength=co.n) for i in range(I)]) / wsum[:, None]
-    voice = np.column_stack([np.bincount(c.country, weights=w * E[:, i], minlength=co.n) for i in range(I)]) / wsum[:, None]
+    W = model.country_matrix  # country x city, population weights
+    wsum = np.maximum(np.asarray(W.sum(axis=1)).ravel(), 1e-12)
+    level = np.asarray(W @ x) / wsum[:, None]
+    voice = np.asarray(W @ E) / wsum[:, None]
     signal = level + cfg.advocacy * voice
     thr = cfg.up_threshold
     s = co.stance
@@ -64,13 +60,16 @@ def up(model, E: np.ndarray):
     rise = cfg.up_rate * (signal - thr) / max(1 - thr, 1e-9) * (1 - s)
     fall = cfg.reversal * s * (thr - signal) / max(thr, 1e-9)
     s += np.where(above, rise, -fall)
-    has_city = np.bincount(c.country, minlength=co.n) > 0
+    has_city = wsum > 1e-12
     s[~has_city] = old[~has_city]  # countries without cities keep their stance
     s[co.locked] = 0.0
     np.clip(s, 0.0, 1.0, out=s)
-    low = ~model.high
-    p = c.practice
-    p[:, low] += cfg.national_uptake * np.maximum(s[c.country][:, low] - p[:, low], 0.0)
+    delta = np.take(s, c.country, axis=0)
+    delta -= c.practice
+    np.maximum(delta, 0.0, out=delta)
+    delta[:, model.high] = 0.0  # national uptake acts on low-politics issues only
+    delta *= cfg.national_uptake
+    c.practice += delta
 
 
 def spillover_phase(model):

@@ -129,6 +129,7 @@ class Memberships:
     city: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     net: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     since: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    version: int = 0  # bumped on every change, so that derived matrices can be cached
 
     def __len__(self) -> int:
         return len(self.city)
@@ -137,9 +138,11 @@ class Memberships:
         self.city = np.concatenate([self.city, city.astype(np.int64)])
         self.net = np.concatenate([self.net, net.astype(np.int64)])
         self.since = np.concatenate([self.since, np.full(len(city), year, dtype=np.int64)])
+        self.version += 1
 
     def keep(self, mask: np.ndarray):
         self.city, self.net, self.since = self.city[mask], self.net[mask], self.since[mask]
+        self.version += 1
 
     def matrix(self, n_cities: int, n_networks: int) -> sp.csr_matrix:
         """Sparse city x network 0/1 matrix."""

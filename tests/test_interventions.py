@@ -477,8 +477,9 @@ def test_pandemic_begin_and_finish(make_model):
     h = m.issue_index["health"]
     c.attention[:] = c.base_attention[:] = np.arange(10)
     P = c.priority.copy()
-    iv = make_iv(m, "pandemic", end=Y + 1, health_surge=0.3, budget_cut=0.4, attention_cut=0.5, repurpose=0.4,
+    iv = make_iv(m, "pandemic", end=Y + 1, health_surge=0.3, budget_cut=0.4, attention_cut=0.4, repurpose=0.4,
                  selectivity=0.3, review_boost=2.0)
+    assert not m.force_review
     iv.update(m, Y)
     # P' = 0.7 P + 0.3 e_health
     expected = 0.7 * P
@@ -487,8 +488,10 @@ def test_pandemic_begin_and_finish(make_model):
     assert c.priority.sum(axis=1) == pytest.approx(1.0)
     assert (c.priority[:, h] > P[:, h]).all()
     assert c.budget == pytest.approx(0.6 * c.base_budget)
-    assert c.attention.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]   # floor(0.5 x 0..9)
+    # round(0.6 x 0..9) = round(0, 0.6, 1.2, 1.8, 2.4, 3.0, 3.6, 4.2, 4.8, 5.4) (floor would give 0, 0, 1, 1, 2, 3, 3, 4, 4, 5)
+    assert c.attention.tolist() == [0, 1, 1, 2, 2, 3, 4, 4, 5, 5]
     assert (m.health_pull, m.selectivity, m.review_boost) == (0.4, 0.3, 2.0)
+    assert m.force_review   # every city reviews in the shock's first year
     iv.update(m, Y + 1)   # still active: no second surge
     assert c.priority == pytest.approx(expected)
     iv.update(m, Y + 2)   # over
@@ -523,11 +526,38 @@ def test_pandemic_makes_cities_selective(make_model, add_networks, selectivity, 
     make_iv(m, "pandemic", selectivity=selectivity, health_surge=0.0, attention_cut=0.0, budget_cut=0.0).update(m, Y)
     m.cities.priority[:] = [1.0, 0.0]
     m.cities.attention[:] = 3
-    # U = fit = 2 x 1 - 1 = 1 (no learning, funds, prestige, peers or fee): joins only if 1 > 0 + selectivity
+    m.cities.visibility[:] = 1.0
+    # U = fit = 2 x 1 - 1 = 1 (no learning, funds, peers or fee; the network has no members, so prestige_k = 0:
+    # prestige 0.6 x 0 x 2 x 1 = 0, similarity 0.8 x (1 - |1 - 0|) = 0; open: no exclusivity):
+    # joins only if 1 > 0 + selectivity
     U = membership_utility(m)
     assert U == pytest.approx(1.0)
     out = membership.membership_phase(m, Y)
     assert out["joins"] == joins
+
+
+def test_pandemic_forces_every_city_to_review_in_its_first_year(make_model, add_networks):
+    # no city reviews by chance (review_rate 0); U = 1 > 0 for everyone as in test_pandemic_makes_cities_selective
+    m = make_model([{"name": "a"}, {"name": "health"}], membership__review_rate=0.0, membership__candidates=2,
+                   membership__attention_cost=0.0)
+    add_networks(m, 1, agenda=[[1.0, 0.0]], knowledge=[[0.0, 0.0]])
+    m.cities.priority[:] = [1.0, 0.0]
+    m.cities.attention[:] = 3
+    m.cities.visibility[:] = 1.0
+    assert membership.membership_phase(m, Y - 1)["joins"] == 0   # nobody reviews without the shock
+    iv = make_iv(m, "pandemic", end=Y + 1, selectivity=0.0, health_surge=0.0, attention_cut=0.0, budget_cut=0.0)
+    iv.update(m, Y)
+    m.cities.priority[:] = [1.0, 0.0]
+    assert m.force_review
+    # first year: all 10 cities review (review_rate x review_boost = 0) and join; the flag is reset
+    assert membership.membership_phase(m, Y)["joins"] == 10
+    assert not m.force_review
+    # second year of the shock: no forced review, no reviewer, no change
+    m.memberships.keep(m.memberships.city >= 5)
+    m.refresh_membership_counts()
+    iv.update(m, Y + 1)
+    assert not m.force_review
+    assert membership.membership_phase(m, Y + 1)["joins"] == 0
 
 
 def membership_utility(m):

@@ -281,11 +281,15 @@ def test_utility_nonmember(make_model, add_networks, set_members):
     fit = 3 * (0.5 * 0.5 + 0.5 * 0.25) - 1           # 0.125
     learn = 3 * 0.5 * (0.5 * (0.6 - 0.2))            # 0.3 (gaps on b, c are 0)
     funds = math.log(1 + 2.0 / (3 + 1) / 1.0)        # log 1.5
-    prestige = 0.6
+    prestige = 0.6 * 2 * 0.9                         # prestige_k x 2 x visibility_c = 1.08
     peers = (1 + 0.3 * 2) / (3 + 1)                  # 1 same country, 2 same region: 0.4
+    similar = 1 - abs(0.9 - 0.6)                     # 0.7
+    exclusive = 0.0                                  # open network
     fee = 0.1 / 1.0
-    expected = 1.0 * fit + 2.0 * learn + 0.5 * funds + 0.6 * prestige + 0.8 * peers - 1.0 * fee - 0.9
-    assert expected == pytest.approx(0.607733, abs=1e-6)
+    expected = (1.0 * fit + 2.0 * learn + 0.5 * funds + 0.6 * prestige + 0.8 * peers + 0.8 * similar
+                + 1.0 * exclusive - 1.0 * fee - 0.9)
+    # 0.125 + 0.6 + 0.5 log 1.5 + 0.648 + 0.32 + 0.56 - 0.1 - 0.9
+    assert expected == pytest.approx(1.455733, abs=1e-6)
     assert U[0] == pytest.approx(expected)
 
 
@@ -293,10 +297,52 @@ def test_utility_member_excludes_itself(make_model, add_networks, set_members):
     m = _utility_state(make_model, add_networks, set_members)
     U = membership.utility(m, np.array([1]), np.array([0]), np.array([1]))
     # city 1 is a member: m_other = 2, same country 1 - 1 = 0, same region 2 - 1 = 1
+    # (prestige is the mean visibility of all members, 0.6, city 1 included)
     funds = math.log(1 + 2.0 / 3 / 1.0)
     peers = (0 + 0.3 * 1) / 3
-    expected = 0.125 + 2.0 * 0.3 + 0.5 * funds + 0.6 * 0.6 + 0.8 * peers - 0.1 - 0.9
+    prestige = 0.6 * 2 * 0.4                         # visibility of city 1: 0.4 -> 0.48
+    similar = 1 - abs(0.4 - 0.6)                     # 0.8
+    expected = 0.125 + 2.0 * 0.3 + 0.5 * funds + 0.6 * prestige + 0.8 * peers + 0.8 * similar - 0.1 - 0.9
+    # 0.125 + 0.6 + 0.5 log(5/3) + 0.288 + 0.08 + 0.64 - 0.1 - 0.9
+    assert expected == pytest.approx(0.988413, abs=1e-6)
     assert U[0] == pytest.approx(expected)
+
+
+def test_utility_similarity_and_exclusivity(make_model, add_networks, set_members):
+    """w_similar (1 - |visibility_c - prestige_k|) and w_exclusive visibility_c [invitation or competitive]:
+    a globally fluent city prefers prestigious closed networks, a little-known city an open one of its standing."""
+    m = make_model(ABC)
+    assert (m.cfg.membership.w_similar, m.cfg.membership.w_exclusive) == (0.8, 1.0)
+    # fit 3 x 1/3 - 1 = 0 (uniform agendas), no learning (knowledge 0), no funds, no fee
+    add_networks(m, 3, rules=[OPEN, INVITATION, COMPETITIVE], agenda=[[1 / 3, 1 / 3, 1 / 3]] * 3,
+                 knowledge=[[0.0, 0.0, 0.0]] * 3)
+    c = m.cities
+    c.country[:8] = [0, 1, 1, 1, 1, 1, 1, 0]   # no peers: the members are from another country and region
+    c.region[:8] = [0, 1, 1, 1, 1, 1, 1, 0]
+    c.visibility[:8] = [0.9, 0.2, 0.4, 0.8, 1.0, 0.5, 0.7, 0.1]
+    set_members(m, {0: [1, 2], 1: [3, 4], 2: [5, 6]})
+    # prestige = members' mean visibility: open 0.3, invitation 0.9, competitive 0.6
+    assert m.prestige_cache[:3] == pytest.approx([0.3, 0.9, 0.6])
+    pairs_c, pairs_k = np.array([0, 0, 0, 7, 7, 7]), np.array([0, 1, 2, 0, 1, 2])
+    U = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
+    # U = 0.6 x prestige_k x 2 vis_c + 0.8 (1 - |vis_c - prestige_k|) + 1.0 vis_c [closed] - 0.9
+    # city 0 (visibility 0.9):
+    #   open:        0.6 x 0.3 x 1.8 = 0.324; 0.8 x (1 - 0.6) = 0.32;            -> 0.324 + 0.32 - 0.9 = -0.256
+    #   invitation:  0.6 x 0.9 x 1.8 = 0.972; 0.8 x (1 - 0)   = 0.8;  excl 0.9  -> 0.972 + 0.8 + 0.9 - 0.9 = 1.772
+    #   competitive: 0.6 x 0.6 x 1.8 = 0.648; 0.8 x (1 - 0.3) = 0.56; excl 0.9  -> 0.648 + 0.56 + 0.9 - 0.9 = 1.208
+    # city 7 (visibility 0.1):
+    #   open:        0.6 x 0.3 x 0.2 = 0.036; 0.8 x (1 - 0.2) = 0.64;            -> 0.036 + 0.64 - 0.9 = -0.224
+    #   invitation:  0.6 x 0.9 x 0.2 = 0.108; 0.8 x (1 - 0.8) = 0.16; excl 0.1  -> 0.108 + 0.16 + 0.1 - 0.9 = -0.532
+    #   competitive: 0.6 x 0.6 x 0.2 = 0.072; 0.8 x (1 - 0.5) = 0.4;  excl 0.1  -> 0.072 + 0.4 + 0.1 - 0.9 = -0.328
+    assert U == pytest.approx([-0.256, 1.772, 1.208, -0.224, -0.532, -0.328])
+    # each term on its own: without exclusivity the closed networks lose w_exclusive x visibility_c
+    m.cfg.membership.w_exclusive = 0.0
+    U_ne = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
+    assert U - U_ne == pytest.approx([0.0, 0.9, 0.9, 0.0, 0.1, 0.1])
+    # without similarity (and exclusivity) they lose 0.8 (1 - |vis_c - prestige_k|)
+    m.cfg.membership.w_similar = 0.0
+    U_ns = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
+    assert U_ne - U_ns == pytest.approx([0.32, 0.8, 0.56, 0.64, 0.16, 0.4])
 
 
 def _greedy_state(make_model, add_networks, set_members, attention, budget=10.0, fees=(0.0, 0.0, 0.0)):
@@ -321,17 +367,19 @@ def test_greedy_utilities(make_model, add_networks, set_members):
     m = _greedy_state(make_model, add_networks, set_members, attention=3)
     _zero_learning(m)
     U = membership.utility(m, np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([1, 1, 1]))
-    # fit 3 A_a - 1 = (0.2, 1.4, 0.8); prestige 0.6 x visibility 1; no learning, funds, peers or fee;
-    # attention cost 0.9:  U = fit + 0.6 - 0.9 = (-0.1, 1.1, 0.5)
-    assert U == pytest.approx([-0.1, 1.1, 0.5])
+    # fit 3 A_a - 1 = (0.2, 1.4, 0.8); city 0 is each network's only member, so prestige_k = its
+    # visibility 1: prestige 0.6 x 1 x 2 x 1 = 1.2; similarity 0.8 x (1 - |1 - 1|) = 0.8; open: no
+    # exclusivity; no learning, funds, peers or fee; attention cost 0.9:
+    # U = fit + 1.2 + 0.8 - 0.9 = fit + 1.1 = (1.3, 2.5, 1.9)
+    assert U == pytest.approx([1.3, 2.5, 1.9])
 
 
 @pytest.mark.parametrize("attention, kept", [(1, {1}), (2, {1, 2}), (3, {0, 1, 2}), (0, set())])
 def test_greedy_attention(make_model, add_networks, set_members, attention, kept):
     m = _greedy_state(make_model, add_networks, set_members, attention=attention)
     _zero_learning(m)
-    # U = (-0.1, 1.1, 0.5): all above -switching_cost (-0.15), so all are wanted; the city keeps the
-    # `attention` best by utility: network 1, then 2, then 0
+    # U = (1.3, 2.5, 1.9) (test_greedy_utilities): all above -switching_cost (-0.15), so all are wanted;
+    # the city keeps the `attention` best by utility: network 1, then 2, then 0
     out = membership.membership_phase(m, 2000)
     assert set(m.memberships.net[m.memberships.city == 0].tolist()) == kept
     assert out["leaves"] == 3 - len(kept)
@@ -340,15 +388,21 @@ def test_greedy_attention(make_model, add_networks, set_members, attention, kept
 
 
 def test_greedy_budget(make_model, add_networks, set_members):
-    # fees (0.5, 0.8, 0.3) with budget 1: U = (-0.1-0.5, 1.1-0.8, 0.5-0.3) = (-0.6, 0.3, 0.2)
+    # city 0 at visibility 0 (so each network's prestige, its only member's visibility, is 0 too):
+    # prestige 0.6 x 0 x 2 x 0 = 0; similarity 0.8 x (1 - |0 - 0|) = 0.8; U = fit + 0.8 - 0.9 - fee
+    # fees (0.5, 0.8, 0.3) with budget 1: U = (0.2-0.1-0.5, 1.4-0.1-0.8, 0.8-0.1-0.3) = (-0.4, 0.5, 0.4)
     # network 0 is below -0.15 (leaves); by utility: network 1 (fees 0.8 <= 1) kept,
     # network 2 (fees 0.8 + 0.3 = 1.1 > 1) dropped although attention would allow it
     m = _greedy_state(make_model, add_networks, set_members, attention=3, budget=1.0, fees=(0.5, 0.8, 0.3))
     _zero_learning(m)
+    m.cities.visibility[0] = 0.0
+    m.refresh_membership_counts()   # prestige follows the members' visibility
+    assert m.prestige_cache[:3] == pytest.approx([0.0, 0.0, 0.0])
     U = membership.utility(m, np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([1, 1, 1]))
-    assert U == pytest.approx([-0.6, 0.3, 0.2])
-    membership.membership_phase(m, 2000)
+    assert U == pytest.approx([-0.4, 0.5, 0.4])
+    out = membership.membership_phase(m, 2000)
     assert set(m.memberships.net[m.memberships.city == 0].tolist()) == {1}
+    assert out["leaves"] == 2
 
 
 def test_join_open_network_and_threshold_rule(make_model, add_networks, set_members):
@@ -874,6 +928,53 @@ def test_found_networks_fields(make_model):
     # fresh standards: every (network, issue) its own
     assert len(np.unique(nets.standard[:2])) == 6
     assert len(m.network_agents) == 2
+
+
+def test_founders_seed_knowledge(make_model, add_networks, set_members):
+    """Founders need attention >= 1 (not free attention); a new network's knowledge starts at least at
+    its founders' best practice x agenda focus (agenda / max agenda)."""
+    m = make_model(ABC, networks__founders=2)
+    add_networks(m, 1)
+    c = m.cities
+    c.attention[:] = 0
+    c.attention[[3, 5]] = 1            # only cities 3 and 5 can found
+    set_members(m, {0: [3]})           # city 3 has no free attention left: it may still found
+    c.practice[3] = [0.9, 0.5, 0.1]
+    c.practice[5] = [0.4, 0.8, 0.3]
+    k = founding.found_networks(m, 1, 2000, themes=np.array([0]), rules=np.array([OPEN]),
+                                scopes=np.array([GLOBAL_SCOPE]))[0]
+    nets = m.networks
+    assert sorted(m.memberships.city[m.memberships.net == k].tolist()) == [3, 5]
+    # agenda = 0.6 e_a + 0.4 (1/3, 1/3, 1/3) = (11/15, 2/15, 2/15); focus = agenda / (11/15) = (1, 2/11, 2/11)
+    assert nets.agenda[k] == pytest.approx([11 / 15, 2 / 15, 2 / 15])
+    # best founder practice (0.9, 0.8, 0.3) x focus = (0.9, 1.6/11, 0.6/11) = (0.9, 0.145455, 0.054545);
+    # the drawn start, agenda x U(0.15, 0.35), is at most (0.256667, 0.046667, 0.046667): below on every issue
+    assert nets.knowledge[k] == pytest.approx([0.9, 1.6 / 11, 0.6 / 11])
+
+    # a founder whose practice is below the drawn start leaves the draw: elementwise maximum
+    c.attention[[3, 5]] = 0
+    c.attention[7] = 1
+    c.practice[7] = [0.1, 0.9, 0.0]
+    k2 = founding.found_networks(m, 1, 2000, themes=np.array([0]), rules=np.array([OPEN]),
+                                 scopes=np.array([GLOBAL_SCOPE]))[0]
+    assert m.memberships.city[m.memberships.net == k2].tolist() == [7]
+    K, A = nets.knowledge[k2], nets.agenda[k2]
+    # b: 0.9 x 2/11 = 0.163636 > drawn (<= 0.046667)
+    assert K[1] == pytest.approx(0.9 * 2 / 11)
+    # a: drawn >= 0.15 x 11/15 = 0.11 > 0.1 x 1; c: drawn >= 0.02 > 0 x 2/11 -> both keep the draw
+    # agenda x u with one u in [0.15, 0.35]
+    u = K[0] / A[0]
+    assert 0.15 <= u <= 0.35
+    assert K[2] == pytest.approx(u * A[2])
+
+    # no city with attention: no founders, the drawn start only
+    c.attention[:] = 0
+    k3 = founding.found_networks(m, 1, 2000, themes=np.array([0]), rules=np.array([OPEN]),
+                                 scopes=np.array([GLOBAL_SCOPE]))[0]
+    assert nets.members[k3] == 0
+    u3 = nets.knowledge[k3, 0] / nets.agenda[k3, 0]
+    assert 0.15 <= u3 <= 0.35
+    assert nets.knowledge[k3] == pytest.approx(u3 * nets.agenda[k3])
 
 
 def test_found_phase_respects_max_networks(make_model):
