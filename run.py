@@ -37,7 +37,7 @@ def _parse_sets(pairs: list[str] | None) -> dict:
         k = k.strip()
         if not k:
             raise UserError(f"--set {p!r}: the key before '=' is empty; expected dotted.key=VALUE")
-        out[k] = parse_value(v)
+        out[k] = parse_value(v, key=k)
     return out
 
 

@@ -1,0 +1,451 @@
+"""The browser app's panels without a browser: each figure builder on a small model (what it
+draws), the scenario building behind the controls, and the Solara components rendered with
+solara's test renderer (Step and Reset through Mesa's ModelController)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from analysis import components as C
+from analysis.figures import ACUTO_RAYNER
+from model.config import ScenarioError, load_scenario
+from model.model import CityDiplomacyModel
+
+SMALL = {"cities.n": 200, "cities.n_countries": 20, "steps": 8, "networks.initial": 12, "start_year": 2000}
+BASELINE = C.ROOT / "scenarios" / "baseline.yaml"
+SMALL_FILE = str(C.ROOT / "tests" / "data" / "small.yaml")  # 300 cities, 20 steps
+
+
+@pytest.fixture
+def model():
+    m = CityDiplomacyModel(load_scenario(None, overrides=dict(SMALL)))
+    for _ in range(4):
+        m.step()
+    return m
+
+
+def _scatter_points(ax) -> int:
+    from matplotlib.collections import PathCollection
+
+    return sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+
+
+# ------------------------------------------------------------------------------ network ecosystem
+def test_network_graph_nodes_are_active_networks_and_edges_shared_members(model):
+    g, n_active = C.network_graph(model, max_nodes=1000)
+    act = C.active_networks(model)
+    assert n_active == len(act) == g.number_of_nodes() > 0
+    S = model.membership_matrix().toarray()
+    for a, b, d in g.edges(data=True):
+        assert d["weight"] == int((S[:, a] * S[:, b]).sum()) > 0
+    # every pair with shared members has its edge
+    sub = S[:, act].T @ S[:, act]
+    np.fill_diagonal(sub, 0)
+    assert g.number_of_edges() == int((np.triu(sub) > 0).sum())
+    for k, d in g.nodes(data=True):
+        assert d["members"] == model.networks.members[k]
+        assert d["theme"] == model.issue_names[model.networks.theme[k]]
+
+
+def test_network_figure_draws_every_active_network_with_theme_and_rule_legend(model):
+    fig = C.fig_network(model)
+    ax = fig.axes[0]
+    assert _scatter_points(ax) == len(C.active_networks(model))
+    labels = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
+    assert set(model.issue_names) <= labels and {"open", "threshold", "invitation", "competitive"} <= labels
+    assert str(model.year) in fig._suptitle.get_text()
+    assert C.figure_png(fig)[:4] == b"\x89PNG"
+
+
+def test_network_figure_samples_the_largest_networks_at_scale(model):
+    fig = C.fig_network(model, max_nodes=5)
+    assert _scatter_points(fig.axes[0]) == 5
+    assert f"largest 5 of {len(C.active_networks(model))}" in fig._suptitle.get_text()
+    g, _ = C.network_graph(model, max_nodes=5)
+    act = C.active_networks(model)
+    assert min(model.networks.members[list(g.nodes)]) >= np.sort(model.networks.members[act])[-5]
+
+
+def test_network_layout_is_stable_between_steps(model):
+    g, _ = C.network_graph(model)
+    pos1 = C.network_layout(model, g)
+    model.step()
+    g2, _ = C.network_graph(model)
+    pos2 = C.network_layout(model, g2)
+    common = [k for k in pos1 if k in pos2]
+    assert common
+    moved = np.median([np.linalg.norm(pos1[k] - pos2[k]) for k in common])
+    assert moved < 0.5  # nodes stay near where they were
+
+
+# ------------------------------------------------------------------------------ cities
+def test_city_layout_by_region_without_coordinates(model):
+    fig = C.fig_city_map(model)
+    ax = fig.axes[0]
+    assert _scatter_points(ax) == model.cities.n
+    texts = {t.get_text() for t in ax.texts}
+    assert {r for r in model.region_names if (model.cities.region == model.region_names.index(r)).any()} <= texts
+    # colours follow memberships
+    sc = ax.collections[0]
+    per_city = np.bincount(model.memberships.city, minlength=model.cities.n)
+    order = np.argsort(model.cities.population)
+    assert np.allclose(np.asarray(sc.get_array()), per_city[order])
+    assert "layout by region" in fig._suptitle.get_text()
+    # regions do not overlap: cities of one region lie closer to their own centre than to others'
+    xy, real = C.city_positions(model)
+    assert not real
+    centres = np.array([xy[model.cities.region == r].mean(axis=0) for r in range(model.n_regions)])
+    nearest = np.argmin(((xy[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == model.cities.region).mean() > 0.99
+
+
+def test_city_map_colours_by_practice_and_uses_coordinates_when_present(model):
+    fig = C.fig_city_map(model, colour_by="practice")
+    sc = fig.axes[0].collections[0]
+    order = np.argsort(model.cities.population)
+    assert np.allclose(np.asarray(sc.get_array()), model.cities.practice.mean(axis=1)[order])
+    m2 = CityDiplomacyModel(load_scenario(None, overrides=dict(SMALL)))
+    rng = np.random.default_rng(0)
+    m2.cities.lat = rng.uniform(-50, 70, m2.cities.n)
+    m2.cities.lon = rng.uniform(-170, 170, m2.cities.n)
+    fig = C.fig_city_map(m2)
+    assert "map" in fig._suptitle.get_text() and "layout" not in fig._suptitle.get_text()
+    assert fig.axes[0].get_xlim() == (-180, 180)
+
+
+def test_city_map_samples_at_world_scale(model):
+    fig = C.fig_city_map(model, max_points=50)
+    assert _scatter_points(fig.axes[0]) == 50
+    sizes = np.sort(fig.axes[0].collections[0].get_sizes())
+    all_sizes = np.sort(C.fig_city_map(model, max_points=10_000).axes[0].collections[0].get_sizes())
+    assert sizes[-12:] == pytest.approx(all_sizes[-12:])  # the largest cities are always in the sample
+    assert f"50 of {model.cities.n} shown" in fig._suptitle.get_text()
+
+
+# ------------------------------------------------------------------------------ time series and themes
+def test_timeseries_shows_the_six_key_metrics(model):
+    ts = model.timeseries()
+    fig = C.fig_timeseries(ts, years=(2000, 2007))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [t for _, t in C.KEY_METRICS]
+    for ax, (col, _) in zip(fig.axes, C.KEY_METRICS):
+        line = ax.lines[0]
+        assert np.allclose(line.get_ydata(), ts[col].to_numpy())
+        assert ax.get_xlim()[0] < 2000 and ax.get_xlim()[1] > 2007
+    other = ts.assign(**{c: ts[c] * 0.5 for c, _ in C.KEY_METRICS})
+    fig2 = C.fig_timeseries(ts, other, labels=("A", "B"))
+    assert all(len([ln for ln in ax.lines if len(ln.get_xdata()) > 1]) == 2 for ax in fig2.axes)
+    assert {t.get_text() for t in fig2.legends[0].get_texts()} == {"A", "B"}
+
+
+def test_live_timeseries_moves_the_lines_of_one_figure(model):
+    fig = C.fig_timeseries_live(model)
+    model.step()
+    again = C.fig_timeseries_live(model)
+    assert again is fig
+    ts = model.timeseries()
+    for ax, (col, _) in zip(again.axes, C.KEY_METRICS):
+        assert np.allclose(ax.lines[0].get_ydata(), ts[col].to_numpy())
+        lo, hi = ax.get_ylim()
+        assert lo <= ts[col].min() and hi >= ts[col].max()
+    assert C.timeseries_png_live(model)[:4] == b"\x89PNG"
+
+
+def test_timeseries_before_the_first_step_says_what_to_do():
+    m = CityDiplomacyModel(load_scenario(None, overrides=dict(SMALL)))
+    fig = C.fig_timeseries(m.timeseries())
+    assert any("Step" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_theme_shares_match_the_metrics_and_acuto_rayner(model):
+    shares = C.current_theme_shares(model)
+    last = model.records[-1]
+    assert shares == pytest.approx({i: last[f"theme_share_{i}"] for i in model.issue_names})
+    assert sum(shares.values()) == pytest.approx(1.0)
+    fig = C.fig_theme_shares(shares, model.year)
+    ax = fig.axes[0]
+    bars = ax.patches
+    n = len(model.issue_names)
+    model_bars, ref_bars = bars[:n], bars[n:]
+    assert [b.get_height() for b in model_bars] == pytest.approx([shares[i] for i in model.issue_names])
+    ref = {i: b.get_height() for i, b in zip(model.issue_names, ref_bars) if not np.isnan(b.get_height())}
+    assert ref == pytest.approx(ACUTO_RAYNER)
+    assert [t.get_text() for t in ax.get_xticklabels()] == model.issue_names
+    assert "Acuto & Rayner (2016)" in {t.get_text() for t in ax.get_legend().get_texts()}
+
+
+def test_top_networks_table(model):
+    tab = C.top_networks(model, 5)
+    assert list(tab.columns) == ["name", "theme", "rule", "members", "funds"]
+    assert len(tab) == min(5, len(C.active_networks(model)))
+    assert tab["members"].is_monotonic_decreasing
+    act = C.active_networks(model)
+    assert tab["members"].iloc[0] == model.networks.members[act].max()
+    assert set(tab["name"]) <= {model.networks.names[k] for k in act}
+
+
+# ------------------------------------------------------------------------------ controls -> scenario
+def test_build_scenario_levers_and_remedies():
+    cfg, notes = C.build_scenario(BASELINE, {"resources.pool": 60.0, "spillover.up": False},
+                                  ["cross_network_platform", "open_knowledge"])
+    assert cfg.resources.pool == 60.0 and cfg.spillover.up is False and notes == []
+    assert [(iv.kind, iv.start, iv.end) for iv in cfg.interventions] == [
+        ("cross_network_platform", cfg.start_year, None), ("open_knowledge", cfg.start_year, None)]
+    cfg, notes = C.build_scenario(BASELINE, None, ["city_first"], remedy_start=3000)
+    assert cfg.interventions[0].start == cfg.end_year and notes
+    # every lever names a real field; every remedy is a registered intervention
+    for lev in C.LEVERS:
+        C.lever_value(cfg, lev.path)
+    cfg, _ = C.build_scenario(BASELINE, None, list(C.REMEDIES))
+    assert len(cfg.interventions) == len(C.REMEDIES)
+
+
+def test_build_scenario_keeps_the_file_interventions_and_caps_invitation_share():
+    remedies_file = C.ROOT / "scenarios" / "remedies.yaml"
+    n0 = len(load_scenario(remedies_file).interventions)
+    cfg, _ = C.build_scenario(remedies_file, None, ["io_framework"])
+    assert len(cfg.interventions) == n0 + 1 and cfg.interventions[-1].kind == "io_framework"
+    cfg, notes = C.build_scenario(BASELINE, {"networks.invitation_share": 0.95})
+    n = cfg.networks
+    assert n.invitation_share + n.competitive_share + n.threshold_share == pytest.approx(1.0)
+    assert "capped" in notes[0]
+
+
+def test_build_scenario_errors_name_the_file(tmp_path):
+    with pytest.raises(ScenarioError, match="missing.yaml"):
+        C.build_scenario(tmp_path / "missing.yaml")
+    with pytest.raises(ScenarioError, match="resources.nope"):
+        C.build_scenario(BASELINE, {"resources.nope": 1})
+    with pytest.raises(ScenarioError, match="unknown remedy"):
+        C.build_scenario(BASELINE, None, ["pandemic_party"])
+
+
+def test_build_scenario_from_a_resolved_scenario():
+    base = load_scenario(BASELINE, {"resources.pool": 77})
+    cfg, _ = C.build_scenario(base, {"seed": 5}, ["secretariat_exchange"])
+    assert cfg.resources.pool == 77 and cfg.seed == 5 and cfg.interventions[0].kind == "secretariat_exchange"
+
+
+def test_list_scenarios_offers_valid_files_and_the_served_one(tmp_path):
+    names = C.list_scenarios()
+    assert "scenarios/baseline.yaml" in names
+    for label in names:
+        load_scenario(C.resolve_path(label))
+    extra = tmp_path / "mine.yaml"
+    extra.write_text("name: mine\ncities: {n: 50}\n")
+    assert C.list_scenarios(extra)[0] == str(extra.resolve())
+
+
+def test_remedy_now_starts_next_year(model):
+    inst = C.add_remedy_now(model, "open_knowledge")
+    assert inst.start == model.year + 1 and not inst.begun
+    model.step()
+    assert inst.begun and inst in model.interventions
+    with pytest.raises(ValueError):
+        C.add_remedy_now(model, "nope")
+
+
+# ------------------------------------------------------------------------------ speed
+def test_a_baseline_step_renders_in_under_a_second():
+    """Step the baseline (2,000 cities) and draw every panel to PNG: under a second of CPU time
+    (process time, so that other jobs on a loaded machine do not make the test flaky)."""
+    m = CityDiplomacyModel(load_scenario(BASELINE))
+    for _ in range(15):
+        m.step()
+    C.figure_png(C.fig_timeseries(m.timeseries()))  # warm up fonts and caches
+    C.fig_network(m)
+    cpu = []
+    for _ in range(3):
+        t = time.process_time()
+        m.step()
+        C.timeseries_png_live(m)
+        for fig in (C.fig_network(m), C.fig_city_map(m), C.fig_theme_shares(C.current_theme_shares(m), m.year)):
+            C.figure_png(fig)
+        C.top_networks(m)
+        cpu.append(time.process_time() - t)
+    assert min(cpu) < 1.0, cpu
+
+
+# ------------------------------------------------------------------------------ Solara components
+solara = pytest.importorskip("solara")
+
+
+@pytest.fixture(scope="module")
+def app():
+    from analysis import app as app_module
+
+    return app_module
+
+
+def test_app_model_maps_controls_to_the_scenario(app):
+    m = app.AppModel(pool=60.0, spillover_down=False, remedy_open_knowledge=True, seed="7")
+    assert m.cfg.resources.pool == 60.0 and m.cfg.spillover.down is False and m.cfg.seed == 7
+    assert [iv.kind for iv in m.cfg.interventions] == ["open_knowledge"]
+    assert m.cfg.interventions[0].start == m.cfg.start_year
+    # controls left at their starting values keep the picked scenario's own values
+    params = {k: (v.value if hasattr(v, "value") else v["value"]) for k, v in app.model_params().items()}
+    assert app.controls_to_overrides(params) == ({}, [], [], None)
+    params["scenario_file"] = "scenarios/world_scale.yaml"
+    cfg, label, overrides, notes = app.scenario_from_controls(params)
+    assert cfg == load_scenario(C.ROOT / "scenarios" / "world_scale.yaml")  # pool 400 etc. as in the file
+    assert label == "scenarios/world_scale.yaml" and overrides == {} and notes == []
+    params["pool"] += 0.004  # slider snapping: still untouched
+    params["city_first"] = 0.5
+    assert app.controls_to_overrides(params)[0] == {"governance.city_first": 0.5}
+
+
+def test_app_model_reports_bad_input_instead_of_failing(app):
+    m = app.AppModel(seed="x1", scenario_file="scenarios/does-not-exist.yaml")
+    assert m.scenario_file == app.START_LABEL
+    assert any("seed" in n for n in m.app_notes) and any("does-not-exist" in n for n in m.app_notes)
+
+
+def test_model_params_fit_the_model_signature(app):
+    from mesa.visualization.solara_viz import _check_model_params
+
+    params = app.model_params()
+    _check_model_params(app.AppModel.__init__, params)
+    assert {f"remedy_{k}" for k in C.REMEDIES} <= set(params)
+    assert {lev.param for lev in C.LEVERS} <= set(params)
+    assert params["scenario_file"]["values"] == app.SCENARIOS
+
+
+def _images(rc):
+    import ipywidgets
+
+    return rc.find(ipywidgets.Image).widgets
+
+
+def _html(rc) -> str:
+    from solara.widgets import HTML
+
+    return " ".join(w.unsafe_innerHTML or "" for w in rc.find(HTML).widgets)
+
+
+@pytest.mark.parametrize("panel", ["NetworkPanel", "CityPanel", "MetricsPanel", "ThemePanel"])
+def test_figure_panels_render(app, panel):
+    m = app.AppModel(scenario_file="scenarios/baseline.yaml")
+    m.step()
+    _box, rc = solara.render(getattr(app, panel)(m), handle_error=False)
+    imgs = _images(rc)
+    assert len(imgs) == 1 and bytes(imgs[0].value)[:4] == b"\x89PNG"
+    rc.close()
+
+
+def test_table_and_run_panels_render(app):
+    import ipyvuetify as v
+
+    m = app.AppModel(remedy_city_first=True)
+    m.step()
+    _box, rc = solara.render(app.TopNetworksPanel(m), handle_error=False)
+    html = _html(rc)
+    for name in C.top_networks(m, 10)["name"]:
+        assert name in html
+    rc.close()
+    _box, rc = solara.render(app.RunPanel(m), handle_error=False)
+    text = _html(rc)
+    assert f"Year {m.year}" in text and "city_first 1980+" in text
+    rc.find(v.Btn, children=["Start from next year"]).widget.click()
+    assert m.interventions[-1].start == m.year + 1
+    rc.close()
+
+
+def test_step_and_reset_through_mesa_controller(app):
+    import ipyvuetify as v
+    from mesa.visualization.solara_viz import ModelController
+
+    model = solara.reactive(app.AppModel())
+    params = solara.reactive({"pool": 60.0, "remedy_extend_services": True})
+    _box, rc = solara.render(ModelController(model, model_parameters=params, play_interval=solara.reactive(100),
+                                            render_interval=solara.reactive(1), use_threads=solara.reactive(False)),
+                            handle_error=False)
+    first = model.value
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    assert model.value.steps == 1 and len(model.value.records) == 1
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    assert model.value is not first and model.value.steps == 0
+    assert model.value.cfg.resources.pool == 60.0
+    assert [iv.kind for iv in model.value.cfg.interventions] == ["extend_services"]
+    rc.close()
+
+
+def test_compare_page_runs_both_sides(app):
+    import ipyvuetify as v
+
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    assert m.cfg.cities.n == 300
+
+    @solara.component
+    def ComparePage():
+        with solara.Columns([1, 1]):
+            app.CompareControls(m)
+            app.CompareFigures(m)
+
+    app.cmp_result.set(None)
+    _box, rc = solara.render(ComparePage(), handle_error=False)
+    assert "Run both" in _html(rc) and not _images(rc)
+    rc.find(v.Btn, children=["Run both"]).widget.click()
+    deadline = time.time() + 60
+    while time.time() < deadline and (len(_images(rc)) < 2 or "B - A" not in _html(rc)):
+        time.sleep(0.2)
+    assert len(_images(rc)) == 2
+    html = _html(rc)
+    assert "Fragmentation index" in html and "B - A" in html and "6 remedies" in html
+    (_, ta, ca), (_, tb, cb) = app.cmp_result.value
+    assert len(ta) == len(tb) == 20 and ca.interventions == [] and len(cb.interventions) == len(C.REMEDIES)
+    rc.close()
+
+
+def test_run_side_applies_overrides_and_remedies(app):
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    label, ts, cfg = app.run_side(m, app.CURRENT, "resources.pool=50\nnetworks.convergence=0.2", ["city_first"])
+    assert cfg.resources.pool == 50 and cfg.networks.convergence == 0.2
+    assert [iv.kind for iv in cfg.interventions] == ["city_first"]
+    assert len(ts) == cfg.steps and "resources.pool=50" in label
+    with pytest.raises(ScenarioError):
+        app.run_side(m, app.CURRENT, "resources.pool", [])
+
+
+# ------------------------------------------------------------------------------ run.py serve
+def test_serve_rejects_bad_input_before_starting(tmp_path, capsys):
+    import run
+
+    assert run.main(["serve", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+    assert run.main(["serve", "--port", "70000"]) == 2
+    assert "--port 70000" in capsys.readouterr().err
+
+
+def test_serve_help_says_what_binding_to_all_interfaces_exposes(capsys):
+    import run
+
+    with pytest.raises(SystemExit):
+        run.main(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "127.0.0.1" in out and "0.0.0.0 exposes the app" in out
+
+
+def test_serve_starts_solara_on_loopback_offline(monkeypatch, capsys):
+    import run
+
+    seen = {}
+
+    def fake_execve(path, argv, env):
+        seen.update(path=path, argv=argv, env=env)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(run.os, "execve", fake_execve)
+    monkeypatch.delenv("SOLARA_TELEMETRY_MIXPANEL_ENABLE", raising=False)
+    with pytest.raises(SystemExit):
+        run.main(["serve", "scenarios/remedies.yaml", "--port", "9001"])
+    argv, env = seen["argv"], seen["env"]
+    assert argv[1:4] == ["-m", "solara", "run"] and argv[4].endswith("analysis/app.py")
+    assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == "9001"
+    assert "--no-check-version" in argv and "--no-open" in argv
+    assert env["CITYDIP_SCENARIO"] == str((C.ROOT / "scenarios" / "remedies.yaml").resolve())
+    assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
+    assert str(C.ROOT) in env["PYTHONPATH"].split(os.pathsep)
