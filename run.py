@@ -52,8 +52,7 @@ def _progress(total: int, quiet: bool, desc: str):
 def cmd_run(args) -> int:
     import yaml
 
-    from analysis.outputs import write_run
-    from model import CityDiplomacyModel, ScenarioError, load_scenario
+    from model import ScenarioError, load_scenario
 
     overrides = _parse_sets(args.set)
     if args.seed is not None:
@@ -64,6 +63,9 @@ def cmd_run(args) -> int:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("results") / f"{cfg.name}-{stamp}"
     _check_out(out)
+    from analysis.outputs import write_run
+    from model import CityDiplomacyModel
+
     t0 = time.perf_counter()
     model = CityDiplomacyModel(cfg)
     bar = _progress(cfg.steps, args.quiet, cfg.name)
