@@ -1,4 +1,5 @@
-"""Figures of one run: key metrics over time, theme shares, funding by issue, the network graph."""
+"""Figures of one run: key metrics over time, theme shares, funding by issue, the network graph,
+and a world map of cities when they have coordinates (real cities)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import networkx as nx
+import numpy as np
+import pandas as pd
 
 # Acuto and Rayner (2016), as cited in CLAIMS.md C7: shares of 170 networks by main theme.
 ACUTO_RAYNER = {"climate": 0.29, "poverty": 0.16, "culture": 0.11, "peace": 0.11, "gender": 0.08}
@@ -110,6 +111,28 @@ def plot_network_graph(networks: pd.DataFrame, shared: np.ndarray | None, issues
     plt.close(fig)
 
 
+def plot_world_map(cities: pd.DataFrame, path: Path):
+    """Cities at their coordinates (equirectangular; no tiles, no network access): size by
+    population, colour by number of memberships."""
+    fig, ax = plt.subplots(figsize=(12, 6.2))
+    order = cities.sort_values("memberships")
+    size = 1.5 + 60 * np.sqrt(order["population"] / order["population"].max())
+    sc = ax.scatter(order["lon"], order["lat"], s=size, c=order["memberships"], cmap="viridis",
+                    vmin=0, vmax=max(1, int(order["memberships"].quantile(0.99))), alpha=0.75, linewidths=0)
+    fig.colorbar(sc, ax=ax, shrink=0.8, label="memberships")
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-60, 80)
+    ax.set_aspect("equal")
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.grid(alpha=0.2)
+    n0 = int((cities["memberships"] == 0).sum())
+    ax.set_title(f"{len(cities):,} cities by population and memberships ({n0:,} in no network)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_run_figures(model, outdir: Path) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     ts = model.timeseries()
@@ -121,4 +144,8 @@ def write_run_figures(model, outdir: Path) -> list[Path]:
     S = model.membership_matrix()
     shared = (S.T @ S).toarray() if model.networks.n else None
     plot_network_graph(model.networks_table(), shared, issues, files[3])
+    cities = model.cities_table()
+    if "lat" in cities:
+        files.append(outdir / "world_map.png")
+        plot_world_map(cities, files[-1])
     return files
