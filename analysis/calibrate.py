@@ -48,9 +48,11 @@ def fact_value(fact, run: dict, last_year: int) -> float:
     if fact.measure == "budget_share_under_1pct":
         return run["budget_under_1pct"]
     named = run["named"]
-    row = named[(named["name"] == fact.network) & (named["year"] == year)]
+    mine = named[named["name"] == fact.network]
+    row = mine[mine["year"] == year]
     if not len(row):
-        return float("nan")
+        # entered earlier and gone (dissolved) by then: it has no members; never entered: not observable
+        return 0.0 if len(mine) and mine["year"].min() <= year else float("nan")
     col = {"network_members": "members", "network_countries": "countries",
            "network_member_population": "median_member_population"}[fact.measure]
     return float(row[col].iloc[0])

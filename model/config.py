@@ -110,6 +110,7 @@ class NetworksConfig(Strict):
     initial: int = _f(40, "Networks that exist at the first step (founded before the start year).", ge=0, le=5000)
     max_networks: int = _f(400, "Most networks that may be active at once.", ge=1, le=20_000)
     founding_rate: float = _f(4.0, "Exogenous founding rate: expected new networks per year (Poisson mean).", ge=0, le=1000)
+    founding_growth: float = _f(0.0, "Yearly growth rate of the exogenous founding rate (fraction): founding_rate x (1 + founding_growth)^(years since start).", ge=-0.5, le=1.0)
     demand_rate: float = _f(4.0, "Demand-driven founding: extra expected new networks per year per unit of unmet demand (share of cities' priority mass not covered by any membership).", ge=0, le=1000)
     convergence: Share = _f(0.6, "Theme choice of new networks: weight of 'follow the money' (funding shares) against 'fill the niche' (unmet demand), 0-1.")
     invitation_share: Share = _f(0.15, "Share of new networks with the invitation-only rule.")

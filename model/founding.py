@@ -1,6 +1,7 @@
 """Phase 2: network founding (proliferation) and dissolution.
 
-Founding. New networks per year ~ Poisson(founding_rate + demand_rate x U), where the unmet
+Founding. New networks per year ~ Poisson(founding_rate x (1 + founding_growth)^t + demand_rate x U),
+t the years since the start, where the unmet
 demand U is the share of cities' priority mass on issues none of their networks is active on
 (capped so that at most `max_networks` are active). A new network's theme is drawn with
     P(theme = i) = convergence x funding_share_i + (1 - convergence) x unmet_share_i
@@ -167,7 +168,7 @@ def found_phase(model, year: int):
     """Draw this year's new networks."""
     cfg = model.cfg.networks
     unmet, niche = unmet_demand(model)
-    lam = cfg.founding_rate + cfg.demand_rate * unmet
+    lam = cfg.founding_rate * (1 + cfg.founding_growth) ** (year - model.cfg.start_year) + cfg.demand_rate * unmet
     k = int(model.rng.poisson(lam))
     room = cfg.max_networks - int(model.networks.active.sum())
     k = max(0, min(k, room))

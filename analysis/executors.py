@@ -1,0 +1,272 @@
+"""Execution back-ends of `run.py sweep`: every one is a `concurrent.futures.Executor`.
+
+The sweep loop (analysis/sweep.py) only calls `submit`, waits on the futures it gets back and
+asks the back-end how many runs to keep in flight, so any Executor plugs in:
+
+- `SerialBackend`: runs in the calling process, one run at a time (`--workers 1`);
+- `LocalBackend`: a `ProcessPoolExecutor` of N worker processes started by "forkserver"
+  (or "spawn" where forkserver does not exist), never "fork", so that threads in the parent
+  are safe; workers are forked from a server process that has already imported the model;
+- `DaskBackend`: a Dask distributed cluster (`--scheduler ADDRESS` or `--scheduler-file F`),
+  through `distributed.Client.get_executor()`;
+- `ExecutorBackend`: any other `concurrent.futures.Executor` you construct yourself
+  (`run_sweep(..., executor=my_executor)`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+# Modules the forkserver imports once, so that worker processes start with the model loaded.
+PRELOAD = ["analysis.sweep"]
+
+
+class SerialExecutor(Executor):
+    """Runs each submitted call at once, in the calling thread; returns a finished Future."""
+
+    def __init__(self):
+        self._shutdown = False
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except BaseException as e:
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            f.set_exception(e)
+        return f
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self._shutdown = True
+
+
+def default_workers() -> int:
+    """Cores this process may use (respects CPU affinity, e.g. under SLURM), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _mp_context():
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def single_threaded_blas():
+    """Limit BLAS/OpenMP to one thread in this process (a worker process runs one model at a time:
+    N workers on N cores would otherwise oversubscribe them). Returns the limiter (None without
+    threadpoolctl); Dask's nanny sets OMP_NUM_THREADS=1 etc. for its workers by itself."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: only speed is affected
+        return None
+    return threadpool_limits(limits=1)
+
+
+def _init_worker(parent_pid: int | None = None):
+    """Runs once in each worker process: one BLAS thread, and a watchdog that ends the worker when
+    the sweep process is gone (killed with SIGKILL or SIGTERM), so that no orphan keeps computing."""
+    single_threaded_blas()
+    if parent_pid:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), name="watch-parent", daemon=True).start()
+
+
+def _parent_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed parent that nobody reaped yet is a zombie
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _watch_parent(pid: int, every: float = 1.0):
+    while True:
+        time.sleep(every)
+        if not _parent_alive(pid):
+            os._exit(0)
+
+
+def _warm(delay: float) -> int:
+    """Runs in a worker: import the model (already done under forkserver) and report the pid."""
+    import analysis.sweep  # noqa: F401
+
+    time.sleep(delay)
+    return os.getpid()
+
+
+class Backend:
+    """An Executor plus what the sweep loop needs to know about it."""
+
+    name = "executor"
+    executor: Executor
+    can_restart = False
+
+    def capacity(self) -> int:
+        """Runs to keep in flight (a little more than the number of worker slots)."""
+        return 1
+
+    def restart(self) -> None:  # only for back-ends with can_restart
+        raise NotImplementedError
+
+    def close(self, cancel: bool = False) -> None:
+        self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
+
+    def describe(self) -> str:
+        return self.name
+
+
+class SerialBackend(Backend):
+    name = "in-process"
+
+    def __init__(self):
+        self.executor = SerialExecutor()
+
+    def describe(self) -> str:
+        return "1 worker (in this process)"
+
+
+class LocalBackend(Backend):
+    """N local worker processes. `restart()` replaces a pool broken by a dying worker."""
+
+    name = "local"
+    can_restart = True
+
+    def __init__(self, workers: int, warm: bool = True):
+        self.workers = int(workers)
+        self.startup_s = 0.0
+        self.executor = self._make()
+        if warm:
+            self.warm()
+
+    def _make(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context(), initializer=_init_worker,
+                                   initargs=(os.getpid(),))
+
+    def warm(self):
+        """Start every worker process now (not when the first runs arrive), so that rates are true."""
+        t0 = time.perf_counter()
+        fs = [self.executor.submit(_warm, 0.05) for _ in range(self.workers)]
+        for f in fs:
+            try:
+                f.result()
+            except BrokenProcessPool:
+                break
+        self.startup_s = time.perf_counter() - t0
+
+    def capacity(self) -> int:
+        return 2 * self.workers
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:  # interrupted: stop the runs in flight too, instead of waiting for them at exit
+            procs = list(getattr(self.executor, "_processes", {}).values())
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
+                with contextlib.suppress(Exception):
+                    p.terminate()
+            return
+        self.executor.shutdown(wait=True)
+
+    def restart(self):
+        with contextlib.suppress(Exception):  # a broken pool may complain; it is replaced anyway
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = self._make()
+
+    def describe(self) -> str:
+        return f"{self.workers} local worker process{'es' if self.workers != 1 else ''}"
+
+
+class DaskBackend(Backend):
+    """A Dask distributed cluster, by scheduler address or scheduler file, or an existing Client."""
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, scheduler_file: str | None = None, client=None,
+                 timeout: float = 30.0):
+        from distributed import Client
+
+        self._own = client is None
+        if client is None:
+            where = f"--scheduler-file {scheduler_file}" if scheduler_file is not None else f"--scheduler {address}"
+            try:
+                if scheduler_file is not None:
+                    client = Client(scheduler_file=scheduler_file, timeout=timeout, set_as_default=False)
+                else:
+                    client = Client(address, timeout=timeout, set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as e:
+                from model.config import ScenarioError
+
+                raise ScenarioError(where, "", f"cannot connect to the Dask scheduler ({type(e).__name__}: {e}); "
+                                               "expected the address of a running scheduler, e.g. tcp://host:8786") from None
+        self.client = client
+        self.executor = client.get_executor(pure=False)
+        self._threads = 0
+        self._checked = 0.0
+
+    def threads(self) -> int:
+        now = time.monotonic()
+        if now - self._checked > 2.0:  # workers may join or leave (adaptive clusters)
+            self._checked = now
+            info = self.client.scheduler_info(n_workers=-1)
+            self._threads = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values())
+        return self._threads
+
+    def capacity(self) -> int:
+        return max(8, 2 * self.threads())
+
+    def close(self, cancel: bool = False) -> None:
+        try:
+            self.executor.shutdown(wait=not cancel)
+        finally:
+            if self._own:
+                self.client.close()
+
+    def describe(self) -> str:
+        n = self.threads()
+        return f"Dask cluster at {self.client.scheduler.address} ({n} worker thread{'s' if n != 1 else ''} now)"
+
+
+class ExecutorBackend(Backend):
+    """Any concurrent.futures.Executor constructed by the caller (not shut down by the sweep)."""
+
+    def __init__(self, executor: Executor, capacity: int = 8):
+        self.executor = executor
+        self._capacity = max(1, int(capacity))
+        self.name = type(executor).__name__
+
+    def capacity(self) -> int:
+        return self._capacity
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+def make_backend(workers: int | None = None, scheduler: str | None = None, scheduler_file: str | None = None,
+                 executor: Executor | None = None, client=None) -> Backend:
+    if executor is not None:
+        return ExecutorBackend(executor, capacity=2 * (workers or default_workers()))
+    if client is not None or scheduler is not None or scheduler_file is not None:
+        return DaskBackend(address=scheduler, scheduler_file=scheduler_file, client=client)
+    n = default_workers() if workers is None else int(workers)
+    if n <= 1:
+        return SerialBackend()
+    return LocalBackend(n)
