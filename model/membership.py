@@ -36,7 +36,7 @@ def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     inv = np.flatnonzero(nets.active[:n] & (nets.rule[:n] == INVITATION) & (nets.members[:n] < nets.target[:n]))
     if len(inv) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = model.ranked_cities()  # dict scope -> city indices by decreasing rank score
+    order = model.ranked_cities(top=int(nets.target[inv].max()))  # scope -> cities by decreasing rank score
     cs, ks = [], []
     for k in inv:
         top = order[int(nets.scope[k])][: int(nets.target[k])]

@@ -158,8 +158,12 @@ def nonmember_access(model) -> float:
     if not inv.any() or not inside.any() or inside.all():
         return 1.0
     w = nets.agenda[:n][inv].sum(axis=0)
-    out_p = c.practice[~inside].mean(axis=0)
-    in_p = c.practice[inside].mean(axis=0)
+    inside_f = inside.astype(np.float64)
+    total = c.practice.sum(axis=0)
+    in_sum = inside_f @ c.practice
+    n_in = inside_f.sum()
+    in_p = in_sum / n_in
+    out_p = (total - in_sum) / (c.n - n_in)
     den = float(w @ in_p)
     return float(w @ out_p) / den if den > 0 else 1.0
 
