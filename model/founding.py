@@ -131,23 +131,35 @@ def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, r
 
 
 def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
-    """Founders: eligible cities (with attention >= 1) ranking highest on priority(theme) x visibility
-    (x noise), or on rank score for invitation and competitive networks. A founder at its attention
-    limit drops its least useful network in this year's membership phase (founders review). The new network's knowledge starts at
-    least at its founders' best practice x agenda focus."""
+    """Founders: for invitation and competitive networks, the top-ranked eligible cities (among the
+    3 x founders best by rank score, ordered by rank score x U(0.8, 1.2)); for open and threshold
+    networks, the best on priority(theme) x (0.2 + visibility) x U(0.5, 1.5) among a random sample
+    of 50 x founders eligible cities (a founding coalition forms among the cities that meet).
+    Founders need attention >= 1; one at its attention limit drops its least useful network in this
+    year's membership phase (founders review). The new network's knowledge starts at least at its
+    founders' best practice x agenda focus."""
     rng, nets, c = model.rng, model.networks, model.cities
     new_c, new_n = [], []
     able = c.attention >= 1  # founders must be able to hold a membership at all
-    for k in idx:
-        elig = model.eligible_mask(int(k)) & able
-        cand = np.flatnonzero(elig)
-        if len(cand) == 0:
-            continue
-        theme = nets.theme[k]
-        if nets.rule[k] == INVITATION or nets.rule[k] == COMPETITIVE:
+    closed = (nets.rule[idx] == INVITATION) | (nets.rule[idx] == COMPETITIVE)
+    ranked = model.ranked_cities(top=3 * n_founders) if closed.any() else None
+    for k, is_closed in zip(idx, closed):
+        s = int(nets.scope[k])
+        if is_closed:
+            cand = ranked[s]
+            cand = cand[able[cand]][: 3 * n_founders]
+            if len(cand) == 0:
+                continue
             score = model.rank_score[cand] * rng.uniform(0.8, 1.2, len(cand))
         else:
-            score = c.priority[cand, theme] * (0.2 + c.visibility[cand]) * rng.uniform(0.5, 1.5, len(cand))
+            elig = model.eligible_mask(int(k)) & able
+            cand = np.flatnonzero(elig)
+            if len(cand) == 0:
+                continue
+            if len(cand) > 50 * n_founders:
+                cand = cand[rng.integers(0, len(cand), 50 * n_founders)]
+                cand = np.unique(cand)
+            score = c.priority[cand, nets.theme[k]] * (0.2 + c.visibility[cand]) * rng.uniform(0.5, 1.5, len(cand))
         m = min(n_founders, len(cand))
         top = cand[np.argpartition(-score, m - 1)[:m]] if m < len(cand) else cand
         new_c.append(top)

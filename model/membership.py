@@ -106,7 +106,7 @@ def membership_phase(model, year: int) -> dict:
     reviewing[inv_c] = True
     R = np.flatnonzero(reviewing)
     # candidate pairs: own networks, sampled networks, invitations
-    own = reviewing[mem.city]
+    own = np.flatnonzero(reviewing[mem.city])  # positions in the edge list of reviewers' memberships
     vis = network_visibility_weights(model, active)
     S = cfg.candidates
     samp_c = np.repeat(R, S)
@@ -116,9 +116,10 @@ def membership_phase(model, year: int) -> dict:
     key = pc * n + pk
     key, first = np.unique(key, return_index=True)
     pc, pk = pc[first], pk[first]
-    mem_keys = np.sort(mem.city * n + mem.net)
-    pos = np.searchsorted(mem_keys, key).clip(0, max(len(mem_keys) - 1, 0))
-    is_member = (mem_keys[pos] == key) if len(mem_keys) else np.zeros(len(key), dtype=bool)
+    # own memberships come first, and every membership of a reviewer is among them, so a pair is a
+    # membership exactly when its first occurrence lies in that segment
+    is_member = first < len(own)
+    edge_pos = np.where(is_member, own[np.minimum(first, max(len(own) - 1, 0))] if len(own) else 0, -1)
     inv_keys = np.sort(inv_c * n + inv_k)
     ipos = np.searchsorted(inv_keys, key).clip(0, max(len(inv_keys) - 1, 0))
     invited = (inv_keys[ipos] == key) if len(inv_keys) else np.zeros(len(key), dtype=bool)
@@ -165,10 +166,9 @@ def membership_phase(model, year: int) -> dict:
     leaves = is_member & ~accepted
     joins = ~is_member & accepted
     if leaves.any():
-        gone = np.sort(key[leaves])
-        mk = mem.city * n + mem.net
-        p2 = np.searchsorted(gone, mk).clip(0, len(gone) - 1)
-        mem.keep(gone[p2] != mk)
+        stay_mask = np.ones(len(mem), dtype=bool)
+        stay_mask[edge_pos[leaves]] = False
+        mem.keep(stay_mask)
     if joins.any():
         mem.add(pc[joins], pk[joins], year)
     model.refresh_membership_counts()

@@ -145,9 +145,15 @@ class Memberships:
         self.version += 1
 
     def matrix(self, n_cities: int, n_networks: int) -> sp.csr_matrix:
-        """Sparse city x network 0/1 matrix."""
-        data = np.ones(len(self.city), dtype=np.float64)
-        return sp.csr_matrix((data, (self.city, self.net)), shape=(n_cities, n_networks))
+        """Sparse city x network 0/1 matrix, built directly in CSR form (a stable counting order by
+        city; 16-bit keys use numpy's radix sort)."""
+        city = self.city
+        keys = city.astype(np.uint16) if n_cities <= 65535 else city
+        order = np.argsort(keys, kind="stable")
+        indptr = np.zeros(n_cities + 1, dtype=np.int64)
+        np.cumsum(np.bincount(city, minlength=n_cities), out=indptr[1:])
+        data = np.ones(len(city), dtype=np.float64)
+        return sp.csr_matrix((data, self.net[order], indptr), shape=(n_cities, n_networks))
 
     def counts_per_network(self, n_networks: int) -> np.ndarray:
         return np.bincount(self.net, minlength=n_networks)
