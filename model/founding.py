@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD
+from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, col_sums
 
 RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Circle", COMPETITIVE: "Challenge"}
 
@@ -27,8 +27,8 @@ def unmet_demand(model) -> tuple[float, np.ndarray]:
     c = model.cities
     cov = model.coverage()  # (n, I) bool: some network of the city is active on the issue
     unmet = c.priority * (~cov)
-    total = float(unmet.sum()) / c.n
-    by_issue = unmet.sum(axis=0)
+    by_issue = col_sums(unmet)
+    total = float(by_issue.sum()) / c.n
     s = by_issue.sum()
     return total, (by_issue / s if s > 0 else np.full(len(by_issue), 1.0 / len(by_issue)))
 

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from model.state import INVITATION, RULES
+from model.state import INVITATION, RULES, col_sums
 
 
 def gini(x: np.ndarray) -> float:
@@ -90,7 +90,8 @@ def standards_per_issue(model, on: np.ndarray) -> float:
 
 def capability(model) -> np.ndarray:
     low = ~model.high
-    return model.cities.practice[:, low].mean(axis=1) if low.any() else model.cities.practice.mean(axis=1)
+    w = low / low.sum() if low.any() else np.full(len(low), 1.0 / len(low))
+    return model.cities.practice @ w
 
 
 def in_invitation_network(model) -> np.ndarray:
@@ -121,7 +122,7 @@ def observe(model, phase_out: dict) -> dict:
         row[f"funding_share_{nm}"] = float(fshare[j])
     row["funding_hhi"] = float((fshare ** 2).sum())
     row["funding_gini"] = gini(nets.funds[:n][act])
-    demand = c.priority.mean(axis=0)
+    demand = col_sums(c.priority) / N
     row["neglect_index"] = float(np.maximum(demand - fshare, 0).sum()) if gtot > 0 else 1.0
     on = active_on(model)
     row["fragmentation_index"] = float(fragmentation(model, on))
@@ -139,7 +140,7 @@ def observe(model, phase_out: dict) -> dict:
     stance = co.stance[has_city]
     for j, nm in enumerate(names):
         row[f"national_stance_{nm}"] = float(stance[:, j].mean())
-    row["resident_norm_mean"] = float(c.norm.mean())
+    row["resident_norm_mean"] = float(col_sums(c.norm).sum() / c.norm.size)
     row["high_politics_index"] = float(stance[:, model.high].mean()) if model.high.any() else 0.0
     spent = float(gtot + (nets.fees[:n] * act).sum())
     row["efficiency"] = float(phase_out.get("practice_gain", 0.0) / N * 1000 / spent) if spent > 0 else 0.0
@@ -159,7 +160,7 @@ def nonmember_access(model) -> float:
         return 1.0
     w = nets.agenda[:n][inv].sum(axis=0)
     inside_f = inside.astype(np.float64)
-    total = c.practice.sum(axis=0)
+    total = col_sums(c.practice)
     in_sum = inside_f @ c.practice
     n_in = inside_f.sum()
     in_p = in_sum / n_in

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.state import row_sums
+
 
 def engagement(model) -> np.ndarray:
     """(cities x issues) engagement: sum of agenda weights of the city's networks, capped at 1."""
@@ -39,10 +41,10 @@ def down(model, E: np.ndarray):
     norm[:, model.high] += co[:, None] * (1 - norm[:, model.high])
     norm += cfg.norm_decay * (c.norm0 - norm)
     np.clip(norm, 0.0, 1.0, out=norm)
-    target = norm / norm.sum(axis=1, keepdims=True)
+    target = norm / row_sums(norm)[:, None]
     c.priority *= 1 - cfg.priority_feedback
     c.priority += cfg.priority_feedback * target
-    c.priority /= c.priority.sum(axis=1, keepdims=True)
+    c.priority /= row_sums(c.priority)[:, None]
 
 
 def up(model, E: np.ndarray):

@@ -12,6 +12,17 @@ import numpy as np
 import scipy.sparse as sp
 
 RULES = ("open", "threshold", "invitation", "competitive")
+
+
+def row_sums(x: np.ndarray) -> np.ndarray:
+    """Sums over the (few) issues of a cities x issues array: a matrix-vector product, several
+    times faster than x.sum(axis=1) for narrow rows."""
+    return x @ np.ones(x.shape[1])
+
+
+def col_sums(x: np.ndarray) -> np.ndarray:
+    """Sums over cities of a cities x issues array (matrix-vector product)."""
+    return np.ones(x.shape[0]) @ x
 OPEN, THRESHOLD, INVITATION, COMPETITIVE = range(4)
 GLOBAL_SCOPE = -1
 
