@@ -128,8 +128,8 @@ class NetworksConfig(Strict):
     min_members: int = _f(3, "Dissolution floor on members.", ge=0, le=10_000)
     min_income: float = _f(0.02, "Dissolution floor on yearly income (million USD).", ge=0, le=1e6)
     floor_years: int = _f(5, "Years below a floor before a network dissolves.", ge=1, le=100)
-    catalogue: str | None = _f(None, "CSV catalogue of real networks (e.g. data/networks.csv, relative to the project or the scenario file): each enters in its founding year with its rule, scope and theme, and is dissolved in its end year.")
-    catalogue_founders: int = _f(18, "Founding members of a catalogue network (cities; invitation and threshold rules pick the top-ranked eligible cities).", ge=1, le=10_000)
+    catalogue: str | None = _f(None, "CSV catalogue of real networks (e.g. data/networks.csv; a relative path is tried from the working directory, then from the project root): each enters in its founding year with its rule, scope and theme, and is dissolved in its end year.")
+    catalogue_founders: int = _f(18, "Founding members of a catalogue network (cities; invitation and competitive networks pick top-ranked eligible cities, open and threshold ones pick by priority on the theme x visibility).", ge=1, le=10_000)
     agenda_adaptation: Share = _f(0.2, "Yearly speed at which a network's agenda moves to its target (0-1).")
     mission_weight: Share = _f(0.5, "Weight of a network's founding theme in its agenda target (the rest: members' and partners' preferences).")
 

@@ -101,8 +101,6 @@ def validate_intervention(iv: InterventionConfig, scenario, path: str, source: s
     for nm in cls.needs_issues:
         if nm not in scenario.issue_names:
             raise ScenarioError(source, f"{path}.kind", f"'{iv.kind}' needs an issue named '{nm}' in the scenario's issues")
-    if iv.start > scenario.end_year:
-        raise ScenarioError(source, f"{path}.start", f"year {iv.start} is after the last simulated year {scenario.end_year}")
     inst = cls(iv, params, path)
     inst.validate(scenario, source)
     return inst
@@ -329,6 +327,9 @@ class FundingWithdrawal(Intervention):
         self.k = None
         if self.p.network is not None:
             k = model.network_index(self.p.network)
+            if k is None and self.p.network in model.networks.names:
+                self.f = None  # the network existed but has dissolved already: nothing left to withdraw
+                return
             if k is None or model.networks.sponsor[k] < 0:
                 raise ScenarioError("", f"{self.path}.params.network",
                                     f"no sponsored network named '{self.p.network}' exists in {model.year}")
@@ -345,6 +346,8 @@ class FundingWithdrawal(Intervention):
     def finish(self, model):
         if self.k is not None:
             model.networks.sponsor[self.k] = self.sponsor
+            return
+        if self.f is None:
             return
         model.funder_factor[self.f] = self.saved
         model.update_funder_budgets()

