@@ -413,7 +413,7 @@ def test_sensitivity_indices(tmp_path, design, columns):
 
 
 # ================================================================================ EMA Workbench
-@pytest.mark.slow  # about 15 s, mostly importing the workbench (scikit-learn, statsmodels)
+# about 15 s, mostly importing the workbench (scikit-learn, statsmodels); in the default run, as CI must show it
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:The inplace keyword")
 def test_ema_workbench_example_runs():
     pytest.importorskip("ema_workbench", reason="ema-workbench does not install or import on this Python")
