@@ -6,8 +6,9 @@ demand U is the share of cities' priority mass on issues none of their networks 
 (capped so that at most `max_networks` are active). A new network's theme is drawn with
     P(theme = i) = convergence x funding_share_i + (1 - convergence) x unmet_share_i
 ("follow the money" against "fill the niche"). Rule, scope, partner share and openness are drawn
-from the configured distributions; founders are the eligible cities ranking highest on
-(priority on the theme x visibility).
+from the configured distributions; founders are chosen as `_add_founders` says (top-ranked cities
+for invitation and competitive networks; for open and threshold ones the best on priority on the
+theme x visibility among a random sample of eligible cities).
 
 Dissolution. A network whose members fall below `min_members` or whose income falls below
 `min_income` for `floor_years` consecutive years dissolves; its members leave.

@@ -180,7 +180,7 @@ class IOFramework(Intervention):
     kind = "io_framework"
 
     class Params(Params):
-        pooled_share: float = Field(0.3, ge=0, le=1, description="Share of each funder's contest budget pooled through the IO.")
+        pooled_share: float = Field(0.3, ge=0, le=1, description="Share of each funder's budget left after sponsorship that is pooled through the IO.")
         min_members: int = Field(10, ge=0, description="Members a network needs to affiliate.")
         rules: list[Literal["open", "threshold", "invitation", "competitive"]] = Field(
             default_factory=lambda: list(RULES), description="Membership rules of networks that may affiliate.")
@@ -308,7 +308,9 @@ class Pandemic(Intervention):
 @register
 class FundingWithdrawal(Intervention):
     """A funder withdraws part or all of its budget (`funder`, default the largest), or the sponsor of a
-    named network stops sponsoring that network (`network`; its other money stays in the pool)."""
+    named network stops sponsoring that network (`network`): the funder's sponsorship reserve is then
+    shared by its other sponsored networks, or goes to its contest if it sponsors none. Overlapping
+    withdrawals of the same funder should end in the reverse order of their start."""
 
     kind = "funding_withdrawal"
 

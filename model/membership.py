@@ -7,7 +7,8 @@ with probability proportional to network visibility, and the networks that invit
 
 Eligibility of city c for network k: scope (global, or c's region), and by rule: `open` anyone;
 `threshold` population >= threshold_k; `invitation` only cities invited this year (the
-`target_k` top-ranked cities in scope, rank score 0.5 visibility + 0.3 size + 0.2 capacity);
+best-ranked non-members among the `target_k` top-ranked cities in scope, as many as there are open
+slots target_k - members_k; rank score 0.5 visibility + 0.3 size + 0.2 capacity);
 `competitive` anyone may apply, the network admits the best-ranked applicants up to its target.
 
 Utility of network k to city c (P = priority, A = agenda, K = knowledge, p = practice, I issues):
@@ -30,8 +31,9 @@ from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
 
 
 def invitations(model) -> tuple[np.ndarray, np.ndarray]:
-    """(city, network) pairs: each invitation network invites its top-`target` cities in scope."""
-    nets = model.networks
+    """(city, network) pairs: each invitation network below its target invites the best-ranked
+    non-members in scope, as many as it has open slots (target - members)."""
+    nets, mem = model.networks, model.memberships
     n = nets.n
     inv = np.flatnonzero(nets.active[:n] & (nets.rule[:n] == INVITATION) & (nets.members[:n] < nets.target[:n]))
     if len(inv) == 0:
@@ -39,7 +41,9 @@ def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     order = model.ranked_cities(top=int(nets.target[inv].max()))  # scope -> cities by decreasing rank score
     cs, ks = [], []
     for k in inv:
-        top = order[int(nets.scope[k])][: int(nets.target[k])]
+        slots = int(nets.target[k] - nets.members[k])
+        head = order[int(nets.scope[k])][: int(nets.target[k])]
+        top = head[~np.isin(head, mem.city[mem.net == k])][:slots]
         cs.append(top)
         ks.append(np.full(len(top), k))
     return np.concatenate(cs), np.concatenate(ks)
@@ -171,9 +175,9 @@ def membership_phase(model, year: int) -> dict:
         mem.keep(stay_mask)
     if joins.any():
         mem.add(pc[joins], pk[joins], year)
-    model.refresh_membership_counts()
     nmem = np.bincount(mem.city, minlength=N)
     cities.visibility += cfg.fluency_gain * np.minimum(1.0, nmem / 3.0) * (1 - cities.visibility)
+    model.refresh_membership_counts()  # after the fluency gain, so prestige reads this year's visibility
     n_j, n_l = int(joins.sum()), int(leaves.sum())
     model.last_churn = (n_j + n_l) / max(before, 1)
     return {"joins": n_j, "leaves": n_l}
