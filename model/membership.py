@@ -7,8 +7,9 @@ with probability proportional to network visibility, and the networks that invit
 
 Eligibility of city c for network k: scope (global, or c's region), and by rule: `open` anyone;
 `threshold` population >= threshold_k; `invitation` only cities invited this year (the
-best-ranked non-members among the `target_k` top-ranked cities in scope, as many as there are open
-slots target_k - members_k; rank score 0.5 visibility + 0.3 size + 0.2 capacity);
+best-ranked cities in scope that are not members and have not declined before, as many as there
+are open slots target_k - members_k, down to rank 3 target_k; rank score 0.5 visibility + 0.3 size
++ 0.2 capacity);
 `competitive` anyone may apply, the network admits the best-ranked applicants up to its target.
 
 Utility of network k to city c (P = priority, A = agenda, K = knowledge, p = practice, I issues):
@@ -32,18 +33,23 @@ from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
 
 def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     """(city, network) pairs: each invitation network below its target invites the best-ranked
-    non-members in scope, as many as it has open slots (target - members)."""
+    cities in scope that are neither members nor have declined it before, as many as it has open
+    slots (target - members), looking down the ranking as far as 3 x target."""
     nets, mem = model.networks, model.memberships
     n = nets.n
     inv = np.flatnonzero(nets.active[:n] & (nets.rule[:n] == INVITATION) & (nets.members[:n] < nets.target[:n]))
     if len(inv) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = model.ranked_cities(top=int(nets.target[inv].max()))  # scope -> cities by decreasing rank score
+    order = model.ranked_cities(top=3 * int(nets.target[inv].max()))  # scope -> cities by decreasing rank score
     cs, ks = [], []
     for k in inv:
         slots = int(nets.target[k] - nets.members[k])
-        head = order[int(nets.scope[k])][: int(nets.target[k])]
-        top = head[~np.isin(head, mem.city[mem.net == k])][:slots]
+        head = order[int(nets.scope[k])][: 3 * int(nets.target[k])]
+        skip = np.isin(head, mem.city[mem.net == k])
+        refused = model.declined.get(int(k))
+        if refused is not None:
+            skip |= np.isin(head, refused)
+        top = head[~skip][:slots]
         cs.append(top)
         ks.append(np.full(len(top), k))
     return np.concatenate(cs), np.concatenate(ks)
@@ -169,6 +175,10 @@ def membership_phase(model, year: int) -> dict:
         accepted[rejected] = False
     leaves = is_member & ~accepted
     joins = ~is_member & accepted
+    refused = invited & ~is_member & ~accepted  # declined invitations are not repeated
+    for k in np.unique(pk[refused]):
+        who = pc[refused & (pk == k)]
+        model.declined[int(k)] = np.union1d(model.declined.get(int(k), who[:0]), who)
     if leaves.any():
         stay_mask = np.ones(len(mem), dtype=bool)
         stay_mask[edge_pos[leaves]] = False

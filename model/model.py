@@ -83,6 +83,7 @@ class CityDiplomacyModel(mesa.Model):
         self.service_extension = 0.0
         self.force_review = False
         self.extra_reviewers = np.zeros(0, dtype=np.int64)
+        self.declined: dict[int, np.ndarray] = {}  # network -> cities that refused its invitation
         self.io_pooled_share = 0.0
         self._links = None
         # entities

@@ -1150,3 +1150,50 @@ def test_state_invariants_after_run(small_model):
     keys = mem.city * n + mem.net
     assert len(np.unique(keys)) == len(keys)
     assert (nets.members[:n] == np.bincount(mem.net, minlength=n)).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Invitations (phase 5)
+
+
+def _ranked_state(make_model, add_networks, set_members, **ov):
+    """10 cities with rank scores 0.9, 0.8, ..., 0.0 (city 0 best); cities 0-4 in region 0, 5-9 in
+    region 1; one global invitation network (0) with target 4 and one in region 1 (1) with target 2."""
+    m = make_model(**ov)
+    m.cities.region[:] = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    m.rank_score = np.linspace(0.9, 0.0, 10)
+    m._ranked = None
+    add_networks(m, 2, rules=[INVITATION, INVITATION], scopes=[GLOBAL_SCOPE, 1], target=[4, 2])
+    set_members(m, {0: [1], 1: []})
+    return m
+
+
+def test_invitations_fill_open_slots_with_the_best_ranked_non_members(make_model, add_networks, set_members):
+    m = _ranked_state(make_model, add_networks, set_members)
+    c, k = membership.invitations(m)
+    got = {int(n): sorted(int(x) for x in c[k == n]) for n in (0, 1)}
+    # network 0: target 4, 1 member (city 1) -> 3 open slots: the best-ranked non-members 0, 2, 3
+    assert got[0] == [0, 2, 3]
+    # network 1 (region 1 only): 2 slots -> the best of cities 5-9: 5 and 6
+    assert got[1] == [5, 6]
+
+
+def test_invitations_skip_cities_that_declined_and_stop_at_target(make_model, add_networks, set_members):
+    m = _ranked_state(make_model, add_networks, set_members)
+    m.declined = {0: np.array([0]), 1: np.array([5])}  # city 0 refused network 0; city 5 network 1
+    c, k = membership.invitations(m)
+    assert sorted(int(x) for x in c[k == 0]) == [2, 3, 4]   # next in line after the refusal
+    assert sorted(int(x) for x in c[k == 1]) == [6, 7]
+    # a full network invites nobody
+    set_members(m, {0: [1, 2, 3, 4], 1: []})
+    c, k = membership.invitations(m)
+    assert not (k == 0).any()
+
+
+def test_declined_invitations_are_remembered(make_model, add_networks, set_members):
+    # nobody wants to join (join threshold 100): every invitation is refused
+    m = _ranked_state(make_model, add_networks, set_members, membership__join_threshold=100.0)
+    m.programme = np.zeros(m.networks.n)
+    membership.membership_phase(m, m.year)
+    assert set(m.declined[0].tolist()) >= {0, 2, 3}
+    assert set(m.declined[1].tolist()) >= {5, 6}
