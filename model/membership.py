@@ -41,18 +41,25 @@ def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     if len(inv) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     order = model.ranked_cities(top=3 * int(nets.target[inv].max()))  # scope -> cities by decreasing rank score
-    cs, ks = [], []
-    for k in inv:
-        slots = int(nets.target[k] - nets.members[k])
-        head = order[int(nets.scope[k])][: 3 * int(nets.target[k])]
-        skip = np.isin(head, mem.city[mem.net == k])
-        refused = model.declined.get(int(k))
-        if refused is not None:
-            skip |= np.isin(head, refused)
-        top = head[~skip][:slots]
-        cs.append(top)
-        ks.append(np.full(len(top), k))
-    return np.concatenate(cs), np.concatenate(ks)
+    N = model.cities.n
+    heads = [order[int(nets.scope[k])][: 3 * int(nets.target[k])] for k in inv]
+    hc = np.concatenate(heads)
+    hk = np.repeat(inv, [len(h) for h in heads])
+    key = hk * N + hc
+    sel = np.isin(mem.net, inv)
+    taken = np.sort(mem.net[sel] * N + mem.city[sel])  # current members of these networks
+    refused = [k * N + model.declined[int(k)] for k in inv if int(k) in model.declined]
+    if refused:
+        taken = np.sort(np.concatenate([taken] + refused))
+    if len(taken):
+        pos = np.searchsorted(taken, key).clip(0, len(taken) - 1)
+        free = taken[pos] != key
+    else:
+        free = np.ones(len(key), dtype=bool)
+    hc, hk = hc[free], hk[free]  # still in ranking order within each network
+    rank = _group_rank(hk)
+    ok = rank < (nets.target[hk] - nets.members[hk])
+    return hc[ok], hk[ok]
 
 
 def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray) -> np.ndarray:
