@@ -230,7 +230,7 @@ class CityDiplomacyModel(mesa.Model):
         """City indices by decreasing rank score, globally (-1) and per region: the first `top` of
         each are exact (only as many as invitation networks can use are sorted)."""
         if top is not None and self.networks.n:  # rank once per year for every user of the ranking
-            top = max(top, int(self.networks.target[: self.networks.n].max()), 3 * self.cfg.networks.founders)
+            top = max(top, 3 * int(self.networks.target[: self.networks.n].max()), 3 * self.cfg.networks.founders)
         if self._ranked is None or (top is not None and top > self._ranked_top):
             n = self.cities.n
             m = n if top is None else min(n, top * (self.n_regions + 1))
