@@ -157,7 +157,9 @@ def cmd_schema(args) -> int:
 
         print(json.dumps(json_schema(), indent=2))
         return 0
-    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    from model.interventions import scenario_json_schema
+
+    print(json.dumps(scenario_json_schema(Scenario), indent=2))
     return 0
 
 

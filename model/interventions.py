@@ -78,6 +78,34 @@ class Intervention:
         pass
 
 
+def scenario_json_schema(scenario_cls) -> dict:
+    """The scenario JSON Schema, with each intervention's `params` spelled out: `interventions`
+    items are one of the registered kinds (a `kind` constant, `start`, `end` and that kind's
+    parameters with their defaults and descriptions)."""
+    schema = scenario_cls.model_json_schema()
+    defs = schema.setdefault("$defs", {})
+    variants = []
+    for kind, cls in sorted(REGISTRY.items()):
+        params = cls.Params.model_json_schema()
+        for sub_name, sub in params.pop("$defs", {}).items():
+            defs.setdefault(sub_name, sub)
+        params["title"] = f"{kind} parameters"
+        params["description"] = f"Parameters of {kind}; every one optional, with the default shown."
+        name = f"Intervention_{kind}"
+        defs[name] = {
+            "type": "object", "additionalProperties": False, "title": kind,
+            "description": " ".join((cls.__doc__ or "").split()),
+            "properties": {"kind": {"const": kind, "description": "Plug-in name."}, "start": {"type": "integer", "description": "First calendar year in which it acts."},
+                           "end": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None,
+                                   "description": "Last calendar year in which it acts (inclusive); none: to the end of the run."},
+                           "params": params},
+            "required": ["kind", "start"],
+        }
+        variants.append({"$ref": f"#/$defs/{name}"})
+    schema["properties"]["interventions"]["items"] = {"oneOf": variants}
+    return schema
+
+
 def _issue_check(names: list[str] | None, scenario, path: str, source: str, field: str = "issues"):
     for j, nm in enumerate(names or []):
         if nm not in scenario.issue_names:
