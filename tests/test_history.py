@@ -278,7 +278,9 @@ def late_run():
         log.append({"year": m.year, "stance": m.countries.stance[us, i], "locked": m.countries.locked[us, i],
                     "prio_before": before, "prio_after": m.cities.priority[mine, i].mean(),
                     "active": m.networks.active[k], "sponsor": m.networks.sponsor[k],
-                    "dissolved": m.networks.dissolved[k]})
+                    "dissolved": m.networks.dissolved[k], "health_pull": m.health_pull,
+                    "service_extension": m.service_extension, "budget": m.cities.budget.sum(),
+                    "base_budget": m.cities.base_budget.sum(), "churn": m.last_churn})
     return m, pd.DataFrame(log).set_index("year")
 
 
@@ -291,6 +293,18 @@ def test_us_withdrawal_locks_the_climate_stance_2017_2020(late_run):
     assert not log.loc[2021, "locked"] and log.loc[2021, "stance"] > 0, "released after 2020: the stance moves again"
     # US cities counter-commit on climate once, in 2017
     assert log.loc[2017, "prio_after"] > log.loc[2017, "prio_before"] + 0.15
+
+
+def test_covid_2020_2021_acts_and_ends(late_run):
+    _m, log = late_run
+    for y in (2020, 2021):  # pandemic: repurposing pull, budgets cut; services extended to non-members
+        assert log.loc[y, "health_pull"] > 0 and log.loc[y, "service_extension"] > 0, y
+        assert log.loc[y, "budget"] < 0.9 * log.loc[y, "base_budget"], y
+    for y in (2019, 2022):
+        assert log.loc[y, "health_pull"] == 0 and log.loc[y, "service_extension"] == 0, y
+        assert log.loc[y, "budget"] == pytest.approx(log.loc[y, "base_budget"]), y
+    # every city reviews in 2020: churn jumps above the years around it
+    assert log.loc[2020, "churn"] > max(log.loc[2019, "churn"], log.loc[2022, "churn"])
 
 
 def test_100rc_loses_its_sponsor_in_2019(late_run):
