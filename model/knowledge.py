@@ -145,11 +145,9 @@ def learning(model) -> np.ndarray:
         np.maximum(gap, 0.0, out=gap)
         r = cfg.member_learning * nets.secretariat[mem.net] * (1 - nets.misalignment[mem.net]) * c.capacity[mem.city]
         gap *= r[:, None]
-        Nc = c.n
-        total = np.empty_like(p)
-        for i in range(I):
-            total[:, i] = np.bincount(mem.city, weights=gap[:, i], minlength=Nc)
-        r_sum = np.bincount(mem.city, weights=r, minlength=Nc)
+        sel = model.edge_selection()  # sums over each city's memberships
+        total = sel @ gap
+        r_sum = sel @ r
         total /= np.maximum(1.0, r_sum)[:, None]
         np.multiply(total, interest, out=gain)
     # openly shared knowledge, by region

@@ -177,9 +177,14 @@ class CityDiplomacyModel(mesa.Model):
         until the memberships or the number of networks change. Treat it as read-only."""
         key = (id(self.memberships), self.memberships.version, len(self.memberships), self.networks.n)
         if self._matrix_key != key:
-            self._matrix = self.memberships.matrix(self.cities.n, self.networks.n)
+            self._matrix, self._selection = self.memberships.matrices(self.cities.n, self.networks.n)
             self._matrix_key = key
         return self._matrix
+
+    def edge_selection(self) -> sp.csr_matrix:
+        """City x membership-edge 0/1 matrix (cached with the membership matrix): sums over a city's memberships."""
+        self.membership_matrix()
+        return self._selection
 
     def size_classes(self) -> tuple[np.ndarray, np.ndarray]:
         """(largest 10% by population, smallest 50%) masks; populations do not change."""

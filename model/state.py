@@ -158,13 +158,20 @@ class Memberships:
     def matrix(self, n_cities: int, n_networks: int) -> sp.csr_matrix:
         """Sparse city x network 0/1 matrix, built directly in CSR form (a stable counting order by
         city; 16-bit keys use numpy's radix sort)."""
+        return self.matrices(n_cities, n_networks)[0]
+
+    def matrices(self, n_cities: int, n_networks: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """(city x network membership matrix, city x edge selection matrix): the second sums any
+        per-membership quantity over each city's memberships (selection @ values)."""
         city = self.city
         keys = city.astype(np.uint16) if n_cities <= 65535 else city
         order = np.argsort(keys, kind="stable")
         indptr = np.zeros(n_cities + 1, dtype=np.int64)
         np.cumsum(np.bincount(city, minlength=n_cities), out=indptr[1:])
         data = np.ones(len(city), dtype=np.float64)
-        return sp.csr_matrix((data, self.net[order], indptr), shape=(n_cities, n_networks))
+        by_net = sp.csr_matrix((data, self.net[order], indptr), shape=(n_cities, n_networks))
+        by_edge = sp.csr_matrix((data, order, indptr), shape=(n_cities, len(city)))
+        return by_net, by_edge
 
     def counts_per_network(self, n_networks: int) -> np.ndarray:
         return np.bincount(self.net, minlength=n_networks)
