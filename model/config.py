@@ -6,7 +6,6 @@ prints the JSON Schema built from these classes. Unknown keys, NaN and infinitie
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -525,6 +524,3 @@ def load_scenario(path: str | os.PathLike | None = None, overrides: dict[str, An
         apply_overrides(data, dict(overrides), source="--set")
     return validate_scenario(data, source)
 
-
-def finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

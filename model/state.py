@@ -128,10 +128,6 @@ class Networks:
         self.n += k
         return idx
 
-    def view(self, name: str) -> np.ndarray:
-        """The used rows of an array (networks ever founded)."""
-        return getattr(self, name)[: self.n]
-
 
 @dataclass
 class Memberships:
@@ -172,9 +168,3 @@ class Memberships:
         by_net = sp.csr_matrix((data, self.net[order], indptr), shape=(n_cities, n_networks))
         by_edge = sp.csr_matrix((data, order, indptr), shape=(n_cities, len(city)))
         return by_net, by_edge
-
-    def counts_per_network(self, n_networks: int) -> np.ndarray:
-        return np.bincount(self.net, minlength=n_networks)
-
-    def counts_per_city(self, n_cities: int) -> np.ndarray:
-        return np.bincount(self.city, minlength=n_cities)
