@@ -170,8 +170,8 @@ BAD_EXTRA: dict[str, dict] = {
     "intervention_unknown_issue": dict(
         files={"s.yaml": IV.format(kind="national_withdrawal") + "    params:\n      issue: space\n"},
         expect=["interventions.0.params.issue", "space", "climate"]),
-    "intervention_after_end": dict(files={"s.yaml": "steps: 5\ninterventions:\n  - kind: pandemic\n    start: 2500\n"},
-                                   expect=["interventions.0.start", "2500"]),
+    "intervention_end_before_start": dict(files={"s.yaml": "steps: 5\ninterventions:\n  - kind: pandemic\n    start: 1983\n    end: 1981\n"},
+                                          expect=["interventions.0", "end", "1981"]),
     "bad_flag_value": dict(args=["run", str(BASELINE), "--steps", "three"], expect=["--steps", "three"]),
     "steps_zero": dict(args=["run", str(BASELINE), "--steps", "0"], expect=[str(BASELINE), "steps"]),
     "unknown_command": dict(args=["frobnicate"], expect=["frobnicate"], out=False),
