@@ -84,7 +84,11 @@ def absorption(model):
     order = np.argsort(net, kind="stable")
     ks = mem.net[order]
     starts = np.r_[0, np.flatnonzero(ks[1:] != ks[:-1]) + 1]
-    best = np.maximum.reduceat(model.cities.practice[mem.city[order]], starts, axis=0)
+    cs = mem.city[order]
+    PT = np.ascontiguousarray(model.cities.practice.T)  # one issue per row: 1-D gathers and reduceats are faster
+    best = np.empty((len(starts), PT.shape[0]))
+    for i in range(PT.shape[0]):
+        best[:, i] = np.maximum.reduceat(PT[i][cs], starts)
     k_ids = ks[starts]
     K = nets.knowledge
     K[k_ids] += cfg.absorption * np.maximum(best - K[k_ids], 0.0)
