@@ -153,20 +153,18 @@ class CrossNetworkPlatform(Intervention):
         _issue_check(self.p.issues, scenario, self.path, source)
 
     def begin(self, model):
-        self.joined = {}
+        self.joined = np.zeros(0, dtype=bool)  # per network, decided once when first seen
 
     def step(self, model):
+        from model.metrics import active_on
+
         nets = model.networks
         n = nets.n
-        for k in range(n):
-            if k not in self.joined:
-                self.joined[k] = bool(model.rng.random() < self.p.coverage)
-        part = np.array([self.joined[k] for k in range(n)], dtype=bool) & nets.active[:n]
+        new = n - len(self.joined)
+        if new > 0:
+            self.joined = np.r_[self.joined, model.rng.random(new) < self.p.coverage]
         issues = [model.issue_index[i] for i in (self.p.issues or model.issue_names)]
-        thr = model.cfg.knowledge.activity_threshold
-        on = nets.agenda[:n][:, issues] >= thr
-        on |= np.eye(model.n_issues, dtype=bool)[np.maximum(nets.theme[:n], 0)][:, issues]
-        on &= part[:, None]
+        on = active_on(model)[:, issues] & self.joined[:, None]
         L = (on.astype(float) @ on.T.astype(float)) > 0
         np.fill_diagonal(L, False)
         model.set_links(L.astype(float))

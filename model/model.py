@@ -219,9 +219,6 @@ class CityDiplomacyModel(mesa.Model):
         self.country_counts = np.bincount(c.country[mem.city] * n + mem.net, minlength=self.countries.n * n).reshape(self.countries.n, n)
         self.region_counts = np.bincount(c.region[mem.city] * n + mem.net, minlength=self.n_regions * n).reshape(self.n_regions, n)
 
-    def network_prestige(self) -> np.ndarray:
-        return self.prestige_cache
-
     def eligible_mask(self, k: int) -> np.ndarray:
         """Cities eligible for network k by scope and threshold (invitation/competitive: by scope)."""
         nets, c = self.networks, self.cities

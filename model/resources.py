@@ -26,7 +26,7 @@ from model.state import GLOBAL_SCOPE
 def network_visibility(model) -> np.ndarray:
     nets = model.networks
     n = nets.n
-    return np.log1p(nets.members[:n]) * (0.25 + model.network_prestige())
+    return np.log1p(nets.members[:n]) * (0.25 + model.prestige_cache)
 
 
 def allocate(model) -> np.ndarray:
