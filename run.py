@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -27,18 +26,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def _parse_sets(pairs: list[str] | None) -> dict:
-    from model.config import parse_value
+    from model.loading import parse_overrides
 
-    out = {}
-    for p in pairs or []:
-        if "=" not in p:
-            raise UserError(f"--set {p!r}: expected dotted.key=VALUE, e.g. --set resources.pool=50")
-        k, v = p.split("=", 1)
-        k = k.strip()
-        if not k:
-            raise UserError(f"--set {p!r}: the key before '=' is empty; expected dotted.key=VALUE")
-        out[k] = parse_value(v, key=k)
-    return out
+    return parse_overrides(pairs, source="--set")
+
+
+def _check_workers(workers: int | None, flag: str = "--workers"):
+    if workers is not None and workers < 1:
+        raise UserError(f"{flag} {workers}: expected a whole number >= 1")
 
 
 def _progress(total: int, quiet: bool, desc: str):
@@ -64,24 +59,21 @@ def cmd_run(args) -> int:
     out = Path(args.out) if args.out else Path("results") / f"{cfg.name}-{stamp}"
     _check_out(out)
     from analysis.outputs import write_run
-    from model import CityDiplomacyModel
+    from model.api import run_scenario
 
-    t0 = time.perf_counter()
-    model = CityDiplomacyModel(cfg)
     bar = _progress(cfg.steps, args.quiet, cfg.name)
     try:
-        model.run(progress=lambda m: bar.update(1))
+        res = run_scenario(cfg, keep_model=not args.no_figures, progress=lambda m: bar.update(1))
     except ScenarioError as e:  # raised by an intervention when it starts: name the file too
         if e.source:
             raise
         raise ScenarioError(str(args.scenario), e.path, e.message) from None
     finally:
         bar.close()
-    runtime = time.perf_counter() - t0
-    write_run(model, out, runtime, resolved=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+    write_run(res, out, resolved=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
               figures=not args.no_figures)
     if not args.quiet:
-        print(f"wrote {out} ({cfg.steps} steps, {cfg.cities.n} cities, {runtime:.1f} s)")
+        print(f"wrote {out} ({cfg.steps} steps, {cfg.cities.n} cities, {res.runtime_s:.1f} s)")
     return 0
 
 
@@ -102,10 +94,11 @@ def _check_out(out: Path):
 
 
 def cmd_calibrate(args) -> int:
-    from analysis.calibrate import DEFAULT_SCENARIO, calibrate
+    from analysis.calibration import DEFAULT_SCENARIO, calibrate
 
     if args.replications < 1:
         raise UserError(f"--replications {args.replications}: expected at least 1")
+    _check_workers(args.workers)
     out = Path(args.out) if args.out else Path("results") / f"calibration-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     _check_out(out)
     table = calibrate(args.scenario or DEFAULT_SCENARIO, out, replications=args.replications,
@@ -116,15 +109,31 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from analysis.sweep import cli
+    from analysis.sweep import SweepAborted, load_sweep, run_sweep
 
-    return cli(args)
+    _check_workers(args.workers)
+    if args.workers is not None and (args.scheduler or args.scheduler_file):
+        raise UserError(f"--workers {args.workers}: applies to local worker processes; with --scheduler or "
+                        "--scheduler-file the cluster's workers run the sweep")
+    if args.scheduler_file and not Path(args.scheduler_file).is_file():
+        raise UserError(f"--scheduler-file {args.scheduler_file}: file not found")
+    sw = load_sweep(args.file)
+    try:
+        run_sweep(sw, args.out, workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
+                  quiet=args.quiet, retry_failed=args.retry_failed)
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        raise
+    except SweepAborted as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_check(args) -> int:
     import yaml
 
-    from model.config import load_scenario
+    from model.loading import load_scenario
 
     if _is_sweep_file(args.file):
         from analysis.sweep import check_text
@@ -140,8 +149,9 @@ def cmd_check(args) -> int:
 
 
 def _is_sweep_file(path) -> bool:
-    from analysis.sweep import is_sweep_data
-    from model.config import ScenarioError, read_yaml
+    from analysis.sweep.spec import is_sweep_data
+    from model.config import ScenarioError
+    from model.loading import read_yaml
 
     try:
         return is_sweep_data(read_yaml(path))
@@ -153,7 +163,7 @@ def cmd_schema(args) -> int:
     from model.config import Scenario
 
     if args.kind == "sweep":
-        from analysis.sweep import json_schema
+        from analysis.sweep.spec import json_schema
 
         print(json.dumps(json_schema(), indent=2))
         return 0
@@ -164,10 +174,10 @@ def cmd_schema(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    """Start the browser app (analysis/app.py: Mesa's SolaraViz, served by `solara run`) until Ctrl-C."""
+    """Start the browser app (analysis/server/app.py: Mesa's SolaraViz, served by `solara run`) until Ctrl-C."""
     import importlib.util
 
-    from model.config import load_scenario
+    from model.loading import load_scenario
 
     root = Path(__file__).resolve().parent
     scenario = Path(args.scenario) if args.scenario else root / "scenarios" / "baseline.yaml"
@@ -181,7 +191,7 @@ def cmd_serve(args) -> int:
     env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no usage reports: the app works offline
     env.setdefault("MPLBACKEND", "Agg")
-    cmd = [sys.executable, "-m", "solara", "run", str(root / "analysis" / "app.py"), "--host", args.host,
+    cmd = [sys.executable, "-m", "solara", "run", str(root / "analysis" / "server" / "app.py"), "--host", args.host,
            "--port", str(args.port), "--production", "--no-open", "--no-check-version"]
     print(f"serving {scenario} on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
     if os.name == "posix":  # become the server: signals (Ctrl-C, kill) reach it directly
@@ -240,8 +250,10 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from model.allocator import keep_large_arrays_on_the_heap
     from model.config import ScenarioError
 
+    keep_large_arrays_on_the_heap()  # faster large runs (model/allocator.py); this process only
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -45,9 +45,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.executors import _init_worker, _mp_context, single_threaded_blas
+from analysis.execution import _init_worker, _mp_context, single_threaded_blas
 from analysis.sweep import load_sweep, run_sweep
-from model.config import apply_overrides, validate_scenario
+from model.loading import apply_overrides, validate_scenario
 from model.model import CityDiplomacyModel
 
 OVERHEAD_MAX = 0.10
@@ -101,7 +101,7 @@ def model_time(sw) -> tuple[float, float]:
 
 def pool(n: int) -> tuple[ProcessPoolExecutor, float]:
     """n started worker processes (as LocalBackend makes them), and the time their start took."""
-    from analysis.executors import _warm
+    from analysis.execution import _warm
 
     t0 = time.perf_counter()
     ex = ProcessPoolExecutor(max_workers=n, mp_context=_mp_context(), initializer=_init_worker, initargs=(os.getpid(),))

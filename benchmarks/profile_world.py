@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from model import CityDiplomacyModel, load_scenario
-    from model.config import parse_value
+    from model.loading import parse_value
 
     ov = {}
     for s in a.set:

@@ -4,7 +4,8 @@
 command line's error messages) do not pay for importing Mesa, pandas and scipy.
 """
 
-from model.config import Scenario, ScenarioError, load_scenario
+from model.config import Scenario, ScenarioError
+from model.loading import load_scenario
 
 __all__ = ["CityDiplomacyModel", "Scenario", "ScenarioError", "load_scenario"]
 

@@ -21,7 +21,7 @@ def member_mean_priority(model) -> np.ndarray:
     """(networks x issues) mean priority of members; the network's agenda where it has none."""
     nets = model.networks
     n = nets.n
-    S = model.membership_matrix()
+    S = model.memberships.matrix(model.cities.n, n)
     sums = np.asarray(S.T @ model.cities.priority)
     cnt = nets.members[:n].astype(float)
     mean = np.where(cnt[:, None] > 0, sums / np.maximum(cnt, 1)[:, None], nets.agenda[:n])
@@ -29,6 +29,8 @@ def member_mean_priority(model) -> np.ndarray:
 
 
 def agenda_phase(model):
+    """Move active networks' agendas toward their targets; record misalignment (module docstring).
+    Under a pandemic (levers.health_pull = h) the target becomes (1 - h) target + h e(health)."""
     cfg = model.cfg.networks
     nets = model.networks
     n = nets.n
@@ -36,16 +38,17 @@ def agenda_phase(model):
         return
     act = nets.active[:n]
     mean = member_mean_priority(model)
-    w = nets.partner_share[:n] * (1.0 - model.city_first)
+    w = nets.partner_share[:n] * (1.0 - model.levers.city_first)
     onehot = np.eye(model.n_issues)[np.maximum(nets.theme[:n], 0)]
     blend = (1 - w)[:, None] * mean + w[:, None] * nets.partner_pref[:n]
     target = cfg.mission_weight * onehot + (1 - cfg.mission_weight) * blend
-    if model.health_pull > 0:  # pandemic repurposing toward health
+    pull_h = model.levers.health_pull
+    if pull_h > 0:  # pandemic repurposing toward health
         h = model.issue_index.get("health")
         if h is not None:
             pull = np.zeros(model.n_issues)
             pull[h] = 1.0
-            target = (1 - model.health_pull) * target + model.health_pull * pull[None, :]
+            target = (1 - pull_h) * target + pull_h * pull[None, :]
     ag = nets.agenda[:n]
     ag[act] += cfg.agenda_adaptation * (target[act] - ag[act])
     ag[act] /= ag[act].sum(axis=1, keepdims=True)

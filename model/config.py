@@ -1,21 +1,15 @@
-"""Scenario files: the pydantic v2 schema, YAML loading, `--set` overrides and readable errors.
+"""The scenario schema (pydantic v2): every section and field with its default, unit and meaning.
 
-Every field carries its default, unit and meaning in its description; `python run.py schema`
-prints the JSON Schema built from these classes. Unknown keys, NaN and infinities are rejected.
+`python run.py schema` prints the JSON Schema built from these classes. Unknown keys, NaN and
+infinities are rejected. Reading files, `--set` overrides and readable errors are in
+`model/loading.py`.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-MAX_DEPTH = 20
-MAX_FILE_BYTES = 5_000_000
-MAX_NODES = 200_000
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ScenarioError(ValueError):
@@ -132,10 +126,14 @@ class NetworksConfig(Strict):
     agenda_adaptation: Share = _f(0.2, "Yearly speed at which a network's agenda moves to its target (0-1).")
     mission_weight: Share = _f(0.5, "Weight of a network's founding theme in its agenda target (the rest: members' and partners' preferences).")
 
+    def invitation_room(self) -> float:
+        """The largest invitation share the other rule shares leave (the rule shares sum to at most 1)."""
+        return 1.0 - self.competitive_share - self.threshold_share
+
     @model_validator(mode="after")
     def _rule_shares(self):
-        s = self.invitation_share + self.competitive_share + self.threshold_share
-        if s > 1.0 + 1e-9:
+        if self.invitation_share > self.invitation_room() + 1e-9:
+            s = self.invitation_share + self.competitive_share + self.threshold_share
             raise ValueError(f"invitation_share + competitive_share + threshold_share must be at most 1 (got {s:g})")
         return self
 
@@ -271,256 +269,3 @@ class Scenario(Strict):
     @property
     def end_year(self) -> int:
         return self.start_year + self.steps - 1
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading
-
-
-def _depth(obj, limit: int, level: int = 0, max_nodes: int | None = None) -> int:
-    """Deepest nesting level of obj (stops past `limit`). Iterative, and it counts values: YAML
-    aliases can make a tiny file expand to billions of values ("billion laughs"), so more than
-    `max_nodes` values raise ValueError instead of walking them all."""
-    max_nodes = MAX_NODES if max_nodes is None else max_nodes
-    deepest, seen, stack = level, 0, [(obj, level)]
-    while stack:
-        o, lv = stack.pop()
-        seen += 1
-        if seen > max_nodes:
-            raise ValueError(f"more than {max_nodes} values (after expanding YAML aliases)")
-        deepest = max(deepest, lv)
-        if lv > limit:
-            return lv
-        if isinstance(o, dict):
-            stack.extend((v, lv + 1) for v in o.values())
-        elif isinstance(o, list):
-            stack.extend((v, lv + 1) for v in o)
-    return deepest
-
-
-def read_text_file(path: str | os.PathLike, kind: str, empty_hint: str, encoding: str = "utf-8") -> str:
-    """A small UTF-8 text file's content; missing, directory, unreadable, too large, binary, not
-    UTF-8 or empty files are ScenarioErrors naming the file (`kind`: "YAML", "CSV")."""
-    src = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise ScenarioError(src, "", "file not found")
-    if p.is_dir():
-        raise ScenarioError(src, "", f"is a directory; expected a {kind} file")
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(src, "", f"is larger than {MAX_FILE_BYTES // 1_000_000} MB; expected a small {kind} file")
-    if b"\x00" in raw:
-        raise ScenarioError(src, "", f"is a binary file; expected a {kind} text file")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError:
-        raise ScenarioError(src, "", f"is not UTF-8 text; expected a {kind} text file") from None
-    if not text.strip():
-        raise ScenarioError(src, "", f"is empty; expected {empty_hint}")
-    return text
-
-
-def read_yaml(path: str | os.PathLike) -> dict:
-    """Read a YAML mapping safely; every failure is a ScenarioError naming the file."""
-    src = str(path)
-    text = read_text_file(path, "YAML", "a YAML mapping of scenario fields")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as e:
-        tag = getattr(e, "problem", "") or ""
-        mark = e.problem_mark
-        line = f" (line {mark.line + 1})" if mark else ""
-        raise ScenarioError(src, "", f"YAML tags that construct objects are not allowed{line}: {tag}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "syntax error"
-        raise ScenarioError(src, "", f"malformed YAML{line}: {problem}") from None
-    except RecursionError:
-        raise ScenarioError(src, "", f"nesting is too deep (more than {MAX_DEPTH} levels)") from None
-    if data is None:
-        raise ScenarioError(src, "", "is empty; expected a YAML mapping of scenario fields")
-    if not isinstance(data, dict):
-        raise ScenarioError(src, "", f"expected a YAML mapping of fields at the top level, got {type(data).__name__}")
-    try:
-        too_deep = _depth(data, MAX_DEPTH) > MAX_DEPTH
-    except ValueError as e:
-        raise ScenarioError(src, "", f"is too large: {e}; expected a small YAML mapping") from None
-    if too_deep:
-        raise ScenarioError(src, "", f"nesting is too deep (more than {MAX_DEPTH} levels)")
-    return data
-
-
-def parse_value(text: str, key: str = "") -> Any:
-    """Parse the VALUE of a `--set key=VALUE` as a YAML scalar or flow collection (safe).
-    A value nested more than MAX_DEPTH levels (or expanding to too many values) is a ScenarioError."""
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
-    except RecursionError:
-        raise ScenarioError("--set", key, f"the value is nested too deeply (more than {MAX_DEPTH} levels)") from None
-    try:
-        too_deep = _depth(value, MAX_DEPTH) > MAX_DEPTH
-    except ValueError as e:
-        raise ScenarioError("--set", key, f"the value is too large: {e}") from None
-    if too_deep:
-        raise ScenarioError("--set", key, f"the value is nested too deeply (more than {MAX_DEPTH} levels)")
-    return value
-
-
-def apply_overrides(data: dict, overrides: dict[str, Any] | None, source: str = "--set") -> dict:
-    """Set dotted keys (`a.b.c` or `a__b__c`) in a nested dict; list items by index (`interventions.0.start`)."""
-    if not overrides:
-        return data
-    schema_root = Scenario
-    for key, value in overrides.items():
-        parts = key.replace("__", ".").split(".")
-        if not all(parts):
-            raise ScenarioError(source, key, "expected a dotted field path such as resources.pool")
-        _check_path(schema_root, parts, source, key)
-        node = data
-        for j, part in enumerate(parts[:-1]):
-            nxt = parts[j + 1]
-            _check_node(node, parts, j, source, key)
-            if isinstance(node, list):
-                idx = int(part)
-                if idx >= len(node):
-                    raise ScenarioError(source, key, f"list index {idx} out of range (the list has {len(node)} items)")
-                node = node[idx]
-                continue
-            if part not in node or node[part] is None:
-                if nxt.isdigit():
-                    raise ScenarioError(source, key, f"{part} has no item {nxt}")
-                node[part] = {}
-            node = node[part]
-        last = parts[-1]
-        _check_node(node, parts, len(parts) - 1, source, key)
-        if isinstance(node, list):
-            idx = int(last)
-            if idx >= len(node):
-                raise ScenarioError(source, key, f"list index {idx} out of range")
-            node[idx] = value
-        else:
-            node[last] = value
-    return data
-
-
-def _check_node(node, parts, j, source, key):
-    """`node` is what parts[:j] leads to; parts[j] must be able to index into it."""
-    where = ".".join(parts[:j]) or "the top level"
-    if isinstance(node, list):
-        if not parts[j].isdigit():
-            raise ScenarioError(source, key, f"{where} is a list; expected an item number instead of '{parts[j]}'")
-    elif not isinstance(node, dict):
-        raise ScenarioError(source, key, f"{where} is a single value ({node!r}), not a section with fields")
-
-
-def _check_path(model_cls, parts, source, key):
-    """Reject override paths that name no field, before any value is set."""
-    cls = model_cls
-    for j, part in enumerate(parts):
-        if cls is None:
-            return
-        if part.isdigit():
-            continue
-        fields = cls.model_fields
-        if part not in fields:
-            known = ", ".join(sorted(fields))
-            prefix = ".".join(parts[:j]) or "top level"
-            raise ScenarioError(source, key, f"unknown field '{part}' in {prefix}; expected one of: {known}")
-        ann = fields[part].annotation
-        cls = _inner_model(ann)
-        if cls is None and j < len(parts) - 1 and not _is_mapping(ann):
-            raise ScenarioError(source, key, f"'{part}' is a single value, not a section; "
-                                f"expected the path to end at {'.'.join(parts[: j + 1])}")
-
-
-def _is_mapping(ann) -> bool:
-    import typing
-
-    return ann is dict or typing.get_origin(ann) is dict or any(_is_mapping(a) for a in typing.get_args(ann))
-
-
-def _inner_model(ann):
-    import typing
-
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for a in typing.get_args(ann):
-        m = _inner_model(a)
-        if m is not None:
-            return m
-    return None
-
-
-def _format_loc(loc) -> str:
-    return ".".join(str(p) for p in loc)
-
-
-def validate_scenario(data: dict, source: str = "") -> Scenario:
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        loc = _format_loc(err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            parent_loc = err["loc"][:-1]
-            msg = f"unknown field; expected one of: {', '.join(sorted(_fields_at(parent_loc)))}"
-        elif err["type"] == "finite_number":
-            msg = "expected a finite number (NaN and infinity are not allowed)"
-        else:
-            got = err.get("input")
-            if not isinstance(got, (dict, list)) and got is not None:
-                msg = f"{msg} (got {got!r})"
-        more = len(e.errors()) - 1
-        if more:
-            msg += f" [and {more} more problem{'s' if more > 1 else ''}]"
-        raise ScenarioError(source, loc, msg) from None
-    from model.interventions import validate_intervention
-
-    for i, iv in enumerate(scenario.interventions):
-        validate_intervention(iv, scenario, f"interventions.{i}", source)
-    cat = scenario.networks.catalogue
-    if cat is not None and not resolve_data_path(cat).is_file():
-        raise ScenarioError(source, "networks.catalogue", f"file '{cat}' not found (relative paths are tried from the working directory, then the project root)")
-    return scenario
-
-
-def _fields_at(loc) -> list[str]:
-    cls = Scenario
-    for part in loc:
-        if isinstance(part, int) or cls is None:
-            continue
-        f = cls.model_fields.get(part)
-        if f is None:
-            return []
-        cls = _inner_model(f.annotation)
-    return list(cls.model_fields) if cls else []
-
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def resolve_data_path(path: str) -> Path:
-    """A data file named in a scenario: as given (absolute or relative to the working directory),
-    else relative to the project root."""
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    return PROJECT_ROOT / p
-
-
-def load_scenario(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Load, override and validate a scenario file (None: all defaults)."""
-    data = read_yaml(path) if path is not None else {}
-    source = str(path) if path is not None else "<defaults>"
-    if overrides:
-        apply_overrides(data, dict(overrides), source="--set")
-    return validate_scenario(data, source)
-

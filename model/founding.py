@@ -18,15 +18,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, col_sums
+from model.membership import eligible_mask, refresh_counts
+from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, active_on, col_sums
 
 RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Circle", COMPETITIVE: "Challenge"}
+
+
+def coverage(model) -> np.ndarray:
+    """(cities x issues) bool: some network of the city is active on the issue."""
+    c, mem = model.cities, model.memberships
+    if len(mem) == 0 or model.networks.n == 0:
+        return np.zeros((c.n, model.n_issues), dtype=bool)
+    on = active_on(model)
+    return np.asarray(mem.matrix(c.n, model.networks.n) @ on.astype(np.float64)) > 0
 
 
 def unmet_demand(model) -> tuple[float, np.ndarray]:
     """Share of cities' priority mass not covered by any membership; and its split by issue."""
     c = model.cities
-    cov = model.coverage()  # (n, I) bool: some network of the city is active on the issue
+    cov = coverage(model)
     unmet = c.priority * (~cov)
     by_issue = col_sums(unmet)
     total = float(by_issue.sum()) / c.n
@@ -103,7 +113,7 @@ def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, r
     agenda = 0.6 * onehot + 0.4 * model.salience_share[None, :]
     nets.agenda[idx] = agenda
     nets.knowledge[idx] = agenda * rng.uniform(0.15, 0.35, size=(k, 1))
-    nets.standard[idx] = model.new_standards(k * I).reshape(k, I)
+    nets.standard[idx] = nets.new_standards(k * I).reshape(k, I)
     nets.secretariat[idx] = 0.2
     nets.efficiency[idx] = rng.uniform(0.4, 0.8, k)
     nets.low_years[idx] = 0
@@ -143,7 +153,7 @@ def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
     new_c, new_n = [], []
     able = c.attention >= 1  # founders must be able to hold a membership at all
     closed = (nets.rule[idx] == INVITATION) | (nets.rule[idx] == COMPETITIVE)
-    ranked = model.ranked_cities(top=3 * n_founders) if closed.any() else None
+    ranked = model.ranking.ranked(model, top=3 * n_founders) if closed.any() else None
     for k, is_closed in zip(idx, closed):
         s = int(nets.scope[k])
         if is_closed:
@@ -151,9 +161,9 @@ def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
             cand = cand[able[cand]][: 3 * n_founders]
             if len(cand) == 0:
                 continue
-            score = model.rank_score[cand] * rng.uniform(0.8, 1.2, len(cand))
+            score = model.ranking.score[cand] * rng.uniform(0.8, 1.2, len(cand))
         else:
-            elig = model.eligible_mask(int(k)) & able
+            elig = eligible_mask(model, int(k)) & able
             cand = np.flatnonzero(elig)
             if len(cand) == 0:
                 continue
@@ -168,13 +178,28 @@ def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
     if new_c:
         cs, ks = np.concatenate(new_c), np.concatenate(new_n)
         model.memberships.add(cs, ks, year)
-        model.extra_reviewers = np.union1d(model.extra_reviewers, cs)
+        model.memberships.founders = np.union1d(model.memberships.founders, cs)
         # a network starts from the best practice its founders pool on its agenda issues
         best = np.zeros((nets.n, model.n_issues))
         np.maximum.at(best, ks, c.practice[cs])
         focus = nets.agenda[idx] / nets.agenda[idx].max(axis=1, keepdims=True)
         nets.knowledge[idx] = np.maximum(nets.knowledge[idx], best[idx] * focus)
-    model.refresh_membership_counts()
+    refresh_counts(model)
+
+
+def initial_networks(model):
+    """The networks that exist before the first step: catalogue networks founded before the start
+    year, then `networks.initial` synthetic ones with founding years spread over the 30 years before."""
+    start = model.cfg.start_year
+    if model.catalogue is not None:
+        cat = model.catalogue
+        old = cat[(cat["founded"] < start) & (cat["ended"].isna() | (cat["ended"] >= start))]
+        enter_catalogue(model, old, start - 1, founded_years=old["founded"].to_numpy())
+    k = model.cfg.networks.initial
+    if k == 0:
+        return
+    idx = found_networks(model, k, start - 1)
+    model.networks.founded[idx] = start - 1 - model.rng.integers(0, 30, size=k)
 
 
 def found_phase(model, year: int):
@@ -208,7 +233,7 @@ def dissolve(model, idx: np.ndarray, year: int):
     nets.dissolved[idx] = year
     drop = np.isin(model.memberships.net, idx)
     model.memberships.keep(~drop)
-    model.refresh_membership_counts()
+    refresh_counts(model)
     model.on_networks_dissolved(idx)
 
 

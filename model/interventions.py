@@ -6,7 +6,10 @@ files list them under `interventions:` with `kind`, `start`, optional `end` (inc
     start <= t <= end and not begun  -> begin(model), then step(model)
     start <= t <= end                -> step(model)
     t > end and begun, not finished  -> finish(model)   (undo what should not outlast it)
-A new kind subclasses `Intervention`, sets `kind` and `Params`, and is decorated with `@register`.
+A new kind subclasses `Intervention`, sets `kind`, `label`, `remedy` and `Params`, and is decorated
+with `@register`. An intervention acts only through the model's `levers` (model/state.py, `Levers`:
+each field names the phase that reads it) or through the state it changes directly; each class's
+docstring names both.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from model.config import InterventionConfig, ScenarioError
-from model.state import COMPETITIVE, INVITATION, RULES
+from model.loading import translate
+from model.resources import update_funder_budgets
+from model.state import COMPETITIVE, INVITATION, RULES, active_on
 
 REGISTRY: dict[str, type[Intervention]] = {}
 
@@ -33,6 +38,8 @@ class Params(BaseModel):
 
 class Intervention:
     kind: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # a short readable name (the app's switches)
+    remedy: ClassVar[bool] = False  # a remedy from the literature (else a shock)
     Params: ClassVar[type[Params]] = Params
     needs_issues: ClassVar[tuple[str, ...]] = ()
 
@@ -65,9 +72,6 @@ class Intervention:
     def validate(self, scenario, source: str):
         """Checks that need the whole scenario (issue names, funder count); raise ScenarioError."""
 
-    def active(self, year: int) -> bool:
-        return year >= self.start and (self.end is None or year <= self.end)
-
     def begin(self, model):  # noqa: D102 - once, in the start year
         pass
 
@@ -76,6 +80,17 @@ class Intervention:
 
     def finish(self, model):  # noqa: D102 - once, the year after the end
         pass
+
+
+def update_interventions(model, year: int):
+    """Phase 1: drive every intervention's life cycle for calendar year `year`, in the listed order."""
+    for iv in model.interventions:
+        iv.update(model, year)
+
+
+def remedies() -> dict[str, str]:
+    """Registered remedies: kind -> label."""
+    return {k: c.label for k, c in REGISTRY.items() if c.remedy}
 
 
 def scenario_json_schema(scenario_cls) -> dict:
@@ -120,12 +135,7 @@ def validate_intervention(iv: InterventionConfig, scenario, path: str, source: s
     try:
         params = cls.Params.model_validate(iv.params)
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown parameter; expected one of: {', '.join(sorted(cls.Params.model_fields))}"
-        raise ScenarioError(source, f"{path}.params.{loc}", msg) from None
+        raise translate(e, cls.Params, source, prefix=f"{path}.params") from None
     for nm in cls.needs_issues:
         if nm not in scenario.issue_names:
             raise ScenarioError(source, f"{path}.kind", f"'{iv.kind}' needs an issue named '{nm}' in the scenario's issues")
@@ -140,9 +150,13 @@ def validate_intervention(iv: InterventionConfig, scenario, path: str, source: s
 
 @register
 class CrossNetworkPlatform(Intervention):
-    """Networks active on a shared issue link (knowledge flows, fragmentation falls) and may merge standards."""
+    """Networks active on a shared issue link (knowledge flows, fragmentation falls) and may merge standards.
+    Lever: `levers.links` (read by phase 6, horizontal flow, and phase 8, fragmentation); state: the
+    networks' standards (`networks.standard`) on covered issues."""
 
     kind = "cross_network_platform"
+    label = "Cross-network platform"
+    remedy = True
 
     class Params(Params):
         issues: list[str] | None = Field(None, description="Issues covered (default: all).")
@@ -156,8 +170,6 @@ class CrossNetworkPlatform(Intervention):
         self.joined = np.zeros(0, dtype=bool)  # per network, decided once when first seen
 
     def step(self, model):
-        from model.metrics import active_on
-
         nets = model.networks
         n = nets.n
         new = n - len(self.joined)
@@ -167,7 +179,7 @@ class CrossNetworkPlatform(Intervention):
         on = active_on(model)[:, issues] & self.joined[:, None]
         L = (on.astype(float) @ on.T.astype(float)) > 0
         np.fill_diagonal(L, False)
-        model.set_links(L.astype(float))
+        model.levers.links = L.astype(float)
         for col, i in enumerate(issues):
             who = np.flatnonzero(on[:, col])
             if len(who) < 2:
@@ -177,14 +189,17 @@ class CrossNetworkPlatform(Intervention):
             nets.standard[adopt, i] = nets.standard[lead, i]
 
     def finish(self, model):
-        model.set_links(None)
+        model.levers.links = None
 
 
 @register
 class SecretariatExchange(Intervention):
-    """Secretariats exchange staff and methods: efficiency converges toward the best."""
+    """Secretariats exchange staff and methods: efficiency converges toward the best. State:
+    `networks.efficiency` (read by phase 4, programme money)."""
 
     kind = "secretariat_exchange"
+    label = "Secretariat exchange"
+    remedy = True
 
     class Params(Params):
         rate: float = Field(0.3, ge=0, le=1, description="Yearly share of the gap to the best efficiency closed.")
@@ -201,9 +216,12 @@ class SecretariatExchange(Intervention):
 @register
 class IOFramework(Intervention):
     """Part of the funding is pooled through an international organisation, allocated by members served;
-    affiliated networks share one standard per issue."""
+    affiliated networks share one standard per issue. Levers: `levers.io_pooled_share` and
+    `levers.io_affiliated` (read by phase 4, resources); state: `networks.standard`."""
 
     kind = "io_framework"
+    label = "IO framework (pooled funding)"
+    remedy = True
 
     class Params(Params):
         pooled_share: float = Field(0.3, ge=0, le=1, description="Share of each funder's budget left after sponsorship that is pooled through the IO.")
@@ -217,9 +235,8 @@ class IOFramework(Intervention):
         n = nets.n
         rules = [RULES.index(r) for r in self.p.rules]
         aff = nets.active[:n] & (nets.members[:n] >= self.p.min_members) & np.isin(nets.rule[:n], rules)
-        model.io_affiliated[:] = False
-        model.io_affiliated[:n] = aff
-        model.io_pooled_share = self.p.pooled_share
+        model.levers.io_affiliated = aff
+        model.levers.io_pooled_share = self.p.pooled_share
         who = np.flatnonzero(aff)
         if self.p.shared_standard and len(who) > 1:
             for i in range(model.n_issues):
@@ -227,33 +244,39 @@ class IOFramework(Intervention):
                 nets.standard[who, i] = nets.standard[lead, i]
 
     def finish(self, model):
-        model.io_pooled_share = 0.0
-        model.io_affiliated[:] = False
+        model.levers.io_pooled_share = 0.0
+        model.levers.io_affiliated = np.zeros(0, dtype=bool)
 
 
 @register
 class CityFirst(Intervention):
-    """City-first governance: partners' weight in agendas is multiplied by (1 - strength)."""
+    """City-first governance: partners' weight in agendas is multiplied by (1 - strength). Lever:
+    `levers.city_first` (read by phase 3, agenda, and phase 4, sponsorship)."""
 
     kind = "city_first"
+    label = "City-first governance"
+    remedy = True
 
     class Params(Params):
         strength: float = Field(0.8, ge=0, le=1, description="City-first level while active.")
 
     def begin(self, model):
-        self.saved = model.city_first
-        model.city_first = max(model.city_first, self.p.strength)
+        self.saved = model.levers.city_first
+        model.levers.city_first = max(model.levers.city_first, self.p.strength)
 
     def finish(self, model):
-        model.city_first = self.saved
+        model.levers.city_first = self.saved
 
 
 @register
 class OpenKnowledge(Intervention):
     """Invitation and competitive networks publish their knowledge to non-members (networks founded
-    while it runs are opened from the next year's step; all get their own openness back at the end)."""
+    while it runs are opened from the next year's step; all get their own openness back at the end).
+    State: `networks.openness` (read by phase 6, learning of non-members)."""
 
     kind = "open_knowledge"
+    label = "Open knowledge"
+    remedy = True
 
     class Params(Params):
         openness: float = Field(0.6, ge=0, le=1, description="Least openness of invitation and competitive networks while active.")
@@ -276,18 +299,21 @@ class OpenKnowledge(Intervention):
 
 @register
 class ExtendServices(Intervention):
-    """Networks serve non-members (as in 2020): the openness non-members see rises toward 1."""
+    """Networks serve non-members (as in 2020): the openness non-members see rises toward 1. Lever:
+    `levers.service_extension` (read by phase 6, learning of non-members)."""
 
     kind = "extend_services"
+    label = "Extend services to non-members"
+    remedy = True
 
     class Params(Params):
         level: float = Field(0.5, ge=0, le=1, description="Share of the gap to full openness that non-members are served.")
 
     def begin(self, model):
-        model.service_extension = self.p.level
+        model.levers.service_extension = self.p.level
 
     def finish(self, model):
-        model.service_extension = 0.0
+        model.levers.service_extension = 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,9 +323,12 @@ class ExtendServices(Intervention):
 @register
 class Pandemic(Intervention):
     """Health priority surges, budgets and attention shrink, networks repurpose toward health,
-    cities become more selective (review more often, demand more utility to join)."""
+    cities become more selective (review more often, demand more utility to join). Levers:
+    `levers.health_pull` (phase 3, agenda), `levers.selectivity`, `levers.review_boost` and
+    `levers.force_review` (phase 5, membership); state: cities' priority, budget and attention."""
 
     kind = "pandemic"
+    label = "Pandemic"
     needs_issues = ("health",)
 
     class Params(Params):
@@ -317,18 +346,20 @@ class Pandemic(Intervention):
         c.priority[:, h] += self.p.health_surge
         c.budget[:] = c.base_budget * (1 - self.p.budget_cut)
         c.attention[:] = np.floor(c.base_attention * (1 - self.p.attention_cut) + 0.5).astype(np.int64)  # round half up
-        model.health_pull = self.p.repurpose
-        model.selectivity = self.p.selectivity
-        model.review_boost = self.p.review_boost
-        model.force_review = True  # every city reconsiders its memberships in the shock's first year
+        lev = model.levers
+        lev.health_pull = self.p.repurpose
+        lev.selectivity = self.p.selectivity
+        lev.review_boost = self.p.review_boost
+        lev.force_review = True  # every city reconsiders its memberships in the shock's first year
 
     def finish(self, model):
         c = model.cities
         c.budget[:] = c.base_budget
         c.attention[:] = c.base_attention
-        model.health_pull = 0.0
-        model.selectivity = 0.0
-        model.review_boost = 1.0
+        lev = model.levers
+        lev.health_pull = 0.0
+        lev.selectivity = 0.0
+        lev.review_boost = 1.0
 
 
 @register
@@ -336,9 +367,11 @@ class FundingWithdrawal(Intervention):
     """A funder withdraws part or all of its budget (`funder`, default the largest), or the sponsor of a
     named network stops sponsoring that network (`network`): the funder's sponsorship reserve is then
     shared by its other sponsored networks, or goes to its contest if it sponsors none. Overlapping
-    withdrawals of the same funder should end in the reverse order of their start."""
+    withdrawals of the same funder should end in the reverse order of their start. Lever:
+    `levers.funder_factor` (phases 1 and 4, funders' budgets); state: `networks.sponsor`."""
 
     kind = "funding_withdrawal"
+    label = "Funding withdrawal"
 
     class Params(Params):
         funder: int | None = Field(None, ge=0, description="Index of the funder that withdraws (default: the largest).")
@@ -354,7 +387,7 @@ class FundingWithdrawal(Intervention):
         f = self.p.funder
         self.k = None
         if self.p.network is not None:
-            k = model.network_index(self.p.network)
+            k = network_index(model, self.p.network)
             if k is None and self.p.network in model.networks.names:
                 self.f = None  # the network existed but has dissolved already: nothing left to withdraw
                 return
@@ -367,9 +400,9 @@ class FundingWithdrawal(Intervention):
         if f is None:
             f = int(np.argmax(model.funders.weight))
         self.f = f
-        self.saved = float(model.funder_factor[f])
-        model.funder_factor[f] *= 1 - self.p.share
-        model.update_funder_budgets()
+        self.saved = float(model.levers.funder_factor[f])
+        model.levers.funder_factor[f] *= 1 - self.p.share
+        update_funder_budgets(model)
 
     def finish(self, model):
         if self.k is not None:
@@ -377,15 +410,17 @@ class FundingWithdrawal(Intervention):
             return
         if self.f is None:
             return
-        model.funder_factor[self.f] = self.saved
-        model.update_funder_budgets()
+        model.levers.funder_factor[self.f] = self.saved
+        update_funder_budgets(model)
 
 
 @register
 class NationalWithdrawal(Intervention):
-    """A national government drops an agreement on an issue; its cities may counter-commit."""
+    """A national government drops an agreement on an issue; its cities may counter-commit. State:
+    `countries.locked` and `countries.stance` (phase 7, spillover up), its cities' priority and norm."""
 
     kind = "national_withdrawal"
+    label = "National withdrawal"
 
     class Params(Params):
         country: str | int = Field("largest_north", description="Country name or index; 'largest_north': the Global North country with the largest urban population.")
@@ -396,7 +431,7 @@ class NationalWithdrawal(Intervention):
         _issue_check([self.p.issue], scenario, self.path, source, field="issue")
 
     def begin(self, model):
-        s = model.country_index(self.p.country)
+        s = country_index(model, self.p.country)
         if s is None:
             raise ScenarioError("", f"{self.path}.params.country", f"no country '{self.p.country}' in this run")
         self.s = s
@@ -412,3 +447,31 @@ class NationalWithdrawal(Intervention):
 
     def finish(self, model):
         model.countries.locked[self.s, model.issue_index[self.p.issue]] = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Lookups of named things in a running model
+
+
+def network_index(model, name: str) -> int | None:
+    """Index of the active network called `name` (None when there is none)."""
+    for k, nm in enumerate(model.networks.names):
+        if nm == name and model.networks.active[k]:
+            return k
+    return None
+
+
+def country_index(model, key) -> int | None:
+    """Index of a country by index, name, ISO code, or 'largest_north' (the Global North country
+    with the largest urban population); None when there is none."""
+    co = model.countries
+    if isinstance(key, int):
+        return key if 0 <= key < co.n else None
+    if key == "largest_north":
+        pop = np.bincount(model.cities.country, weights=model.cities.population, minlength=co.n)
+        pop = np.where(co.north, pop, -1)
+        return int(np.argmax(pop)) if (pop > 0).any() else None
+    hits = np.flatnonzero(co.name == key)
+    if not len(hits) and co.code is not None:
+        hits = np.flatnonzero(co.code == key)
+    return int(hits[0]) if len(hits) else None

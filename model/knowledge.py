@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.metrics import active_on
-from model.state import GLOBAL_SCOPE
+from model.state import GLOBAL_SCOPE, active_on
 
 
 def best_other_knowledge(K: np.ndarray, std: np.ndarray, on: np.ndarray) -> np.ndarray:
@@ -57,14 +56,15 @@ def best_other_knowledge(K: np.ndarray, std: np.ndarray, on: np.ndarray) -> np.n
 
 
 def production(model) -> tuple[float, float]:
-    """Knowledge production with duplication accounting; returns (produced, duplicated)."""
+    """Knowledge production D_ki with duplication accounting (module docstring); returns (produced,
+    duplicated) over issues the producing network is active on."""
     cfg, nets = model.cfg.knowledge, model.networks
     n = nets.n
     act = nets.active[:n]
     K = nets.knowledge[:n]
     A = nets.agenda[:n]
     focus = A / np.maximum(A.max(axis=1, keepdims=True), 1e-12)
-    strength = 1 - np.exp(-model.programme / cfg.programme_scale)
+    strength = 1 - np.exp(-nets.programme[:n] / cfg.programme_scale)
     expertise = 1 + cfg.partner_expertise * nets.partner_share[:n]
     D = cfg.production * (strength * expertise)[:, None] * focus * (1 - K)
     np.minimum(D, 1 - K, out=D)
@@ -77,6 +77,7 @@ def production(model) -> tuple[float, float]:
 
 
 def absorption(model):
+    """K_ki += absorption x max(0, best member practice_ci - K_ki)."""
     cfg, nets, mem = model.cfg.knowledge, model.networks, model.memberships
     if len(mem) == 0:
         return
@@ -98,10 +99,10 @@ def link_weights(model) -> np.ndarray:
     """(n x n) weights of horizontal flow: bridges (shared members) and cooperation links."""
     nets = model.networks
     n = nets.n
-    S = model.membership_matrix()
+    S = model.memberships.matrix(model.cities.n, n)
     shared = (S.T @ S).toarray() if n else np.zeros((0, 0))
     W = np.minimum(1.0, shared / model.cfg.spillover.bridge_scale)
-    L = model.link_matrix(n)
+    L = model.levers.link_matrix(n)
     if L is not None:
         W = np.maximum(W, L)
     np.fill_diagonal(W, 0.0)
@@ -149,7 +150,7 @@ def learning(model) -> np.ndarray:
         np.maximum(gap, 0.0, out=gap)
         r = cfg.member_learning * nets.secretariat[mem.net] * (1 - nets.misalignment[mem.net]) * c.capacity[mem.city]
         gap *= r[:, None]
-        sel = model.edge_selection()  # sums over each city's memberships
+        sel = mem.selection(c.n, nets.n)  # sums over each city's memberships
         total = sel @ gap
         r_sum = sel @ r
         total /= np.maximum(1.0, r_sum)[:, None]
@@ -158,7 +159,7 @@ def learning(model) -> np.ndarray:
     n = nets.n
     if n:
         act = nets.active[:n]
-        eff_open = nets.openness[:n] + model.service_extension * (1 - nets.openness[:n])
+        eff_open = nets.openness[:n] + model.levers.service_extension * (1 - nets.openness[:n])
         public = np.where(act[:, None], eff_open[:, None] * nets.knowledge[:n], 0.0)
         scope = nets.scope[:n]
         pool = np.zeros((model.n_regions, I))
@@ -187,6 +188,8 @@ def learning(model) -> np.ndarray:
 
 
 def knowledge_phase(model) -> dict:
+    """Obsolescence, production (with duplication), absorption, horizontal flow, learning; returns
+    the phase's totals for the metrics."""
     model.networks.knowledge *= 1 - model.cfg.knowledge.obsolescence
     produced, duplicated = production(model)
     absorption(model)

@@ -31,6 +31,75 @@ import numpy as np
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
 
 
+class Ranking:
+    """Cities by decreasing rank score, refreshed once a year (phase 1) and shared by every user of the
+    ranking (founders of closed networks, invitations, competitive selection):
+        rank_c = 0.5 visibility_c + 0.3 size_c + 0.2 capacity_c,  size_c = log(pop_c/pop_min)/log(pop_max/pop_min).
+    Only as many cities as the year's users need are sorted exactly."""
+
+    def __init__(self):
+        self.score: np.ndarray | None = None
+        self._ranked: dict[int, np.ndarray] | None = None
+        self._top = 0
+
+    def update(self, model):
+        c = model.cities
+        self.score = 0.5 * c.visibility + 0.3 * model.size_frac + 0.2 * c.capacity
+        self._ranked = None
+        self._top = 0
+
+    def ranked(self, model, top: int | None = None) -> dict[int, np.ndarray]:
+        """City indices by decreasing rank score, globally (GLOBAL_SCOPE) and per region: the first
+        `top` of each are exact."""
+        nets = model.networks
+        if top is not None and nets.n:  # rank once per year for every user of the ranking
+            top = max(top, 3 * int(nets.target[: nets.n].max()), 3 * model.cfg.networks.founders)
+        if self._ranked is None or (top is not None and top > self._top):
+            n = model.cities.n
+            m = n if top is None else min(n, top * (model.n_regions + 1))
+            score = -self.score
+            cand = np.argpartition(score, m - 1)[:m] if m < n else np.arange(n)
+            order = cand[np.argsort(score[cand], kind="stable")]
+            reg = model.cities.region[order]
+            self._ranked = {GLOBAL_SCOPE: order}
+            for r in range(model.n_regions):
+                mine = order[reg == r]
+                if m < n and len(mine) < (top or 0):  # a small region: rank all of its cities
+                    allr = np.flatnonzero(model.cities.region == r)
+                    mine = allr[np.argsort(score[allr], kind="stable")]
+                self._ranked[r] = mine
+            self._top = n if top is None else top
+        return self._ranked
+
+
+def eligible_mask(model, k: int) -> np.ndarray:
+    """Cities eligible for network k by scope and threshold (invitation/competitive: by scope)."""
+    nets, c = model.networks, model.cities
+    s = int(nets.scope[k])
+    m = np.ones(c.n, dtype=bool) if s == GLOBAL_SCOPE else (c.region == s)
+    if nets.rule[k] == THRESHOLD:
+        m &= c.population >= nets.threshold[k]
+    return m
+
+
+def refresh_counts(model):
+    """Members per network, prestige (members' mean visibility) and members per country and region,
+    from the membership edge list (after every change of memberships)."""
+    c, nets, mem = model.cities, model.networks, model.memberships
+    n = nets.n
+    nets.members[:] = 0
+    nets.members[:n] = np.bincount(mem.net, minlength=n)[:n]
+    if n == 0:
+        mem.country_counts = np.zeros((model.countries.n, 0))
+        mem.region_counts = np.zeros((model.n_regions, 0))
+        return
+    vis_sum = np.bincount(mem.net, weights=c.visibility[mem.city], minlength=n)
+    nets.prestige[:n] = vis_sum / np.maximum(nets.members[:n], 1)
+    C, R = model.countries.n, model.n_regions
+    mem.country_counts = np.bincount(c.country[mem.city] * n + mem.net, minlength=C * n).reshape(C, n)
+    mem.region_counts = np.bincount(c.region[mem.city] * n + mem.net, minlength=R * n).reshape(R, n)
+
+
 def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     """(city, network) pairs: each invitation network below its target invites the best-ranked
     cities in scope that are neither members nor have declined it before, as many as it has open
@@ -40,7 +109,7 @@ def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     inv = np.flatnonzero(nets.active[:n] & (nets.rule[:n] == INVITATION) & (nets.members[:n] < nets.target[:n]))
     if len(inv) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = model.ranked_cities(top=3 * int(nets.target[inv].max()))  # scope -> cities by decreasing rank score
+    order = model.ranking.ranked(model, top=3 * int(nets.target[inv].max()))  # scope -> cities by decreasing rank score
     N = model.cities.n
     heads = [order[int(nets.scope[k])][: 3 * int(nets.target[k])] for k in inv]
     hc = np.concatenate(heads)
@@ -48,7 +117,7 @@ def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     key = hk * N + hc
     sel = np.isin(mem.net, inv)
     taken = np.sort(mem.net[sel] * N + mem.city[sel])  # current members of these networks
-    refused = [k * N + model.declined[int(k)] for k in inv if int(k) in model.declined]
+    refused = [k * N + mem.declined[int(k)] for k in inv if int(k) in mem.declined]
     if refused:
         taken = np.sort(np.concatenate([taken] + refused))
     if len(taken):
@@ -78,14 +147,15 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray) -> np.ndarr
     learn *= I * cities.capacity[c]
     m_other = nets.members[k] - member
     budget = np.maximum(cities.budget[c], 1e-9)
-    funds = np.log1p(np.minimum(model.programme[k] / (m_other + 1) / budget, 1e6))
+    funds = np.log1p(np.minimum(nets.programme[k] / (m_other + 1) / budget, 1e6))
     vis_c = cities.visibility[c]
-    prestige = model.prestige_cache[k] * 2.0 * vis_c  # status matters more to globally fluent cities
-    similar = 1.0 - np.abs(vis_c - model.prestige_cache[k])
+    prestige = nets.prestige[k] * 2.0 * vis_c  # status matters more to globally fluent cities
+    similar = 1.0 - np.abs(vis_c - nets.prestige[k])
     rule = nets.rule[k]
     exclusive = ((rule == INVITATION) | (rule == COMPETITIVE)) * vis_c
-    same_c = model.country_counts[cities.country[c], k] - member
-    same_r = model.region_counts[cities.region[c], k] - member
+    mem = model.memberships
+    same_c = mem.country_counts[cities.country[c], k] - member
+    same_r = mem.region_counts[cities.region[c], k] - member
     peers = np.minimum(1.0, (same_c + 0.3 * same_r) / (m_other + 1))
     fee = nets.fee[k] / budget
     return (cfg.w_fit * fit + cfg.w_learn * learn + cfg.w_funds * funds + cfg.w_prestige * prestige
@@ -104,19 +174,22 @@ def _group_rank(keys: np.ndarray) -> np.ndarray:
 
 
 def membership_phase(model, year: int) -> dict:
+    """Invitations, reviews, joins and leaves, competitive selection and the fluency gain (module
+    docstring). Levers read: review_boost, force_review, selectivity."""
     cfg = model.cfg.membership
     rng, cities, nets, mem = model.rng, model.cities, model.networks, model.memberships
     N, n = cities.n, nets.n
     before = len(mem)
     active = np.flatnonzero(nets.active[:n])
-    forced, extra = model.force_review, model.extra_reviewers
-    model.force_review, model.extra_reviewers = False, np.zeros(0, dtype=np.int64)
+    lev = model.levers
+    forced, extra = lev.force_review, mem.founders
+    lev.force_review, mem.founders = False, np.zeros(0, dtype=np.int64)
     if len(active) == 0:
         model.last_churn = 0.0
         return {"joins": 0, "leaves": 0}
-    model.refresh_membership_counts()
+    refresh_counts(model)
     inv_c, inv_k = invitations(model)
-    reviewing = rng.random(N) < min(1.0, cfg.review_rate * model.review_boost)
+    reviewing = rng.random(N) < min(1.0, cfg.review_rate * lev.review_boost)
     if forced:
         reviewing[:] = True
     reviewing[extra] = True  # this year's founders: those over their attention make room
@@ -149,7 +222,7 @@ def membership_phase(model, year: int) -> dict:
     elig &= (rule != INVITATION) | invited
     U = utility(model, pc, pk, is_member.astype(np.int64))
     want = np.where(is_member, nets.active[pk] & (U > -cfg.switching_cost),
-                    elig & (U > cfg.join_threshold + model.selectivity))
+                    elig & (U > cfg.join_threshold + lev.selectivity))
     # attention and budget, greedy by utility within each city
     # by city, then by decreasing utility: one argsort on city + (0.5 - arctan(U)/pi) in (0, 1)
     order = np.argsort(pc + (0.5 - np.arctan(U) / np.pi), kind="stable")
@@ -175,7 +248,7 @@ def membership_phase(model, year: int) -> dict:
         # members that stay: all current members minus the reviewers who leave
         stay = nets.members[:n] - np.bincount(pk[is_member & ~accepted], minlength=n)
         slots = np.maximum(nets.target[:n] - stay, 0)
-        o = np.lexsort((-model.rank_score[pc[a_idx]], pk[a_idx]))
+        o = np.lexsort((-model.ranking.score[pc[a_idx]], pk[a_idx]))
         a_sorted = a_idx[o]
         r = _group_rank(pk[a_sorted])
         rejected = a_sorted[r >= slots[pk[a_sorted]]]
@@ -185,7 +258,7 @@ def membership_phase(model, year: int) -> dict:
     refused = invited & ~is_member & ~accepted  # declined invitations are not repeated
     for k in np.unique(pk[refused]):
         who = pc[refused & (pk == k)]
-        model.declined[int(k)] = np.union1d(model.declined.get(int(k), who[:0]), who)
+        mem.declined[int(k)] = np.union1d(mem.declined.get(int(k), who[:0]), who)
     if leaves.any():
         stay_mask = np.ones(len(mem), dtype=bool)
         stay_mask[edge_pos[leaves]] = False
@@ -194,7 +267,7 @@ def membership_phase(model, year: int) -> dict:
         mem.add(pc[joins], pk[joins], year)
     nmem = np.bincount(mem.city, minlength=N)
     cities.visibility += cfg.fluency_gain * np.minimum(1.0, nmem / 3.0) * (1 - cities.visibility)
-    model.refresh_membership_counts()  # after the fluency gain, so prestige reads this year's visibility
+    refresh_counts(model)  # after the fluency gain, so prestige reads this year's visibility
     n_j, n_l = int(joins.sum()), int(leaves.sum())
     model.last_churn = (n_j + n_l) / max(before, 1)
     return {"joins": n_j, "leaves": n_l}
@@ -203,4 +276,4 @@ def membership_phase(model, year: int) -> dict:
 def network_visibility_weights(model, active: np.ndarray) -> np.ndarray:
     """Sampling weights of active networks in cities' search: 0.2 + log(1 + members) x (0.25 + prestige)."""
     nets = model.networks
-    return 0.2 + np.log1p(nets.members[active]) * (0.25 + model.prestige_cache[active])
+    return 0.2 + np.log1p(nets.members[active]) * (0.25 + nets.prestige[active])

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from model.state import INVITATION, RULES, col_sums
+from model.state import INVITATION, RULES, active_on, col_sums
 
 
 def gini(x: np.ndarray) -> float:
@@ -34,20 +34,10 @@ def gini(x: np.ndarray) -> float:
     return float((n + 1 - 2 * (cum.sum() / cum[-1])) / n)
 
 
-def active_on(model) -> np.ndarray:
-    """(networks x issues) bool: network active on the issue (agenda >= threshold or primary theme)."""
-    nets = model.networks
-    n = nets.n
-    on = nets.agenda[:n] >= model.cfg.knowledge.activity_threshold
-    on |= np.eye(model.n_issues, dtype=bool)[np.maximum(nets.theme[:n], 0)]
-    on &= nets.active[:n, None]
-    return on
-
-
 def fragmentation(model, on: np.ndarray) -> float:
     nets = model.networks
     n = nets.n
-    links = model.link_matrix(n)
+    links = model.levers.link_matrix(n)
     num = den = 0.0
     for i in range(model.n_issues):
         who = np.flatnonzero(on[:, i])
@@ -100,7 +90,25 @@ def in_invitation_network(model) -> np.ndarray:
     return np.bincount(mem.city[inv], minlength=model.cities.n) > 0
 
 
+def size_classes(model) -> tuple[np.ndarray, np.ndarray]:
+    """(largest 10% by population, smallest 50%) masks; populations do not change."""
+    if getattr(model, "_size_classes", None) is None:
+        q90, q50 = np.quantile(model.cities.population, [0.9, 0.5])
+        model._size_classes = (model.cities.population >= q90, model.cities.population <= q50)
+    return model._size_classes
+
+
+def budget_share_under_1pct(model) -> float:
+    """Share of cities whose international-engagement budget is under 1% of their city budget (NaN
+    when city budgets are unknown)."""
+    c = model.cities
+    if c.city_budget is None:
+        return float("nan")
+    return float(np.mean(c.budget * 1e6 < 0.01 * c.city_budget))
+
+
 def observe(model, phase_out: dict) -> dict:
+    """One row of the time series: step, year and every metric of `metric_names` (module docstring)."""
     c, nets, mem, co = model.cities, model.networks, model.memberships, model.countries
     n, N, I = nets.n, c.n, model.n_issues
     names = model.issue_names
@@ -109,7 +117,7 @@ def observe(model, phase_out: dict) -> dict:
     n_act = int(act.sum())
     row["n_networks"] = n_act
     row["n_memberships"] = len(mem)
-    per_city = model.memberships_per_city()
+    per_city = mem.per_city(N)
     row["mean_memberships"] = len(mem) / N
     row["share_unaffiliated"] = float((per_city == 0).mean())
     themes = np.bincount(nets.theme[:n][act], minlength=I) / max(n_act, 1)
@@ -133,7 +141,7 @@ def observe(model, phase_out: dict) -> dict:
     row["mean_capacity"] = float(cap.mean())
     row["gini_capacity"] = gini(cap)
     row["north_south_gap"] = float(cap[c.north].mean() - cap[~c.north].mean()) if c.north.any() and (~c.north).any() else 0.0
-    big, small = model.size_classes()
+    big, small = size_classes(model)
     row["size_gap"] = float(cap[big].mean() - cap[small].mean()) if big.any() and small.any() else 0.0
     row["nonmember_access"] = nonmember_access(model)
     has_city = np.bincount(c.country, minlength=co.n) > 0

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from model.cities import build_cities, initial_stance
-from model.config import CitiesConfig, ScenarioError, default_issues, default_regions, read_text_file
+from model.config import CitiesConfig, ScenarioError, default_issues, default_regions
+from model.loading import read_text_file, resolve_data_path
 from model.state import GLOBAL_SCOPE, RULES, Cities, Countries
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -226,6 +227,20 @@ def load_catalogue(path: str | os.PathLike = NETWORKS_CSV, issues: Sequence[str]
     df["threshold_pop"] = df["threshold_pop"].astype(float)
     df["partnered"] = df["partnered"].astype(bool)
     return df
+
+
+def scenario_catalogue(cfg) -> pd.DataFrame:
+    """The catalogue a scenario names (networks.catalogue), validated, and checked against the
+    scenario's issues and regions."""
+    cat = load_catalogue(resolve_data_path(cfg.networks.catalogue))
+    bad = sorted(set(cat["theme"]) - set(cfg.issue_names))
+    if bad:
+        raise ScenarioError(cfg.networks.catalogue, "theme", f"themes {bad} are not issues of this scenario")
+    regions = {r.name for r in cfg.cities.regions} | {"global"}
+    bad = sorted(set(cat["scope"]) - regions)
+    if bad:
+        raise ScenarioError(cfg.networks.catalogue, "scope", f"scopes {bad} are not regions of this scenario")
+    return cat
 
 
 def catalogue_codes(df: pd.DataFrame, issue_names: Sequence[str], regions: Sequence[str]) -> dict[str, np.ndarray]:

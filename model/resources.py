@@ -20,17 +20,48 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.state import GLOBAL_SCOPE
+from model.state import GLOBAL_SCOPE, Funders
+
+
+def make_funders(model) -> Funders:
+    """The funders: pool weights ~ Dirichlet(2, ..., 2); issue preferences ~ normalised
+    Gamma(3 I appeal_i) (appeal: the issues' funder_appeal, normalised); the first
+    round(regional_funders x F) are restricted to a region drawn by number of cities."""
+    cfg, rng = model.cfg.resources, model.rng
+    F = cfg.n_funders
+    weight = rng.dirichlet(np.full(F, 2.0))
+    appeal = model.issue_appeal / model.issue_appeal.sum()
+    g = rng.gamma(3.0 * model.n_issues * appeal, size=(F, model.n_issues)) + 1e-12
+    pref = g / g.sum(axis=1, keepdims=True)
+    n_reg = int(round(cfg.regional_funders * F))
+    region = np.full(F, GLOBAL_SCOPE, dtype=np.int64)
+    if n_reg:
+        w = np.bincount(model.cities.region, minlength=model.n_regions) + 1.0
+        region[:n_reg] = rng.choice(model.n_regions, size=n_reg, p=w / w.sum())
+    return Funders(budget=np.zeros(F), weight=weight, pref=pref, region=region, active=np.ones(F, dtype=bool))
+
+
+def update_funder_budgets(model):
+    """Funder budgets: (exogenous pool + mobilisation x active networks) x weight x shock factor
+    (phase 1, and again when a funding withdrawal starts or ends)."""
+    f = model.funders
+    n_active = int(model.networks.active.sum())
+    total = model.pool + model.cfg.resources.mobilisation * n_active
+    factor = model.levers.funder_factor
+    f.budget[:] = total * f.weight * factor
+    f.active[:] = factor > 0
 
 
 def network_visibility(model) -> np.ndarray:
+    """vis_k = log(1 + members_k) x (0.25 + prestige_k)."""
     nets = model.networks
     n = nets.n
-    return np.log1p(nets.members[:n]) * (0.25 + model.prestige_cache)
+    return np.log1p(nets.members[:n]) * (0.25 + nets.prestige[:n])
 
 
 def allocate(model) -> np.ndarray:
-    """(funders x networks) allocation matrix for this year."""
+    """(funders x networks) allocation matrix for this year: sponsorship, pooled money, contest
+    (module docstring)."""
     nets, fund, cfg = model.networks, model.funders, model.cfg.resources
     n = nets.n
     alloc = np.zeros((fund.n, n))
@@ -49,15 +80,15 @@ def allocate(model) -> np.ndarray:
     for f in range(fund.n):
         mine = np.flatnonzero(act & (spons == f))
         if len(mine) and budget[f] > 0:
-            part = cfg.sponsor_share * budget[f] * (1 - cfg.sponsor_exit * model.city_first)
+            part = cfg.sponsor_share * budget[f] * (1 - cfg.sponsor_exit * model.levers.city_first)
             alloc[f, mine] += part / len(mine)
             remaining[f] -= part
     # pooled through an international organisation (io_framework)
-    if model.io_pooled_share > 0:
-        aff = act & model.io_affiliated[:n]
+    if model.levers.io_pooled_share > 0:
+        aff = act & model.levers.affiliated(n)
         served = np.where(aff, nets.members[:n], 0).astype(float)
         if served.sum() > 0:
-            part = model.io_pooled_share * remaining
+            part = model.levers.io_pooled_share * remaining
             alloc += part[:, None] * (served / served.sum())[None, :]
             remaining -= part
     # contest
@@ -71,6 +102,7 @@ def allocate(model) -> np.ndarray:
 
 
 def resources_phase(model):
+    """Grants by `allocate`, fees, income, secretariat capacity, efficiency and programme money."""
     nets, cfg = model.networks, model.cfg.resources
     n = nets.n
     alloc = allocate(model)
@@ -87,6 +119,6 @@ def resources_phase(model):
     pressure = np.where(act, 1 - 1 / np.maximum(same[np.maximum(nets.theme[:n], 0)], 1), 0.0)
     eff = nets.efficiency[:n]
     eff += cfg.efficiency_gain * pressure * (1 - eff)
-    model.programme = np.where(act, (1 - cfg.overhead) * income * eff, 0.0)
+    nets.programme[:n] = np.where(act, (1 - cfg.overhead) * income * eff, 0.0)
     total = grants.sum()
     model.last_funding_share = (grants @ nets.agenda[:n]) / total if total > 0 else None

@@ -29,14 +29,15 @@ def engagement(model) -> np.ndarray:
     c, mem, nets = model.cities, model.memberships, model.networks
     if len(mem) == 0:
         return np.zeros((c.n, model.n_issues))
-    return np.minimum(1.0, np.asarray(model.membership_matrix() @ nets.agenda[: nets.n]))
+    return np.minimum(1.0, np.asarray(mem.matrix(c.n, nets.n) @ nets.agenda[: nets.n]))
 
 
 def down(model, E: np.ndarray):
+    """Residents' norms, the co-benefit on high politics, norm decay and priority feedback (module docstring)."""
     cfg, c = model.cfg.spillover, model.cities
     norm = c.norm
     norm += cfg.down_rate * E * (1 - norm)
-    nmem = model.memberships_per_city()
+    nmem = model.memberships.per_city(c.n)
     co = cfg.cobenefit * np.minimum(1.0, nmem / 3.0)
     norm[:, model.high] += co[:, None] * (1 - norm[:, model.high])
     norm += cfg.norm_decay * (c.norm0 - norm)
@@ -48,9 +49,10 @@ def down(model, E: np.ndarray):
 
 
 def up(model, E: np.ndarray):
+    """National stances from the population-weighted signal, and national uptake (module docstring)."""
     cfg, c, co = model.cfg.spillover, model.cities, model.countries
     x = np.where(model.high[None, :], c.norm, c.practice)
-    W = model.country_matrix  # country x city, population weights
+    W = co.population_weights(c)  # country x city, population weights
     wsum = np.maximum(np.asarray(W.sum(axis=1)).ravel(), 1e-12)
     level = np.asarray(W @ x) / wsum[:, None]
     voice = np.asarray(W @ E) / wsum[:, None]
@@ -75,8 +77,8 @@ def up(model, E: np.ndarray):
 
 
 def spillover_phase(model):
+    """Down, then up (each switchable); a stance locked by a withdrawal stays at 0 either way."""
     E = engagement(model)
-    model.engagement_cache = E
     if model.cfg.spillover.down:
         down(model, E)
     if model.cfg.spillover.up:

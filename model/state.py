@@ -1,4 +1,5 @@
-"""Model state as NumPy arrays: cities, countries, networks, funders and the membership edge list.
+"""Model state as NumPy arrays: cities, countries, networks, funders, the membership edge list, and
+the levers that interventions move (`Levers`).
 
 Mesa agents (`model/agents.py`) are thin views onto these arrays. Networks are indexed in
 founding order and never re-indexed; dissolved networks keep their row with `active` False.
@@ -23,6 +24,8 @@ def row_sums(x: np.ndarray) -> np.ndarray:
 def col_sums(x: np.ndarray) -> np.ndarray:
     """Sums over cities of a cities x issues array (matrix-vector product)."""
     return np.ones(x.shape[0]) @ x
+
+
 OPEN, THRESHOLD, INVITATION, COMPETITIVE = range(4)
 GLOBAL_SCOPE = -1
 
@@ -63,10 +66,19 @@ class Countries:
     stance: np.ndarray  # (C, I) in [0,1]
     locked: np.ndarray  # (C, I) bool: stance held down by a withdrawal
     code: np.ndarray | None = None  # ISO 3166-1 alpha-2 codes of real countries
+    _weights: sp.csr_matrix | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
         return len(self.name)
+
+    def population_weights(self, cities: Cities) -> sp.csr_matrix:
+        """Country x city sparse matrix of populations (for population-weighted national means);
+        populations do not change, so it is built once."""
+        if self._weights is None:
+            c = cities
+            self._weights = sp.csr_matrix((c.population, (c.country, np.arange(c.n))), shape=(self.n, c.n))
+        return self._weights
 
 
 @dataclass
@@ -83,7 +95,7 @@ class Funders:
 
 
 NETWORK_FLOAT = ("funds", "grants", "fees", "secretariat", "efficiency", "partner_share", "openness",
-                 "threshold", "misalignment", "fee")
+                 "threshold", "misalignment", "fee", "programme", "prestige")
 NETWORK_INT = ("founded", "dissolved", "theme", "rule", "scope", "target", "sponsor", "low_years")
 NETWORK_MATRIX = ("agenda", "partner_pref", "knowledge")
 
@@ -96,6 +108,7 @@ class Networks:
     capacity: int = 64
     n: int = 0
     names: list = field(default_factory=list)
+    next_standard: int = 0  # solution standards are numbered in order of creation
 
     def __post_init__(self):
         c, I = self.capacity, self.n_issues
@@ -128,15 +141,30 @@ class Networks:
         self.n += k
         return idx
 
+    def new_standards(self, k: int) -> np.ndarray:
+        """k new solution-standard ids."""
+        out = np.arange(self.next_standard, self.next_standard + k)
+        self.next_standard += k
+        return out
+
 
 @dataclass
 class Memberships:
-    """The city x network membership relation as an edge list (city, network, joined year)."""
+    """The city x network membership relation as an edge list (city, network, joined year), the
+    counts derived from it (refreshed by `membership.refresh_counts`) and what the membership phase
+    remembers: refused invitations and this year's founders, who review."""
 
     city: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     net: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     since: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     version: int = 0  # bumped on every change, so that derived matrices can be cached
+    declined: dict = field(default_factory=dict)  # network -> cities that refused its invitation
+    founders: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # review this year
+    country_counts: np.ndarray | None = None  # (countries x networks) members per country
+    region_counts: np.ndarray | None = None  # (regions x networks) members per region
+    _key: tuple | None = field(default=None, repr=False)
+    _by_net: sp.csr_matrix | None = field(default=None, repr=False)
+    _by_edge: sp.csr_matrix | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.city)
@@ -151,20 +179,79 @@ class Memberships:
         self.city, self.net, self.since = self.city[mask], self.net[mask], self.since[mask]
         self.version += 1
 
-    def matrix(self, n_cities: int, n_networks: int) -> sp.csr_matrix:
-        """Sparse city x network 0/1 matrix, built directly in CSR form (a stable counting order by
-        city; 16-bit keys use numpy's radix sort)."""
-        return self.matrices(n_cities, n_networks)[0]
+    def per_city(self, n_cities: int) -> np.ndarray:
+        """Number of memberships of each city."""
+        return np.bincount(self.city, minlength=n_cities)
 
-    def matrices(self, n_cities: int, n_networks: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """(city x network membership matrix, city x edge selection matrix): the second sums any
-        per-membership quantity over each city's memberships (selection @ values)."""
+    def matrix(self, n_cities: int, n_networks: int) -> sp.csr_matrix:
+        """City x network sparse 0/1 membership matrix (networks ever founded as columns); cached
+        until the memberships or the number of networks change. Treat it as read-only."""
+        self._refresh(n_cities, n_networks)
+        return self._by_net
+
+    def selection(self, n_cities: int, n_networks: int) -> sp.csr_matrix:
+        """City x edge 0/1 matrix (cached with `matrix`): `selection @ values` sums any
+        per-membership quantity over each city's memberships."""
+        self._refresh(n_cities, n_networks)
+        return self._by_edge
+
+    def _refresh(self, n_cities: int, n_networks: int):
+        """Both matrices, built directly in CSR form (a stable counting order by city; 16-bit keys
+        use numpy's radix sort)."""
+        key = (self.version, len(self.city), n_cities, n_networks)
+        if self._key == key:
+            return
         city = self.city
         keys = city.astype(np.uint16) if n_cities <= 65535 else city
         order = np.argsort(keys, kind="stable")
         indptr = np.zeros(n_cities + 1, dtype=np.int64)
         np.cumsum(np.bincount(city, minlength=n_cities), out=indptr[1:])
         data = np.ones(len(city), dtype=np.float64)
-        by_net = sp.csr_matrix((data, self.net[order], indptr), shape=(n_cities, n_networks))
-        by_edge = sp.csr_matrix((data, order, indptr), shape=(n_cities, len(city)))
-        return by_net, by_edge
+        self._by_net = sp.csr_matrix((data, self.net[order], indptr), shape=(n_cities, n_networks))
+        self._by_edge = sp.csr_matrix((data, order, indptr), shape=(n_cities, len(city)))
+        self._key = key
+
+
+@dataclass
+class Levers:
+    """What interventions move and phases read: one object, so that every mechanism an intervention
+    switches on is found from here (docs/ODD.md, section 2.7). Each field names the phase that reads it
+    and the interventions that write it."""
+
+    city_first: float = 0.0  # phase 3 agenda (partners' weight), phase 4 resources (sponsorship); city_first
+    health_pull: float = 0.0  # phase 3 agenda: pull of agendas toward health; pandemic
+    selectivity: float = 0.0  # phase 5 membership: extra utility a city needs to join; pandemic
+    review_boost: float = 1.0  # phase 5 membership: multiplier of the review rate; pandemic
+    force_review: bool = False  # phase 5 membership: every city reviews this year (then reset); pandemic
+    service_extension: float = 0.0  # phase 6 knowledge: share of the gap to full openness non-members see; extend_services
+    funder_factor: np.ndarray = field(default_factory=lambda: np.ones(0))  # phases 1, 4: funders' budget factor; funding_withdrawal
+    io_pooled_share: float = 0.0  # phase 4 resources: share of contest money pooled by the IO; io_framework
+    io_affiliated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # phase 4: networks in the IO framework (by index; later networks are not); io_framework
+    links: np.ndarray | None = None  # phase 6 knowledge (horizontal flow) and phase 8 (fragmentation): platform links; cross_network_platform
+
+    def link_matrix(self, n: int) -> np.ndarray | None:
+        """Cooperation links between the first n networks (None when no platform is active)."""
+        if self.links is None:
+            return None
+        L = np.zeros((n, n))
+        m = min(n, self.links.shape[0])
+        L[:m, :m] = self.links[:m, :m]
+        return L
+
+    def affiliated(self, n: int) -> np.ndarray:
+        """(n,) bool: networks affiliated with the IO framework."""
+        out = np.zeros(n, dtype=bool)
+        m = min(n, len(self.io_affiliated))
+        out[:m] = self.io_affiliated[:m]
+        return out
+
+
+def active_on(model) -> np.ndarray:
+    """(networks x issues) bool: network active on the issue (agenda >= activity threshold, or
+    primary theme). Read by phases 2 (coverage), 6 (duplication), 8 (metrics) and the platform."""
+    nets = model.networks
+    n = nets.n
+    on = nets.agenda[:n] >= model.cfg.knowledge.activity_threshold
+    on |= np.eye(model.n_issues, dtype=bool)[np.maximum(nets.theme[:n], 0)]
+    on &= nets.active[:n, None]
+    return on

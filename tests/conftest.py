@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.config import load_scenario
+from model.loading import load_scenario
 from model.founding import found_networks
+from model.membership import refresh_counts
 from model.model import CityDiplomacyModel
 from model.state import GLOBAL_SCOPE, OPEN, Memberships
 
@@ -74,7 +75,7 @@ def add_networks():
     """Factory: add k networks without founders and overwrite their arrays with known values.
 
     Keyword arguments name arrays of `model.networks` (agenda, knowledge, standard, partner_share,
-    partner_pref, openness, fee, secretariat, efficiency, sponsor, funds, ...); each is set row by row.
+    partner_pref, openness, fee, secretariat, efficiency, sponsor, funds, programme, ...); each is set row by row.
     Defaults that matter for the phases: no partners, no sponsor, no fee, distinct standards.
     """
 
@@ -90,8 +91,6 @@ def add_networks():
         for name, value in arrays.items():
             arr = getattr(nets, name)
             arr[idx] = np.asarray(value, dtype=arr.dtype)
-        if model.programme.shape[0] < nets.n:
-            model.programme = np.r_[model.programme, np.zeros(nets.n - model.programme.shape[0])]
         return idx
 
     return _add
@@ -106,7 +105,7 @@ def set_members():
         net = [k for k, cs in members.items() for _ in cs]
         model.memberships = Memberships(city=np.array(city, dtype=np.int64), net=np.array(net, dtype=np.int64),
                                         since=np.full(len(city), year, dtype=np.int64))
-        model.refresh_membership_counts()
+        refresh_counts(model)
         return model.memberships
 
     return _set

@@ -130,7 +130,7 @@ def test_baseline_regression():
 
 
 def test_baseline_file_is_complete():
-    from model.config import load_scenario
+    from model.loading import load_scenario
     from model.metrics import metric_names
 
     stored = load()

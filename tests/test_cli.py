@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from model.config import Scenario, load_scenario  # noqa: E402
+from model.config import Scenario  # noqa: E402
+from model.loading import load_scenario  # noqa: E402
 from model.metrics import metric_names  # noqa: E402
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
@@ -595,15 +596,17 @@ def test_interrupt_while_simulating_leaves_nothing(tmp_path, monkeypatch, cli_ma
 
 
 def test_write_run_is_atomic(tmp_path, monkeypatch):
-    from analysis.outputs import write_run
-    from model import CityDiplomacyModel
+    import pandas as pd
 
-    m = CityDiplomacyModel(load_scenario(BASELINE, overrides={"cities.n": 50, "steps": 2})).run()
-    monkeypatch.setattr(m, "cities_table", lambda: (_ for _ in ()).throw(OSError("no space left")))
+    from analysis.outputs import write_run
+    from model.api import run_scenario
+
+    res = run_scenario(load_scenario(BASELINE, overrides={"cities.n": 50, "steps": 2}))
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", lambda *a, **k: (_ for _ in ()).throw(OSError("no space left")))
     with pytest.raises(OSError):
-        write_run(m, tmp_path / "out", 0.1, resolved="x: 1\n", figures=False)
+        write_run(res, tmp_path / "out", resolved="x: 1\n", figures=False)
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
-    write_run(m, tmp_path / "out", 0.1, resolved="x: 1\n", figures=False)
+    write_run(res, tmp_path / "out", resolved="x: 1\n", figures=False)
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert (tmp_path / "out" / "summary.json").is_file() and (tmp_path / "out" / "cities.parquet").is_file()

@@ -31,10 +31,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from analysis.calibrate import calibrate, judge
+from analysis.calibration import calibrate, judge
 from model import CityDiplomacyModel, load_scenario
-from model.config import ScenarioError, read_yaml
+from model.config import ScenarioError
+from model.loading import read_yaml
 from model.founding import dissolve
+from model.interventions import country_index
 from model.realdata import load_catalogue
 from model.state import COMPETITIVE, INVITATION, RULES
 
@@ -244,9 +246,11 @@ def test_world_map_for_real_cities(real_run_dir):
 def test_no_world_map_for_synthetic_cities(tmp_path):
     from analysis.outputs import write_run
 
-    m = CityDiplomacyModel(load_scenario(None, overrides={"cities.n": 200, "networks.initial": 5, "steps": 2}))
-    m.run()
-    out = write_run(m, tmp_path / "out", 0.0, resolved="")
+    from model.api import run_scenario
+
+    res = run_scenario(load_scenario(None, overrides={"cities.n": 200, "networks.initial": 5, "steps": 2}),
+                       keep_model=True)
+    out = write_run(res, tmp_path / "out", resolved="")
     figs = {p.name for p in (out / "figures").iterdir()}
     assert "metrics.png" in figs and "world_map.png" not in figs
     assert "lat" not in pd.read_parquet(out / "cities.parquet").columns
@@ -267,7 +271,7 @@ def late_run():
     """2016-2024 year by year: the catalogue networks founded before 2016 (100RC among them) are
     entered at the start, and 100RC cannot reach the dissolution floor (5 years) before 2019."""
     m = CityDiplomacyModel(history(start_year=2016, steps=9))
-    us = m.country_index("US")
+    us = country_index(m, "US")
     i = m.issue_index["climate"]
     k = m.catalogue_index["100 Resilient Cities"]
     mine = m.cities.country == us
@@ -278,15 +282,15 @@ def late_run():
         log.append({"year": m.year, "stance": m.countries.stance[us, i], "locked": m.countries.locked[us, i],
                     "prio_before": before, "prio_after": m.cities.priority[mine, i].mean(),
                     "active": m.networks.active[k], "sponsor": m.networks.sponsor[k],
-                    "dissolved": m.networks.dissolved[k], "health_pull": m.health_pull,
-                    "service_extension": m.service_extension, "budget": m.cities.budget.sum(),
+                    "dissolved": m.networks.dissolved[k], "health_pull": m.levers.health_pull,
+                    "service_extension": m.levers.service_extension, "budget": m.cities.budget.sum(),
                     "base_budget": m.cities.base_budget.sum(), "churn": m.last_churn})
     return m, pd.DataFrame(log).set_index("year")
 
 
 def test_us_withdrawal_locks_the_climate_stance_2017_2020(late_run):
     m, log = late_run
-    assert m.countries.code[m.country_index("US")] == "US"
+    assert m.countries.code[country_index(m, "US")] == "US"
     assert log.loc[2016, "stance"] > 0 and not log.loc[2016, "locked"]
     for y in range(2017, 2021):
         assert log.loc[y, "locked"] and log.loc[y, "stance"] == 0.0, y

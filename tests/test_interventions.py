@@ -12,9 +12,12 @@ import pytest
 
 from conftest import A_PEACE, ABC, scenario
 from model import agenda, knowledge, membership, metrics, resources, spillover
-from model.config import InterventionConfig, ScenarioError, load_scenario
+from model.config import InterventionConfig, ScenarioError
+from model.loading import load_scenario
 from model.founding import found_networks
 from model.interventions import REGISTRY, Intervention, Params, validate_intervention
+from model.interventions import country_index
+from model.membership import refresh_counts
 from model.model import CityDiplomacyModel
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, THRESHOLD
 
@@ -77,7 +80,6 @@ def test_lifecycle_direct():
         spy.update(m, year)
     assert spy.calls == [("begin", 2001), ("step", 2001), ("step", 2002), ("step", 2003), ("finish", 2004)]
     assert spy.begun and spy.finished
-    assert spy.active(2002) and not spy.active(2004) and not spy.active(2000)
 
 
 def test_lifecycle_without_end_never_finishes():
@@ -190,10 +192,10 @@ def test_platform_links_and_fragmentation(make_model, add_networks, set_members)
     m = _platform_state(make_model, add_networks, set_members)
     before = metrics.fragmentation(m, metrics.active_on(m))
     assert before == pytest.approx(0.375)  # (3 x 0.5 + 1 x 0)/4, see test_submodels
-    assert m.link_matrix(4) is None
+    assert m.levers.link_matrix(4) is None
     iv = make_iv(m, "cross_network_platform", end=Y, merge_rate=0.0)
     iv.update(m, Y)
-    L = m.link_matrix(4)
+    L = m.levers.link_matrix(4)
     # networks sharing issue a are linked; network 3 (only b) is not; no self-links
     assert L.tolist() == [[0, 1, 1, 0], [1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
     assert metrics.fragmentation(m, metrics.active_on(m)) == pytest.approx(0.0)
@@ -203,7 +205,7 @@ def test_platform_links_and_fragmentation(make_model, add_networks, set_members)
     # standards untouched at merge_rate 0; the links go when it ends, and fragmentation returns
     assert m.networks.standard[:3, 0].tolist() == [5, 5, 7]
     iv.update(m, Y + 1)
-    assert m.link_matrix(4) is None
+    assert m.levers.link_matrix(4) is None
     assert metrics.fragmentation(m, metrics.active_on(m)) == pytest.approx(before)
 
 
@@ -221,7 +223,7 @@ def test_platform_merges_standards_to_the_leader(make_model, add_networks, set_m
 def test_platform_coverage_zero_links_nothing(make_model, add_networks, set_members):
     m = _platform_state(make_model, add_networks, set_members)
     make_iv(m, "cross_network_platform", coverage=0.0).update(m, Y)
-    assert m.link_matrix(4).sum() == 0
+    assert m.levers.link_matrix(4).sum() == 0
 
 
 def test_platform_lowers_fragmentation_in_a_run():
@@ -231,7 +233,7 @@ def test_platform_lowers_fragmentation_in_a_run():
     fb, fp = base.timeseries()["fragmentation_index"], plat.timeseries()["fragmentation_index"]
     assert fp.iloc[0] == pytest.approx(fb.iloc[0])   # same run before it starts
     assert (fp.iloc[1:].to_numpy() < fb.iloc[1:].to_numpy()).all()
-    assert plat.link_matrix(plat.networks.n) is not None
+    assert plat.levers.link_matrix(plat.networks.n) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,8 +286,8 @@ def test_io_framework_pools_by_members_and_shares_standard(make_model, add_netwo
     std2 = m.networks.standard[2].copy()
     iv = make_iv(m, "io_framework", end=Y, pooled_share=0.5, min_members=10)
     iv.update(m, Y)
-    assert m.io_affiliated[:3].tolist() == [True, True, False]
-    assert m.io_pooled_share == 0.5
+    assert m.levers.io_affiliated[:3].tolist() == [True, True, False]
+    assert m.levers.io_pooled_share == 0.5
     alloc = resources.allocate(m)
     # pooled 0.5 x 10 = 5 by members served, 10 : 20 -> (5/3, 10/3); the other 5 by contest to network 2
     assert alloc[0] == pytest.approx([5 / 3, 10 / 3, 5.0])
@@ -296,7 +298,7 @@ def test_io_framework_pools_by_members_and_shares_standard(make_model, add_netwo
     assert (nets.standard[2] == std2).all()
     # the end: no pooling, no affiliation, the contest alone again
     iv.update(m, Y + 1)
-    assert m.io_pooled_share == 0.0 and not m.io_affiliated.any()
+    assert m.levers.io_pooled_share == 0.0 and not m.levers.io_affiliated.any()
     assert resources.allocate(m)[0] == pytest.approx([0.0, 0.0, 10.0])
 
 
@@ -311,7 +313,7 @@ def test_io_framework_standard_is_the_leaders(make_model, add_networks, set_memb
 def test_io_framework_rule_filter(make_model, add_networks, set_members):
     m = _io_state(make_model, add_networks, set_members)
     make_iv(m, "io_framework", pooled_share=0.5, min_members=0, rules=["invitation"]).update(m, Y)
-    assert not m.io_affiliated.any()
+    assert not m.levers.io_affiliated.any()
     # nothing to pool into: the whole budget goes by contest
     assert resources.allocate(m)[0] == pytest.approx([0.0, 0.0, 10.0])
 
@@ -339,22 +341,22 @@ def test_city_first_reduces_drift(make_model, add_networks, set_members):
     m = _cf_state(make_model, add_networks, set_members)
     iv = make_iv(m, "city_first", end=Y, strength=0.8)
     iv.update(m, Y)
-    assert m.city_first == 0.8
+    assert m.levers.city_first == 0.8
     agenda.agenda_phase(m)
     # w = 0.5 x 0.2 = 0.1: blend (0.45,0.45,0.1); target (0.725,0.225,0.05); misalignment 0.05
     assert m.networks.agenda[0] == pytest.approx([0.725, 0.225, 0.05])
     assert m.networks.misalignment[0] == pytest.approx(0.05)
     iv.update(m, Y + 1)
-    assert m.city_first == 0.0
+    assert m.levers.city_first == 0.0
 
 
 def test_city_first_keeps_a_higher_scenario_level(make_model):
     m = make_model(ABC, governance__city_first=0.9)
     iv = make_iv(m, "city_first", end=Y, strength=0.5)
     iv.update(m, Y)
-    assert m.city_first == 0.9
+    assert m.levers.city_first == 0.9
     iv.update(m, Y + 1)
-    assert m.city_first == 0.9
+    assert m.levers.city_first == 0.9
 
 
 def test_city_first_in_a_run():
@@ -363,7 +365,7 @@ def test_city_first_in_a_run():
     mb = base.timeseries()["agenda_misalignment"].iloc[1:].mean()
     mc = cf.timeseries()["agenda_misalignment"].iloc[1:].mean()
     assert mc < mb
-    assert cf.city_first == 1.0
+    assert cf.levers.city_first == 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,7 +450,7 @@ def test_extend_services_nonmembers_learn_more(make_model, add_networks):
     m = _es_state(make_model, add_networks)
     iv = make_iv(m, "extend_services", end=Y, level=0.5)
     iv.update(m, Y)
-    assert m.service_extension == 0.5
+    assert m.levers.service_extension == 0.5
     g = knowledge.learning(m)
     # openness seen: 0.2 + 0.5 (1 - 0.2) = 0.6 -> shared 0.48; gain 0.04 x (0.48 - 0.2) = 0.0112
     assert g[:, 0] == pytest.approx(0.0112)
@@ -456,7 +458,7 @@ def test_extend_services_nonmembers_learn_more(make_model, add_networks):
     # the network's own openness is not changed; the lever goes when the intervention ends
     assert m.networks.openness[0] == pytest.approx(0.2)
     iv.update(m, Y + 1)
-    assert m.service_extension == 0.0
+    assert m.levers.service_extension == 0.0
 
 
 def test_extend_services_in_a_run():
@@ -481,7 +483,7 @@ def test_pandemic_begin_and_finish(make_model):
     P = c.priority.copy()
     iv = make_iv(m, "pandemic", end=Y + 1, health_surge=0.3, budget_cut=0.4, attention_cut=0.4, repurpose=0.4,
                  selectivity=0.3, review_boost=2.0)
-    assert not m.force_review
+    assert not m.levers.force_review
     iv.update(m, Y)
     # P' = 0.7 P + 0.3 e_health
     expected = 0.7 * P
@@ -492,14 +494,14 @@ def test_pandemic_begin_and_finish(make_model):
     assert c.budget == pytest.approx(0.6 * c.base_budget)
     # round(0.6 x 0..9) = round(0, 0.6, 1.2, 1.8, 2.4, 3.0, 3.6, 4.2, 4.8, 5.4) (floor would give 0, 0, 1, 1, 2, 3, 3, 4, 4, 5)
     assert c.attention.tolist() == [0, 1, 1, 2, 2, 3, 4, 4, 5, 5]
-    assert (m.health_pull, m.selectivity, m.review_boost) == (0.4, 0.3, 2.0)
-    assert m.force_review   # every city reviews in the shock's first year
+    assert (m.levers.health_pull, m.levers.selectivity, m.levers.review_boost) == (0.4, 0.3, 2.0)
+    assert m.levers.force_review   # every city reviews in the shock's first year
     iv.update(m, Y + 1)   # still active: no second surge
     assert c.priority == pytest.approx(expected)
     iv.update(m, Y + 2)   # over
     assert c.budget == pytest.approx(c.base_budget)
     assert c.attention.tolist() == list(range(10))
-    assert (m.health_pull, m.selectivity, m.review_boost) == (0.0, 0.0, 1.0)
+    assert (m.levers.health_pull, m.levers.selectivity, m.levers.review_boost) == (0.0, 0.0, 1.0)
 
 
 def test_pandemic_repurposes_agendas(make_model, add_networks, set_members):
@@ -550,15 +552,15 @@ def test_pandemic_forces_every_city_to_review_in_its_first_year(make_model, add_
     iv = make_iv(m, "pandemic", end=Y + 1, selectivity=0.0, health_surge=0.0, attention_cut=0.0, budget_cut=0.0)
     iv.update(m, Y)
     m.cities.priority[:] = [1.0, 0.0]
-    assert m.force_review
+    assert m.levers.force_review
     # first year: all 10 cities review (review_rate x review_boost = 0) and join; the flag is reset
     assert membership.membership_phase(m, Y)["joins"] == 10
-    assert not m.force_review
+    assert not m.levers.force_review
     # second year of the shock: no forced review, no reviewer, no change
     m.memberships.keep(m.memberships.city >= 5)
-    m.refresh_membership_counts()
+    refresh_counts(m)
     iv.update(m, Y + 1)
-    assert not m.force_review
+    assert not m.levers.force_review
     assert membership.membership_phase(m, Y + 1)["joins"] == 0
 
 
@@ -677,7 +679,7 @@ def test_national_withdrawal_locks_stance_and_cities_counter_commit(make_model):
 def test_national_withdrawal_largest_north_and_run():
     iv = {"kind": "national_withdrawal", "start": Y + 1, "end": Y + 2, "params": {"issue": "climate"}}
     m = CityDiplomacyModel(scenario({"start_year": Y, "steps": 5, "interventions": [iv]}))
-    s = m.country_index("largest_north")
+    s = country_index(m, "largest_north")
     assert s is not None and m.countries.north[s]
     i = m.issue_index["climate"]
     stance = []
@@ -700,4 +702,4 @@ def test_intervention_starting_after_the_run_never_acts():
     """A shortened run (fewer steps than the scenario was written for) keeps later events inert."""
     m = run_model([{"kind": "city_first", "start": Y + 50, "params": {"strength": 1.0}}], steps=3)
     assert not m.interventions[0].begun
-    assert m.city_first == m.cfg.governance.city_first
+    assert m.levers.city_first == m.cfg.governance.city_first

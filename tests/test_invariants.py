@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from model import membership as membership_mod
 from model.agents import CityAgent, NetworkAgent
-from model.config import load_scenario
+from model.loading import load_scenario
 from model.metrics import metric_names
 from model.model import CityDiplomacyModel
 
@@ -118,7 +118,7 @@ def check_memberships(m, rng):
     assert (nets.members[:n][~nets.active[:n]] == 0).all()
     assert (mem.since <= m.year).all()
     # sparse matrix and agents' views
-    S = m.membership_matrix().tocsr()
+    S = m.memberships.matrix(m.cities.n, m.networks.n).tocsr()
     assert S.shape == (N, n)
     S.sum_duplicates()
     assert S.nnz == len(mem) and (S.data == 1).all()

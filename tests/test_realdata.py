@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from model.config import ScenarioError, load_scenario
+from model.config import ScenarioError
+from model.loading import load_scenario
 from model.realdata import (COUNTRIES_CSV, INCOME_GROUPS, NETWORK_COLUMNS, NETWORKS_CSV, SPONSORS,
                             catalogue_codes, default_issue_names, default_region_names, geonames_cities,
                             load_catalogue, load_countries, real_cities, real_world)

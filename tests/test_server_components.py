@@ -10,9 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from analysis import components as C
+from analysis.server import controls as C
+from analysis import figures as F
 from analysis.figures import ACUTO_RAYNER
-from model.config import ScenarioError, load_scenario
+from model.config import ScenarioError
+from model.loading import load_scenario
 from model.model import CityDiplomacyModel
 
 SMALL = {"cities.n": 200, "cities.n_countries": 20, "steps": 8, "networks.initial": 12, "start_year": 2000}
@@ -36,10 +38,10 @@ def _scatter_points(ax) -> int:
 
 # ------------------------------------------------------------------------------ network ecosystem
 def test_network_graph_nodes_are_active_networks_and_edges_shared_members(model):
-    g, n_active = C.network_graph(model, max_nodes=1000)
-    act = C.active_networks(model)
+    g, n_active = F.network_graph(model, max_nodes=1000)
+    act = F.active_networks(model)
     assert n_active == len(act) == g.number_of_nodes() > 0
-    S = model.membership_matrix().toarray()
+    S = model.memberships.matrix(model.cities.n, model.networks.n).toarray()
     for a, b, d in g.edges(data=True):
         assert d["weight"] == int((S[:, a] * S[:, b]).sum()) > 0
     # every pair with shared members has its edge
@@ -52,30 +54,30 @@ def test_network_graph_nodes_are_active_networks_and_edges_shared_members(model)
 
 
 def test_network_figure_draws_every_active_network_with_theme_and_rule_legend(model):
-    fig = C.fig_network(model)
+    fig = F.fig_network(model)
     ax = fig.axes[0]
-    assert _scatter_points(ax) == len(C.active_networks(model))
+    assert _scatter_points(ax) == len(F.active_networks(model))
     labels = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
     assert set(model.issue_names) <= labels and {"open", "threshold", "invitation", "competitive"} <= labels
     assert str(model.year) in fig._suptitle.get_text()
-    assert C.figure_png(fig)[:4] == b"\x89PNG"
+    assert F.figure_png(fig)[:4] == b"\x89PNG"
 
 
 def test_network_figure_samples_the_largest_networks_at_scale(model):
-    fig = C.fig_network(model, max_nodes=5)
+    fig = F.fig_network(model, max_nodes=5)
     assert _scatter_points(fig.axes[0]) == 5
-    assert f"largest 5 of {len(C.active_networks(model))}" in fig._suptitle.get_text()
-    g, _ = C.network_graph(model, max_nodes=5)
-    act = C.active_networks(model)
+    assert f"largest 5 of {len(F.active_networks(model))}" in fig._suptitle.get_text()
+    g, _ = F.network_graph(model, max_nodes=5)
+    act = F.active_networks(model)
     assert min(model.networks.members[list(g.nodes)]) >= np.sort(model.networks.members[act])[-5]
 
 
 def test_network_layout_is_stable_between_steps(model):
-    g, _ = C.network_graph(model)
-    pos1 = C.network_layout(model, g)
+    g, _ = F.network_graph(model)
+    pos1 = F.network_layout(model, g)
     model.step()
-    g2, _ = C.network_graph(model)
-    pos2 = C.network_layout(model, g2)
+    g2, _ = F.network_graph(model)
+    pos2 = F.network_layout(model, g2)
     common = [k for k in pos1 if k in pos2]
     assert common
     moved = np.median([np.linalg.norm(pos1[k] - pos2[k]) for k in common])
@@ -84,7 +86,7 @@ def test_network_layout_is_stable_between_steps(model):
 
 # ------------------------------------------------------------------------------ cities
 def test_city_layout_by_region_without_coordinates(model):
-    fig = C.fig_city_map(model)
+    fig = F.fig_city_map(model)
     ax = fig.axes[0]
     assert _scatter_points(ax) == model.cities.n
     texts = {t.get_text() for t in ax.texts}
@@ -96,7 +98,7 @@ def test_city_layout_by_region_without_coordinates(model):
     assert np.allclose(np.asarray(sc.get_array()), per_city[order])
     assert "layout by region" in fig._suptitle.get_text()
     # regions do not overlap: cities of one region lie closer to their own centre than to others'
-    xy, real = C.city_positions(model)
+    xy, real = F.city_positions(model)
     assert not real
     centres = np.array([xy[model.cities.region == r].mean(axis=0) for r in range(model.n_regions)])
     nearest = np.argmin(((xy[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
@@ -104,7 +106,7 @@ def test_city_layout_by_region_without_coordinates(model):
 
 
 def test_city_map_colours_by_practice_and_uses_coordinates_when_present(model):
-    fig = C.fig_city_map(model, colour_by="practice")
+    fig = F.fig_city_map(model, colour_by="practice")
     sc = fig.axes[0].collections[0]
     order = np.argsort(model.cities.population)
     assert np.allclose(np.asarray(sc.get_array()), model.cities.practice.mean(axis=1)[order])
@@ -112,16 +114,16 @@ def test_city_map_colours_by_practice_and_uses_coordinates_when_present(model):
     rng = np.random.default_rng(0)
     m2.cities.lat = rng.uniform(-50, 70, m2.cities.n)
     m2.cities.lon = rng.uniform(-170, 170, m2.cities.n)
-    fig = C.fig_city_map(m2)
+    fig = F.fig_city_map(m2)
     assert "map" in fig._suptitle.get_text() and "layout" not in fig._suptitle.get_text()
     assert fig.axes[0].get_xlim() == (-180, 180)
 
 
 def test_city_map_samples_at_world_scale(model):
-    fig = C.fig_city_map(model, max_points=50)
+    fig = F.fig_city_map(model, max_points=50)
     assert _scatter_points(fig.axes[0]) == 50
     sizes = np.sort(fig.axes[0].collections[0].get_sizes())
-    all_sizes = np.sort(C.fig_city_map(model, max_points=10_000).axes[0].collections[0].get_sizes())
+    all_sizes = np.sort(F.fig_city_map(model, max_points=10_000).axes[0].collections[0].get_sizes())
     assert sizes[-12:] == pytest.approx(all_sizes[-12:])  # the largest cities are always in the sample
     assert f"50 of {model.cities.n} shown" in fig._suptitle.get_text()
 
@@ -129,35 +131,35 @@ def test_city_map_samples_at_world_scale(model):
 # ------------------------------------------------------------------------------ time series and themes
 def test_timeseries_shows_the_six_key_metrics(model):
     ts = model.timeseries()
-    fig = C.fig_timeseries(ts, years=(2000, 2007))
+    fig = F.fig_timeseries(ts, years=(2000, 2007))
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == [t for _, t in C.KEY_METRICS]
-    for ax, (col, _) in zip(fig.axes, C.KEY_METRICS):
+    assert titles == [t for _, t in F.HEADLINE]
+    for ax, (col, _) in zip(fig.axes, F.HEADLINE):
         line = ax.lines[0]
         assert np.allclose(line.get_ydata(), ts[col].to_numpy())
         assert ax.get_xlim()[0] < 2000 and ax.get_xlim()[1] > 2007
-    other = ts.assign(**{c: ts[c] * 0.5 for c, _ in C.KEY_METRICS})
-    fig2 = C.fig_timeseries(ts, other, labels=("A", "B"))
+    other = ts.assign(**{c: ts[c] * 0.5 for c, _ in F.HEADLINE})
+    fig2 = F.fig_timeseries(ts, other, labels=("A", "B"))
     assert all(len([ln for ln in ax.lines if len(ln.get_xdata()) > 1]) == 2 for ax in fig2.axes)
     assert {t.get_text() for t in fig2.legends[0].get_texts()} == {"A", "B"}
 
 
 def test_live_timeseries_moves_the_lines_of_one_figure(model):
-    fig = C.fig_timeseries_live(model)
+    fig = F.fig_timeseries_live(model)
     model.step()
-    again = C.fig_timeseries_live(model)
+    again = F.fig_timeseries_live(model)
     assert again is fig
     ts = model.timeseries()
-    for ax, (col, _) in zip(again.axes, C.KEY_METRICS):
+    for ax, (col, _) in zip(again.axes, F.HEADLINE):
         assert np.allclose(ax.lines[0].get_ydata(), ts[col].to_numpy())
         lo, hi = ax.get_ylim()
         assert lo <= ts[col].min() and hi >= ts[col].max()
-    assert C.timeseries_png_live(model)[:4] == b"\x89PNG"
+    assert F.timeseries_png_live(model)[:4] == b"\x89PNG"
 
 
 def test_timeseries_before_the_first_step_says_what_to_do():
     m = CityDiplomacyModel(load_scenario(None, overrides=dict(SMALL)))
-    fig = C.fig_timeseries(m.timeseries())
+    fig = F.fig_timeseries(m.timeseries())
     assert any("Step" in t.get_text() for t in fig.axes[0].texts)
 
 
@@ -166,7 +168,7 @@ def test_theme_shares_match_the_metrics_and_acuto_rayner(model):
     last = model.records[-1]
     assert shares == pytest.approx({i: last[f"theme_share_{i}"] for i in model.issue_names})
     assert sum(shares.values()) == pytest.approx(1.0)
-    fig = C.fig_theme_shares(shares, model.year)
+    fig = F.fig_theme_shares(shares, model.year)
     ax = fig.axes[0]
     bars = ax.patches
     n = len(model.issue_names)
@@ -181,9 +183,9 @@ def test_theme_shares_match_the_metrics_and_acuto_rayner(model):
 def test_top_networks_table(model):
     tab = C.top_networks(model, 5)
     assert list(tab.columns) == ["name", "theme", "rule", "members", "funds"]
-    assert len(tab) == min(5, len(C.active_networks(model)))
+    assert len(tab) == min(5, len(F.active_networks(model)))
     assert tab["members"].is_monotonic_decreasing
-    act = C.active_networks(model)
+    act = F.active_networks(model)
     assert tab["members"].iloc[0] == model.networks.members[act].max()
     assert set(tab["name"]) <= {model.networks.names[k] for k in act}
 
@@ -256,15 +258,15 @@ def test_a_baseline_step_renders_in_under_a_second():
     m = CityDiplomacyModel(load_scenario(BASELINE))
     for _ in range(15):
         m.step()
-    C.figure_png(C.fig_timeseries(m.timeseries()))  # warm up fonts and caches
-    C.fig_network(m)
+    F.figure_png(F.fig_timeseries(m.timeseries()))  # warm up fonts and caches
+    F.fig_network(m)
     cpu = []
     for _ in range(3):
         t = time.process_time()
         m.step()
-        C.timeseries_png_live(m)
-        for fig in (C.fig_network(m), C.fig_city_map(m), C.fig_theme_shares(C.current_theme_shares(m), m.year)):
-            C.figure_png(fig)
+        F.timeseries_png_live(m)
+        for fig in (F.fig_network(m), F.fig_city_map(m), F.fig_theme_shares(C.current_theme_shares(m), m.year)):
+            F.figure_png(fig)
         C.top_networks(m)
         cpu.append(time.process_time() - t)
     assert min(cpu) < 1.0, cpu
@@ -276,7 +278,7 @@ solara = pytest.importorskip("solara")
 
 @pytest.fixture(scope="module")
 def app():
-    from analysis import app as app_module
+    from analysis.server import app as app_module
 
     return app_module
 
@@ -443,7 +445,7 @@ def test_serve_starts_solara_on_loopback_offline(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         run.main(["serve", "scenarios/remedies.yaml", "--port", "9001"])
     argv, env = seen["argv"], seen["env"]
-    assert argv[1:4] == ["-m", "solara", "run"] and argv[4].endswith("analysis/app.py")
+    assert argv[1:4] == ["-m", "solara", "run"] and argv[4].endswith("analysis/server/app.py")
     assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == "9001"
     assert "--no-check-version" in argv and "--no-open" in argv
     assert env["CITYDIP_SCENARIO"] == str((C.ROOT / "scenarios" / "remedies.yaml").resolve())

@@ -17,7 +17,10 @@ from hypothesis import strategies as st
 from conftest import A_PEACE, ABC, TINY
 from model import agenda, founding, knowledge, membership, metrics, resources, spillover
 from model.cities import synthetic_cities, synthetic_countries
-from model.config import ScenarioError, load_scenario
+from model.config import ScenarioError
+from model.loading import load_scenario
+from model.membership import refresh_counts
+from model.resources import update_funder_budgets
 from model.model import CityDiplomacyModel
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN
 
@@ -67,7 +70,7 @@ def test_agenda_full_adaptation_partner_blend(make_model, add_networks, set_memb
 def test_agenda_city_first_halves_partner_weight(make_model, add_networks, set_members):
     m = _agenda_state(make_model, add_networks, set_members, networks__agenda_adaptation=1.0,
                       governance__city_first=0.5)
-    assert m.city_first == 0.5
+    assert m.levers.city_first == 0.5
     agenda.agenda_phase(m)
     # w = 0.5 x (1 - 0.5) = 0.25
     # blend  = 0.75 (0.4,0.4,0.2) + 0.25 (0,0,1) = (0.3,0.3,0.4)
@@ -212,8 +215,8 @@ def test_nothing_allocated_beyond_budget(seed, gamma, sponsor, pooled, regional)
                                          "resources.gamma": gamma, "resources.sponsor_share": sponsor,
                                          "resources.regional_funders": regional, "seed": seed})
     m = CityDiplomacyModel(cfg)
-    m.io_pooled_share = pooled
-    m.io_affiliated[: m.networks.n] = m.rng.random(m.networks.n) < 0.5
+    m.levers.io_pooled_share = pooled
+    m.levers.io_affiliated = m.rng.random(m.networks.n) < 0.5
     m.networks.active[0] = False
     alloc = resources.allocate(m)
     budget = np.where(m.funders.active, m.funders.budget, 0.0)
@@ -238,7 +241,7 @@ def test_resources_phase_income_secretariat_programme(make_model, add_networks, 
     assert nets.secretariat[:2] == pytest.approx([1 - math.exp(-2.85), 1 - math.exp(-0.6)])
     # one network per theme: no competitive pressure, efficiency unchanged; programme = 0.7 x income x 0.5
     assert nets.efficiency[:2] == pytest.approx([0.5, 0.5])
-    assert m.programme == pytest.approx([0.7 * 9.5 * 0.5, 0.7 * 2.0 * 0.5])
+    assert m.networks.programme[: m.networks.n] == pytest.approx([0.7 * 9.5 * 0.5, 0.7 * 2.0 * 0.5])
     # funding shares by issue = grants . agenda / total = (8 (0.5,.25,.25) + 2 (.25,.5,.25)) / 10
     assert m.last_funding_share == pytest.approx([0.45, 0.3, 0.25])
 
@@ -270,13 +273,13 @@ def _utility_state(make_model, add_networks, set_members):
         c.budget[i] = 1.0
     c.visibility[:4] = [0.9, 0.4, 0.6, 0.8]
     set_members(m, {0: [1, 2, 3]})
-    m.programme = np.array([2.0])
+    m.networks.programme[0] = 2.0
     return m
 
 
 def test_utility_nonmember(make_model, add_networks, set_members):
     m = _utility_state(make_model, add_networks, set_members)
-    assert m.prestige_cache[0] == pytest.approx(0.6)  # mean visibility of members (0.4+0.6+0.8)/3
+    assert m.networks.prestige[0] == pytest.approx(0.6)  # mean visibility of members (0.4+0.6+0.8)/3
     U = membership.utility(m, np.array([0]), np.array([0]), np.array([0]))
     fit = 3 * (0.5 * 0.5 + 0.5 * 0.25) - 1           # 0.125
     learn = 3 * 0.5 * (0.5 * (0.6 - 0.2))            # 0.3 (gaps on b, c are 0)
@@ -322,7 +325,7 @@ def test_utility_similarity_and_exclusivity(make_model, add_networks, set_member
     c.visibility[:8] = [0.9, 0.2, 0.4, 0.8, 1.0, 0.5, 0.7, 0.1]
     set_members(m, {0: [1, 2], 1: [3, 4], 2: [5, 6]})
     # prestige = members' mean visibility: open 0.3, invitation 0.9, competitive 0.6
-    assert m.prestige_cache[:3] == pytest.approx([0.3, 0.9, 0.6])
+    assert m.networks.prestige[:3] == pytest.approx([0.3, 0.9, 0.6])
     pairs_c, pairs_k = np.array([0, 0, 0, 7, 7, 7]), np.array([0, 1, 2, 0, 1, 2])
     U = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
     # U = 0.6 x prestige_k x 2 vis_c + 0.8 (1 - |vis_c - prestige_k|) + 1.0 vis_c [closed] - 0.9
@@ -396,8 +399,8 @@ def test_greedy_budget(make_model, add_networks, set_members):
     m = _greedy_state(make_model, add_networks, set_members, attention=3, budget=1.0, fees=(0.5, 0.8, 0.3))
     _zero_learning(m)
     m.cities.visibility[0] = 0.0
-    m.refresh_membership_counts()   # prestige follows the members' visibility
-    assert m.prestige_cache[:3] == pytest.approx([0.0, 0.0, 0.0])
+    refresh_counts(m)   # prestige follows the members' visibility
+    assert m.networks.prestige[:3] == pytest.approx([0.0, 0.0, 0.0])
     U = membership.utility(m, np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([1, 1, 1]))
     assert U == pytest.approx([-0.4, 0.5, 0.4])
     out = membership.membership_phase(m, 2000)
@@ -428,7 +431,7 @@ def test_competitive_network_admits_best_ranked_up_to_target(make_model, add_net
     c.priority[:] = [1.0, 0.0, 0.0]   # U >= fit = 2 for everyone: all apply, the member stays
     c.attention[:] = 5
     set_members(m, {0: [0]})
-    m.rank_score = np.arange(10) / 10.0   # city 9 ranks first
+    m.ranking.score = np.arange(10) / 10.0   # city 9 ranks first
     membership.membership_phase(m, 2000)
     # slots = target 3 - 1 staying member = 2: the two best-ranked applicants, cities 9 and 8
     assert set(m.memberships.city[m.memberships.net == 0].tolist()) == {0, 8, 9}
@@ -456,7 +459,7 @@ def _production_state(make_model, add_networks, same_standard=False):
     std = [[0, 1], [0, 1]] if same_standard else [[0, 1], [2, 3]]
     add_networks(m, 2, themes=[0, 0], agenda=[[0.8, 0.2], [0.5, 0.5]], knowledge=[[0.2, 0.5], [0.23, 0.1]],
                  standard=std)
-    m.programme = np.array([2 * math.log(2), 2 * math.log(2)])  # strength 1 - exp(-ln 2) = 0.5
+    m.networks.programme[:2] = 2 * math.log(2)  # strength 1 - exp(-ln 2) = 0.5
     return m
 
 
@@ -621,7 +624,7 @@ def test_link_weights_bridges(make_model, add_networks, set_members):
     assert W == pytest.approx(np.array([[0, 0.5, 0], [0.5, 0, 0], [0, 0, 0]]))
     links = np.zeros((3, 3))
     links[0, 2] = links[2, 0] = 1.0
-    m.set_links(links)
+    m.levers.links = links
     assert knowledge.link_weights(m)[0, 2] == 1.0
 
 
@@ -725,8 +728,8 @@ def test_spillover_phase_switches(make_model, add_networks, set_members):
     spillover.spillover_phase(m)
     assert (m.cities.norm == norm).all()
     assert (m.countries.stance == stance).all()
-    # engagement is still measured: city 0 in 3 networks, sum of agendas capped at 1
-    E = m.engagement_cache
+    # engagement: city 0 in 3 networks, sum of agendas capped at 1
+    E = spillover.engagement(m)
     expected = np.minimum(1.0, m.networks.agenda[:3].sum(axis=0))
     assert E[0] == pytest.approx(expected)
 
@@ -784,10 +787,10 @@ def test_fragmentation(make_model, add_networks, set_members):
     # a cooperation link between 0 and 2 joins the components
     L = np.zeros((4, 4))
     L[0, 2] = L[2, 0] = 1.0
-    m.set_links(L)
+    m.levers.links = L
     assert metrics.fragmentation(m, metrics.active_on(m)) == pytest.approx(0.0)
     # all different standards, no links: 3 components -> 1
-    m.set_links(None)
+    m.levers.links = None
     m.networks.standard[1, 0] = 6
     assert metrics.fragmentation(m, metrics.active_on(m)) == pytest.approx(1.0)
 
@@ -1123,7 +1126,7 @@ def test_pool_growth(small_model):
     small_model.step()
     assert small_model.pool == pytest.approx(pool0 * (1 + small_model.cfg.resources.growth))
     # budgets: exogenous pool plus what active networks mobilise (mobilisation x active networks)
-    small_model.update_funder_budgets()
+    update_funder_budgets(small_model)
     n_act = int(small_model.networks.active.sum())
     expected = small_model.pool + small_model.cfg.resources.mobilisation * n_act
     assert small_model.funders.budget.sum() == pytest.approx(expected)
@@ -1161,7 +1164,7 @@ def _ranked_state(make_model, add_networks, set_members, **ov):
     region 1; one global invitation network (0) with target 4 and one in region 1 (1) with target 2."""
     m = make_model(**ov)
     m.cities.region[:] = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
-    m.rank_score = np.linspace(0.9, 0.0, 10)
+    m.ranking.score = np.linspace(0.9, 0.0, 10)
     m._ranked = None
     add_networks(m, 2, rules=[INVITATION, INVITATION], scopes=[GLOBAL_SCOPE, 1], target=[4, 2])
     set_members(m, {0: [1], 1: []})
@@ -1180,7 +1183,7 @@ def test_invitations_fill_open_slots_with_the_best_ranked_non_members(make_model
 
 def test_invitations_skip_cities_that_declined_and_stop_at_target(make_model, add_networks, set_members):
     m = _ranked_state(make_model, add_networks, set_members)
-    m.declined = {0: np.array([0]), 1: np.array([5])}  # city 0 refused network 0; city 5 network 1
+    m.memberships.declined = {0: np.array([0]), 1: np.array([5])}  # city 0 refused network 0; city 5 network 1
     c, k = membership.invitations(m)
     assert sorted(int(x) for x in c[k == 0]) == [2, 3, 4]   # next in line after the refusal
     assert sorted(int(x) for x in c[k == 1]) == [6, 7]
@@ -1193,7 +1196,7 @@ def test_invitations_skip_cities_that_declined_and_stop_at_target(make_model, ad
 def test_declined_invitations_are_remembered(make_model, add_networks, set_members):
     # nobody wants to join (join threshold 100): every invitation is refused
     m = _ranked_state(make_model, add_networks, set_members, membership__join_threshold=100.0)
-    m.programme = np.zeros(m.networks.n)
+    m.networks.programme[: m.networks.n] = 0.0
     membership.membership_phase(m, m.year)
-    assert set(m.declined[0].tolist()) >= {0, 2, 3}
-    assert set(m.declined[1].tolist()) >= {5, 6}
+    assert set(m.memberships.declined[0].tolist()) >= {0, 2, 3}
+    assert set(m.memberships.declined[1].tolist()) >= {5, 6}

@@ -36,7 +36,7 @@ if str(REPO) not in sys.path:
 
 import run as cli
 from analysis.sweep import _task, load_sweep, replication_seeds, run_one, run_sweep
-from model.config import load_scenario
+from model.loading import load_scenario
 from model.model import CityDiplomacyModel
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
@@ -326,7 +326,7 @@ BAD = [
                          "parameters": {"resources.pool": {"low": 200, "high": 50}}},
      "parameters.resources.pool", "low (200) must be below high (50)"),
     ("zero replications", {"replications": 0}, "replications", "greater than or equal to 1"),
-    ("unknown design", {"design": "factorial"}, "design.kind", "unknown design 'factorial'"),
+    ("unknown design", {"design": "factorial"}, "design.kind", "'factorial' is not allowed; expected one of: 'grid'"),
     ("NaN value", {"parameters": {"resources.pool": [1.0, float("nan")]}}, "parameters.resources.pool.values",
      "finite number"),
     ("value out of range", {"parameters": {"resources.gamma": [1, 50]}}, "parameters.resources.gamma.values.1",

@@ -1,6 +1,6 @@
-"""Execution back-ends of `run.py sweep`: every one is a `concurrent.futures.Executor`.
+"""Execution back-ends of sweeps, calibration and the claims lab: every one is a `concurrent.futures.Executor`.
 
-The sweep loop (analysis/sweep.py) only calls `submit`, waits on the futures it gets back and
+The sweep loop (analysis/sweep/loop.py) only calls `submit`, waits on the futures it gets back and
 asks the back-end how many runs to keep in flight, so any Executor plugs in:
 
 - `SerialBackend`: runs in the calling process, one run at a time (`--workers 1`);
@@ -24,7 +24,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 # Modules the forkserver imports once, so that worker processes start with the model loaded.
-PRELOAD = ["analysis.sweep"]
+PRELOAD = ["analysis.sweep.loop"]
 
 
 class SerialExecutor(Executor):
@@ -108,7 +108,7 @@ def _watch_parent(pid: int, every: float = 1.0):
 
 def _warm(delay: float) -> int:
     """Runs in a worker: import the model (already done under forkserver) and report the pid."""
-    import analysis.sweep  # noqa: F401
+    import analysis.sweep.loop  # noqa: F401
 
     time.sleep(delay)
     return os.getpid()

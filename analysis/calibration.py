@@ -1,5 +1,5 @@
 """`run.py calibrate`: run the historical scenario with N seeds and compare the model with the
-calibration facts listed in the scenario's `calibration:` section (CLAIMS.md).
+calibration facts listed in the scenario's `calibration:` section (docs/claims.md lists them).
 
 Every verdict is computed from the runs: for each fact, the value is read from each replication,
 and the fact is met when the replications' mean satisfies the stated relation within the
@@ -11,31 +11,24 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from analysis.outputs import atomic_directory
+from model.randomness import replication_seeds
+
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "history.yaml"
 
 
-def replication_seeds(seed: int, n: int) -> list[int]:
-    """Independent seeds for n replications: numpy SeedSequence(seed).spawn(n)."""
-    return [int(s.generate_state(1, dtype=np.uint64)[0] % (2**63 - 1)) for s in np.random.SeedSequence(seed).spawn(n)]
+def _one_run(scenario: dict, seed: int) -> dict:
+    """Worker: one replication (model.api.run_scenario); returns what the facts need."""
+    from model.api import run_scenario
 
-
-def _one_run(path: str, seed: int) -> dict:
-    """Worker: one replication of the historical scenario; returns what the facts need."""
-    from model import CityDiplomacyModel, load_scenario
-
-    cfg = load_scenario(path, overrides={"seed": seed})
-    m = CityDiplomacyModel(cfg)
-    m.run()
-    c = m.cities
-    under = float(np.mean(c.budget * 1e6 < 0.01 * c.city_budget)) if c.city_budget is not None else float("nan")
-    return {"seed": seed, "timeseries": m.timeseries(), "named": m.named_networks_history(), "budget_under_1pct": under}
+    res = run_scenario(scenario, seed=seed, tables=False)
+    return {"seed": seed, "timeseries": res.timeseries, "named": res.named_networks,
+            "budget_under_1pct": res.statistics["budget_share_under_1pct"]}
 
 
 def fact_value(fact, run: dict, last_year: int) -> float:
@@ -81,58 +74,26 @@ def calibration_table(cfg, runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _figures(cfg, runs, table: pd.DataFrame, outdir: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from analysis.figures import ACUTO_RAYNER, issue_colours
+def _figures(cfg, runs, outdir: Path) -> list[str]:
+    from analysis.figures import fig_network_count, fig_theme_calibration, save
 
     outdir.mkdir(parents=True, exist_ok=True)
-    files = []
     counts = np.array([r["timeseries"]["n_networks"].to_numpy() for r in runs])
     years = runs[0]["timeseries"]["year"].to_numpy()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.fill_between(years, np.percentile(counts, 2.5, axis=0), np.percentile(counts, 97.5, axis=0), alpha=0.25, label="model, 95% of replications")
-    ax.plot(years, counts.mean(axis=0), lw=2, label="model, mean")
-    for f in cfg.calibration:
-        if f.measure == "metric" and f.metric == "n_networks":
-            ax.errorbar([f.year], [f.target], yerr=[[f.tolerance], [f.tolerance]] if f.relation == "approx" else None,
-                        fmt="o" if f.relation == "approx" else "^", color="black", capsize=4)
-    ax.plot([], [], "ok", label="known points (tolerance)")
-    ax.set_xlabel("year")
-    ax.set_ylabel("active networks")
-    ax.set_title("Number of international city networks: model against known points")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(outdir / "network_count.png", dpi=110)
-    plt.close(fig)
-    files.append("figures/network_count.png")
+    facts = [f for f in cfg.calibration if f.measure == "metric" and f.metric == "n_networks"]
+    save(fig_network_count(years, counts, facts), outdir / "network_count.png")
     year = next((f.year for f in cfg.calibration if f.metric and f.metric.startswith("theme_share_")), cfg.end_year)
     issues = cfg.issue_names
-    shares = np.array([[r["timeseries"].loc[r["timeseries"]["year"] == year, f"theme_share_{i}"].iloc[0] for i in issues] for r in runs])
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    x = np.arange(len(issues))
-    col = issue_colours(issues)
-    ax.bar(x - 0.2, shares.mean(axis=0), 0.4, yerr=shares.std(axis=0), color=[col[i] for i in issues], label=f"model {year}")
-    ax.bar(x + 0.2, [ACUTO_RAYNER.get(i, np.nan) for i in issues], 0.4, color="lightgrey", edgecolor="black", label="Acuto and Rayner (2016)")
-    ax.set_xticks(x, issues, rotation=30)
-    ax.set_ylabel("share of networks by main theme")
-    ax.set_title("Theme shares: model against Acuto and Rayner")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(outdir / "theme_shares.png", dpi=110)
-    plt.close(fig)
-    files.append("figures/theme_shares.png")
-    return files
+    shares = np.array([[r["timeseries"].loc[r["timeseries"]["year"] == year, f"theme_share_{i}"].iloc[0]
+                        for i in issues] for r in runs])
+    save(fig_theme_calibration(issues, shares, year), outdir / "theme_shares.png")
+    return ["figures/network_count.png", "figures/theme_shares.png"]
 
 
 def _markdown(cfg, table: pd.DataFrame, figures: list[str], n: int) -> str:
     met = int(table["within_tolerance"].sum())
     lines = [f"# Calibration: {cfg.name}", "",
-             f"{n} replications of `{cfg.name}` ({cfg.start_year}-{cfg.end_year}); seeds from SeedSequence({cfg.seed}).spawn({n}).",
+             f"{n} replications of `{cfg.name}` ({cfg.start_year}-{cfg.end_year}); seeds from model.randomness.replication_seeds({cfg.seed}, {n}).",
              f"Facts met within the tolerances stated in the scenario file: **{met} of {len(table)}**.", "",
              "| fact | source | target | model mean | 95% interval | n | within tolerance |",
              "|---|---|---|---|---|---|---|"]
@@ -146,47 +107,40 @@ def _markdown(cfg, table: pd.DataFrame, figures: list[str], n: int) -> str:
 
 def calibrate(scenario: str | os.PathLike | None = None, out: str | os.PathLike = "results/calibration",
               replications: int = 10, workers: int | None = None, quiet: bool = False) -> pd.DataFrame:
+    """Run `replications` seeds of the scenario (default scenarios/history.yaml) on `workers` local
+    processes and write calibration.md, calibration.json and figures/ into `out` (which must be new
+    or empty; written atomically). Returns the table of facts."""
     from tqdm import tqdm
 
-    from model.config import ScenarioError, load_scenario
+    from analysis.execution import make_backend
+    from model.config import ScenarioError
+    from model.loading import load_scenario
 
     path = str(scenario or DEFAULT_SCENARIO)
     cfg = load_scenario(path)
     if not cfg.calibration:
         raise ScenarioError(path, "calibration", "the scenario lists no calibration facts")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ScenarioError(str(out), "", "output directory already exists and is not empty; choose a new one")
     seeds = replication_seeds(cfg.seed, replications)
-    workers = max(1, min(workers or os.cpu_count() or 1, replications))
+    resolved = cfg.model_dump(mode="json")
+    backend = make_backend(workers=max(1, min(workers or os.cpu_count() or 1, replications)))
     bar = tqdm(total=replications, desc="calibrate", unit="run", disable=quiet or not os.isatty(2), leave=False)
-    runs = []
-    if workers == 1:
-        for s in seeds:
-            runs.append(_one_run(path, s))
-            bar.update(1)
-    else:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-            for r in ex.map(_one_run, [path] * len(seeds), seeds):
-                runs.append(r)
-                bar.update(1)
-    bar.close()
-    table = calibration_table(cfg, runs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
-        figs = _figures(cfg, runs, table, tmp / "figures")
+        futures = [backend.executor.submit(_one_run, resolved, s) for s in seeds]
+        runs = []
+        for f in futures:  # in seed order: the table does not depend on which run finished first
+            runs.append(f.result())
+            bar.update(1)
+    except BaseException:
+        backend.close(cancel=True)
+        raise
+    finally:
+        bar.close()
+    backend.close()
+    table = calibration_table(cfg, runs)
+    with atomic_directory(Path(out)) as tmp:
+        figs = _figures(cfg, runs, tmp / "figures")
         (tmp / "calibration.md").write_text(_markdown(cfg, table, figs, replications))
         (tmp / "calibration.json").write_text(json.dumps({"scenario": cfg.name, "replications": replications,
-                                                          "seeds": seeds, "facts": table.to_dict(orient="records")}, indent=2))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+                                                          "seeds": seeds, "facts": table.to_dict(orient="records")},
+                                                         indent=2))
     return table

@@ -28,7 +28,7 @@ MAX_PANELS = 8
 
 def analyse(sw, means: np.ndarray) -> tuple[list[dict], list[dict], list[str]]:
     """(rows of sensitivity.csv, rows of sensitivity_s2.csv, skipped metrics)."""
-    from analysis.sweep import salib_problem
+    from analysis.sweep.designs import salib_problem
 
     d = sw.spec.design
     problem = salib_problem(sw.paths)
@@ -66,13 +66,16 @@ def analyse(sw, means: np.ndarray) -> tuple[list[dict], list[dict], list[str]]:
 
 
 def _write_csv(path: Path, rows: list[dict], columns: list[str]):
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([_fmt(r[c]) for c in columns])
-    os.replace(tmp, path)
+    import io
+
+    from analysis.outputs import write_text_atomic
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_fmt(r[c]) for c in columns])
+    write_text_atomic(path, buf.getvalue())
 
 
 def _fmt(v):

@@ -1,7 +1,7 @@
 """The browser app: Mesa's SolaraViz server for the city-diplomacy model.
 
 Start it with `python run.py serve [SCENARIO.yaml] [--host 127.0.0.1] [--port 8765]` (or
-`solara run analysis/app.py`; the scenario then comes from $CITYDIP_SCENARIO, default
+`solara run analysis/server/app.py`; the scenario then comes from $CITYDIP_SCENARIO, default
 scenarios/baseline.yaml). It works offline: Solara's JavaScript comes from the solara-assets
 package, the figures are PNG images drawn on the server by matplotlib.
 
@@ -23,8 +23,8 @@ import sys
 from html import escape
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `solara run analysis/app.py` from anywhere
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # `solara run analysis/server/app.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
 import ipywidgets
@@ -34,9 +34,12 @@ import solara.lab
 from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import force_update, update_counter
 
-from analysis import components as C
+from analysis import figures as F
+from analysis.server import controls as C
 from model import CityDiplomacyModel
-from model.config import ScenarioError, parse_value
+from model.api import run_scenario
+from model.config import ScenarioError
+from model.loading import parse_overrides
 
 ENV_SCENARIO = "CITYDIP_SCENARIO"
 START_FILE = Path(os.environ.get(ENV_SCENARIO) or ROOT / "scenarios" / "baseline.yaml").resolve()
@@ -148,7 +151,7 @@ def PngFigure(build, dependencies: list, alt: str = ""):
     drawn again only when `dependencies` change."""
     def draw():
         out = build()
-        return out if isinstance(out, bytes) else C.figure_png(out)
+        return out if isinstance(out, bytes) else F.figure_png(out)
 
     png = solara.use_memo(draw, dependencies)
     return rw.Image(value=png, format="png", layout=ipywidgets.Layout(width="100%", height="auto"),
@@ -162,7 +165,7 @@ def _deps(model) -> list:
 @solara.component
 def NetworkPanel(model):
     update_counter.get()
-    PngFigure(lambda: C.fig_network(model), _deps(model), alt="network")
+    PngFigure(lambda: F.fig_network(model), _deps(model), alt="network")
 
 
 @solara.component
@@ -172,19 +175,19 @@ def CityPanel(model):
     with solara.Column(gap="0px"):
         solara.ToggleButtonsSingle(value=colour_by, values=["memberships", "practice"], on_value=set_colour_by,
                                    dense=True)
-        PngFigure(lambda: C.fig_city_map(model, colour_by=colour_by), _deps(model) + [colour_by], alt="cities")
+        PngFigure(lambda: F.fig_city_map(model, colour_by=colour_by), _deps(model) + [colour_by], alt="cities")
 
 
 @solara.component
 def MetricsPanel(model):
     update_counter.get()
-    PngFigure(lambda: C.timeseries_png_live(model), _deps(model), alt="metrics")
+    PngFigure(lambda: F.timeseries_png_live(model), _deps(model), alt="metrics")
 
 
 @solara.component
 def ThemePanel(model):
     update_counter.get()
-    PngFigure(lambda: C.fig_theme_shares(C.current_theme_shares(model), model.year), _deps(model), alt="themes")
+    PngFigure(lambda: F.fig_theme_shares(C.current_theme_shares(model), model.year), _deps(model), alt="themes")
 
 
 @solara.component
@@ -254,29 +257,15 @@ def _fmt(v) -> str:
 # Page 1: comparison
 
 
-def _parse_overrides(text: str) -> dict:
-    out = {}
-    for line in (text or "").replace(";", "\n").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if "=" not in line:
-            raise ScenarioError("overrides", line, "expected dotted.key=VALUE, e.g. resources.pool=60")
-        k, v = line.split("=", 1)
-        out[k.strip()] = parse_value(v.strip())
-    return out
-
-
 def run_side(model, source: str, overrides_text: str, remedies: list[str]):
     """Run one side of the comparison to the end; returns (label, time series, scenario)."""
     base = model.cfg if source == CURRENT else C.resolve_path(source)
-    cfg, _ = C.build_scenario(base, _parse_overrides(overrides_text), remedies)
-    m = CityDiplomacyModel(cfg)
-    m.run()
+    cfg, _ = C.build_scenario(base, parse_overrides(overrides_text, source="overrides"), remedies)
+    res = run_scenario(cfg, tables=False)
     name = "current run" if source == CURRENT else Path(source).stem
     extra = [s.strip() for s in (overrides_text or "").replace(";", "\n").splitlines() if s.strip()]
     label = " + ".join([name] + extra + ([f"{len(remedies)} remedies"] if remedies else []))
-    return label, m.timeseries(), cfg
+    return label, res.timeseries, cfg
 
 
 @solara.component
@@ -337,8 +326,8 @@ def CompareFigures(model):
         return
     (la, ta, ca), (lb, tb, cb) = result
     labels = (f"A: {la}", f"B: {lb}")
-    PngFigure(lambda: C.fig_timeseries(ta, tb, labels=labels), [id(result)], alt="compare-metrics")
-    PngFigure(lambda: C.fig_theme_shares(C.theme_shares_from_ts(ta, ca.issue_names), None,
+    PngFigure(lambda: F.fig_timeseries(ta, tb, labels=labels), [id(result)], alt="compare-metrics")
+    PngFigure(lambda: F.fig_theme_shares(C.theme_shares_from_ts(ta, ca.issue_names), None,
                                          other=C.theme_shares_from_ts(tb, cb.issue_names), labels=labels),
               [id(result)], alt="compare-themes")
 

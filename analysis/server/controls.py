@@ -1,0 +1,179 @@
+"""What the browser app (analysis/server/app.py) needs besides figures, without the browser: the
+levers and remedies it offers, the scenario built from its controls, and the data of its tables.
+
+Plain Python (no Solara), so that it can be tested and reused in notebooks; the figures come from
+`analysis/figures.py`, shared with the run's outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.figures import HEADLINE
+from model.config import Scenario, ScenarioError
+from model.interventions import remedies
+from model.loading import apply_overrides, read_yaml, validate_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO_DIR = ROOT / "scenarios"
+
+
+@dataclass(frozen=True)
+class Lever:
+    """A slider or switch of the app that sets one dotted scenario field."""
+
+    param: str  # keyword of the app model (a valid identifier)
+    path: str  # dotted scenario field
+    label: str
+    kind: str  # "float" or "bool"
+    min: float = 0.0
+    max: float = 1.0
+    step: float = 0.05
+
+
+LEVERS = [
+    Lever("pool", "resources.pool", "Funding pool (M USD/yr)", "float", 0.0, 600.0, 1.0),
+    Lever("convergence", "networks.convergence", "Convergence (follow the money)", "float", step=0.01),
+    Lever("invitation_share", "networks.invitation_share", "Invitation-only share", "float", 0.0, 0.8, 0.01),
+    Lever("openness_closed", "networks.openness_closed", "Openness of closed networks", "float", step=0.01),
+    Lever("partnered_share", "networks.partnered_share", "Partner share (networks with partners)", "float", step=0.01),
+    Lever("city_first", "governance.city_first", "City first (governance)", "float", step=0.01),
+    Lever("spillover_down", "spillover.down", "Spillover down (to residents)", "bool"),
+    Lever("spillover_up", "spillover.up", "Spillover up (to national stance)", "bool"),
+    Lever("spillover_horizontal", "spillover.horizontal", "Spillover across networks", "bool"),
+]
+
+# The remedies (kind -> label) as the intervention registry knows them: each switch adds one
+# intervention with its default parameters.
+REMEDIES = remedies()
+
+
+def lever_value(cfg: Scenario, path: str) -> Any:
+    node: Any = cfg
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def list_scenarios(extra: str | Path | None = None) -> list[str]:
+    """Scenario files the picker offers: the valid scenarios in scenarios/ (sweep files and broken
+    files are skipped) plus `extra` (the file given to `serve`) when it lies elsewhere."""
+    out = []
+    for p in sorted(SCENARIO_DIR.glob("*.y*ml")):
+        try:
+            validate_scenario(read_yaml(p), str(p))
+        except Exception:  # noqa: BLE001, S112 - anything unreadable or invalid is simply not offered
+            continue
+        out.append(display_path(p))
+    if extra is not None:
+        label = display_path(Path(extra))
+        if label not in out:
+            out.insert(0, label)
+    return out
+
+
+def display_path(p: Path) -> str:
+    p = Path(p).resolve()
+    try:
+        return str(p.relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
+def resolve_path(label: str) -> Path:
+    p = Path(label)
+    return p if p.is_absolute() else ROOT / p
+
+
+def build_scenario(source: str | Path | Scenario, overrides: dict[str, Any] | None = None,
+                   remedies: list[str] | tuple = (), remedy_start: int | None = None) -> tuple[Scenario, list[str]]:
+    """The scenario of `source` (a YAML file or a resolved Scenario) with dotted `overrides`, plus one
+    intervention per remedy starting in `remedy_start` (default: the first simulated year; clamped
+    to the simulated years).
+
+    Returns (scenario, notes): notes say what was adjusted so that the scenario stays valid.
+    Raises ScenarioError (naming the file) when the file or an override is wrong.
+    """
+    if isinstance(source, Scenario):
+        src, data = f"scenario {source.name}", source.model_dump(mode="json")
+    else:
+        src, data = str(source), read_yaml(source)
+    notes: list[str] = []
+    ov = dict(overrides or {})
+    if "networks.invitation_share" in ov:
+        # the rule shares must sum to at most 1: cap the invitation share instead of failing
+        base = validate_scenario(copy.deepcopy(data), src)
+        room = base.networks.invitation_room()
+        if ov["networks.invitation_share"] > room + 1e-12:
+            notes.append(f"invitation share capped at {room:.2f} (competitive + threshold shares take the rest)")
+            ov["networks.invitation_share"] = round(room, 6)
+    apply_overrides(data, ov, source=src)
+    if remedies:
+        probe = validate_scenario(copy.deepcopy(data), src)
+        first, last = probe.start_year, probe.end_year
+        year = first if remedy_start is None else min(max(int(remedy_start), first), last)
+        if remedy_start is not None and year != int(remedy_start):
+            notes.append(f"remedies start in {year} (the run covers {first}-{last})")
+        ivs = list(data.get("interventions") or [])
+        for kind in remedies:
+            if kind not in REMEDIES:
+                raise ScenarioError(src, "interventions", f"unknown remedy '{kind}'; expected one of: {', '.join(REMEDIES)}")
+            ivs.append({"kind": kind, "start": year})
+        data["interventions"] = ivs
+    return validate_scenario(data, src), notes
+
+
+def add_remedy_now(model, kind: str):
+    """Switch a remedy on in a running model from the next simulated year on (to the end)."""
+    if kind not in REMEDIES:
+        raise ValueError(f"unknown remedy {kind!r}")
+    year = model.year + 1
+    if year > model.cfg.end_year:
+        raise ValueError("the run is over; press Reset first")
+    return model.add_intervention({"kind": kind, "start": year})
+
+
+# ---------------------------------------------------------------------------------------------
+# Panel data
+
+
+def top_networks(model, n: int = 10) -> pd.DataFrame:
+    """The n largest active networks: name, theme, rule, members, funds (million USD)."""
+    tab = model.networks_table()
+    tab = tab[tab["dissolved"].isna()].sort_values(["members", "funds"], ascending=False).head(n)
+    out = tab[["name", "theme", "rule", "members", "funds"]].reset_index(drop=True)
+    out["funds"] = out["funds"].astype(float).round(2)
+    return out
+
+
+def current_theme_shares(model) -> dict[str, float]:
+    """Share of active networks by primary theme (the theme_share_* metrics, for the current state)."""
+    n = model.networks.n
+    act = np.flatnonzero(model.networks.active[:n])
+    k = len(model.issue_names)
+    if len(act) == 0:
+        return {i: 0.0 for i in model.issue_names}
+    counts = np.bincount(model.networks.theme[act], minlength=k)[:k]
+    return {nm: float(c) / len(act) for nm, c in zip(model.issue_names, counts)}
+
+
+def final_table(a: pd.DataFrame, b: pd.DataFrame, labels=("A", "B")) -> pd.DataFrame:
+    """Final values of the key metrics for two runs and their difference (B - A)."""
+    rows = []
+    for col, title in HEADLINE + [("n_networks", "Active networks"), ("share_unaffiliated", "Share of cities in no network")]:
+        va = float(a[col].iloc[-1]) if len(a) else float("nan")
+        vb = float(b[col].iloc[-1]) if len(b) else float("nan")
+        rows.append({"metric": title, labels[0]: round(va, 4), labels[1]: round(vb, 4), "B - A": round(vb - va, 4)})
+    return pd.DataFrame(rows)
+
+
+def theme_shares_from_ts(ts: pd.DataFrame, issues: list[str]) -> dict[str, float]:
+    return {i: float(ts[f"theme_share_{i}"].iloc[-1]) if len(ts) else 0.0 for i in issues}
+
+

@@ -1,0 +1,333 @@
+"""A validated sweep: the base scenario, the design points, the replication seeds and the runs.
+
+Each run is one (design point, replication); replication r uses the same seed at every design point
+(common random numbers): `model.randomness.replication_seeds(seed, replications)[r]`.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.sweep.designs import make_design
+from analysis.sweep.spec import FORMAT, FORMAT_VERSION, MAX_RUNS, ParamSpec, RecordSpec, SweepSpec, is_sweep_data, validate_spec
+from model.config import Scenario, ScenarioError
+from model.loading import apply_overrides, field_kind, read_yaml, validate_scenario
+from model.metrics import metric_names
+from model.randomness import replication_seeds
+
+def _norm(path: str) -> str:
+    return str(path).strip().replace("__", ".")
+
+
+@dataclass
+class Sweep:
+    """A validated sweep: the base scenario, the design points and the runs."""
+
+    spec: SweepSpec
+    source: str
+    name: str
+    base: dict  # the fully resolved base scenario (every default filled in)
+    paths: list[str]
+    kinds: dict[str, str]
+    points: list[dict]
+    unit: np.ndarray | None  # design in [0, 1]^D (lhs, sobol, morris); what SALib analyses
+    seeds: list[int]
+    metrics: list[str]
+    every_step: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_points(self) -> int:
+        return len(self.points)
+
+    @property
+    def replications(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def n_runs(self) -> int:
+        return self.n_points * self.replications
+
+    @property
+    def record(self) -> dict:
+        return {"metrics": list(self.metrics), "every_step": self.every_step}
+
+    def size(self) -> str:
+        """'4 design points x 2 replications = 8 runs'."""
+        def n(k, word):
+            return f"{k} {word}{'' if k == 1 else 's'}"
+        return f"{n(self.n_points, 'design point')} x {n(self.replications, 'replication')} = {n(self.n_runs, 'run')}"
+
+    def run_id(self, point: int, rep: int) -> str:
+        w = max(5, len(str(self.n_points - 1)))
+        wr = max(3, len(str(self.replications - 1)))
+        return f"p{point:0{w}d}_r{rep:0{wr}d}"
+
+    def runs(self):
+        """(run_id, point, replication, parameters, seed) in manifest order (point-major)."""
+        for p, params in enumerate(self.points):
+            for r, s in enumerate(self.seeds):
+                yield self.run_id(p, r), p, r, params, s
+
+    def manifest(self) -> dict:
+        runs = {rid: {"point": p, "replication": r, "parameters": params, "seed": s}
+                for rid, p, r, params, s in self.runs()}
+        core = {"base_scenario": self.base, "parameters": self.paths, "record": self.record, "runs": runs}
+        return {
+            "format": FORMAT, "version": FORMAT_VERSION, "name": self.name, "sweep_file": self.source,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "fingerprint": fingerprint(core), "versions": _versions(),
+            "spec": spec_dump(self.spec),
+            "design": {"kind": self.spec.design.kind, "points": self.n_points, "replications": self.replications,
+                       "runs": self.n_runs},
+            "seeds": self.seeds, **core,
+        }
+
+
+def spec_dump(spec: SweepSpec) -> dict:
+    d = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    d["design"] = spec.design.relevant()
+    return d
+
+
+def fingerprint(core: dict) -> str:
+    text = json.dumps(core, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _versions() -> dict:
+    import mesa
+
+    return {"python": sys.version.split()[0], "numpy": np.__version__, "mesa": mesa.__version__,
+            "pandas": pd.__version__}
+
+
+def load_sweep(path: str | os.PathLike) -> Sweep:
+    """Read and validate a sweep file: schema, every parameter path and value, metrics, design size.
+    Every problem is a ScenarioError naming the file and the field path (exit code 2 on the CLI)."""
+    src = str(path)
+    data = read_yaml(path)
+    if not is_sweep_data(data):
+        raise ScenarioError(src, "", "is not a sweep file (it has none of the fields parameters, design, replications, "
+                                     "record); expected a sweep file (docs/sweeps.md); a scenario file runs with run.py run")
+    spec = validate_spec(data, src)
+    here = Path(path).resolve().parent
+    name = spec.name or _safe_name(Path(path).stem)
+
+    # -- the base scenario, with the fixed overrides and steps
+    if isinstance(spec.scenario, str):
+        p = Path(spec.scenario).expanduser()
+        p = p if p.is_absolute() else here / p
+        if not p.is_file():
+            raise ScenarioError(src, "scenario", f"scenario file not found: {spec.scenario} (relative paths start at "
+                                                 f"the sweep file's folder, {here})")
+        base_data, base_src = read_yaml(p), str(p)
+        if is_sweep_data(base_data):
+            raise ScenarioError(src, "scenario", f"{spec.scenario} is a sweep file; expected a scenario file")
+    elif isinstance(spec.scenario, dict):
+        base_data, base_src = copy.deepcopy(spec.scenario), src
+    else:
+        base_data, base_src = {}, src
+    fixed = {}
+    for k, v in spec.fixed.items():
+        if _norm(k) in fixed:
+            raise ScenarioError(src, f"set.{k}", "given twice")
+        fixed[_norm(k)] = v
+    if "seed" in fixed:
+        raise ScenarioError(src, "set.seed", "each run's seed comes from the sweep's seed and replications; "
+                                             "set the top-level seed instead")
+    for k, v in fixed.items():
+        try:
+            apply_overrides(base_data, {k: v}, source=src)
+        except ScenarioError as e:
+            raise ScenarioError(src, f"set.{k}", e.message) from None
+    if spec.steps is not None:
+        base_data["steps"] = spec.steps
+    try:
+        cfg = validate_scenario(base_data, base_src)
+    except ScenarioError as e:
+        key = next((k for k in fixed if e.path == k or e.path.startswith(k + ".")), None)
+        if key is not None:
+            raise ScenarioError(src, f"set.{key}", e.message) from None
+        if isinstance(spec.scenario, dict):
+            raise ScenarioError(src, f"scenario.{e.path}", e.message) from None
+        raise
+    base = cfg.model_dump(mode="json")
+
+    # -- parameters: paths, kinds, and every value on its own
+    params: dict[str, ParamSpec] = {}
+    for raw, ps in spec.parameters.items():
+        key = _norm(raw)
+        where = f"parameters.{raw}"
+        if key in params:
+            raise ScenarioError(src, where, f"{key} is given twice")
+        if key == "seed":
+            raise ScenarioError(src, where, "the seed is not a parameter: replications get their seeds from the "
+                                            "sweep's seed (common random numbers); use replications")
+        if key in fixed:
+            raise ScenarioError(src, where, f"{key} is both fixed in set and varied here; remove one")
+        trial = copy.deepcopy(base)
+        try:
+            apply_overrides(trial, {key: (ps.levels()[0] if not ps.is_dist else ps.low)}, source=src)
+        except ScenarioError as e:
+            raise ScenarioError(src, where, e.message) from None
+        params[key] = ps
+    paths = list(params)
+    kinds = {k: field_kind(Scenario, k.split(".")) for k in paths}
+    design = spec.design
+    for raw, key in zip(spec.parameters, paths):
+        ps, kind, where = params[key], kinds[key], f"parameters.{raw}"
+        if ps.is_dist and kind in ("bool", "str"):
+            raise ScenarioError(src, where, f"{key} is a {'true/false' if kind == 'bool' else 'non-numeric'} field; "
+                                            "give values instead of a distribution")
+        if ps.range is not None and kind in ("bool", "str"):
+            raise ScenarioError(src, where, f"{key} is a {'true/false' if kind == 'bool' else 'text'} field; "
+                                            "give values instead of a range")
+        if ps.is_dist and design.kind in ("grid", "paired"):
+            raise ScenarioError(src, where, f"the {design.kind} design needs values or a range; distributions "
+                                            "(low/high) are for the lhs, sobol and morris designs")
+        _check_values(src, where, key, ps, kind, base)
+    if design.kind == "paired":
+        lens = {raw: len(params[k].levels()) for raw, k in zip(spec.parameters, paths)}
+        first = next(iter(lens))
+        for raw, n in lens.items():
+            if n != lens[first]:
+                raise ScenarioError(src, f"parameters.{raw}", f"the paired design needs the same number of values "
+                                                              f"for every parameter: {n} here, {lens[first]} for {first}")
+
+    # -- design size, before anything big is made
+    D = len(paths)
+    if design.kind == "grid":
+        P = math.prod(len(params[k].levels()) for k in paths)
+    elif design.kind == "paired":
+        P = len(params[paths[0]].levels())
+    elif design.kind == "lhs":
+        P = design.samples
+    elif design.kind == "sobol":
+        P = design.samples * ((2 * D + 2) if design.second_order else (D + 2))
+    else:
+        P = (design.optimal_trajectories or design.samples) * (D + 1)
+    if P * spec.replications > MAX_RUNS:
+        raise ScenarioError(src, "design", f"{P} design points x {spec.replications} replications = "
+                                           f"{P * spec.replications} runs; at most {MAX_RUNS} in one sweep")
+    if design.kind == "sobol" and D < 2:
+        raise ScenarioError(src, "parameters", "the sobol design needs at least 2 parameters")
+
+    points, unit = make_design(spec, params, paths, kinds)
+    metrics = _metrics(src, spec.record, cfg.issue_names)
+    sw = Sweep(spec=spec, source=src, name=name, base=base, paths=paths, kinds=kinds, points=points, unit=unit,
+               seeds=replication_seeds(spec.seed, spec.replications), metrics=metrics,
+               every_step=spec.record.every_step)
+    bad = invalid_points(sw)
+    if bad:
+        p, msg = bad[0]
+        checked = min(sw.n_points, 50_000)
+        of = f"{sw.n_points}" if checked == sw.n_points else f"the first {checked}"
+        sw.warnings.append(f"{len(bad)} of {of} design points are not valid scenarios (first: point {p}: "
+                           f"{msg}); their runs will fail and be listed in failed.jsonl")
+    return sw
+
+
+def _safe_name(stem: str) -> str:
+    import re
+
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_") or "sweep"
+    return s[:100]
+
+
+def _check_values(src, where, key, ps: ParamSpec, kind, base):
+    """Each value (levels; a distribution's bounds and median) must be valid with the base scenario."""
+    if ps.is_dist:
+        cands = [(f"{where}.low", v) for v in ps.from_unit(np.array([0.0]), kind)]
+        cands += [(f"{where}.high", v) for v in ps.from_unit(np.array([1.0]), kind)]
+        cands += [(where, v) for v in ps.from_unit(np.array([0.5]), kind)]
+    else:
+        lv = ps.levels(kind)
+        sub = "values" if ps.values is not None else "range"
+        seen = set()
+        cands = []
+        for i, v in enumerate(lv):
+            tag = (type(v).__name__, v)
+            if tag in seen:
+                continue
+            seen.add(tag)
+            cands.append((f"{where}.{sub}.{i}" if sub == "values" else f"{where}.range", v))
+    for loc, v in cands:
+        trial = copy.deepcopy(base)
+        apply_overrides(trial, {key: v}, source=src)
+        try:
+            validate_scenario(trial, src)
+        except ScenarioError as e:
+            raise ScenarioError(src, loc, f"value {v!r} is not valid for {e.path or key}: {e.message}") from None
+
+
+def _metrics(src, rec: RecordSpec, issues: list[str]) -> list[str]:
+    names = metric_names(issues)
+    if rec.metrics == "all":
+        return names
+    seen = set()
+    for i, m in enumerate(rec.metrics):
+        if m not in names:
+            close = difflib.get_close_matches(m, names, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; expected one of: {', '.join(names)}"
+            raise ScenarioError(src, f"record.metrics.{i}", f"unknown metric {m!r}{hint}")
+        if m in seen:
+            raise ScenarioError(src, f"record.metrics.{i}", f"{m!r} is listed twice")
+        seen.add(m)
+    return list(rec.metrics)
+
+
+def invalid_points(sw: Sweep, limit: int | None = None, max_points: int = 50_000) -> list[tuple[int, str]]:
+    """Design points whose combination of values is not a valid scenario (each value alone is);
+    only the first `max_points` points are checked (about 0.1 ms each)."""
+    bad = []
+    if len(sw.paths) < 2:
+        return bad
+    for p, params in enumerate(sw.points[:max_points]):
+        trial = copy.deepcopy(sw.base)
+        try:
+            apply_overrides(trial, params, source=sw.source)
+            validate_scenario(trial, "")
+        except ScenarioError as e:
+            msg = e.message.removeprefix("Value error, ")
+            bad.append((p, f"{e.path}: {msg}" if e.path else msg))
+            if limit and len(bad) >= limit:
+                break
+    return bad
+
+
+def describe(sw: Sweep, show: int = 5) -> dict:
+    """What `run.py check` prints for a sweep file."""
+    out = {"sweep": spec_dump(sw.spec)}
+    out["resolved"] = {
+        "name": sw.name, "base_scenario": sw.base.get("name"), "steps": sw.base.get("steps"),
+        "design": sw.spec.design.kind, "parameters": {k: sw.kinds[k] for k in sw.paths},
+        "points": sw.n_points, "replications": sw.replications, "runs": sw.n_runs,
+        "seeds": sw.seeds if len(sw.seeds) <= 10 else sw.seeds[:10] + ["..."],
+        "metrics": sw.metrics, "every_step": sw.every_step,
+        "first_points": [{"point": i, **p} for i, p in enumerate(sw.points[:show])],
+    }
+    return out
+
+
+def check_text(path) -> str:
+    """What `run.py check SWEEP.yaml` prints: the resolved sweep as YAML, plus warnings as comments."""
+    import yaml
+
+    sw = load_sweep(path)
+    head = f"# {path}: valid sweep: {sw.size()}\n"
+    for w in sw.warnings:
+        head += f"# warning: {w}\n"
+    return head + yaml.safe_dump(describe(sw), sort_keys=False)

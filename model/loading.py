@@ -1,0 +1,404 @@
+"""Scenario files: YAML reading with limits, `--set` overrides, the schema walker and readable errors.
+
+Every input problem becomes one `ScenarioError` naming the file (or flag), the field path and what
+is expected. The same functions serve scenario files, sweep files, claim files and the app:
+
+- `read_yaml` / `read_text_file`: a small UTF-8 file, safely parsed, with size and depth limits;
+- `parse_overrides`: `dotted.key=VALUE` pairs (the command line's `--set`, the app's override box);
+- `apply_overrides`: set dotted paths in a nested mapping, checked against the schema first;
+- `schema_at`: the one walker of dotted paths through the pydantic schema;
+- `translate`: the one translation of a pydantic `ValidationError` into a `ScenarioError`;
+- `validate_scenario` / `load_scenario`: a complete, validated `Scenario`.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from model.config import Scenario, ScenarioError
+
+MAX_DEPTH = 20
+MAX_FILE_BYTES = 5_000_000
+MAX_NODES = 200_000
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files
+
+
+def _depth(obj, limit: int, level: int = 0, max_nodes: int | None = None) -> int:
+    """Deepest nesting level of obj (stops past `limit`). Iterative, and it counts values: YAML
+    aliases can make a tiny file expand to billions of values ("billion laughs"), so more than
+    `max_nodes` values raise ValueError instead of walking them all."""
+    max_nodes = MAX_NODES if max_nodes is None else max_nodes
+    deepest, seen, stack = level, 0, [(obj, level)]
+    while stack:
+        o, lv = stack.pop()
+        seen += 1
+        if seen > max_nodes:
+            raise ValueError(f"more than {max_nodes} values (after expanding YAML aliases)")
+        deepest = max(deepest, lv)
+        if lv > limit:
+            return lv
+        if isinstance(o, dict):
+            stack.extend((v, lv + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, lv + 1) for v in o)
+    return deepest
+
+
+def read_text_file(path: str | os.PathLike, kind: str, empty_hint: str, encoding: str = "utf-8") -> str:
+    """A small UTF-8 text file's content; missing, directory, unreadable, too large, binary, not
+    UTF-8 or empty files are ScenarioErrors naming the file (`kind`: "YAML", "CSV")."""
+    src = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise ScenarioError(src, "", "file not found")
+    if p.is_dir():
+        raise ScenarioError(src, "", f"is a directory; expected a {kind} file")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(src, "", f"is larger than {MAX_FILE_BYTES // 1_000_000} MB; expected a small {kind} file")
+    if b"\x00" in raw:
+        raise ScenarioError(src, "", f"is a binary file; expected a {kind} text file")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        raise ScenarioError(src, "", f"is not UTF-8 text; expected a {kind} text file") from None
+    if not text.strip():
+        raise ScenarioError(src, "", f"is empty; expected {empty_hint}")
+    return text
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """Read a YAML mapping safely; every failure is a ScenarioError naming the file."""
+    src = str(path)
+    text = read_text_file(path, "YAML", "a YAML mapping of scenario fields")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as e:
+        tag = getattr(e, "problem", "") or ""
+        mark = e.problem_mark
+        line = f" (line {mark.line + 1})" if mark else ""
+        raise ScenarioError(src, "", f"YAML tags that construct objects are not allowed{line}: {tag}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "syntax error"
+        raise ScenarioError(src, "", f"malformed YAML{line}: {problem}") from None
+    except RecursionError:
+        raise ScenarioError(src, "", f"nesting is too deep (more than {MAX_DEPTH} levels)") from None
+    if data is None:
+        raise ScenarioError(src, "", "is empty; expected a YAML mapping of scenario fields")
+    if not isinstance(data, dict):
+        raise ScenarioError(src, "", f"expected a YAML mapping of fields at the top level, got {type(data).__name__}")
+    try:
+        too_deep = _depth(data, MAX_DEPTH) > MAX_DEPTH
+    except ValueError as e:
+        raise ScenarioError(src, "", f"is too large: {e}; expected a small YAML mapping") from None
+    if too_deep:
+        raise ScenarioError(src, "", f"nesting is too deep (more than {MAX_DEPTH} levels)")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Overrides
+
+
+def parse_value(text: str, key: str = "", source: str = "--set") -> Any:
+    """Parse the VALUE of a `key=VALUE` override as a YAML scalar or flow collection (safe).
+    A value nested more than MAX_DEPTH levels (or expanding to too many values) is a ScenarioError."""
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+    except RecursionError:
+        raise ScenarioError(source, key, f"the value is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    try:
+        too_deep = _depth(value, MAX_DEPTH) > MAX_DEPTH
+    except ValueError as e:
+        raise ScenarioError(source, key, f"the value is too large: {e}") from None
+    if too_deep:
+        raise ScenarioError(source, key, f"the value is nested too deeply (more than {MAX_DEPTH} levels)")
+    return value
+
+
+def parse_overrides(pairs: list[str] | str | None, source: str = "--set") -> dict[str, Any]:
+    """`dotted.key=VALUE` pairs as {dotted key: value}: a list (the command line's repeated `--set`)
+    or one text with a pair per line or separated by `;` (the app's override box; `#` starts a
+    comment line). A pair without `=` or with an empty key is a ScenarioError naming `source`."""
+    if isinstance(pairs, str):
+        pairs = [p for line in pairs.replace(";", "\n").splitlines() if (p := line.strip()) and not p.startswith("#")]
+    out: dict[str, Any] = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise ScenarioError(source, "", f"{p!r}: expected dotted.key=VALUE, e.g. resources.pool=50")
+        k, v = p.split("=", 1)
+        k = k.strip()
+        if not k:
+            raise ScenarioError(source, "", f"{p!r}: the key before '=' is empty; expected dotted.key=VALUE")
+        out[k] = parse_value(v.strip(), key=k, source=source)
+    return out
+
+
+def split_path(key: str) -> list[str]:
+    """A dotted (or `__`-separated) field path as its parts."""
+    return str(key).strip().replace("__", ".").split(".")
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any] | None, source: str = "--set",
+                    root: type[BaseModel] = Scenario) -> dict:
+    """Set dotted keys (`a.b.c` or `a__b__c`) in a nested dict; list items by index (`interventions.0.start`).
+    Every path is checked against the schema of `root` before any value is set."""
+    if not overrides:
+        return data
+    for key, value in overrides.items():
+        parts = split_path(key)
+        if not all(parts):
+            raise ScenarioError(source, key, "expected a dotted field path such as resources.pool")
+        check_path(root, parts, source, key)
+        node = data
+        for j, part in enumerate(parts[:-1]):
+            nxt = parts[j + 1]
+            _check_node(node, parts, j, source, key)
+            if isinstance(node, list):
+                idx = int(part)
+                if idx >= len(node):
+                    raise ScenarioError(source, key, f"list index {idx} out of range (the list has {len(node)} items)")
+                node = node[idx]
+                continue
+            if part not in node or node[part] is None:
+                if nxt.isdigit():
+                    raise ScenarioError(source, key, f"{part} has no item {nxt}")
+                node[part] = {}
+            node = node[part]
+        last = parts[-1]
+        _check_node(node, parts, len(parts) - 1, source, key)
+        if isinstance(node, list):
+            idx = int(last)
+            if idx >= len(node):
+                raise ScenarioError(source, key, f"list index {idx} out of range")
+            node[idx] = value
+        else:
+            node[last] = value
+    return data
+
+
+def _check_node(node, parts, j, source, key):
+    """`node` is what parts[:j] leads to; parts[j] must be able to index into it."""
+    where = ".".join(parts[:j]) or "the top level"
+    if isinstance(node, list):
+        if not parts[j].isdigit():
+            raise ScenarioError(source, key, f"{where} is a list; expected an item number instead of '{parts[j]}'")
+    elif not isinstance(node, dict):
+        raise ScenarioError(source, key, f"{where} is a single value ({node!r}), not a section with fields")
+
+
+# ---------------------------------------------------------------------------------------------
+# The schema walker
+
+
+class SchemaPathError(ValueError):
+    """A dotted path that the schema does not have: `index` is the offending part, `kind` one of
+    'unknown' (no such field; `known` lists the fields there), 'leaf' (a single value has no fields)
+    or 'index' (a list needs an item number)."""
+
+    def __init__(self, index: int, kind: str, known: list[str] | None = None):
+        self.index, self.kind, self.known = index, kind, known or []
+        super().__init__(f"{kind} at part {index}")
+
+
+def _shape(ann) -> tuple[str, Any]:
+    """('model', cls) | ('list', item annotation) | ('dict', value annotation) | ('any', None) | ('leaf', ann)."""
+    if ann is Any:
+        return "any", None
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return "model", ann
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _shape(typing.get_args(ann)[0])
+    if origin is list:
+        args = typing.get_args(ann)
+        return "list", (args[0] if args else Any)
+    if origin is dict:
+        args = typing.get_args(ann)
+        return "dict", (args[1] if len(args) == 2 else Any)
+    if ann is dict:
+        return "dict", Any
+    if ann is list:
+        return "list", Any
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if args and origin is not typing.Literal:  # a union: its structured member, if it has one
+        shapes = [_shape(a) for a in args]
+        for want in ("model", "list", "dict"):
+            for s in shapes:
+                if s[0] == want:
+                    return s
+    return "leaf", ann
+
+
+def model_fields(cls: type[BaseModel]) -> dict[str, Any]:
+    """Fields of a model by the name users write (the alias where there is one)."""
+    return {(f.alias or n): f for n, f in cls.model_fields.items()}
+
+
+def schema_at(root, parts) -> tuple[type[BaseModel] | None, Any]:
+    """Walk a field path (dotted parts; list items by number, mapping keys by name) through the
+    schema of `root`. Returns (the model class at the end or None, the annotation at the end).
+    Raises SchemaPathError at the first part the schema does not have; below a free-form mapping
+    (`dict[str, Any]`) every path is accepted."""
+    ann = root
+    j = 0
+    while j < len(parts):
+        part = str(parts[j])
+        kind, inner = _shape(ann)
+        if kind == "any":
+            return None, Any
+        if kind == "list":
+            if not part.isdigit():
+                raise SchemaPathError(j, "index")
+            ann = inner
+        elif kind == "dict":
+            ann = inner
+        elif kind == "model":
+            fields = model_fields(inner)
+            if part not in fields:
+                raise SchemaPathError(j, "unknown", sorted(fields))
+            ann = fields[part].annotation
+        else:
+            raise SchemaPathError(j, "leaf")
+        j += 1
+    kind, inner = _shape(ann)
+    return (inner if kind == "model" else None), ann
+
+
+def fields_at(root, loc) -> list[str]:
+    """The fields a user may write at location `loc` (empty when it is not a section)."""
+    try:
+        cls, _ = schema_at(root, [str(p) for p in loc])
+    except SchemaPathError:
+        return []
+    return sorted(model_fields(cls)) if cls is not None else []
+
+
+def field_kind(root, parts) -> str:
+    """'int', 'float', 'bool', 'str' or 'other': the type of the field at a path."""
+    try:
+        _, ann = schema_at(root, parts)
+    except SchemaPathError:
+        return "other"
+    args = [a for a in typing.get_args(ann) if a is not type(None)] or [ann]
+    if typing.get_origin(ann) is typing.Annotated:
+        args = [typing.get_args(ann)[0]]
+    if bool in args:
+        return "bool"
+    if int in args and float not in args:
+        return "int"
+    if float in args:
+        return "float"
+    if str in args:
+        return "str"
+    return "other"
+
+
+def check_path(root, parts, source, key):
+    """Reject a path that names no field of `root`, before any value is set."""
+    try:
+        schema_at(root, parts)
+    except SchemaPathError as e:
+        j = e.index
+        prefix = ".".join(parts[:j]) or "top level"
+        if e.kind == "unknown":
+            raise ScenarioError(source, key, f"unknown field '{parts[j]}' in {prefix}; expected one of: "
+                                f"{', '.join(e.known)}") from None
+        if e.kind == "index":
+            raise ScenarioError(source, key, f"{prefix} is a list; expected an item number instead of "
+                                f"'{parts[j]}'") from None
+        raise ScenarioError(source, key, f"'{parts[j - 1]}' is a single value, not a section; expected the path "
+                            f"to end at {'.'.join(parts[:j])}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation errors
+
+
+def translate(e: ValidationError, root, source: str, prefix: str = "") -> ScenarioError:
+    """The first problem of a pydantic ValidationError as one readable ScenarioError: the field path
+    (after `prefix`, e.g. "interventions.2.params"), and what is expected."""
+    errs = e.errors(include_url=False)
+    err = errs[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    typ = err["type"]
+    got = err.get("input")
+    if typ == "extra_forbidden":
+        msg = f"unknown field; expected one of: {', '.join(fields_at(root, err['loc'][:-1]))}"
+    elif typ == "finite_number":
+        msg = "expected a finite number (NaN and infinity are not allowed)"
+    elif typ == "missing":
+        msg = "required field is missing"
+    elif typ == "literal_error":
+        msg = f"{got!r} is not allowed; expected one of: {err.get('ctx', {}).get('expected', '')}"
+    elif typ != "value_error" and not isinstance(got, (dict, list)) and got is not None:
+        msg = f"{msg} (got {got!r})"
+    if len(errs) > 1:
+        msg += f" [and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''}]"
+    path = ".".join(p for p in (prefix, loc) if p)
+    return ScenarioError(source, path, msg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+
+
+def resolve_data_path(path: str) -> Path:
+    """A data file named in a scenario: as given (absolute or relative to the working directory),
+    else relative to the project root."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return PROJECT_ROOT / p
+
+
+def validate_scenario(data: dict, source: str = "") -> Scenario:
+    """A complete Scenario from a mapping of fields; interventions and the catalogue path checked too."""
+    from model.interventions import validate_intervention
+
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as e:
+        raise translate(e, Scenario, source) from None
+    for i, iv in enumerate(scenario.interventions):
+        validate_intervention(iv, scenario, f"interventions.{i}", source)
+    cat = scenario.networks.catalogue
+    if cat is not None and not resolve_data_path(cat).is_file():
+        raise ScenarioError(source, "networks.catalogue", f"file '{cat}' not found (relative paths are tried from "
+                                                          "the working directory, then the project root)")
+    return scenario
+
+
+def load_scenario(path: str | os.PathLike | dict | None = None, overrides: dict[str, Any] | None = None,
+                  source: str | None = None, override_source: str = "--set") -> Scenario:
+    """Load, override and validate a scenario: a YAML file, a mapping of fields (e.g. a resolved
+    scenario, copied first) or None (all defaults). `source` names it in error messages."""
+    import copy
+
+    if isinstance(path, dict):
+        data, src = copy.deepcopy(path), source or "scenario"
+    elif path is not None:
+        data, src = read_yaml(path), source or str(path)
+    else:
+        data, src = {}, source or "<defaults>"
+    if overrides:
+        apply_overrides(data, dict(overrides), source=override_source)
+    return validate_scenario(data, src)
