@@ -174,6 +174,9 @@ def median(xs):
 
 # ------------------------------------------------------------------------------------ main
 def main(argv=None) -> int:
+    from model.allocator import keep_large_arrays_on_the_heap
+
+    keep_large_arrays_on_the_heap()  # as the command line does (model/allocator.py)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller run: 15 model steps, sizes up to 10,000, 5 Boltzmann steps")
     ap.add_argument("--repeat", type=int, default=1, help="best of N for every timed figure (default 1)")

@@ -55,6 +55,9 @@ def aggregate(root):
 
 
 def main(argv=None) -> int:
+    from model.allocator import keep_large_arrays_on_the_heap
+
+    keep_large_arrays_on_the_heap()  # as the command line does (model/allocator.py)
     from pyinstrument import Profiler
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

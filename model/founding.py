@@ -57,6 +57,8 @@ def theme_probabilities(model, niche: np.ndarray | None = None) -> np.ndarray:
 
 
 def draw_rules(rng, cfg, k: int) -> np.ndarray:
+    """Membership rules of k new networks: P(open, threshold, invitation, competitive) = (1 - the
+    three shares, threshold_share, invitation_share, competitive_share)."""
     p = np.array([1 - cfg.invitation_share - cfg.competitive_share - cfg.threshold_share,
                   cfg.threshold_share, cfg.invitation_share, cfg.competitive_share])
     p = np.clip(p, 0, None)
@@ -228,6 +230,7 @@ def dissolution_phase(model, year: int) -> np.ndarray:
 
 
 def dissolve(model, idx: np.ndarray, year: int):
+    """Networks idx dissolve in `year`: inactive from now on, and their members leave."""
     nets = model.networks
     nets.active[idx] = False
     nets.dissolved[idx] = year

@@ -38,13 +38,13 @@ def _round(v: float) -> float:
 
 def compute(scenario: str = SCENARIO, overrides: dict | None = None) -> tuple[dict, dict]:
     """Run the baseline; return (settings, final metrics)."""
-    from model import CityDiplomacyModel, load_scenario
+    from model.api import run_scenario
 
-    cfg = load_scenario(REPO / scenario, overrides=dict(overrides or {}))
-    m = CityDiplomacyModel(cfg).run()
+    res = run_scenario(REPO / scenario, overrides=dict(overrides or {}), tables=False)
+    cfg = res.scenario
     settings = {"scenario": scenario, "overrides": dict(overrides or {}), "seed": cfg.seed, "steps": cfg.steps,
                 "cities": cfg.cities.n}
-    return settings, m.final_metrics()
+    return settings, res.final
 
 
 def differences(expected: dict[str, float], got: dict[str, float], rtol: float = RTOL, atol: float = ATOL):

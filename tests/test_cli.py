@@ -171,7 +171,7 @@ BAD_EXTRA: dict[str, dict] = {
     "intervention_unknown_issue": dict(
         files={"s.yaml": IV.format(kind="national_withdrawal") + "    params:\n      issue: space\n"},
         expect=["interventions.0.params.issue", "space", "climate"]),
-    "intervention_end_before_start": dict(files={"s.yaml": "steps: 5\ninterventions:\n  - kind: pandemic\n    start: 1983\n    end: 1981\n"},
+    "intervention_end_before_start_short_run": dict(files={"s.yaml": "steps: 5\ninterventions:\n  - kind: pandemic\n    start: 1983\n    end: 1981\n"},
                                           expect=["interventions.0", "end", "1981"]),
     "bad_flag_value": dict(args=["run", str(BASELINE), "--steps", "three"], expect=["--steps", "three"]),
     "steps_zero": dict(args=["run", str(BASELINE), "--steps", "0"], expect=[str(BASELINE), "steps"]),

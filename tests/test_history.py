@@ -33,7 +33,6 @@ if str(REPO) not in sys.path:
 
 from analysis.calibration import calibrate, judge
 from model import CityDiplomacyModel, load_scenario
-from model.config import ScenarioError
 from model.loading import read_yaml
 from model.founding import dissolve
 from model.interventions import country_index

@@ -1,0 +1,237 @@
+"""Phase 5, membership: utility, the greedy choice, competitive selection, invitations (model/membership.py): unit tests with hand-computed expectations.
+
+Each test builds a tiny, fully controlled state (see conftest.py: `make_model`, `add_networks`,
+`set_members`), overwrites the arrays it needs with small known numbers, calls one function and
+compares with numbers computed by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import ABC
+from model import membership
+from model.membership import refresh_counts
+from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN
+
+def _utility_state(make_model, add_networks, set_members):
+    """City 0 (non-member) and network 0 with members 1 (same country), 2 (same region), 3 (elsewhere)."""
+    m = make_model(ABC)
+    add_networks(m, 1, themes=[0], agenda=[[0.5, 0.25, 0.25]], knowledge=[[0.6, 0.2, 0.2]], fee=[0.1])
+    c = m.cities
+    c.country[:4] = [0, 0, 1, 2]
+    c.region[:4] = [0, 0, 0, 1]
+    for i in (0, 1):
+        c.priority[i] = [0.5, 0.5, 0.0]
+        c.practice[i] = [0.2, 0.2, 0.2]
+        c.capacity[i] = 0.5
+        c.budget[i] = 1.0
+    c.visibility[:4] = [0.9, 0.4, 0.6, 0.8]
+    set_members(m, {0: [1, 2, 3]})
+    m.networks.programme[0] = 2.0
+    return m
+
+
+def test_utility_nonmember(make_model, add_networks, set_members):
+    m = _utility_state(make_model, add_networks, set_members)
+    assert m.networks.prestige[0] == pytest.approx(0.6)  # mean visibility of members (0.4+0.6+0.8)/3
+    U = membership.utility(m, np.array([0]), np.array([0]), np.array([0]))
+    fit = 3 * (0.5 * 0.5 + 0.5 * 0.25) - 1           # 0.125
+    learn = 3 * 0.5 * (0.5 * (0.6 - 0.2))            # 0.3 (gaps on b, c are 0)
+    funds = math.log(1 + 2.0 / (3 + 1) / 1.0)        # log 1.5
+    prestige = 0.6 * 2 * 0.9                         # prestige_k x 2 x visibility_c = 1.08
+    peers = (1 + 0.3 * 2) / (3 + 1)                  # 1 same country, 2 same region: 0.4
+    similar = 1 - abs(0.9 - 0.6)                     # 0.7
+    exclusive = 0.0                                  # open network
+    fee = 0.1 / 1.0
+    expected = (1.0 * fit + 2.0 * learn + 0.5 * funds + 0.6 * prestige + 0.8 * peers + 0.8 * similar
+                + 1.0 * exclusive - 1.0 * fee - 0.9)
+    # 0.125 + 0.6 + 0.5 log 1.5 + 0.648 + 0.32 + 0.56 - 0.1 - 0.9
+    assert expected == pytest.approx(1.455733, abs=1e-6)
+    assert U[0] == pytest.approx(expected)
+
+
+def test_utility_member_excludes_itself(make_model, add_networks, set_members):
+    m = _utility_state(make_model, add_networks, set_members)
+    U = membership.utility(m, np.array([1]), np.array([0]), np.array([1]))
+    # city 1 is a member: m_other = 2, same country 1 - 1 = 0, same region 2 - 1 = 1
+    # (prestige is the mean visibility of all members, 0.6, city 1 included)
+    funds = math.log(1 + 2.0 / 3 / 1.0)
+    peers = (0 + 0.3 * 1) / 3
+    prestige = 0.6 * 2 * 0.4                         # visibility of city 1: 0.4 -> 0.48
+    similar = 1 - abs(0.4 - 0.6)                     # 0.8
+    expected = 0.125 + 2.0 * 0.3 + 0.5 * funds + 0.6 * prestige + 0.8 * peers + 0.8 * similar - 0.1 - 0.9
+    # 0.125 + 0.6 + 0.5 log(5/3) + 0.288 + 0.08 + 0.64 - 0.1 - 0.9
+    assert expected == pytest.approx(0.988413, abs=1e-6)
+    assert U[0] == pytest.approx(expected)
+
+
+def test_utility_similarity_and_exclusivity(make_model, add_networks, set_members):
+    """w_similar (1 - |visibility_c - prestige_k|) and w_exclusive visibility_c [invitation or competitive]:
+    a globally fluent city prefers prestigious closed networks, a little-known city an open one of its standing."""
+    m = make_model(ABC)
+    assert (m.cfg.membership.w_similar, m.cfg.membership.w_exclusive) == (0.8, 1.0)
+    # fit 3 x 1/3 - 1 = 0 (uniform agendas), no learning (knowledge 0), no funds, no fee
+    add_networks(m, 3, rules=[OPEN, INVITATION, COMPETITIVE], agenda=[[1 / 3, 1 / 3, 1 / 3]] * 3,
+                 knowledge=[[0.0, 0.0, 0.0]] * 3)
+    c = m.cities
+    c.country[:8] = [0, 1, 1, 1, 1, 1, 1, 0]   # no peers: the members are from another country and region
+    c.region[:8] = [0, 1, 1, 1, 1, 1, 1, 0]
+    c.visibility[:8] = [0.9, 0.2, 0.4, 0.8, 1.0, 0.5, 0.7, 0.1]
+    set_members(m, {0: [1, 2], 1: [3, 4], 2: [5, 6]})
+    # prestige = members' mean visibility: open 0.3, invitation 0.9, competitive 0.6
+    assert m.networks.prestige[:3] == pytest.approx([0.3, 0.9, 0.6])
+    pairs_c, pairs_k = np.array([0, 0, 0, 7, 7, 7]), np.array([0, 1, 2, 0, 1, 2])
+    U = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
+    # U = 0.6 x prestige_k x 2 vis_c + 0.8 (1 - |vis_c - prestige_k|) + 1.0 vis_c [closed] - 0.9
+    # city 0 (visibility 0.9):
+    #   open:        0.6 x 0.3 x 1.8 = 0.324; 0.8 x (1 - 0.6) = 0.32;            -> 0.324 + 0.32 - 0.9 = -0.256
+    #   invitation:  0.6 x 0.9 x 1.8 = 0.972; 0.8 x (1 - 0)   = 0.8;  excl 0.9  -> 0.972 + 0.8 + 0.9 - 0.9 = 1.772
+    #   competitive: 0.6 x 0.6 x 1.8 = 0.648; 0.8 x (1 - 0.3) = 0.56; excl 0.9  -> 0.648 + 0.56 + 0.9 - 0.9 = 1.208
+    # city 7 (visibility 0.1):
+    #   open:        0.6 x 0.3 x 0.2 = 0.036; 0.8 x (1 - 0.2) = 0.64;            -> 0.036 + 0.64 - 0.9 = -0.224
+    #   invitation:  0.6 x 0.9 x 0.2 = 0.108; 0.8 x (1 - 0.8) = 0.16; excl 0.1  -> 0.108 + 0.16 + 0.1 - 0.9 = -0.532
+    #   competitive: 0.6 x 0.6 x 0.2 = 0.072; 0.8 x (1 - 0.5) = 0.4;  excl 0.1  -> 0.072 + 0.4 + 0.1 - 0.9 = -0.328
+    assert U == pytest.approx([-0.256, 1.772, 1.208, -0.224, -0.532, -0.328])
+    # each term on its own: without exclusivity the closed networks lose w_exclusive x visibility_c
+    m.cfg.membership.w_exclusive = 0.0
+    U_ne = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
+    assert U - U_ne == pytest.approx([0.0, 0.9, 0.9, 0.0, 0.1, 0.1])
+    # without similarity (and exclusivity) they lose 0.8 (1 - |vis_c - prestige_k|)
+    m.cfg.membership.w_similar = 0.0
+    U_ns = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
+    assert U_ne - U_ns == pytest.approx([0.32, 0.8, 0.56, 0.64, 0.16, 0.4])
+
+
+def _greedy_state(make_model, add_networks, set_members, attention, budget=10.0, fees=(0.0, 0.0, 0.0)):
+    """City 0 belongs to networks 0, 1, 2 (open, global) whose fit to it is 0.2, 1.4 and 0.8."""
+    m = make_model(ABC, membership__review_rate=1.0, membership__candidates=0, membership__fluency_gain=0.0)
+    add_networks(m, 3, themes=[0, 0, 0], agenda=[[0.4, 0.3, 0.3], [0.8, 0.1, 0.1], [0.6, 0.2, 0.2]],
+                 fee=list(fees))
+    c = m.cities
+    c.priority[0] = [1.0, 0.0, 0.0]
+    c.visibility[0] = 1.0
+    c.attention[0] = attention
+    c.budget[0] = budget
+    set_members(m, {0: [0], 1: [0], 2: [0]})
+    return m
+
+
+def _zero_learning(m):
+    m.networks.knowledge[:3] = 0.0
+
+
+def test_greedy_utilities(make_model, add_networks, set_members):
+    m = _greedy_state(make_model, add_networks, set_members, attention=3)
+    _zero_learning(m)
+    U = membership.utility(m, np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([1, 1, 1]))
+    # fit 3 A_a - 1 = (0.2, 1.4, 0.8); city 0 is each network's only member, so prestige_k = its
+    # visibility 1: prestige 0.6 x 1 x 2 x 1 = 1.2; similarity 0.8 x (1 - |1 - 1|) = 0.8; open: no
+    # exclusivity; no learning, funds, peers or fee; attention cost 0.9:
+    # U = fit + 1.2 + 0.8 - 0.9 = fit + 1.1 = (1.3, 2.5, 1.9)
+    assert U == pytest.approx([1.3, 2.5, 1.9])
+
+
+@pytest.mark.parametrize("attention, kept", [(1, {1}), (2, {1, 2}), (3, {0, 1, 2}), (0, set())])
+def test_greedy_attention(make_model, add_networks, set_members, attention, kept):
+    m = _greedy_state(make_model, add_networks, set_members, attention=attention)
+    _zero_learning(m)
+    # U = (1.3, 2.5, 1.9) (test_greedy_utilities): all above -switching_cost (-0.15), so all are wanted;
+    # the city keeps the `attention` best by utility: network 1, then 2, then 0
+    out = membership.membership_phase(m, 2000)
+    assert set(m.memberships.net[m.memberships.city == 0].tolist()) == kept
+    assert out["leaves"] == 3 - len(kept)
+    assert out["joins"] == 0
+    assert m.last_churn == pytest.approx((3 - len(kept)) / 3)
+
+
+def test_greedy_budget(make_model, add_networks, set_members):
+    # city 0 at visibility 0 (so each network's prestige, its only member's visibility, is 0 too):
+    # prestige 0.6 x 0 x 2 x 0 = 0; similarity 0.8 x (1 - |0 - 0|) = 0.8; U = fit + 0.8 - 0.9 - fee
+    # fees (0.5, 0.8, 0.3) with budget 1: U = (0.2-0.1-0.5, 1.4-0.1-0.8, 0.8-0.1-0.3) = (-0.4, 0.5, 0.4)
+    # network 0 is below -0.15 (leaves); by utility: network 1 (fees 0.8 <= 1) kept,
+    # network 2 (fees 0.8 + 0.3 = 1.1 > 1) dropped although attention would allow it
+    m = _greedy_state(make_model, add_networks, set_members, attention=3, budget=1.0, fees=(0.5, 0.8, 0.3))
+    _zero_learning(m)
+    m.cities.visibility[0] = 0.0
+    refresh_counts(m)   # prestige follows the members' visibility
+    assert m.networks.prestige[:3] == pytest.approx([0.0, 0.0, 0.0])
+    U = membership.utility(m, np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([1, 1, 1]))
+    assert U == pytest.approx([-0.4, 0.5, 0.4])
+    out = membership.membership_phase(m, 2000)
+    assert set(m.memberships.net[m.memberships.city == 0].tolist()) == {1}
+    assert out["leaves"] == 2
+
+
+def test_join_open_network_and_threshold_rule(make_model, add_networks, set_members):
+    """A non-member joins a network it draws as a candidate when U > join_threshold; a threshold
+    network admits only cities at or above its population threshold."""
+    m = make_model(ABC, membership__review_rate=1.0, membership__candidates=3, membership__attention_cost=0.0)
+    add_networks(m, 1, themes=[0], rules=[1], agenda=[[1.0, 0.0, 0.0]], knowledge=[[0.0, 0.0, 0.0]],
+                 threshold=[1e5])
+    c = m.cities
+    c.priority[:] = [1.0, 0.0, 0.0]   # fit = 3 - 1 = 2 > 0 for everyone
+    c.attention[:] = 5
+    c.population[:] = 5e4
+    c.population[:4] = 2e5
+    membership.membership_phase(m, 2000)
+    members = set(m.memberships.city[m.memberships.net == 0].tolist())
+    assert members == {0, 1, 2, 3}
+
+
+def test_competitive_network_admits_best_ranked_up_to_target(make_model, add_networks, set_members):
+    m = make_model(ABC, membership__review_rate=1.0, membership__candidates=2, membership__attention_cost=0.0)
+    add_networks(m, 1, rules=[COMPETITIVE], agenda=[[1.0, 0.0, 0.0]], knowledge=[[0.0, 0.0, 0.0]], target=[3])
+    c = m.cities
+    c.priority[:] = [1.0, 0.0, 0.0]   # U >= fit = 2 for everyone: all apply, the member stays
+    c.attention[:] = 5
+    set_members(m, {0: [0]})
+    m.ranking.score = np.arange(10) / 10.0   # city 9 ranks first
+    membership.membership_phase(m, 2000)
+    # slots = target 3 - 1 staying member = 2: the two best-ranked applicants, cities 9 and 8
+    assert set(m.memberships.city[m.memberships.net == 0].tolist()) == {0, 8, 9}
+
+def _ranked_state(make_model, add_networks, set_members, **ov):
+    """10 cities with rank scores 0.9, 0.8, ..., 0.0 (city 0 best); cities 0-4 in region 0, 5-9 in
+    region 1; one global invitation network (0) with target 4 and one in region 1 (1) with target 2."""
+    m = make_model(**ov)
+    m.cities.region[:] = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    m.ranking.score = np.linspace(0.9, 0.0, 10)
+    m._ranked = None
+    add_networks(m, 2, rules=[INVITATION, INVITATION], scopes=[GLOBAL_SCOPE, 1], target=[4, 2])
+    set_members(m, {0: [1], 1: []})
+    return m
+
+
+def test_invitations_fill_open_slots_with_the_best_ranked_non_members(make_model, add_networks, set_members):
+    m = _ranked_state(make_model, add_networks, set_members)
+    c, k = membership.invitations(m)
+    got = {int(n): sorted(int(x) for x in c[k == n]) for n in (0, 1)}
+    # network 0: target 4, 1 member (city 1) -> 3 open slots: the best-ranked non-members 0, 2, 3
+    assert got[0] == [0, 2, 3]
+    # network 1 (region 1 only): 2 slots -> the best of cities 5-9: 5 and 6
+    assert got[1] == [5, 6]
+
+
+def test_invitations_skip_cities_that_declined_and_stop_at_target(make_model, add_networks, set_members):
+    m = _ranked_state(make_model, add_networks, set_members)
+    m.memberships.declined = {0: np.array([0]), 1: np.array([5])}  # city 0 refused network 0; city 5 network 1
+    c, k = membership.invitations(m)
+    assert sorted(int(x) for x in c[k == 0]) == [2, 3, 4]   # next in line after the refusal
+    assert sorted(int(x) for x in c[k == 1]) == [6, 7]
+    # a full network invites nobody
+    set_members(m, {0: [1, 2, 3, 4], 1: []})
+    c, k = membership.invitations(m)
+    assert not (k == 0).any()
+
+
+def test_declined_invitations_are_remembered(make_model, add_networks, set_members):
+    # nobody wants to join (join threshold 100): every invitation is refused
+    m = _ranked_state(make_model, add_networks, set_members, membership__join_threshold=100.0)
+    m.networks.programme[: m.networks.n] = 0.0
+    membership.membership_phase(m, m.year)
+    assert set(m.memberships.declined[0].tolist()) >= {0, 2, 3}
+    assert set(m.memberships.declined[1].tolist()) >= {5, 6}

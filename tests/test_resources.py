@@ -1,0 +1,160 @@
+"""Phase 4, competition for resources (model/resources.py): unit tests with hand-computed expectations.
+
+Each test builds a tiny, fully controlled state (see conftest.py: `make_model`, `add_networks`,
+`set_members`), overwrites the arrays it needs with small known numbers, calls one function and
+compares with numbers computed by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ABC
+from model import resources
+from model.loading import load_scenario
+from model.model import CityDiplomacyModel
+from model.state import GLOBAL_SCOPE
+
+def _contest_state(make_model, add_networks, set_members, **ov):
+    """One funder with preference (1,0,0) and budget 10; network 0 agenda (0.5,0.25,0.25) with 3 members,
+    network 1 agenda (0.25,0.5,0.25) with 1 member; every city's visibility 0.75 (prestige 0.75)."""
+    m = make_model(ABC, **ov)
+    add_networks(m, 2, themes=[0, 1], agenda=[[0.5, 0.25, 0.25], [0.25, 0.5, 0.25]])
+    m.cities.visibility[:] = 0.75
+    set_members(m, {0: [0, 1, 2], 1: [3]})
+    f = m.funders
+    f.pref[0] = [1.0, 0.0, 0.0]
+    f.budget[0] = 10.0
+    f.active[0] = True
+    f.region[0] = GLOBAL_SCOPE
+    return m
+
+
+def test_network_visibility(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members)
+    # vis = log(1 + members) x (0.25 + 0.75)
+    assert resources.network_visibility(m) == pytest.approx([math.log(4), math.log(2)])
+
+
+@pytest.mark.parametrize("gamma, expected", [
+    # fit = 3 x pref.agenda = (1.5, 0.75); vis = (ln 4, ln 2) = (2 ln2, ln2)
+    # fit x vis = (3 ln2, 0.75 ln2): ratio 4 : 1
+    (1.0, [8.0, 2.0]),                 # 10 x (4/5, 1/5)
+    (2.0, [160 / 17, 10 / 17]),        # 10 x (16/17, 1/17)
+    (0.0, [5.0, 5.0]),                 # equal split
+])
+def test_tullock_contest_two_networks(make_model, add_networks, set_members, gamma, expected):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=gamma)
+    alloc = resources.allocate(m)
+    assert alloc.shape == (1, 2)
+    assert alloc[0] == pytest.approx(expected)
+    assert alloc.sum() == pytest.approx(10.0)
+    assert m.unallocated == pytest.approx(0.0)
+
+
+def test_sponsor_share_then_contest(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0, resources__sponsor_share=0.4)
+    m.networks.sponsor[0] = 0
+    alloc = resources.allocate(m)
+    # sponsorship 0.4 x 10 = 4 to network 0; the remaining 6 split 4:1 -> (4.8, 1.2)
+    assert alloc[0] == pytest.approx([4.0 + 4.8, 1.2])
+    assert alloc.sum() == pytest.approx(10.0)
+
+
+def test_sponsor_exit_under_city_first(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0, resources__sponsor_share=0.4,
+                       resources__sponsor_exit=0.5, governance__city_first=0.5)
+    m.networks.sponsor[0] = 0
+    alloc = resources.allocate(m)
+    # sponsorship 0.4 x 10 x (1 - 0.5 x 0.5) = 3 to network 0; remaining 7 split 4:1 -> (5.6, 1.4)
+    assert alloc[0] == pytest.approx([3.0 + 5.6, 1.4])
+    assert alloc.sum() == pytest.approx(10.0)
+
+
+def test_sponsor_share_split_among_sponsored(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0, resources__sponsor_share=0.5)
+    m.networks.sponsor[:2] = 0
+    alloc = resources.allocate(m)
+    # 5 split equally (2.5 each) + contest on the other 5: (4, 1)
+    assert alloc[0] == pytest.approx([6.5, 3.5])
+
+
+def test_regional_funder_eligibility(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0)
+    m.funders.region[0] = 2
+    # network 0 in region 3 (ineligible), network 1 in region 2 (eligible): all 10 to network 1
+    m.networks.scope[0] = 3
+    m.networks.scope[1] = 2
+    alloc = resources.allocate(m)
+    assert alloc[0] == pytest.approx([0.0, 10.0])
+    # a global network is eligible for a regional funder: 4:1 again
+    m.networks.scope[0] = GLOBAL_SCOPE
+    alloc = resources.allocate(m)
+    assert alloc[0] == pytest.approx([8.0, 2.0])
+    # no eligible network: nothing allocated, the budget is unallocated
+    m.networks.scope[:2] = 4
+    alloc = resources.allocate(m)
+    assert alloc.sum() == 0.0
+    assert m.unallocated == pytest.approx(10.0)
+
+
+def test_inactive_network_and_funder_get_nothing(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0)
+    m.networks.active[1] = False
+    alloc = resources.allocate(m)
+    assert alloc[0] == pytest.approx([10.0, 0.0])
+    m.funders.active[0] = False
+    assert resources.allocate(m).sum() == 0.0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), gamma=st.floats(0.0, 4.0), sponsor=st.floats(0.0, 1.0),
+       pooled=st.floats(0.0, 1.0), regional=st.sampled_from([0.0, 0.5, 1.0]))
+def test_nothing_allocated_beyond_budget(seed, gamma, sponsor, pooled, regional):
+    cfg = load_scenario(None, overrides={"cities.n": 60, "networks.initial": 12, "resources.n_funders": 4,
+                                         "resources.gamma": gamma, "resources.sponsor_share": sponsor,
+                                         "resources.regional_funders": regional, "seed": seed})
+    m = CityDiplomacyModel(cfg)
+    m.levers.io_pooled_share = pooled
+    m.levers.io_affiliated = m.rng.random(m.networks.n) < 0.5
+    m.networks.active[0] = False
+    alloc = resources.allocate(m)
+    budget = np.where(m.funders.active, m.funders.budget, 0.0)
+    assert (alloc >= 0).all()
+    assert (alloc.sum(axis=1) <= budget * (1 + 1e-9) + 1e-12).all()
+    # every unit is either allocated or reported unallocated
+    assert alloc.sum() + m.unallocated == pytest.approx(budget.sum())
+    assert alloc[:, 0].sum() == 0.0  # inactive network
+
+
+def test_resources_phase_income_secretariat_programme(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0, resources__overhead=0.3,
+                       resources__secretariat_scale=1.0, resources__efficiency_gain=0.05)
+    m.networks.fee[:2] = [0.5, 0.0]
+    m.networks.efficiency[:2] = [0.5, 0.5]
+    resources.resources_phase(m)
+    nets = m.networks
+    # grants (8, 2); fees 0.5 x 3 members = 1.5 -> income (9.5, 2)
+    assert nets.grants[:2] == pytest.approx([8.0, 2.0])
+    assert nets.funds[:2] == pytest.approx([9.5, 2.0])
+    # secretariat = 1 - exp(-0.3 x income / 1)
+    assert nets.secretariat[:2] == pytest.approx([1 - math.exp(-2.85), 1 - math.exp(-0.6)])
+    # one network per theme: no competitive pressure, efficiency unchanged; programme = 0.7 x income x 0.5
+    assert nets.efficiency[:2] == pytest.approx([0.5, 0.5])
+    assert m.networks.programme[: m.networks.n] == pytest.approx([0.7 * 9.5 * 0.5, 0.7 * 2.0 * 0.5])
+    # funding shares by issue = grants . agenda / total = (8 (0.5,.25,.25) + 2 (.25,.5,.25)) / 10
+    assert m.last_funding_share == pytest.approx([0.45, 0.3, 0.25])
+
+
+def test_competition_spurs_efficiency(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__efficiency_gain=0.05)
+    m.networks.theme[:2] = 0  # two networks on one theme: pressure 1 - 1/2
+    m.networks.efficiency[:2] = [0.5, 0.8]
+    resources.resources_phase(m)
+    # eff += 0.05 x 0.5 x (1 - eff)
+    assert m.networks.efficiency[:2] == pytest.approx([0.5 + 0.025 * 0.5, 0.8 + 0.025 * 0.2])
