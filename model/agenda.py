@@ -4,12 +4,21 @@ For each active network k with partners' weight w_k = partner_share_k x (1 - cit
     target_k = m x e(theme_k) + (1 - m) x [(1 - w_k) x mean_priority_k + w_k x partner_pref_k]
     agenda_k <- agenda_k + a x (target_k - agenda_k)
 with m = `mission_weight`, a = `agenda_adaptation` and mean_priority_k the mean priority vector of
-its members (its own agenda when it has none). Misalignment is the total-variation distance between
-the agenda and the agenda its member cities alone would set (no partners' weight):
+its members (its own agenda when it has none). Under a pandemic (levers.health_pull = h) the target
+becomes (1 - h) target + h e(health).
+
+Drift is the total-variation distance between the agenda and the agenda its member cities alone
+would set:
     city_agenda_k = m x e(theme_k) + (1 - m) x mean_priority_k
-    misalignment_k = 0.5 x sum_i |agenda_ki - city_agenda_ki|   in [0, 1].
-Misalignment weakens members' commitment (implicitly: the fit term of utility reads the drifted agenda) and execution
-(member learning is multiplied by 1 - misalignment, see knowledge.py).
+    drift_k = 0.5 x sum_i |agenda_ki - city_agenda_ki|   in [0, 1]   (0 without members).
+Drift has consequences: it weakens members' commitment (a utility term, membership.py) and their
+execution (member learning x (1 - drift_execution x drift_k), knowledge.py). Drift is a mechanism,
+not an outcome metric: it restates partners' weight.
+
+Misalignment as members feel it (the networks table's `misalignment`, the metric
+`agenda_misalignment`) is the mean over a network's members of the distance between the agenda and
+each member's own priorities, 0.5 x sum_i |agenda_ki - P_ci|: it depends on who the members are
+(which cities join and stay), on the mission and on whether partners pull toward or away from them.
 """
 
 from __future__ import annotations
@@ -28,9 +37,19 @@ def member_mean_priority(model) -> np.ndarray:
     return mean
 
 
+def felt_misalignment(model) -> np.ndarray:
+    """(networks,) mean over members of 0.5 x sum_i |agenda_ki - P_ci| (0 without members)."""
+    nets, mem, c = model.networks, model.memberships, model.cities
+    n = nets.n
+    if len(mem) == 0 or n == 0:
+        return np.zeros(n)
+    d = 0.5 * np.abs(np.take(nets.agenda, mem.net, axis=0) - np.take(c.priority, mem.city, axis=0)).sum(axis=1)
+    tot = np.bincount(mem.net, weights=d, minlength=n)[:n]
+    return tot / np.maximum(nets.members[:n], 1)
+
+
 def agenda_phase(model):
-    """Move active networks' agendas toward their targets; record misalignment (module docstring).
-    Under a pandemic (levers.health_pull = h) the target becomes (1 - h) target + h e(health)."""
+    """Move active networks' agendas toward their targets; record drift and felt misalignment."""
     cfg = model.cfg.networks
     nets = model.networks
     n = nets.n
@@ -54,5 +73,6 @@ def agenda_phase(model):
     ag[act] /= ag[act].sum(axis=1, keepdims=True)
     city_agenda = cfg.mission_weight * onehot + (1 - cfg.mission_weight) * mean
     has_members = nets.members[:n] > 0
-    mis = np.where(has_members, 0.5 * np.abs(ag - city_agenda).sum(axis=1), 0.0)  # no members: nothing to misalign with
-    nets.misalignment[:n] = np.where(act, mis, nets.misalignment[:n])
+    drift = np.where(has_members, 0.5 * np.abs(ag - city_agenda).sum(axis=1), 0.0)  # no members: nothing to drift from
+    nets.drift[:n] = np.where(act, drift, nets.drift[:n])
+    nets.misalignment[:n] = np.where(act, felt_misalignment(model), nets.misalignment[:n])

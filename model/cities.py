@@ -6,6 +6,9 @@ The international-engagement budget is a small share of the city budget:
     budget = pop x budget_per_capita(north) x engagement_share x LogNormal(0, 0.5) / 1e6  (million USD),
 capped at 1% of the city budget. Administrative capacity, attention and visibility grow with
 log size and with Global North membership (documented in docs/ODD.md, section Initialisation).
+Attention is counted in units of engagement (a full programme membership uses about 1, a
+declaration about 0.1): the staff's whole units between attention_min and attention_max, plus
+`cheap_slot` for every city, so that each can hold at least one cheap membership.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def build_cities(cc, rng: np.random.Generator, names, country, region, north, po
     budget = np.minimum(city_budget * cc.engagement_share * rng.lognormal(-0.125, 0.5, n), 0.01 * city_budget) / 1e6
     span = cc.attention_max - cc.attention_min
     attention = cc.attention_min + np.floor(span * capacity * np.sqrt(sf) + rng.random(n)).astype(np.int64)
-    attention = np.clip(attention, cc.attention_min, cc.attention_max)
+    attention = np.clip(attention, cc.attention_min, cc.attention_max).astype(float) + cc.cheap_slot
     visibility = np.clip(0.7 * sf + 0.2 * north + 0.1 * capacity + rng.normal(0, 0.03, n), 0.0, 1.0)
     priority = initial_priorities(rng, n, np.asarray(salience, dtype=float), cc.priority_concentration)
     practice = np.clip(0.45 * capacity[:, None] * rng.uniform(0.4, 1.2, size=(n, I)), 0, 1)
@@ -106,4 +109,5 @@ def build_cities(cc, rng: np.random.Generator, names, country, region, north, po
     return Cities(name=names, country=country, region=region, north=north, population=pop,
                   capacity=capacity, budget=budget, base_budget=budget.copy(), attention=attention,
                   base_attention=attention.copy(), priority=priority, practice=practice, norm=norm,
-                  norm0=norm.copy(), visibility=visibility, lat=lat, lon=lon, city_budget=city_budget)
+                  norm0=norm.copy(), visibility=visibility, lat=lat, lon=lon, city_budget=city_budget,
+                  standard=np.full((n, I), -1, dtype=np.int64))

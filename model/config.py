@@ -21,6 +21,9 @@ class ScenarioError(ValueError):
         field = f"{path}: " if path else ""
         super().__init__(f"{where}{field}{message}")
 
+    def __reduce__(self):  # picklable across processes (sweep and claims workers)
+        return (type(self), (self.source, self.path, self.message))
+
 
 class Strict(BaseModel):
     """Base for every section: unknown keys and non-finite numbers are errors."""
@@ -40,21 +43,22 @@ class IssueConfig(Strict):
     politics: Literal["low", "high"] = _f("low", "'high' politics: cities have little direct competence; national stance moves only through residents' norms.")
     salience: float = _f(1.0, "Global salience: weight of the issue in cities' initial priorities (relative, > 0).", gt=0, le=100)
     funder_appeal: float = _f(1.0, "Appeal to international funders: weight in funders' preferences and partners' preferences (relative, > 0).", gt=0, le=100)
+    cobenefit: float = _f(0.5, "How much cooperation on this issue builds residents' cooperative (high-politics) norm, relative (0: none; 1: as much as cultural exchange). An assumption: people-to-people cooperation (culture, peace, economy, migration) is taken to build it more than technical cooperation.", ge=0, le=10)
 
 
 def default_issues() -> list[IssueConfig]:
-    table = [
-        ("climate", "low", 1.3, 3.0),
-        ("poverty", "low", 1.2, 1.3),
-        ("culture", "low", 1.0, 0.7),
-        ("peace", "high", 0.9, 0.6),
-        ("gender", "low", 0.8, 0.7),
-        ("health", "low", 1.0, 1.0),
-        ("economy", "low", 1.2, 0.9),
-        ("migration", "low", 0.7, 0.6),
-        ("governance", "low", 0.9, 0.8),
+    table = [  # name, politics, salience, funder appeal, co-benefit to the cooperative norm
+        ("climate", "low", 1.3, 3.0, 0.3),
+        ("poverty", "low", 1.2, 1.3, 0.4),
+        ("culture", "low", 1.0, 0.7, 1.0),
+        ("peace", "high", 0.9, 0.6, 1.0),
+        ("gender", "low", 0.8, 0.7, 0.4),
+        ("health", "low", 1.0, 1.0, 0.3),
+        ("economy", "low", 1.2, 0.9, 0.6),
+        ("migration", "low", 0.7, 0.6, 0.6),
+        ("governance", "low", 0.9, 0.8, 0.4),
     ]
-    return [IssueConfig(name=n, politics=p, salience=s, funder_appeal=a) for n, p, s, a in table]
+    return [IssueConfig(name=n, politics=p, salience=s, funder_appeal=a, cobenefit=c) for n, p, s, a, c in table]
 
 
 class RegionConfig(Strict):
@@ -86,8 +90,9 @@ class CitiesConfig(Strict):
     budget_per_capita_north: float = _f(2500.0, "City budget per resident in the Global North (USD/year).", gt=0, le=1e6)
     budget_per_capita_south: float = _f(400.0, "City budget per resident in the Global South (USD/year).", gt=0, le=1e6)
     engagement_share: float = _f(0.002, "Mean share of the city budget spent on international engagement (fraction; typically well under 1%).", gt=0, le=0.05)
-    attention_min: int = _f(0, "Fewest memberships any city's staff can sustain.", ge=0, le=50)
-    attention_max: int = _f(12, "Most memberships any city's staff can sustain.", ge=1, le=100)
+    attention_min: int = _f(0, "Fewest full programme memberships any city's staff can sustain (attention is counted in units of engagement: a programme network uses about 1, a declaration about 0.1).", ge=0, le=50)
+    attention_max: int = _f(12, "Most full programme memberships any city's staff can sustain.", ge=1, le=100)
+    cheap_slot: float = _f(0.15, "Attention every city has on top of its staff's (units of engagement): at least one cheap membership such as a declaration fits.", ge=0, le=10)
     priority_concentration: float = _f(2.0, "Dirichlet concentration of cities' issue priorities around issue salience (higher: more alike).", gt=0, le=1000)
 
     @model_validator(mode="after")
@@ -115,14 +120,21 @@ class NetworksConfig(Strict):
     partner_share_max: Share = _f(0.6, "Upper bound of partners' weight in a partnered network's governance (uniform from 0.1).")
     openness_open: Share = _f(0.5, "Openness (share of knowledge reaching non-members) of open and threshold networks.")
     openness_closed: Share = _f(0.1, "Openness of invitation-only and competitive networks.")
-    target_size: int = _f(100, "Target membership of invitation and competitive networks (cities).", ge=2, le=100_000)
-    founders: int = _f(12, "Founding members of a new network (cities).", ge=1, le=10_000)
-    fee_share: float = _f(0.08, "Membership fee as a share of the median city's international-engagement budget (fraction).", ge=0, le=10)
+    target_share: Share = _f(0.01, "Target membership of invitation and competitive networks as a share of the cities eligible by scope (times LogNormal(0, 0.4)), so that a small circle stays small in any world size.")
+    target_min: int = _f(8, "Smallest target membership of invitation and competitive networks (cities).", ge=2, le=100_000)
+    founders: int = _f(12, "Most founding members of a new network (cities): the founding coalition is the willing candidates, best first, up to this number.", ge=1, le=10_000)
+    min_founders: int = _f(3, "Smallest founding coalition: a proposed network is founded only if at least this many candidate cities want it (positive utility, free attention and budget); otherwise the initiative fails.", ge=1, le=10_000)
+    commitment_years: int = _f(3, "Years founders commit to a new network: they keep it through this period unless their budget no longer covers their fees.", ge=0, le=100)
+    empty_grace_years: int = _f(1, "Years a network without members survives before it dissolves (it is never counted as operating nor funded while empty).", ge=0, le=100)
+    declaration_share: Share = _f(0.25, "Probability that a new open or threshold network is a declaration (a pledge such as Mayors for Peace: engagement `declaration_level`); the others are programme networks with engagement ~ U(programme_low, 1).")
+    declaration_level: float = _f(0.1, "Engagement of a declaration network: the attention (units) and, in proportion, the fee and learning a membership involves.", gt=0, le=1)
+    programme_low: Share = _f(0.4, "Lowest engagement of a programme network (engagement ~ U(programme_low, 1); invitation and competitive networks are programme networks).")
+    fee_share: float = _f(0.08, "Membership fee of a full programme network as a share of the median city's international-engagement budget (fraction); fees scale with engagement.", ge=0, le=10)
     min_members: int = _f(3, "Dissolution floor on members.", ge=0, le=10_000)
     min_income: float = _f(0.02, "Dissolution floor on yearly income (million USD).", ge=0, le=1e6)
     floor_years: int = _f(5, "Years below a floor before a network dissolves.", ge=1, le=100)
     catalogue: str | None = _f(None, "CSV catalogue of real networks (e.g. data/networks.csv; a relative path is tried from the working directory, then from the project root): each enters in its founding year with its rule, scope and theme, and is dissolved in its end year.")
-    catalogue_founders: int = _f(18, "Founding members of a catalogue network (cities; invitation and competitive networks pick top-ranked eligible cities, open and threshold ones pick by priority on the theme x visibility).", ge=1, le=10_000)
+    catalogue_founders: int = _f(18, "Founding members of a catalogue network (cities; invitation and competitive networks pick top-ranked eligible cities, open and threshold ones pick by priority on the theme x visibility). Real networks are founded even if fewer candidates want them: history is an input.", ge=1, le=10_000)
     agenda_adaptation: Share = _f(0.2, "Yearly speed at which a network's agenda moves to its target (0-1).")
     mission_weight: Share = _f(0.5, "Weight of a network's founding theme in its agenda target (the rest: members' and partners' preferences).")
 
@@ -135,6 +147,8 @@ class NetworksConfig(Strict):
         if self.invitation_share > self.invitation_room() + 1e-9:
             s = self.invitation_share + self.competitive_share + self.threshold_share
             raise ValueError(f"invitation_share + competitive_share + threshold_share must be at most 1 (got {s:g})")
+        if self.min_founders > self.founders:
+            raise ValueError(f"min_founders ({self.min_founders}) must not exceed founders ({self.founders})")
         return self
 
 
@@ -147,7 +161,8 @@ class ResourcesConfig(Strict):
     overhead: Share = _f(0.3, "Share of a network's income that pays its secretariat; the rest funds programmes.")
     secretariat_scale: float = _f(1.0, "Secretariat spending (overhead x income, million USD/year) at which capacity reaches 63% of full capacity.", gt=0, le=1e6)
     mobilisation: float = _f(0.2, "Extra funding each active network mobilises for the pool (million USD/year per network): proliferation also brings resources.", ge=0, le=1e4)
-    sponsor_exit: Share = _f(0.5, "Share of sponsorship that sponsors stop earmarking under full city-first governance (sponsorship x (1 - sponsor_exit x city_first)); that money goes into the same funder's contest.")
+    sponsor_exit: Share = _f(1.0, "Elasticity of sponsorship to city-first governance: a partnered network's sponsorship is multiplied by (1 - sponsor_exit x city_first), so partners give in proportion to the weight they keep (1: exactly in proportion); the money withheld goes into the same funder's contest.")
+    sponsor_exclusivity: Share = _f(0.5, "How much sponsors of invitation and competitive networks value exclusivity: such a network's sponsorship is multiplied by (1 - sponsor_exclusivity x openness). An assumption.")
     efficiency_gain: Share = _f(0.05, "Yearly efficiency gain of a secretariat under full competitive pressure (competition spurs efficiency).")
     sponsor_share: Share = _f(0.4, "Share of a funder's budget reserved for the networks it sponsors (partnered networks get a sponsor).")
 
@@ -165,22 +180,26 @@ class MembershipConfig(Strict):
     w_similar: float = _f(0.8, "Weight of similarity in standing: 1 - |visibility of the city - prestige of the network| (cities seek peers like themselves).", ge=0, le=100)
     w_exclusive: float = _f(1.0, "Weight of exclusivity: invitation and competitive networks are worth w_exclusive x visibility_c more (selection signals standing to globally fluent cities).", ge=0, le=100)
     w_fee: float = _f(1.0, "Weight of the fee relative to the city's engagement budget.", ge=0, le=100)
+    w_drift: float = _f(1.0, "Weight of the network's agenda drift (distance between its agenda and the agenda its members would set) in members' utility: drift weakens commitment.", ge=0, le=100)
     fluency_gain: Share = _f(0.01, "Yearly growth of a city's visibility (global fluency) at three or more memberships (share of the gap to 1).")
-    attention_cost: float = _f(0.9, "Utility cost of one membership's use of staff attention.", ge=0, le=100)
+    attention_cost: float = _f(0.9, "Utility cost of a full programme membership's use of staff attention (times the network's engagement).", ge=0, le=100)
 
 
 class KnowledgeConfig(Strict):
     production: Share = _f(0.12, "Yearly knowledge production of a fully funded network on its agenda (share of the remaining gap).")
     programme_scale: float = _f(2.0, "Programme spending (million USD/year) at which production reaches 63% of its maximum.", gt=0, le=1e6)
     absorption: Share = _f(0.1, "Yearly share of the gap to its best member's practice that a network absorbs.")
-    member_learning: Share = _f(0.15, "Yearly share of the gap to a network's knowledge that a member closes (times secretariat capacity).")
+    member_learning: Share = _f(0.15, "Yearly share of the gap to a network's knowledge that a member of a full programme network closes (times secretariat capacity, engagement and execution).")
+    drift_execution: Share = _f(1.0, "How far agenda drift weakens members' execution: member learning is multiplied by (1 - drift_execution x drift).")
+    variety_bonus: float = _f(0.3, "Extra knowledge production from competing lines of work on an issue: production x (1 + variety_bonus x (1 - 1/L_i)), L_i the effective number of standards among networks active on issue i (competition between solutions spurs better solutions; merging standards loses it). An assumption.", ge=0, le=10)
     nonmember_learning: Share = _f(0.04, "Yearly share of the gap to openly shared knowledge that any city closes (times openness).")
     innovation: Share = _f(0.01, "Yearly own innovation of a city at full capacity and priority (share of the gap to 1).")
     high_politics_competence: Share = _f(0.1, "Factor on practice gains for high-politics issues (cities have little competence).")
     partner_expertise: float = _f(1.0, "Extra knowledge production per unit of partner share (partners' technical expertise): production x (1 + partner_expertise x partner_share).", ge=0, le=10)
     obsolescence: Share = _f(0.03, "Yearly loss of network knowledge as problems and technologies change (fraction).")
     depreciation: Share = _f(0.02, "Yearly loss of city practice without renewal (fraction).")
-    activity_threshold: Share = _f(0.15, "Agenda weight above which a network counts as active on an issue (fragmentation, standards).")
+    activity_threshold: Share = _f(0.15, "Agenda weight above which a network counts as active on an issue (duplication, variety, coverage).")
+    switch_ratio: Share = _f(0.5, "Inertia of practised standards: a city keeps the standard it practises on an issue while a source teaching it gives at least this share of the year's largest gain on the issue.")
 
 
 class SpilloverConfig(Strict):
@@ -188,15 +207,17 @@ class SpilloverConfig(Strict):
     up: bool = _f(True, "Channel up: national stance follows cities' practice (or norms) and networks' advocacy.")
     horizontal: bool = _f(True, "Channel across: knowledge flows between networks sharing members or linked by cooperation.")
     down_rate: Share = _f(0.05, "Yearly rise of residents' norms at full engagement on an issue (share of the gap).")
-    cobenefit: Share = _f(0.02, "Yearly rise of the peace norm per unit of any international cooperation (co-benefit).")
+    cobenefit: Share = _f(0.02, "Yearly rise of the high-politics (cooperative) norm at full co-benefit engagement: the sum over issues of the issue's `cobenefit` weight x the city's engagement on it, capped at 1.")
     norm_decay: Share = _f(0.01, "Yearly return of residents' norms toward their initial level.")
-    priority_feedback: Share = _f(0.05, "Yearly pull of city priorities toward residents' norms.")
+    priority_feedback: float = _f(1.0, "Response of city priorities to changes of residents' norms: P_ci is multiplied by (1 + priority_feedback x the change of norm_ci this year), then renormalised (priorities follow rising norms, not norm levels).", ge=0, le=100)
     up_rate: Share = _f(0.08, "Yearly movement of national stance above the threshold (share of the gap).")
-    up_threshold: Share = _f(0.35, "Signal (practice or norm, plus advocacy) a country's cities must pass to move national stance.")
+    up_threshold_practice: Share = _f(0.3, "Signal (population-weighted practice plus advocacy) a country's cities must pass to move its national stance on a low-politics issue.")
+    up_threshold_norm: Share = _f(0.5, "Signal (population-weighted residents' norm plus advocacy) a country's cities must pass to move its national stance on a high-politics issue (norms start higher than practice, so the threshold is higher).")
+    high_politics_resistance: Share = _f(0.6, "How far national governments resist movement on high politics, where states keep control: the rise of stance on a high-politics issue is multiplied by (1 - resistance).")
     advocacy: Share = _f(0.2, "Weight of networks' advocacy voice in the upward signal.")
     reversal: Share = _f(0.03, "Yearly erosion of national stance while the signal is below threshold (governments resist or reverse).")
     national_uptake: Share = _f(0.02, "Yearly share of the gap to the national stance that every city's practice closes on low-politics issues (national adoption diffuses back down; part of the up channel).")
-    horizontal_rate: Share = _f(0.05, "Yearly share of the knowledge gap closed across a full bridge or cooperation link.")
+    horizontal_rate: Share = _f(0.05, "Yearly share of the knowledge gap closed across a full bridge (shared members; a platform link has its own rate).")
     standard_adoption: Share = _f(0.1, "Yearly probability that a network adopts the standard of a fully bridged or linked network that knows more on an issue.")
     bridge_scale: float = _f(5.0, "Shared members at which a bridge between two networks counts fully.", gt=0, le=1e6)
 

@@ -1,31 +1,52 @@
-"""Phase 2: network founding (proliferation) and dissolution.
+"""Phase 2: network founding by coalitions (proliferation) and dissolution.
 
-Founding. New networks per year ~ Poisson(founding_rate x (1 + founding_growth)^t + demand_rate x U),
-t the years since the start, where the unmet
-demand U is the share of cities' priority mass on issues none of their networks is active on
-(capped so that at most `max_networks` are active). A new network's theme is drawn with
+Proposals. New initiatives per year ~ Poisson(founding_rate x (1 + founding_growth)^t + demand_rate x U),
+t the years since the start, U the unmet demand (the share of cities' priority mass on issues none of
+their networks is active on); at most `max_networks` operate at once. A proposal's theme is drawn with
     P(theme = i) = convergence x funding_share_i + (1 - convergence) x unmet_share_i
-("follow the money" against "fill the niche"). Rule, scope, partner share and openness are drawn
-from the configured distributions; founders are chosen as `_add_founders` says (top-ranked cities
-for invitation and competitive networks; for open and threshold ones the best on priority on the
-theme x visibility among a random sample of eligible cities).
+("follow the money" against "fill the niche"); rule, scope, partner share, openness, engagement
+(declaration or programme), fee, target size, agenda and starting knowledge are drawn from the
+configured distributions.
+
+Coalitions. A proposal becomes a network only if a coalition of cities wants it: its candidates
+(for invitation and competitive networks the 3 x founders best-ranked eligible cities; for open and
+threshold ones the best 3 x founders on priority(theme) x (0.2 + visibility) x U(0.5, 1.5) among a
+random sample of 50 x founders eligible cities) must have free attention for its engagement and a
+free budget for its fee, and value it: the membership utility (membership.py) of the proposed
+network, with its agenda, the knowledge its candidates pool, the candidates' standing as its
+prestige, co-candidates as peers and no funds yet, above `join_threshold`. With at least
+`min_founders` willing candidates the network is founded with the best `founders` of them (by
+utility); otherwise the initiative fails (`model.founding_log` counts both). Founders commit for
+`commitment_years`: they keep the network through that period unless their budget or attention no
+longer covers it. The new network's knowledge starts at least at its founders' best practice x
+agenda focus.
+
+Real networks (a catalogue) enter in their founding year with their real rule, scope, theme and
+engagement; they are founded even if fewer candidates want them (history is an input), with the
+willing candidates first.
 
 Dissolution. A network whose members fall below `min_members` or whose income falls below
-`min_income` for `floor_years` consecutive years dissolves; its members leave.
+`min_income` for `floor_years` consecutive years dissolves; a network without members dissolves
+after `empty_grace_years` such years (it is never counted as operating nor funded while empty).
+
+Random streams: the yearly count from the founding stream's item 0; everything about the j-th
+proposal of a year (of its kind: synthetic, catalogue, initial) from its own item, so that one more
+or one fewer proposal leaves the others' draws unchanged.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from model.membership import eligible_mask, refresh_counts
+from model.membership import pair_utility, refresh_counts
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, active_on, col_sums
 
 RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Circle", COMPETITIVE: "Challenge"}
+COUNT, SYNTHETIC, CATALOGUE, INITIAL, OTHER = range(5)  # items of the founding stream
 
 
 def coverage(model) -> np.ndarray:
-    """(cities x issues) bool: some network of the city is active on the issue."""
+    """(cities x issues) bool: some operating network of the city is active on the issue."""
     c, mem = model.cities, model.memberships
     if len(mem) == 0 or model.networks.n == 0:
         return np.zeros((c.n, model.n_issues), dtype=bool)
@@ -56,142 +77,227 @@ def theme_probabilities(model, niche: np.ndarray | None = None) -> np.ndarray:
     return p / p.sum()
 
 
-def draw_rules(rng, cfg, k: int) -> np.ndarray:
-    """Membership rules of k new networks: P(open, threshold, invitation, competitive) = (1 - the
-    three shares, threshold_share, invitation_share, competitive_share)."""
-    p = np.array([1 - cfg.invitation_share - cfg.competitive_share - cfg.threshold_share,
-                  cfg.threshold_share, cfg.invitation_share, cfg.competitive_share])
-    p = np.clip(p, 0, None)
-    return rng.choice(len(RULES), size=k, p=p / p.sum())
+def _fixed(value, j):
+    """The j-th entry of an optional array of fixed attributes (None: draw it)."""
+    if value is None:
+        return None
+    v = np.asarray(value)[j]
+    return v.item() if hasattr(v, "item") else v
 
 
-def found_networks(model, k: int, year: int, themes: np.ndarray | None = None, rules: np.ndarray | None = None,
-                   scopes: np.ndarray | None = None, names: list[str] | None = None,
-                   founders: int | None = None, niche: np.ndarray | None = None,
-                   partnered: np.ndarray | None = None, thresholds: np.ndarray | None = None,
-                   targets: np.ndarray | None = None, sponsors: np.ndarray | None = None) -> np.ndarray:
-    """Create k networks (arrays, standards, founders, Mesa agents); return their indices.
+def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None, partnered=None, target=None,
+            sponsor=None, engagement=None) -> dict:
+    """The attributes of one proposed network, drawn from its own stream `rng` (given ones are kept).
+    The same numbers are drawn whatever is given or decided, so that a proposal's other attributes do
+    not depend on one of them."""
+    cfg, cities, I = model.cfg.networks, model.cities, model.n_issues
+    u = rng.random(12)
+    z = rng.standard_normal(3)
+    appeal = model.issue_appeal / model.issue_appeal.sum()
+    g = rng.gamma(4.0 * I * appeal) + 1e-12
+    p_theme = theme_probabilities(model, niche)
+    theme = _pick(p_theme, u[0]) if theme is None else int(theme)
+    if rule is None:
+        p = np.array([1 - cfg.invitation_share - cfg.competitive_share - cfg.threshold_share,
+                      cfg.threshold_share, cfg.invitation_share, cfg.competitive_share])
+        rule = _pick(np.clip(p, 0, None), u[1])
+    rule = int(rule)
+    if scope is None:
+        region_w = np.bincount(cities.region, minlength=model.n_regions).astype(float)
+        scope = GLOBAL_SCOPE if u[2] < cfg.global_share else _pick(region_w, u[3])
+    scope = int(scope)
+    thr = cfg.threshold_pop * np.exp(0.5 * z[0])
+    if threshold is not None and np.isfinite(threshold) and threshold > 0:
+        thr = float(threshold)
+    partnered = bool(u[4] < cfg.partnered_share) if partnered is None else bool(partnered)
+    share = 0.1 + u[5] * max(0.0, cfg.partner_share_max - 0.1) if partnered else 0.0
+    closed = rule in (INVITATION, COMPETITIVE)
+    if engagement is None:
+        declaration = (not closed) and u[6] < cfg.declaration_share
+        engagement = cfg.declaration_level if declaration else cfg.programme_low + u[7] * (1 - cfg.programme_low)
+    engagement = float(engagement)
+    eligible = cities.n if scope == GLOBAL_SCOPE else int((cities.region == scope).sum())
+    tgt = max(cfg.target_min, int(round(cfg.target_share * eligible * np.exp(-0.08 + 0.4 * z[2]))))
+    if target is not None and target > 0:
+        tgt = int(target)
+    onehot = np.eye(I)[theme]
+    agenda = 0.6 * onehot + 0.4 * model.salience_share
+    prop = {
+        "theme": theme, "rule": rule, "scope": scope, "threshold": thr if rule == THRESHOLD else 0.0,
+        "partner_share": share, "partner_pref": g / g.sum(),
+        "openness": cfg.openness_closed if closed else cfg.openness_open,
+        "engagement": engagement,
+        "fee": cfg.fee_share * model.median_budget * engagement * np.exp(-0.125 + 0.5 * z[1]),
+        "target": tgt if closed else 0, "agenda": agenda, "knowledge": agenda * (0.15 + 0.2 * u[8]),
+        "efficiency": 0.4 + 0.4 * u[9], "sponsor": -1, "founded_offset": int(u[10] * 30),
+    }
+    fund = model.funders
+    choose = partnered if sponsor is None else sponsor == -2
+    if sponsor is not None and sponsor >= 0:
+        prop["sponsor"] = int(sponsor)
+    if choose:  # partnered networks get a sponsoring funder, chosen by fit to the theme
+        ok = fund.active & ((fund.region == GLOBAL_SCOPE) | (fund.region == scope))
+        if ok.any():
+            prop["sponsor"] = _pick(np.where(ok, fund.pref[:, theme], 0.0), u[11])
+    return prop
 
-    The optional arrays fix what is otherwise drawn (catalogue networks): partnered (bool),
-    thresholds (population, for the threshold rule), targets (target size of invitation and
-    competitive networks) and sponsors (funder index, -1 for none, -2 to choose by theme)."""
+
+def _pick(weights: np.ndarray, u: float) -> int:
+    """The index drawn with probabilities proportional to `weights` by the uniform `u`."""
+    cum = np.cumsum(weights)
+    return int(np.searchsorted(cum, u * cum[-1], side="right").clip(0, len(weights) - 1))
+
+
+class Room:
+    """Each city's attention and budget not yet used by its memberships (kept up to date while
+    networks are founded in one phase)."""
+
+    def __init__(self, model):
+        c, nets, mem = model.cities, model.networks, model.memberships
+        self.attention = c.attention - np.bincount(mem.city, weights=nets.engagement[mem.net], minlength=c.n)
+        self.budget = c.budget - np.bincount(mem.city, weights=nets.fee[mem.net], minlength=c.n)
+
+    def fits(self, cities: np.ndarray, engagement: float, fee: float) -> np.ndarray:
+        return (self.attention[cities] >= engagement - 1e-9) & (self.budget[cities] >= fee - 1e-12)
+
+    def take(self, cities: np.ndarray, engagement: float, fee: float):
+        self.attention[cities] -= engagement
+        self.budget[cities] -= fee
+
+
+def candidates(model, rng, prop: dict, n_founders: int, room: Room) -> np.ndarray:
+    """Candidate founders of a proposal, best first (module docstring); only cities with room for it."""
+    c = model.cities
+    m = 3 * n_founders
+    closed = prop["rule"] in (INVITATION, COMPETITIVE)
+    if closed:
+        ranked = model.ranking.ranked(model, top=m)[prop["scope"]]
+        ranked = ranked[room.fits(ranked, prop["engagement"], prop["fee"])][:m]
+        score = model.ranking.score[ranked] * rng.uniform(0.8, 1.2, len(ranked))
+        return ranked[np.argsort(-score, kind="stable")]
+    elig = np.ones(c.n, dtype=bool) if prop["scope"] == GLOBAL_SCOPE else (c.region == prop["scope"])
+    if prop["rule"] == THRESHOLD:
+        elig &= c.population >= prop["threshold"]
+    cand = np.flatnonzero(elig)
+    if len(cand) > 50 * n_founders:
+        cand = np.unique(cand[rng.integers(0, len(cand), 50 * n_founders)])
+    else:
+        rng.integers(0, 1, 50 * n_founders)  # the same number of draws either way
+    cand = cand[room.fits(cand, prop["engagement"], prop["fee"])]
+    score = c.priority[cand, prop["theme"]] * (0.2 + c.visibility[cand]) * rng.uniform(0.5, 1.5, len(cand))
+    return cand[np.argsort(-score, kind="stable")[:m]]
+
+
+def coalition_utility(model, prop: dict, cands: np.ndarray, open_seen: np.ndarray) -> np.ndarray:
+    """Each candidate's utility of the proposed network (membership.pair_utility): its agenda, the
+    knowledge the candidates pool, their standing as prestige, co-candidates as peers, no funds yet."""
+    c = model.cities
+    k = len(cands)
+    focus = prop["agenda"] / prop["agenda"].max()
+    K = np.maximum(prop["knowledge"], c.practice[cands].max(axis=0) * focus)
+    same_c = np.bincount(c.country[cands], minlength=model.countries.n)[c.country[cands]] - 1
+    same_r = np.bincount(c.region[cands], minlength=model.n_regions)[c.region[cands]] - 1
+    return pair_utility(model, cands, np.tile(prop["agenda"], (k, 1)), np.tile(K, (k, 1)),
+                        np.take(open_seen, c.region[cands], axis=0), np.zeros(k), np.full(k, k - 1),
+                        np.full(k, c.visibility[cands].mean()), np.full(k, prop["rule"]),
+                        np.full(k, prop["openness"]), np.full(k, prop["fee"]), np.full(k, prop["engagement"]),
+                        np.zeros(k), same_c, same_r)
+
+
+def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=None, names: list[str] | None = None,
+                   founders: int | None = None, niche: np.ndarray | None = None, partnered=None, thresholds=None,
+                   targets=None, sponsors=None, engagement=None, kind: int = OTHER,
+                   require_coalition: bool = True, attempts: int | None = None) -> np.ndarray:
+    """Propose k networks and found those a coalition wants (module docstring); return their indices.
+
+    The optional arrays fix what is otherwise drawn (catalogue networks): themes, rules, scopes,
+    partnered (bool), thresholds (population, for the threshold rule), targets (target size of
+    invitation and competitive networks), sponsors (funder index, -1 for none, -2 to choose by
+    theme) and engagement. `founders=0` founds the networks without founders (for tests);
+    `require_coalition=False` founds them even without a willing coalition (real networks).
+    `attempts` (default k) proposals are made until k networks are founded."""
+    from model.knowledge import open_pool
+
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    rng, cfg, nets, cities = model.rng, model.cfg.networks, model.networks, model.cities
-    I = model.n_issues
-    if themes is None:
-        themes = rng.choice(I, size=k, p=theme_probabilities(model, niche))
-    if rules is None:
-        rules = draw_rules(rng, cfg, k)
-    if scopes is None:
-        region_w = np.bincount(cities.region, minlength=model.n_regions).astype(float)
-        regional = rng.choice(model.n_regions, size=k, p=region_w / region_w.sum())
-        scopes = np.where(rng.random(k) < cfg.global_share, GLOBAL_SCOPE, regional)
-    idx = nets.add(k)
-    nets.active[idx] = True
-    nets.founded[idx] = year
-    nets.dissolved[idx] = -1
-    nets.theme[idx] = themes
-    nets.rule[idx] = rules
-    nets.scope[idx] = scopes
-    thr_draw = cfg.threshold_pop * rng.lognormal(0, 0.5, k)
-    if thresholds is not None:
-        thr_draw = np.where(np.isfinite(thresholds) & (thresholds > 0), thresholds, thr_draw)
-    nets.threshold[idx] = np.where(rules == THRESHOLD, thr_draw, 0.0)
-    drawn = rng.random(k) < cfg.partnered_share
-    partnered = drawn if partnered is None else np.asarray(partnered, dtype=bool)
-    nets.partner_share[idx] = np.where(partnered, rng.uniform(0.1, max(0.1, cfg.partner_share_max), k), 0.0)
-    appeal = model.issue_appeal / model.issue_appeal.sum()
-    g = rng.gamma(4.0 * I * appeal, size=(k, I)) + 1e-12
-    nets.partner_pref[idx] = g / g.sum(axis=1, keepdims=True)
-    closed = (rules == INVITATION) | (rules == COMPETITIVE)
-    nets.openness[idx] = np.where(closed, cfg.openness_closed, cfg.openness_open)
-    nets.fee[idx] = cfg.fee_share * model.median_budget * rng.lognormal(-0.125, 0.5, k)
-    tgt = np.maximum(2, np.round(cfg.target_size * rng.lognormal(-0.08, 0.4, k)))
-    if targets is not None:
-        tgt = np.where(np.asarray(targets) > 0, targets, tgt)
-    nets.target[idx] = np.where(closed, tgt, 0)
-    onehot = np.eye(I)[themes]
-    agenda = 0.6 * onehot + 0.4 * model.salience_share[None, :]
-    nets.agenda[idx] = agenda
-    nets.knowledge[idx] = agenda * rng.uniform(0.15, 0.35, size=(k, 1))
-    nets.standard[idx] = nets.new_standards(k * I).reshape(k, I)
-    nets.secretariat[idx] = 0.2
-    nets.efficiency[idx] = rng.uniform(0.4, 0.8, k)
-    nets.low_years[idx] = 0
-    nets.funds[idx] = 0.0
-    nets.grants[idx] = 0.0
-    nets.fees[idx] = 0.0
-    nets.members[idx] = 0
-    nets.sponsor[idx] = -1
-    # partnered networks get a sponsoring funder, chosen by fit to the theme
-    fund = model.funders
-    choose = partnered if sponsors is None else (np.asarray(sponsors) == -2)
-    if sponsors is not None:
-        fixed = np.asarray(sponsors) >= 0
-        nets.sponsor[idx[fixed]] = np.asarray(sponsors)[fixed]
-    for j in np.flatnonzero(choose):
-        ok = fund.active & ((fund.region == GLOBAL_SCOPE) | (fund.region == scopes[j]))
-        if ok.any():
-            w = np.where(ok, fund.pref[:, themes[j]], 0.0)
-            nets.sponsor[idx[j]] = rng.choice(fund.n, p=w / w.sum())
-    for j, n_idx in enumerate(idx):
-        nm = names[j] if names is not None else f"{model.issue_names[themes[j]].title()} {RULE_WORDS[int(rules[j])]} {int(n_idx) + 1:03d}"
-        nets.names.append(nm)
-    _add_founders(model, idx, year, cfg.founders if founders is None else founders)
-    model.on_networks_founded(idx)
+    cfg = model.cfg.networks
+    n_founders = cfg.founders if founders is None else founders
+    if niche is None:
+        _, niche = unmet_demand(model)
+    room = Room(model)
+    open_seen = open_pool(model)[0]
+    start = model.founding_slots.get((year, kind), 0)
+    made, proposed = [], 0
+    for j in range(k if attempts is None else attempts):
+        if len(made) >= k:
+            break
+        f = j
+        rng = model.streams.rng("founding", year, kind, start + j)
+        proposed += 1
+        prop = propose(model, rng, niche, theme=_fixed(themes, f), rule=_fixed(rules, f), scope=_fixed(scopes, f),
+                       threshold=_fixed(thresholds, f), partnered=_fixed(partnered, f), target=_fixed(targets, f),
+                       sponsor=_fixed(sponsors, f), engagement=_fixed(engagement, f))
+        members = np.zeros(0, dtype=np.int64)
+        if n_founders > 0:
+            cands = candidates(model, rng, prop, n_founders, room)
+            U = coalition_utility(model, prop, cands, open_seen) if len(cands) else np.zeros(0)
+            order = np.argsort(-U, kind="stable")
+            willing = cands[order][U[order] > model.cfg.membership.join_threshold]
+            if len(willing) < cfg.min_founders:
+                if require_coalition:
+                    continue  # the initiative fails
+                willing = cands[order]  # a real network: the least unwilling candidates fill in
+            members = willing[:n_founders]
+            room.take(members, prop["engagement"], prop["fee"])
+        name = names[f] if names is not None else None
+        made.append(create(model, prop, members, year, name))
+        if kind == INITIAL:  # founded in one of the 30 years before the start
+            model.networks.founded[made[-1]] = year - prop["founded_offset"]
+    model.founding_slots[(year, kind)] = start + proposed
+    model.founding_log.append({"year": int(year), "kind": int(kind), "proposed": proposed, "founded": len(made)})
+    idx = np.array(made, dtype=np.int64)
+    if len(idx):
+        refresh_counts(model)
+        model.on_networks_founded(idx)
     return idx
 
 
-def _add_founders(model, idx: np.ndarray, year: int, n_founders: int):
-    """Founders: for invitation and competitive networks, the top-ranked eligible cities (among the
-    3 x founders best by rank score, ordered by rank score x U(0.8, 1.2)); for open and threshold
-    networks, the best on priority(theme) x (0.2 + visibility) x U(0.5, 1.5) among a random sample
-    of 50 x founders eligible cities (a founding coalition forms among the cities that meet).
-    Founders need attention >= 1; one at its attention limit drops its least useful network in this
-    year's membership phase (founders review). The new network's knowledge starts at least at its
-    founders' best practice x agenda focus."""
-    rng, nets, c = model.rng, model.networks, model.cities
-    new_c, new_n = [], []
-    able = c.attention >= 1  # founders must be able to hold a membership at all
-    closed = (nets.rule[idx] == INVITATION) | (nets.rule[idx] == COMPETITIVE)
-    ranked = model.ranking.ranked(model, top=3 * n_founders) if closed.any() else None
-    for k, is_closed in zip(idx, closed):
-        s = int(nets.scope[k])
-        if is_closed:
-            cand = ranked[s]
-            cand = cand[able[cand]][: 3 * n_founders]
-            if len(cand) == 0:
-                continue
-            score = model.ranking.score[cand] * rng.uniform(0.8, 1.2, len(cand))
-        else:
-            elig = eligible_mask(model, int(k)) & able
-            cand = np.flatnonzero(elig)
-            if len(cand) == 0:
-                continue
-            if len(cand) > 50 * n_founders:
-                cand = cand[rng.integers(0, len(cand), 50 * n_founders)]
-                cand = np.unique(cand)
-            score = c.priority[cand, nets.theme[k]] * (0.2 + c.visibility[cand]) * rng.uniform(0.5, 1.5, len(cand))
-        m = min(n_founders, len(cand))
-        top = cand[np.argpartition(-score, m - 1)[:m]] if m < len(cand) else cand
-        new_c.append(top)
-        new_n.append(np.full(len(top), k))
-    if new_c:
-        cs, ks = np.concatenate(new_c), np.concatenate(new_n)
-        model.memberships.add(cs, ks, year)
-        model.memberships.founders = np.union1d(model.memberships.founders, cs)
-        # a network starts from the best practice its founders pool on its agenda issues
-        best = np.zeros((nets.n, model.n_issues))
-        np.maximum.at(best, ks, c.practice[cs])
-        focus = nets.agenda[idx] / nets.agenda[idx].max(axis=1, keepdims=True)
-        nets.knowledge[idx] = np.maximum(nets.knowledge[idx], best[idx] * focus)
-    refresh_counts(model)
+def create(model, prop: dict, founders: np.ndarray, year: int, name: str | None = None) -> int:
+    """Write one network's row (founded in `year`) and its founders' committed memberships."""
+    nets, c = model.networks, model.cities
+    I = model.n_issues
+    k = int(nets.add(1)[0])
+    nets.active[k] = True
+    nets.founded[k] = year
+    nets.dissolved[k] = -1
+    for key in ("theme", "rule", "scope", "threshold", "partner_share", "openness", "engagement", "fee", "target",
+                "efficiency", "sponsor"):
+        getattr(nets, key)[k] = prop[key]
+    nets.partner_pref[k] = prop["partner_pref"]
+    nets.agenda[k] = prop["agenda"]
+    nets.knowledge[k] = prop["knowledge"]
+    nets.standard[k] = nets.new_standards(I)
+    nets.secretariat[k] = 0.2
+    for key in ("funds", "grants", "fees", "programme", "prestige", "drift", "misalignment"):
+        getattr(nets, key)[k] = 0.0
+    nets.low_years[k] = 0
+    nets.empty_years[k] = 0
+    nets.members[k] = len(founders)
+    t = prop["theme"]
+    nets.names.append(name if name is not None else f"{model.issue_names[t].title()} {RULE_WORDS[prop['rule']]} {k + 1:03d}")
+    if len(founders):
+        commit = model.cfg.networks.commitment_years
+        model.memberships.add(founders, np.full(len(founders), k), year,
+                              committed_until=year + commit - 1 if commit > 0 else -1)
+        focus = prop["agenda"] / prop["agenda"].max()
+        nets.knowledge[k] = np.maximum(nets.knowledge[k], c.practice[founders].max(axis=0) * focus)
+    return k
 
 
 def initial_networks(model):
     """The networks that exist before the first step: catalogue networks founded before the start
-    year, then `networks.initial` synthetic ones with founding years spread over the 30 years before."""
+    year, then up to `networks.initial` synthetic ones founded by coalitions (at most 5 x initial
+    proposals), with founding years spread over the 30 years before."""
     start = model.cfg.start_year
     if model.catalogue is not None:
         cat = model.catalogue
@@ -200,30 +306,32 @@ def initial_networks(model):
     k = model.cfg.networks.initial
     if k == 0:
         return
-    idx = found_networks(model, k, start - 1)
-    model.networks.founded[idx] = start - 1 - model.rng.integers(0, 30, size=k)
+    found_networks(model, k, start - 1, kind=INITIAL, attempts=5 * k)
 
 
 def found_phase(model, year: int):
-    """Draw this year's new networks."""
+    """This year's proposals and the networks coalitions found."""
     cfg = model.cfg.networks
     unmet, niche = unmet_demand(model)
     lam = cfg.founding_rate * (1 + cfg.founding_growth) ** (year - model.cfg.start_year) + cfg.demand_rate * unmet
-    k = int(model.rng.poisson(lam))
-    room = cfg.max_networks - int(model.networks.active.sum())
+    k = int(model.streams.rng("founding", year, COUNT).poisson(lam))
+    room = cfg.max_networks - int(model.networks.operating().sum())
     k = max(0, min(k, room))
-    return found_networks(model, k, year, niche=niche)
+    return found_networks(model, k, year, niche=niche, kind=SYNTHETIC)
 
 
 def dissolution_phase(model, year: int) -> np.ndarray:
-    """Dissolve networks below the member or income floor for `floor_years` years."""
+    """Dissolve networks below the member or income floor for `floor_years` years, and networks
+    without members for more than `empty_grace_years` years."""
     cfg, nets = model.cfg.networks, model.networks
     n = nets.n
     act = nets.active[:n]
     income_known = nets.founded[:n] < year if model.steps > 1 else np.zeros(n, dtype=bool)  # no income before the first step
     low = act & ((nets.members[:n] < cfg.min_members) | ((nets.funds[:n] < cfg.min_income) & income_known))
     nets.low_years[:n] = np.where(low, nets.low_years[:n] + 1, 0)
-    gone = np.flatnonzero(act & (nets.low_years[:n] >= cfg.floor_years))
+    empty = act & (nets.members[:n] == 0)
+    nets.empty_years[:n] = np.where(empty, nets.empty_years[:n] + 1, 0)
+    gone = np.flatnonzero(act & ((nets.low_years[:n] >= cfg.floor_years) | (nets.empty_years[:n] > cfg.empty_grace_years)))
     if len(gone):
         dissolve(model, gone, year)
     return gone
@@ -242,7 +350,7 @@ def dissolve(model, idx: np.ndarray, year: int):
 
 # ------------------------------------------------------------------------------------------------
 # Real networks from a catalogue (data/networks.csv): they enter in their founding year with
-# their real rule, scope and theme and are dissolved in their end year.
+# their real rule, scope, theme and engagement and are dissolved in their end year.
 
 def _sponsor_codes(model, sponsor_types, scopes) -> np.ndarray:
     """Catalogue sponsor type -> funder choice: cities: none (-1); eu: a funder restricted to
@@ -261,6 +369,13 @@ def _sponsor_codes(model, sponsor_types, scopes) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
+def catalogue_engagement(model, levels) -> np.ndarray:
+    """Engagement of catalogue networks from their level: declaration (`declaration_level`),
+    association (0.5) or programme (1)."""
+    table = {"declaration": model.cfg.networks.declaration_level, "association": 0.5, "programme": 1.0}
+    return np.array([table[v] for v in levels], dtype=float)
+
+
 def enter_catalogue(model, rows, year: int, founded_years=None) -> np.ndarray:
     """Found the catalogue networks in `rows` (a DataFrame slice) in `year`."""
     if len(rows) == 0:
@@ -276,7 +391,9 @@ def enter_catalogue(model, rows, year: int, founded_years=None) -> np.ndarray:
     sponsors = _sponsor_codes(model, list(rows["sponsor"]), scopes)
     idx = found_networks(model, len(rows), year, themes=themes, rules=rules, scopes=scopes,
                          names=list(rows["name"]), founders=model.cfg.networks.catalogue_founders,
-                         partnered=partnered, thresholds=thr, targets=targets, sponsors=sponsors)
+                         partnered=partnered, thresholds=thr, targets=targets, sponsors=sponsors,
+                         engagement=catalogue_engagement(model, rows["engagement"]), kind=CATALOGUE,
+                         require_coalition=False)
     if founded_years is not None:
         model.networks.founded[idx] = founded_years
     for k, (_, r) in zip(idx, rows.iterrows()):

@@ -46,6 +46,12 @@ class Intervention:
     def __init__(self, cfg: InterventionConfig, params: Params, path: str = ""):
         self.cfg, self.p, self.path = cfg, params, path
         self.begun = self.finished = False
+        tail = path.rsplit(".", 1)[-1]
+        self.index = int(tail) if tail.isdigit() else 0  # its place in the scenario's list: its random stream
+
+    def rng(self, model, year: int) -> np.random.Generator:
+        """This intervention's random stream in `year` (model.randomness.Streams)."""
+        return model.streams.rng("interventions", year, self.index)
 
     @property
     def start(self) -> int:
@@ -150,9 +156,11 @@ def validate_intervention(iv: InterventionConfig, scenario, path: str, source: s
 
 @register
 class CrossNetworkPlatform(Intervention):
-    """Networks active on a shared issue link (knowledge flows, fragmentation falls) and may merge standards.
-    Lever: `levers.links` (read by phase 6, horizontal flow, and phase 8, fragmentation); state: the
-    networks' standards (`networks.standard`) on covered issues."""
+    """Networks active on a shared issue join a platform: links carry knowledge between them, and members
+    may adopt the leading standard on a covered issue; each network on the platform pays coordination
+    (secretariat time and programme money), and merged standards lose the variety bonus of competing
+    lines (knowledge.py). Levers: `levers.links` (phase 6, horizontal flow) and `levers.coordination`
+    (phase 4); state: the networks' standards (`networks.standard`) on covered issues."""
 
     kind = "cross_network_platform"
     label = "Cross-network platform"
@@ -162,6 +170,8 @@ class CrossNetworkPlatform(Intervention):
         issues: list[str] | None = Field(None, description="Issues covered (default: all).")
         coverage: float = Field(1.0, ge=0, le=1, description="Probability that a network joins the platform.")
         merge_rate: float = Field(0.2, ge=0, le=1, description="Yearly probability that a member adopts the leading standard on a covered issue.")
+        transfer_rate: float = Field(0.3, ge=0, le=1, description="Yearly share of the knowledge gap a network closes across a platform link (0: links carry no knowledge; an assumption).")
+        coordination_cost: float = Field(0.05, ge=0, le=1, description="Share of each linked network's income spent on coordination while on the platform (an assumption).")
 
     def validate(self, scenario, source):
         _issue_check(self.p.issues, scenario, self.path, source)
@@ -172,20 +182,24 @@ class CrossNetworkPlatform(Intervention):
     def step(self, model):
         nets = model.networks
         n = nets.n
+        rng = self.rng(model, model.year)
+        u_join = rng.random(n)  # in network order: the same draw for the same network in every arm
+        u_merge = rng.random((n, model.n_issues))
         new = n - len(self.joined)
         if new > 0:
-            self.joined = np.r_[self.joined, model.rng.random(new) < self.p.coverage]
+            self.joined = np.r_[self.joined, u_join[len(self.joined):] < self.p.coverage]
         issues = [model.issue_index[i] for i in (self.p.issues or model.issue_names)]
         on = active_on(model)[:, issues] & self.joined[:, None]
         L = (on.astype(float) @ on.T.astype(float)) > 0
         np.fill_diagonal(L, False)
-        model.levers.links = L.astype(float)
+        model.levers.links = L.astype(float) * self.p.transfer_rate
+        model.levers.add_cost(self.p.coordination_cost, np.flatnonzero(L.any(axis=1)))  # networks with a partner
         for col, i in enumerate(issues):
             who = np.flatnonzero(on[:, col])
             if len(who) < 2:
                 continue
             lead = who[np.argmax(nets.knowledge[who, i])]
-            adopt = who[model.rng.random(len(who)) < self.p.merge_rate]
+            adopt = who[u_merge[who, i] < self.p.merge_rate]
             nets.standard[adopt, i] = nets.standard[lead, i]
 
     def finish(self, model):
@@ -194,8 +208,9 @@ class CrossNetworkPlatform(Intervention):
 
 @register
 class SecretariatExchange(Intervention):
-    """Secretariats exchange staff and methods: efficiency converges toward the best. State:
-    `networks.efficiency` (read by phase 4, programme money)."""
+    """Secretariats exchange staff and methods: efficiency converges toward the best (it helps only where
+    efficiency differs), at a cost in staff time. State: `networks.efficiency` (phase 4, programme money);
+    lever: `levers.coordination` (phase 4)."""
 
     kind = "secretariat_exchange"
     label = "Secretariat exchange"
@@ -203,21 +218,25 @@ class SecretariatExchange(Intervention):
 
     class Params(Params):
         rate: float = Field(0.3, ge=0, le=1, description="Yearly share of the gap to the best efficiency closed.")
+        staff_cost: float = Field(0.02, ge=0, le=1, description="Share of each operating network's income spent on the exchange (staff time) while it runs (an assumption).")
 
     def step(self, model):
         nets = model.networks
         n = nets.n
-        act = nets.active[:n]
+        act = nets.operating()
         if act.any():
             best = nets.efficiency[:n][act].max()
             nets.efficiency[:n][act] += self.p.rate * (best - nets.efficiency[:n][act])
+            model.levers.add_cost(self.p.staff_cost, np.flatnonzero(act))
 
 
 @register
 class IOFramework(Intervention):
-    """Part of the funding is pooled through an international organisation, allocated by members served;
-    affiliated networks share one standard per issue. Levers: `levers.io_pooled_share` and
-    `levers.io_affiliated` (read by phase 4, resources); state: `networks.standard`."""
+    """Part of the funding is pooled through an international organisation, allocated by members served
+    (less the IO's administrative overhead); affiliated networks share one standard per issue (and lose
+    the variety of competing lines), pay coordination, and pooled money spurs no competition for
+    efficiency. Levers: `levers.io_pooled_share`, `levers.io_overhead`, `levers.io_affiliated` and
+    `levers.coordination` (phase 4, resources); state: `networks.standard`."""
 
     kind = "io_framework"
     label = "IO framework (pooled funding)"
@@ -229,14 +248,18 @@ class IOFramework(Intervention):
         rules: list[Literal["open", "threshold", "invitation", "competitive"]] = Field(
             default_factory=lambda: list(RULES), description="Membership rules of networks that may affiliate.")
         shared_standard: bool = Field(True, description="Affiliated networks adopt one standard per issue.")
+        overhead: float = Field(0.1, ge=0, le=1, description="Share of the pooled money used by the IO's administration (an assumption).")
+        coordination_cost: float = Field(0.03, ge=0, le=1, description="Share of each affiliated network's income spent on coordination (an assumption).")
 
     def step(self, model):
         nets = model.networks
         n = nets.n
         rules = [RULES.index(r) for r in self.p.rules]
-        aff = nets.active[:n] & (nets.members[:n] >= self.p.min_members) & np.isin(nets.rule[:n], rules)
+        aff = nets.operating() & (nets.members[:n] >= self.p.min_members) & np.isin(nets.rule[:n], rules)
         model.levers.io_affiliated = aff
         model.levers.io_pooled_share = self.p.pooled_share
+        model.levers.io_overhead = self.p.overhead
+        model.levers.add_cost(self.p.coordination_cost, np.flatnonzero(aff))
         who = np.flatnonzero(aff)
         if self.p.shared_standard and len(who) > 1:
             for i in range(model.n_issues):
@@ -245,13 +268,15 @@ class IOFramework(Intervention):
 
     def finish(self, model):
         model.levers.io_pooled_share = 0.0
+        model.levers.io_overhead = 0.0
         model.levers.io_affiliated = np.zeros(0, dtype=bool)
 
 
 @register
 class CityFirst(Intervention):
-    """City-first governance: partners' weight in agendas is multiplied by (1 - strength). Lever:
-    `levers.city_first` (read by phase 3, agenda, and phase 4, sponsorship)."""
+    """City-first governance: partners' weight in agendas is multiplied by (1 - strength); partners then
+    give money and expertise in proportion to the weight they keep. Lever: `levers.city_first` (read by
+    phase 3, agenda; phase 4, sponsorship; phase 6, partners' expertise)."""
 
     kind = "city_first"
     label = "City-first governance"
@@ -272,7 +297,9 @@ class CityFirst(Intervention):
 class OpenKnowledge(Intervention):
     """Invitation and competitive networks publish their knowledge to non-members (networks founded
     while it runs are opened from the next year's step; all get their own openness back at the end).
-    State: `networks.openness` (read by phase 6, learning of non-members)."""
+    Openness costs the network: members and invitees value its exclusivity less and can learn part of
+    it without joining (phase 5), sponsors of a small circle give less (phase 4). State:
+    `networks.openness` (read by phases 4, 5 and 6)."""
 
     kind = "open_knowledge"
     label = "Open knowledge"
@@ -299,8 +326,10 @@ class OpenKnowledge(Intervention):
 
 @register
 class ExtendServices(Intervention):
-    """Networks serve non-members (as in 2020): the openness non-members see rises toward 1. Lever:
-    `levers.service_extension` (read by phase 6, learning of non-members)."""
+    """Networks serve non-members (as in 2020): the openness non-members see rises toward 1, which costs
+    the networks programme money (serving non-members) and members' reason to join (they can free-ride).
+    Levers: `levers.service_extension` (read by phase 5, utility, and phase 6, learning of non-members)
+    and `levers.coordination` (phase 4)."""
 
     kind = "extend_services"
     label = "Extend services to non-members"
@@ -308,9 +337,13 @@ class ExtendServices(Intervention):
 
     class Params(Params):
         level: float = Field(0.5, ge=0, le=1, description="Share of the gap to full openness that non-members are served.")
+        service_cost: float = Field(0.1, ge=0, le=1, description="Share of each operating network's income spent on serving non-members at level 1 (times the level; an assumption).")
 
     def begin(self, model):
         model.levers.service_extension = self.p.level
+
+    def step(self, model):
+        model.levers.add_cost(self.p.service_cost * self.p.level, np.flatnonzero(model.networks.operating()))
 
     def finish(self, model):
         model.levers.service_extension = 0.0
@@ -322,10 +355,12 @@ class ExtendServices(Intervention):
 
 @register
 class Pandemic(Intervention):
-    """Health priority surges, budgets and attention shrink, networks repurpose toward health,
-    cities become more selective (review more often, demand more utility to join). Levers:
-    `levers.health_pull` (phase 3, agenda), `levers.selectivity`, `levers.review_boost` and
-    `levers.force_review` (phase 5, membership); state: cities' priority, budget and attention."""
+    """Health priority surges, budgets and attention shrink by the same share for every city (cities
+    whose fees and engagement already fill their budget and attention, with less slack, must drop
+    memberships), networks repurpose toward health, cities become more selective (review more often,
+    demand more utility to keep or join a network, so they keep the networks that serve the shock).
+    Levers: `levers.health_pull` (phase 3, agenda), `levers.selectivity` and `levers.review_boost`
+    (phase 5, membership); state: cities' priority, budget and attention."""
 
     kind = "pandemic"
     label = "Pandemic"
@@ -336,7 +371,7 @@ class Pandemic(Intervention):
         budget_cut: float = Field(0.3, ge=0, le=1, description="Share of engagement budgets cut while active.")
         attention_cut: float = Field(0.3, ge=0, le=1, description="Share of attention (membership slots) cut while active.")
         repurpose: float = Field(0.4, ge=0, le=1, description="Pull of network agendas toward health while active.")
-        selectivity: float = Field(0.3, ge=0, le=10, description="Extra utility a city needs to join while active.")
+        selectivity: float = Field(0.3, ge=0, le=10, description="Extra utility a city needs to join or keep a network while active.")
         review_boost: float = Field(2.0, ge=1, le=10, description="Multiplier of the review rate while active.")
 
     def begin(self, model):
@@ -345,12 +380,11 @@ class Pandemic(Intervention):
         c.priority *= 1 - self.p.health_surge
         c.priority[:, h] += self.p.health_surge
         c.budget[:] = c.base_budget * (1 - self.p.budget_cut)
-        c.attention[:] = np.floor(c.base_attention * (1 - self.p.attention_cut) + 0.5).astype(np.int64)  # round half up
+        c.attention[:] = c.base_attention * (1 - self.p.attention_cut)  # units of engagement: no rounding
         lev = model.levers
         lev.health_pull = self.p.repurpose
         lev.selectivity = self.p.selectivity
         lev.review_boost = self.p.review_boost
-        lev.force_review = True  # every city reconsiders its memberships in the shock's first year
 
     def finish(self, model):
         c = model.cities

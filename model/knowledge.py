@@ -1,29 +1,46 @@
 """Phase 6: knowledge production and practice sharing; solution standards.
 
+Order within the phase: obsolescence, absorption, horizontal flow, production, learning.
+
+Absorption. K_ki += absorption x max(0, best member practice_ci - K_ki).
+
+Horizontal flow (switchable; the spillover channel "across"): K_ki += max_j R_kj max(0, K_ji - K_ki),
+with R_kj = max(horizontal_rate x min(1, shared members / bridge_scale), L_kj), L_kj the platform's
+transfer rate between networks linked by a cooperation platform (0 otherwise). A network adopts, with
+probability standard_adoption x min(1, R_kj / horizontal_rate), the standard of the partner j whose
+R_kj (K_ji - K_ki) is largest.
+
 Production. Network k adds on issue i
-    D_ki = production x (1 - exp(-programme_k / programme_scale)) x (1 + partner_expertise x partner_share_k)
-           x (A_ki / max_j A_kj) x (1 - K_ki)
-(non-governmental partners bring technical expertise: the technical-support function).
-The part of D_ki below the best knowledge already held on issue i by a network active on i (agenda
-weight >= activity_threshold, or primary theme i) that promotes a different standard is duplication:
-dup_ki = min(D_ki, max(0, best_other_ki - K_ki)); duplication_ratio counts production and duplication
-only on issues the producing network is itself active on.
-Absorption: K_ki += absorption x max(0, best member practice_i - K_ki).
-Horizontal spillover (switchable): K_ki += horizontal_rate x max_j W_kj max(0, K_ji - K_ki), with
-W_kj = min(1, shared members / bridge_scale), and 1 for networks linked by a cooperation platform.
+    D_ki = production x (1 - exp(-programme_k / programme_scale)) x (1 + partner_expertise x partner_share_k x (1 - city_first))
+           x (1 + variety_bonus x (1 - 1/L_i)) x (A_ki / max_j A_kj) x (1 - K_ki)
+(non-governmental partners bring technical expertise, less of it when cities' priorities come first;
+competing lines of work on an issue, L_i the effective number of standards among the operating
+networks active on i, spur better solutions). Duplication: the part of D_ki below the best knowledge
+another operating network active on i already holds, measured after this year's transfers:
+    dup_ki = min(D_ki, max(0, max_{j != k, j on i} K_ji - K_ki)).
+duplication_ratio is the share of knowledge spending (programme_k split over the issues k is active on
+by agenda focus) that produces such duplicates: sum spend_ki dup_ki / D_ki / sum spend_ki.
 
 Learning. Member c of network k closes
-r_ck = member_learning x secretariat_k x (1 - misalignment_k) x capacity_c, times interest_ci, of the
-gap max(0, K_ki - p_ci), interest_ci = 0.5 + 0.5 min(1, I P_ci); over several networks
+    r_ck = member_learning x secretariat_k x engagement_k x (1 - drift_execution x drift_k) x capacity_c
+of the gap max(0, K_ki - p_ci), times interest_ci = 0.5 + 0.5 min(1, I P_ci); over several networks
     gain_ci = interest_ci x sum_k r_ck gap_cki / max(1, sum_k r_ck),
-so that the gain never exceeds the largest single gap. Every city (member or not) learns from openly shared
-knowledge, the best openness_k x K_ki among networks reachable in its region, at
-nonmember_learning x interest; `extend_services` raises the openness seen by non-members.
-Own innovation: innovation x capacity_c x min(1, I P_ci) x (1 - p_ci).
-(capacity_c: absorptive capacity; 1 - misalignment_k: execution suffers when the agenda drifts from members'.)
-Knowledge loses `obsolescence` and practice `depreciation` of its level each year (problems change),
-so that levels reach a steady state below 1.
+so that the gain never exceeds the largest single gap (execution suffers when the agenda drifts from
+what members would set; a declaration teaches less than a programme). Every city (member or not)
+learns from openly shared knowledge, the best openness_k x K_ki among operating networks reachable in
+its region (`open_pool`), at nonmember_learning x interest; `extend_services` raises the openness
+non-members see. Own innovation: innovation x capacity_c x min(1, I P_ci) x (1 - p_ci).
 On high-politics issues every practice gain is multiplied by `high_politics_competence`.
+Knowledge loses `obsolescence` and practice `depreciation` of its level each year.
+
+Standards in practice. A city practises, on each issue, the standard of the network from which it
+learned most on that issue (as a member, or from openly shared knowledge), with inertia: it keeps
+its standard while a source teaching that standard still gives at least `switch_ratio` of the
+largest gain; before it ever learns from a network, its own, local practice (-1). Cities reconsider
+the standards they practise when they review their international engagement (the membership phase's
+reviewers of the year, including every city that joins or leaves), not continuously. Fragmentation is measured
+on these practised standards (metrics.py), so cooperation lowers it only by changing what cities
+practise.
 """
 
 from __future__ import annotations
@@ -33,47 +50,86 @@ import numpy as np
 from model.state import GLOBAL_SCOPE, active_on
 
 
-def best_other_knowledge(K: np.ndarray, std: np.ndarray, on: np.ndarray) -> np.ndarray:
-    """For each network and issue, the best knowledge among networks active on that issue
-    (`on`, networks x issues) that promote another standard."""
+def open_pool(model) -> tuple[np.ndarray, np.ndarray]:
+    """(regions x issues) the best openly shared knowledge a city of each region can use, max over
+    operating networks whose scope covers the region of eff_open_k x K_ki (eff_open = openness +
+    service_extension x (1 - openness)); and (regions x issues) the network providing it (-1: none)."""
+    nets, R, I = model.networks, model.n_regions, model.n_issues
+    n = nets.n
+    pool = np.zeros((R, I))
+    who = np.full((R, I), -1, dtype=np.int64)
+    if n == 0:
+        return pool, who
+    op = nets.operating()
+    eff_open = nets.openness[:n] + model.levers.service_extension * (1 - nets.openness[:n])
+    public = np.where(op[:, None], eff_open[:, None] * nets.knowledge[:n], 0.0)
+    scope = nets.scope[:n]
+    for r in range(R):
+        reach = np.flatnonzero(op & ((scope == GLOBAL_SCOPE) | (scope == r)))
+        if len(reach):
+            best = np.argmax(public[reach], axis=0)
+            pool[r] = public[reach][best, np.arange(I)]
+            who[r] = np.where(pool[r] > 0, reach[best], -1)
+    return pool, who
+
+
+def best_other(K: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """For each network and issue, the best knowledge held by another network active on the issue."""
     n, I = K.shape
     out = np.zeros_like(K)
-    if n == 0:
+    if n < 2:
         return out
     Ka = np.where(on, K, -1.0)
-    for i in range(I):
-        s = std[:, i]
-        uniq, inv = np.unique(s, return_inverse=True)
-        smax = np.full(len(uniq), -1.0)
-        np.maximum.at(smax, inv, Ka[:, i])
-        if len(uniq) == 1:
-            out[:, i] = 0.0
-            continue
-        top2 = np.argsort(smax)[-2:]
-        first, second = top2[1], top2[0]
-        out[:, i] = np.where(inv == first, smax[second], smax[first])
+    order = np.argsort(-Ka, axis=0)
+    first, second = order[0], order[1]
+    cols = np.arange(I)
+    top, runner = Ka[first, cols], Ka[second, cols]
+    out[:] = top[None, :]
+    out[first, cols] = runner
     return np.maximum(out, 0.0)
 
 
-def production(model) -> tuple[float, float]:
-    """Knowledge production D_ki with duplication accounting (module docstring); returns (produced,
-    duplicated) over issues the producing network is active on."""
+def variety(model, on: np.ndarray) -> np.ndarray:
+    """(issues,) L_i: the effective number of standards (1 / sum_s q_s^2) among the operating networks
+    active on issue i (q_s the share of those networks promoting standard s); 1 where none or one."""
+    nets = model.networks
+    L = np.ones(model.n_issues)
+    for i in range(model.n_issues):
+        who = np.flatnonzero(on[:, i])
+        if len(who) > 1:
+            _, counts = np.unique(nets.standard[who, i], return_counts=True)
+            q = counts / counts.sum()
+            L[i] = 1.0 / (q ** 2).sum()
+    return L
+
+
+def production(model) -> dict:
+    """Knowledge production D_ki with duplication accounting (module docstring); returns the year's
+    spending on knowledge, the part of it that re-created existing knowledge, and the produced total."""
     cfg, nets = model.cfg.knowledge, model.networks
     n = nets.n
-    act = nets.active[:n]
+    out = {"produced": 0.0, "spending": 0.0, "duplicated_spending": 0.0}
+    if n == 0:
+        return out
+    op = nets.operating()
     K = nets.knowledge[:n]
     A = nets.agenda[:n]
     focus = A / np.maximum(A.max(axis=1, keepdims=True), 1e-12)
-    strength = 1 - np.exp(-nets.programme[:n] / cfg.programme_scale)
-    expertise = 1 + cfg.partner_expertise * nets.partner_share[:n]
-    D = cfg.production * (strength * expertise)[:, None] * focus * (1 - K)
-    np.minimum(D, 1 - K, out=D)
-    D[~act] = 0.0
+    prog = nets.programme[:n]
+    strength = 1 - np.exp(-prog / cfg.programme_scale)
+    expertise = 1 + cfg.partner_expertise * nets.partner_share[:n] * (1 - model.levers.city_first)
     on = active_on(model)
-    other = best_other_knowledge(K, nets.standard[:n], on)
-    dup = np.minimum(D, np.maximum(other - K, 0.0))
+    var = 1 + cfg.variety_bonus * (1 - 1 / variety(model, on))
+    D = cfg.production * (strength * expertise)[:, None] * var[None, :] * focus * (1 - K)
+    np.minimum(D, 1 - K, out=D)
+    D[~op] = 0.0
+    dup = np.minimum(D, np.maximum(best_other(K, on) - K, 0.0))
+    share = np.divide(dup, D, out=np.zeros_like(D), where=D > 0)
+    f_on = np.where(on, focus, 0.0)
+    spend = prog[:, None] * f_on / np.maximum(f_on.sum(axis=1, keepdims=True), 1e-12)
     K += D
-    return float(D[on].sum()), float(dup[on].sum())
+    out.update(produced=float(D[on].sum()), spending=float(spend.sum()), duplicated_spending=float((spend * share).sum()))
+    return out
 
 
 def absorption(model):
@@ -96,106 +152,185 @@ def absorption(model):
 
 
 def link_weights(model) -> np.ndarray:
-    """(n x n) weights of horizontal flow: bridges (shared members) and cooperation links."""
+    """(n x n) yearly transfer rates R_kj of horizontal flow: bridges (shared members) and platform links."""
     nets = model.networks
     n = nets.n
     S = model.memberships.matrix(model.cities.n, n)
     shared = (S.T @ S).toarray() if n else np.zeros((0, 0))
-    W = np.minimum(1.0, shared / model.cfg.spillover.bridge_scale)
+    W = model.cfg.spillover.horizontal_rate * np.minimum(1.0, shared / model.cfg.spillover.bridge_scale)
     L = model.levers.link_matrix(n)
     if L is not None:
         W = np.maximum(W, L)
     np.fill_diagonal(W, 0.0)
-    act = nets.active[:n]
-    W[~act] = 0.0
-    W[:, ~act] = 0.0
+    op = nets.operating()
+    W[~op] = 0.0
+    W[:, ~op] = 0.0
     return W
 
 
-def horizontal(model):
-    """Knowledge flows across bridges and cooperation links (the horizontal spillover channel);
-    a network adopts, with probability standard_adoption x W_kj, the standard of the partner j
-    whose W_kj x (K_ji - K_ki) is largest on issue i (standards diffuse along the same ties)."""
-    cfg, nets, rng = model.cfg.spillover, model.networks, model.rng
+def horizontal(model, year: int):
+    """Knowledge flows across bridges and cooperation links (the horizontal spillover channel); a
+    network adopts, with probability standard_adoption x min(1, R_kj / horizontal_rate), the standard
+    of the partner j whose R_kj x (K_ji - K_ki) is largest on issue i (standards diffuse along the
+    same ties). One uniform per network ever founded and issue per year (knowledge stream), in index
+    order."""
+    cfg, nets = model.cfg.spillover, model.networks
     n = nets.n
-    idx = np.flatnonzero(nets.active[:n])
+    u = model.streams.rng("knowledge", year).random((n, model.n_issues))
+    idx = np.flatnonzero(nets.operating())
     if len(idx) < 2:
         return
     W = link_weights(model)[np.ix_(idx, idx)]
     K = nets.knowledge[idx]
     gain = np.zeros_like(K)
+    rows = np.arange(len(idx))
     for i in range(K.shape[1]):
         d = np.maximum(K[None, :, i] - K[:, None, i], 0.0)  # d[k, j] = K_j - K_k
         wd = W * d
         best = wd.argmax(axis=1)
-        gain[:, i] = wd[np.arange(len(idx)), best]
-        w_best = W[np.arange(len(idx)), best]
-        adopt = (gain[:, i] > 0) & (rng.random(len(idx)) < cfg.standard_adoption * w_best)
+        gain[:, i] = wd[rows, best]
+        w_best = np.minimum(1.0, W[rows, best] / max(cfg.horizontal_rate, 1e-12))
+        adopt = (gain[:, i] > 0) & (u[idx, i] < cfg.standard_adoption * w_best)
         nets.standard[idx[adopt], i] = nets.standard[idx[best[adopt]], i]
-    nets.knowledge[idx] = K + cfg.horizontal_rate * gain
+    nets.knowledge[idx] = K + gain
 
 
-def learning(model) -> np.ndarray:
-    """Cities' practice gains this year (n_cities x I), applied in place; returns the gains."""
-    cfg, nets, c, mem = model.cfg.knowledge, model.networks, model.cities, model.memberships
+class CityEdges:
+    """The memberships in city order (the order of `Memberships.selection`), with each city's run:
+    per-membership quantities computed in this order are summed or maximised over a city's
+    memberships by `reduceat`, without a sparse product or a gather back. `subset(mask)`: the
+    memberships of the cities in a mask, in the same order."""
+
+    def __init__(self, model, order: np.ndarray | None = None):
+        mem = model.memberships
+        self.order = mem.selection(model.cities.n, model.networks.n).indices if order is None else order
+        self.city = mem.city[self.order]
+        self.net = mem.net[self.order]
+        self.model = model
+        E = len(self.order)
+        self.starts = np.r_[0, np.flatnonzero(self.city[1:] != self.city[:-1]) + 1] if E else np.zeros(0, np.int64)
+        self.owners = self.city[self.starts]
+        self.lengths = np.diff(np.r_[self.starts, E])
+
+    def subset(self, cities: np.ndarray) -> tuple["CityEdges", np.ndarray]:
+        """(the memberships of the cities in the bool mask `cities`, their positions in this order)."""
+        keep = np.flatnonzero(cities[self.city])
+        return CityEdges(self.model, self.order[keep]), keep
+
+
+def _adopt_standards(model, edges: CityEdges, contrib: np.ndarray, open_gain: np.ndarray, provider: np.ndarray,
+                     who: np.ndarray | None = None):
+    """Cities practise the standard of their largest source of learning this year (module docstring),
+    with inertia: a city keeps its standard while a source teaching that standard gives at least
+    `switch_ratio` of the largest gain. Sources: its memberships (contribution r_ck gap_cki; `contrib`
+    is issues x memberships in `edges` order) and the open pool's provider (its open gain). Only the
+    cities in the bool mask `who` (default all) reconsider.
+
+    Computed as one maximum: a source teaching the city's current standard counts 1/switch_ratio times
+    its gain, and the city practises the standard of the largest such value (its own when that is a
+    current-standard source): it switches exactly when another source gives more than 1/switch_ratio
+    times the best current-standard source."""
+    c, nets = model.cities, model.networks
+    std = c.standard
+    N, I = std.shape
+    bonus = 1.0 / max(model.cfg.knowledge.switch_ratio, 1e-9)
+    cols = np.arange(I)
+    open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)[c.region]  # (N, I)
+    best_val = np.where(open_std == std, bonus, 1.0) * open_gain
+    best_std = np.where(open_gain > 0, open_std, -1)
+    E = len(edges.order)
+    if E:
+        owners, starts = edges.owners, edges.starts
+        edge_std = np.ascontiguousarray(nets.standard[: nets.n].T)[:, edges.net]  # (I, E) each membership's standard
+        value = np.where(edge_std == np.ascontiguousarray(std.T)[:, edges.city], bonus * contrib, contrib)
+        # the largest value and its standard in one pass: values quantised in the high bits of an integer
+        # key, the standard in the low bits (ties: the larger standard id)
+        bits = max(int(nets.next_standard).bit_length(), 1)
+        scale = 2.0 ** (61 - bits) / max(bonus, 1.0)
+        key = (np.minimum(value, max(bonus, 1.0)) * scale).astype(np.int64)
+        key <<= bits
+        key |= edge_std
+        top = np.maximum.reduceat(key, starts, axis=1)  # (I, owners)
+        gmax = (top >> bits).astype(float) / scale
+        bv, bs = best_val[owners].T, best_std[owners].T
+        better = gmax > bv
+        best_val[owners] = np.where(better, gmax, bv).T
+        best_std[owners] = np.where(better, top & ((1 << bits) - 1), bs).T
+    switch = (best_val > 0) & (best_std >= 0)
+    if who is not None:
+        switch &= who[:, None]
+    np.copyto(std, best_std, where=switch)
+
+
+def learning(model) -> tuple[np.ndarray, np.ndarray]:
+    """Cities' practice gains this year (n_cities x I), applied in place; returns (the gains, the part
+    of them caused by networks: member learning and openly shared knowledge)."""
+    cfg, nets, c = model.cfg.knowledge, model.networks, model.cities
     I = model.n_issues
     p = c.practice
     focus = np.minimum(1.0, I * c.priority)  # min(1, I P_ci)
     interest = 0.5 + 0.5 * focus
     gain = np.zeros_like(p)
     tmp = np.empty_like(p)
-    if len(mem):
-        gap = np.take(nets.knowledge, mem.net, axis=0)
-        gap -= np.take(p, mem.city, axis=0)
-        np.maximum(gap, 0.0, out=gap)
-        r = cfg.member_learning * nets.secretariat[mem.net] * (1 - nets.misalignment[mem.net]) * c.capacity[mem.city]
-        gap *= r[:, None]
-        sel = mem.selection(c.n, nets.n)  # sums over each city's memberships
-        total = sel @ gap
-        r_sum = sel @ r
-        total /= np.maximum(1.0, r_sum)[:, None]
-        np.multiply(total, interest, out=gain)
-    # openly shared knowledge, by region
-    n = nets.n
-    if n:
-        act = nets.active[:n]
-        eff_open = nets.openness[:n] + model.levers.service_extension * (1 - nets.openness[:n])
-        public = np.where(act[:, None], eff_open[:, None] * nets.knowledge[:n], 0.0)
-        scope = nets.scope[:n]
-        pool = np.zeros((model.n_regions, I))
-        glob = public[scope == GLOBAL_SCOPE].max(axis=0) if (scope == GLOBAL_SCOPE).any() else np.zeros(I)
-        for r in range(model.n_regions):
-            loc = public[scope == r]
-            pool[r] = np.maximum(glob, loc.max(axis=0)) if len(loc) else glob
-        np.take(pool, c.region, axis=0, out=tmp)  # open pool seen by each city
-        tmp -= p
-        tmp -= gain
-        np.maximum(tmp, 0.0, out=tmp)
-        tmp *= interest
-        tmp *= cfg.nonmember_learning
-        gain += tmp
+    edges = CityEdges(model)
+    contrib = np.zeros((I, 0))
+    if len(edges.order):
+        # issues x memberships (one issue per row: gathers and reduceats along contiguous rows)
+        contrib = np.ascontiguousarray(nets.knowledge[: nets.n].T)[:, edges.net]
+        contrib -= np.ascontiguousarray(p.T)[:, edges.city]
+        np.maximum(contrib, 0.0, out=contrib)
+        execution = np.clip(1 - cfg.drift_execution * nets.drift[edges.net], 0.0, 1.0)
+        r = (cfg.member_learning * nets.secretariat[edges.net] * nets.engagement[edges.net] * execution
+             * c.capacity[edges.city])
+        contrib *= r[None, :]
+        total = np.add.reduceat(contrib, edges.starts, axis=1)
+        total /= np.maximum(1.0, np.add.reduceat(r, edges.starts))[None, :]
+        gain[edges.owners] = total.T * interest[edges.owners]
+    pool, provider = open_pool(model)
+    np.take(pool, c.region, axis=0, out=tmp)  # open pool seen by each city
+    tmp -= p
+    tmp -= gain
+    np.maximum(tmp, 0.0, out=tmp)
+    tmp *= interest
+    tmp *= cfg.nonmember_learning
+    open_gain = tmp.copy()
+    gain += tmp
+    network = gain.copy()
     np.subtract(1.0, p, out=tmp)  # own innovation: innovation x capacity x focus x (1 - p - gain)
     tmp -= gain
     tmp *= focus
     tmp *= (cfg.innovation * c.capacity)[:, None]
+    np.maximum(tmp, 0.0, out=tmp)
     gain += tmp
     gain[:, model.high] *= cfg.high_politics_competence
+    network[:, model.high] *= cfg.high_politics_competence
     np.subtract(1.0, p, out=tmp)
+    total = gain.copy()
     np.clip(gain, 0.0, tmp, out=gain)
+    scale = np.divide(gain, total, out=np.ones_like(gain), where=total > 0)
+    network *= scale  # the network-caused part of what the cap (1 - p) lets through
+    who = getattr(model, "reviewers", None)  # this year's reviewing cities (membership phase)
+    if who is None or len(who) != c.n:
+        _adopt_standards(model, edges, contrib, open_gain, provider)
+    else:
+        sub, keep = edges.subset(who)
+        _adopt_standards(model, sub, contrib[:, keep], open_gain, provider, who)
     p += gain
     p *= 1 - cfg.depreciation
-    return gain
+    return gain, network
 
 
-def knowledge_phase(model) -> dict:
-    """Obsolescence, production (with duplication), absorption, horizontal flow, learning; returns
-    the phase's totals for the metrics."""
+def knowledge_phase(model, year: int) -> dict:
+    """Obsolescence, absorption, horizontal flow, production (with duplication), learning; returns the
+    phase's totals for the metrics."""
     model.networks.knowledge *= 1 - model.cfg.knowledge.obsolescence
-    produced, duplicated = production(model)
     absorption(model)
     if model.cfg.spillover.horizontal:
-        horizontal(model)
+        horizontal(model, year)
     np.clip(model.networks.knowledge, 0.0, 1.0, out=model.networks.knowledge)
-    gain = learning(model)
-    return {"produced": produced, "duplicated": duplicated, "practice_gain": float(gain.sum())}
-
+    out = production(model)
+    np.clip(model.networks.knowledge, 0.0, 1.0, out=model.networks.knowledge)
+    gain, network = learning(model)
+    model.gains = gain  # gross practice gains of the year (national uptake adds in phase 7)
+    out.update(practice_gain=float(gain.sum()), network_gain=float(network.sum()))
+    return out

@@ -1,27 +1,38 @@
 """Phase 5: membership. Invitations and applications; cities review, join and leave.
 
-Each year a share `review_rate` of cities review their memberships; cities that receive an
-invitation review too, and so do this year's founders (a founder over its attention drops its
-least useful network), and every city in the first year of a pandemic. A reviewing city considers its own networks, `candidates` networks drawn
-with probability proportional to network visibility, and the networks that invited it.
+Each year a share `review_rate` (x the pandemic's review boost) of cities review their memberships
+(one uniform draw per city per year, from the membership stream); cities that receive an
+invitation review too. A reviewing city considers its own networks, `candidates` networks drawn
+with probability proportional to network visibility (`candidates` uniforms per city per year, drawn
+whether it reviews or not), and the networks that invited it.
 
 Eligibility of city c for network k: scope (global, or c's region), and by rule: `open` anyone;
 `threshold` population >= threshold_k; `invitation` only cities invited this year (the
 best-ranked cities in scope that are not members and have not declined before, as many as there
 are open slots target_k - members_k, down to rank 3 target_k; rank score 0.5 visibility + 0.3 size
-+ 0.2 capacity);
-`competitive` anyone may apply, the network admits the best-ranked applicants up to its target.
++ 0.2 capacity); `competitive` anyone may apply, the network admits the best-ranked applicants up
+to its target. Targets of invitation and competitive networks scale with the cities eligible by
+scope (`target_share`, at least `target_min`).
 
-Utility of network k to city c (P = priority, A = agenda, K = knowledge, p = practice, I issues):
-    U = w_fit (I P.A - 1) + w_learn capacity_c I sum_i P_i max(0, K_ki - p_ci) + w_funds log(1 + prog_k/(m_k+1)/budget_c)
-        + w_prestige 2 visibility_c prestige_k + w_peers min(1, (same-country + 0.3 same-region members)/(m_k+1))
-        + w_similar (1 - |visibility_c - prestige_k|) + w_exclusive visibility_c [k invitation or competitive]
-        - w_fee fee_k/budget_c - attention_cost
-A member keeps a network while U > -switching_cost; a non-member wants it when
-U > join_threshold. The city keeps the wanted networks in decreasing U while their number fits
-its attention and their fees fit its budget (several memberships or none): the first wanted
-network whose cumulative fee would exceed the budget ends the list (no skipping to cheaper ones).
-Engagement builds global fluency: visibility_c += fluency_gain x min(1, memberships_c/3) x (1 - visibility_c).
+Utility of network k to city c (P = priority, A = agenda, K = knowledge, p = practice, o = the open
+knowledge c can use without joining, e = engagement, d = agenda drift, I issues):
+    U = w_fit (I P.A - 1) + w_learn e_k capacity_c I sum_i P_i max(0, K_ki - max(p_ci, o_ci))
+        + w_funds log(1 + prog_k/(m_k+1)/budget_c)
+        + e_k [w_prestige 2 visibility_c prestige_k + w_peers min(1, (same-country + 0.3 same-region members)/(m_k+1))
+               + w_similar (1 - |visibility_c - prestige_k|) + w_exclusive visibility_c (1 - openness_k) [k closed]]
+        - w_fee fee_k/budget_c - w_drift d_k - attention_cost e_k
+What a city can learn without joining does not count for joining (openness lets cities free-ride),
+exclusivity is worth less the more a closed network opens, agenda drift weakens commitment, and
+the relational benefits (status, peers, standing) grow with how much a membership engages the city.
+A member keeps a network while U > -switching_cost + selectivity (a founder keeps it through its
+commitment, see founding.py); a non-member wants it when U > join_threshold + selectivity
+(selectivity is 0 except under a pandemic).
+
+The city takes its wanted networks in order (committed ones first, then by decreasing U), each one
+that still fits: the engagement of its memberships within its attention (units of engagement, so a
+declaration fits where a programme network does not) and their fees within its budget. Founders
+whose budget or attention no longer covers a committed membership lose it (their budget failed).
+Engagement builds global fluency: visibility_c += fluency_gain x min(1, sum_k e_k / 3) x (1 - visibility_c).
 """
 
 from __future__ import annotations
@@ -93,11 +104,11 @@ def refresh_counts(model):
         mem.country_counts = np.zeros((model.countries.n, 0))
         mem.region_counts = np.zeros((model.n_regions, 0))
         return
-    vis_sum = np.bincount(mem.net, weights=c.visibility[mem.city], minlength=n)
+    vis_sum = np.bincount(mem.net, weights=c.visibility[mem.city], minlength=n)[:n]
     nets.prestige[:n] = vis_sum / np.maximum(nets.members[:n], 1)
     C, R = model.countries.n, model.n_regions
-    mem.country_counts = np.bincount(c.country[mem.city] * n + mem.net, minlength=C * n).reshape(C, n)
-    mem.region_counts = np.bincount(c.region[mem.city] * n + mem.net, minlength=R * n).reshape(R, n)
+    mem.country_counts = np.bincount(c.country[mem.city] * n + mem.net, minlength=C * n)[: C * n].reshape(C, n)
+    mem.region_counts = np.bincount(c.region[mem.city] * n + mem.net, minlength=R * n)[: R * n].reshape(R, n)
 
 
 def invitations(model) -> tuple[np.ndarray, np.ndarray]:
@@ -131,36 +142,75 @@ def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     return hc[ok], hk[ok]
 
 
-def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray) -> np.ndarray:
-    """Utility of network k to city c for each pair (vectorised over pairs)."""
-    cfg = model.cfg.membership
-    cities, nets = model.cities, model.networks
-    I = model.n_issues
-    P = np.take(cities.priority, c, axis=0)
-    fit = np.einsum("ij,ij->i", P, np.take(nets.agenda, k, axis=0))
-    fit *= I
-    fit -= 1.0
-    gap = np.take(nets.knowledge, k, axis=0)
-    gap -= np.take(cities.practice, c, axis=0)
-    np.maximum(gap, 0.0, out=gap)
-    learn = np.einsum("ij,ij->i", P, gap)
-    learn *= I * cities.capacity[c]
+def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray, open_seen: np.ndarray | None = None) -> np.ndarray:
+    """Utility of network k to city c for each pair (vectorised over pairs); `member` 1 where c is a
+    member of k (it does not count itself among the members), `open_seen` the (regions x issues)
+    open knowledge (knowledge.open_pool; computed when not given)."""
+    cities, nets, mem = model.cities, model.networks, model.memberships
+    if open_seen is None:
+        from model.knowledge import open_pool
+
+        open_seen = open_pool(model)[0]
     m_other = nets.members[k] - member
-    budget = np.maximum(cities.budget[c], 1e-9)
-    funds = np.log1p(np.minimum(nets.programme[k] / (m_other + 1) / budget, 1e6))
-    vis_c = cities.visibility[c]
-    prestige = nets.prestige[k] * 2.0 * vis_c  # status matters more to globally fluent cities
-    similar = 1.0 - np.abs(vis_c - nets.prestige[k])
-    rule = nets.rule[k]
-    exclusive = ((rule == INVITATION) | (rule == COMPETITIVE)) * vis_c
-    mem = model.memberships
     same_c = mem.country_counts[cities.country[c], k] - member
     same_r = mem.region_counts[cities.region[c], k] - member
-    peers = np.minimum(1.0, (same_c + 0.3 * same_r) / (m_other + 1))
-    fee = nets.fee[k] / budget
-    return (cfg.w_fit * fit + cfg.w_learn * learn + cfg.w_funds * funds + cfg.w_prestige * prestige
-            + cfg.w_peers * peers + cfg.w_similar * similar + cfg.w_exclusive * exclusive
-            - cfg.w_fee * fee - cfg.attention_cost)
+    return pair_utility(model, c, np.take(nets.agenda, k, axis=0), np.take(nets.knowledge, k, axis=0),
+                        np.take(open_seen, cities.region[c], axis=0), nets.programme[k], m_other, nets.prestige[k],
+                        nets.rule[k], nets.openness[k], nets.fee[k], nets.engagement[k], nets.drift[k],
+                        same_c, same_r)
+
+
+def pair_utility(model, c, A, K, open_c, programme, m_other, prestige, rule, openness, fee, engagement, drift,
+                 same_country, same_region) -> np.ndarray:
+    """The utility formula of the module docstring for pairs (city c, network with rows A, K, ...); used
+    for existing networks (`utility`) and for proposed ones (founding coalitions). Overwrites K."""
+    cfg = model.cfg.membership
+    cities = model.cities
+    I = model.n_issues
+    P = np.take(cities.priority, c, axis=0)
+    fit = np.einsum("ij,ij->i", P, A)
+    fit *= I
+    fit -= 1.0
+    gap = K
+    gap -= np.maximum(np.take(cities.practice, c, axis=0), open_c)
+    np.maximum(gap, 0.0, out=gap)
+    learn = np.einsum("ij,ij->i", P, gap)
+    learn *= I * cities.capacity[c] * engagement
+    budget = np.maximum(cities.budget[c], 1e-9)
+    funds = np.log1p(np.minimum(programme / (m_other + 1) / budget, 1e6))
+    vis_c = cities.visibility[c]
+    status = prestige * 2.0 * vis_c  # status matters more to globally fluent cities
+    similar = 1.0 - np.abs(vis_c - prestige)
+    exclusive = ((rule == INVITATION) | (rule == COMPETITIVE)) * vis_c * (1.0 - openness)
+    peers = np.minimum(1.0, (same_country + 0.3 * same_region) / (m_other + 1))
+    engaged = (cfg.w_fit * fit + cfg.w_prestige * status + cfg.w_peers * peers + cfg.w_similar * similar
+               + cfg.w_exclusive * exclusive - cfg.attention_cost)
+    return (engagement * engaged + cfg.w_learn * learn + cfg.w_funds * funds
+            - cfg.w_fee * fee / budget - cfg.w_drift * drift)
+
+
+def greedy_fit(owner: np.ndarray, size: np.ndarray, cost: np.ndarray, capacity: np.ndarray,
+               budget: np.ndarray) -> np.ndarray:
+    """Accept items in order within each owner (items grouped by owner, in preference order): an item
+    is taken when the owner's accepted sizes plus its size fit `capacity` and the accepted costs plus
+    its cost fit `budget` (later, smaller items may still fit). Vectorised over owners, one pass per
+    position in the lists."""
+    n = len(owner)
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    rank = _group_rank(owner)
+    used_s = np.zeros(len(capacity))
+    used_c = np.zeros(len(budget))
+    for j in range(int(rank.max()) + 1):
+        at = np.flatnonzero(rank == j)
+        o = owner[at]
+        ok = (used_s[o] + size[at] <= capacity[o] + 1e-9) & (used_c[o] + cost[at] <= budget[o] + 1e-12)
+        at, o = at[ok], o[ok]
+        keep[at] = True
+        used_s[o] += size[at]
+        used_c[o] += cost[at]
+    return keep
 
 
 def _group_rank(keys: np.ndarray) -> np.ndarray:
@@ -175,32 +225,35 @@ def _group_rank(keys: np.ndarray) -> np.ndarray:
 
 def membership_phase(model, year: int) -> dict:
     """Invitations, reviews, joins and leaves, competitive selection and the fluency gain (module
-    docstring). Levers read: review_boost, force_review, selectivity."""
+    docstring). Levers read: review_boost, selectivity."""
+    from model.knowledge import open_pool
+
     cfg = model.cfg.membership
-    rng, cities, nets, mem = model.rng, model.cities, model.networks, model.memberships
+    cities, nets, mem = model.cities, model.networks, model.memberships
     N, n = cities.n, nets.n
     before = len(mem)
     active = np.flatnonzero(nets.active[:n])
     lev = model.levers
-    forced, extra = lev.force_review, mem.founders
-    lev.force_review, mem.founders = False, np.zeros(0, dtype=np.int64)
+    rng = model.streams.rng("membership", year)
+    u_review = rng.random(N)  # drawn every year, whatever the state: paired arms keep the same draws
+    u_cand = rng.random((N, cfg.candidates))
     if len(active) == 0:
         model.last_churn = 0.0
+        model.reviewers = None
         return {"joins": 0, "leaves": 0}
     refresh_counts(model)
     inv_c, inv_k = invitations(model)
-    reviewing = rng.random(N) < min(1.0, cfg.review_rate * lev.review_boost)
-    if forced:
-        reviewing[:] = True
-    reviewing[extra] = True  # this year's founders: those over their attention make room
+    reviewing = u_review < min(1.0, cfg.review_rate * lev.review_boost)
     reviewing[inv_c] = True
+    model.reviewers = reviewing  # they also reconsider the standards they practise (knowledge.py)
     R = np.flatnonzero(reviewing)
     # candidate pairs: own networks, sampled networks, invitations
     own = np.flatnonzero(reviewing[mem.city])  # positions in the edge list of reviewers' memberships
     vis = network_visibility_weights(model, active)
     S = cfg.candidates
     samp_c = np.repeat(R, S)
-    samp_k = active[np.searchsorted(np.cumsum(vis), rng.random(len(samp_c)) * vis.sum(), side="right").clip(0, len(active) - 1)]
+    cum = np.cumsum(vis)
+    samp_k = active[np.searchsorted(cum, u_cand[R].ravel() * cum[-1], side="right").clip(0, len(active) - 1)]
     pc = np.concatenate([mem.city[own], samp_c, inv_c])
     pk = np.concatenate([mem.net[own], samp_k, inv_k])
     key = pc * n + pk
@@ -210,6 +263,8 @@ def membership_phase(model, year: int) -> dict:
     # membership exactly when its first occurrence lies in that segment
     is_member = first < len(own)
     edge_pos = np.where(is_member, own[np.minimum(first, max(len(own) - 1, 0))] if len(own) else 0, -1)
+    committed = np.zeros(len(pc), dtype=bool)
+    committed[is_member] = mem.committed[edge_pos[is_member]] >= year
     inv_keys = np.sort(inv_c * n + inv_k)
     ipos = np.searchsorted(inv_keys, key).clip(0, max(len(inv_keys) - 1, 0))
     invited = (inv_keys[ipos] == key) if len(inv_keys) else np.zeros(len(key), dtype=bool)
@@ -220,27 +275,16 @@ def membership_phase(model, year: int) -> dict:
     elig = nets.active[pk] & in_scope
     elig &= (rule != THRESHOLD) | (cities.population[pc] >= nets.threshold[pk])
     elig &= (rule != INVITATION) | invited
-    U = utility(model, pc, pk, is_member.astype(np.int64))
-    want = np.where(is_member, nets.active[pk] & (U > -cfg.switching_cost),
+    U = utility(model, pc, pk, is_member.astype(np.int64), open_seen=open_pool(model)[0])
+    want = np.where(is_member, nets.active[pk] & ((U > -cfg.switching_cost + lev.selectivity) | committed),
                     elig & (U > cfg.join_threshold + lev.selectivity))
-    # attention and budget, greedy by utility within each city
-    # by city, then by decreasing utility: one argsort on city + (0.5 - arctan(U)/pi) in (0, 1)
-    order = np.argsort(pc + (0.5 - np.arctan(U) / np.pi), kind="stable")
-    pc_o, pk_o, want_o = pc[order], pk[order], want[order]
-    w_idx = np.flatnonzero(want_o)
-    keep = np.zeros(len(order), dtype=bool)
-    if len(w_idx):
-        wc = pc_o[w_idx]
-        rank = _group_rank(wc)
-        fee = nets.fee[pk_o[w_idx]]
-        csum = np.cumsum(fee)
-        start = np.r_[True, wc[1:] != wc[:-1]]
-        base = np.maximum.accumulate(np.where(start, np.arange(len(wc)), 0))
-        fee_cum = csum - np.r_[0.0, csum][base]
-        ok = (rank < cities.attention[wc]) & (fee_cum <= cities.budget[wc] + 1e-12)
-        keep[w_idx[ok]] = True
-    accepted = np.zeros(len(order), dtype=bool)
-    accepted[order] = keep
+    # attention and budget: committed memberships first, then by decreasing utility, each that fits
+    frac = 0.5 - np.arctan(U) / np.pi  # in (0, 1), smaller for larger U
+    order = np.argsort(pc + np.where(committed, 0.5 * frac, 0.5 + 0.5 * frac), kind="stable")
+    w_idx = order[want[order]]
+    keep = greedy_fit(pc[w_idx], nets.engagement[pk[w_idx]], nets.fee[pk[w_idx]], cities.attention, cities.budget)
+    accepted = np.zeros(len(pc), dtype=bool)
+    accepted[w_idx[keep]] = True
     # competitive networks select the best-ranked applicants up to their open slots
     newc = accepted & ~is_member & (rule == COMPETITIVE)
     if newc.any():
@@ -265,15 +309,16 @@ def membership_phase(model, year: int) -> dict:
         mem.keep(stay_mask)
     if joins.any():
         mem.add(pc[joins], pk[joins], year)
-    nmem = np.bincount(mem.city, minlength=N)
-    cities.visibility += cfg.fluency_gain * np.minimum(1.0, nmem / 3.0) * (1 - cities.visibility)
+    engaged = np.bincount(mem.city, weights=nets.engagement[mem.net], minlength=N)
+    cities.visibility += cfg.fluency_gain * np.minimum(1.0, engaged / 3.0) * (1 - cities.visibility)
     refresh_counts(model)  # after the fluency gain, so prestige reads this year's visibility
     n_j, n_l = int(joins.sum()), int(leaves.sum())
-    model.last_churn = (n_j + n_l) / max(before, 1)
+    model.last_churn = n_l / max(before, 1)
     return {"joins": n_j, "leaves": n_l}
 
 
 def network_visibility_weights(model, active: np.ndarray) -> np.ndarray:
-    """Sampling weights of active networks in cities' search: 0.2 + log(1 + members) x (0.25 + prestige)."""
+    """Sampling weights of active networks in cities' search: 0.2 + log(1 + members) x (0.25 + prestige)
+    (a network in its empty grace period can still be found and joined)."""
     nets = model.networks
     return 0.2 + np.log1p(nets.members[active]) * (0.25 + nets.prestige[active])

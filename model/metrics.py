@@ -1,31 +1,43 @@
-"""Phase 8: observation. The metrics of MODEL.md section 6 and the end-of-run tables.
+"""Phase 8: observation. The metrics (one row per step; the names are a contract) and the end-of-run tables.
 
-Formulas (also in docs/ODD.md, section Observation):
-- fragmentation_index: for issue i let G_i be the graph of networks active on i (agenda >= activity
-  threshold, or primary theme i), with an edge where two share the standard on i or are linked by
-  cooperation; with n_i nodes and c_i components, f_i = (c_i - 1)/(n_i - 1) (0 if n_i < 2).
-  The index is sum_i n_i f_i / sum_i n_i.
-- standards_per_issue: mean over issues with active networks of 1 / sum_s q_s^2, q_s the member-weighted
-  (members + 1) share of standard s among networks active on the issue.
+Notation: "operating" networks are active (not dissolved) and have members; only they count. Every
+formula, its range and why it is not tied to any single lever is in docs/ODD.md, section 9. In short:
+- fragmentation_index: per issue i, the Gini-Simpson dispersion 1 - sum_s q_si^2 of the solution
+  standards cities actually practise (q_si: share of practice p_ci of the cities practising
+  standard s, among cities practising a network standard on i), averaged over issues weighted by
+  that practice. Cooperation lowers it only by changing what cities practise.
+- standards_per_issue: mean over issues of the effective number 1 / sum_s q_si^2 of those standards.
+- duplication_ratio: share of knowledge spending that re-created knowledge another operating
+  network active on the same issue already held (after this year's transfers; knowledge.py).
 - capability of a city: mean practice over low-politics issues; mean_capacity, gini_capacity,
   north_south_gap (North minus South), size_gap (largest 10% minus smallest 50% by population).
-- nonmember_access: sum_i w_i mean_{c outside} p_ci / sum_i w_i mean_{c inside} p_ci, with "inside" the
-  members of any invitation-only network and w_i the summed agenda weight of those networks (1: no gap).
-- efficiency: practice gained this step per city x 1000 / resources spent (grants + fees, million USD).
+- nonmember_access: a difference in differences of practice growth: within strata of comparable
+  cities (same size class, a population quintile, and region) the mean practice gain of cities
+  outside closed (invitation and competitive) networks relative to that of their members, on those
+  networks' issues (agenda-weighted), pooled over strata by members: 1 = no gap; NaN where there is
+  no closed network or no stratum with both members and non-members.
+- efficiency: practice gained this step through networks (member learning and openly shared
+  knowledge, not cities' own innovation or national uptake) per city x 1000 per million USD of
+  network money (grants + fees).
+- churn_rate: memberships that ended this year / memberships at the start of the membership phase.
+- agenda_misalignment: members' mean distance 0.5 sum_i |A_ki - P_ci| between their network's
+  agenda and their own priorities (membership-weighted; agenda.py).
 - neglect_index: sum_i max(0, demand_i - funding_share_i), demand the mean priority of cities.
+- participation_small_large: mean memberships of the smallest 50% of cities (by population) / mean
+  memberships of the largest 10%; participation_south_north: mean memberships of cities of the
+  Global South / of the North (NaN where the denominator is 0). Who is left out.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from model.state import INVITATION, RULES, active_on, col_sums
+from model.state import COMPETITIVE, INVITATION, RULES, col_sums
 
 
 def gini(x: np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0 for none or all zero)."""
     x = np.sort(np.asarray(x, dtype=float))
     n = len(x)
     if n == 0 or x.sum() <= 0:
@@ -34,57 +46,44 @@ def gini(x: np.ndarray) -> float:
     return float((n + 1 - 2 * (cum.sum() / cum[-1])) / n)
 
 
-def fragmentation(model, on: np.ndarray) -> float:
-    nets = model.networks
-    n = nets.n
-    links = model.levers.link_matrix(n)
-    num = den = 0.0
-    for i in range(model.n_issues):
-        who = np.flatnonzero(on[:, i])
-        m = len(who)
-        if m < 2:
-            den += m
-            continue
-        std = nets.standard[who, i]
-        if links is None:  # components are the distinct standards
-            comps = len(np.unique(std))
-            num += m * (comps - 1) / (m - 1)
-            den += m
-            continue
-        order = np.argsort(std, kind="stable")
-        same = std[order][1:] == std[order][:-1]
-        r, c = order[:-1][same], order[1:][same]
-        if links is not None:
-            lr, lc = np.nonzero(links[np.ix_(who, who)] > 0)
-            r, c = np.r_[r, lr], np.r_[c, lc]
-        g = coo_matrix((np.ones(len(r)), (r, c)), shape=(m, m))
-        comps, _ = connected_components(g, directed=False)
-        num += m * (comps - 1) / (m - 1)
-        den += m
-    return num / den if den > 0 else 0.0
+def practised_standards(model) -> tuple[np.ndarray, np.ndarray]:
+    """(issues,) Gini-Simpson dispersion of the network standards cities practise, and (issues,) the
+    practice weight behind it (module docstring)."""
+    c = model.cities
+    I = model.n_issues
+    std = c.standard
+    S = max(int(model.networks.next_standard), 1)
+    has = std >= 0
+    keys = (np.arange(I)[None, :] * S + std)[has]
+    w = np.bincount(keys, weights=c.practice[has], minlength=I * S).astype(float).reshape(I, S)
+    weight = w.sum(axis=1)
+    q = np.divide(w, weight[:, None], out=np.zeros_like(w), where=weight[:, None] > 0)
+    f = np.where(weight > 0, 1.0 - (q ** 2).sum(axis=1), 0.0)
+    return f, weight
 
 
-def standards_per_issue(model, on: np.ndarray) -> float:
-    nets = model.networks
-    vals = []
-    for i in range(model.n_issues):
-        who = np.flatnonzero(on[:, i])
-        if len(who) == 0:
-            continue
-        w = nets.members[who] + 1.0
-        _, inv = np.unique(nets.standard[who, i], return_inverse=True)
-        q = np.bincount(inv, weights=w) / w.sum()
-        vals.append(1.0 / (q ** 2).sum())
-    return float(np.mean(vals)) if vals else 0.0
+def fragmentation(model, practised: tuple | None = None) -> float:
+    """Practice-weighted mean over issues of the dispersion of practised standards, in [0, 1)."""
+    f, w = practised_standards(model) if practised is None else practised
+    return float((f * w).sum() / w.sum()) if w.sum() > 0 else 0.0
+
+
+def standards_per_issue(model, practised: tuple | None = None) -> float:
+    """Mean over issues (with any practised network standard) of 1 / sum_s q_si^2."""
+    f, w = practised_standards(model) if practised is None else practised
+    used = w > 0
+    return float(np.mean(1.0 / (1.0 - f[used]))) if used.any() else 0.0
 
 
 def capability(model) -> np.ndarray:
+    """Each city's mean practice over low-politics issues."""
     low = ~model.high
     w = low / low.sum() if low.any() else np.full(len(low), 1.0 / len(low))
     return model.cities.practice @ w
 
 
 def in_invitation_network(model) -> np.ndarray:
+    """(cities,) bool: member of an invitation-only network."""
     mem, nets = model.memberships, model.networks
     inv = nets.rule[mem.net] == INVITATION
     return np.bincount(mem.city[inv], minlength=model.cities.n) > 0
@@ -96,6 +95,39 @@ def size_classes(model) -> tuple[np.ndarray, np.ndarray]:
         q90, q50 = np.quantile(model.cities.population, [0.9, 0.5])
         model._size_classes = (model.cities.population >= q90, model.cities.population <= q50)
     return model._size_classes
+
+
+def comparison_strata(model) -> np.ndarray:
+    """(cities,) stratum of comparable cities: population quintile x region (populations do not change)."""
+    if getattr(model, "_strata", None) is None:
+        pop = model.cities.population
+        q = np.searchsorted(np.quantile(pop, [0.2, 0.4, 0.6, 0.8]), pop, side="right")
+        model._strata = q * model.n_regions + model.cities.region
+    return model._strata
+
+
+def nonmember_access(model) -> float:
+    """Difference in differences of practice growth, outside vs inside closed networks (module docstring)."""
+    nets, c, mem = model.networks, model.cities, model.memberships
+    n = nets.n
+    closed = nets.operating() & np.isin(nets.rule[:n], [INVITATION, COMPETITIVE])
+    if not closed.any():
+        return float("nan")
+    inside = np.zeros(c.n, dtype=bool)
+    inside[mem.city[closed[mem.net]]] = True
+    w = nets.agenda[:n][closed].sum(axis=0)
+    growth = model.gains @ (w / w.sum())
+    strata = comparison_strata(model)
+    S = int(strata.max()) + 1
+    n_in = np.bincount(strata[inside], minlength=S)
+    n_out = np.bincount(strata[~inside], minlength=S)
+    g_in = np.bincount(strata[inside], weights=growth[inside], minlength=S) / np.maximum(n_in, 1)
+    g_out = np.bincount(strata[~inside], weights=growth[~inside], minlength=S) / np.maximum(n_out, 1)
+    both = (n_in > 0) & (n_out > 0)
+    den = float((n_in * g_in)[both].sum())
+    if not both.any() or den <= 0:
+        return float("nan")
+    return float((n_in * g_out)[both].sum()) / den
 
 
 def budget_share_under_1pct(model) -> float:
@@ -112,31 +144,31 @@ def observe(model, phase_out: dict) -> dict:
     c, nets, mem, co = model.cities, model.networks, model.memberships, model.countries
     n, N, I = nets.n, c.n, model.n_issues
     names = model.issue_names
-    act = nets.active[:n]
+    op = nets.operating()
     row: dict[str, float] = {"step": int(model.steps), "year": int(model.year)}
-    n_act = int(act.sum())
-    row["n_networks"] = n_act
+    n_op = int(op.sum())
+    row["n_networks"] = n_op
     row["n_memberships"] = len(mem)
     per_city = mem.per_city(N)
     row["mean_memberships"] = len(mem) / N
     row["share_unaffiliated"] = float((per_city == 0).mean())
-    themes = np.bincount(nets.theme[:n][act], minlength=I) / max(n_act, 1)
+    themes = np.bincount(nets.theme[:n][op], minlength=I) / max(n_op, 1)
     for j, nm in enumerate(names):
         row[f"theme_share_{nm}"] = float(themes[j])
-    grants = nets.grants[:n] * act
+    grants = nets.grants[:n] * op
     gtot = grants.sum()
     fshare = (grants @ nets.agenda[:n]) / gtot if gtot > 0 else np.zeros(I)
     for j, nm in enumerate(names):
         row[f"funding_share_{nm}"] = float(fshare[j])
     row["funding_hhi"] = float((fshare ** 2).sum())
-    row["funding_gini"] = gini(nets.funds[:n][act])
+    row["funding_gini"] = gini(nets.funds[:n][op])
     demand = col_sums(c.priority) / N
     row["neglect_index"] = float(np.maximum(demand - fshare, 0).sum()) if gtot > 0 else 1.0
-    on = active_on(model)
-    row["fragmentation_index"] = float(fragmentation(model, on))
-    prod = phase_out.get("produced", 0.0)
-    row["duplication_ratio"] = float(phase_out.get("duplicated", 0.0) / prod) if prod > 0 else 0.0
-    row["standards_per_issue"] = standards_per_issue(model, on)
+    practised = practised_standards(model)
+    row["fragmentation_index"] = fragmentation(model, practised)
+    spending = phase_out.get("spending", 0.0)
+    row["duplication_ratio"] = float(phase_out.get("duplicated_spending", 0.0) / spending) if spending > 0 else 0.0
+    row["standards_per_issue"] = standards_per_issue(model, practised)
     cap = capability(model)
     row["mean_capacity"] = float(cap.mean())
     row["gini_capacity"] = gini(cap)
@@ -150,31 +182,21 @@ def observe(model, phase_out: dict) -> dict:
         row[f"national_stance_{nm}"] = float(stance[:, j].mean())
     row["resident_norm_mean"] = float(col_sums(c.norm).sum() / c.norm.size)
     row["high_politics_index"] = float(stance[:, model.high].mean()) if model.high.any() else 0.0
-    spent = float(gtot + (nets.fees[:n] * act).sum())
-    row["efficiency"] = float(phase_out.get("practice_gain", 0.0) / N * 1000 / spent) if spent > 0 else 0.0
+    spent = float(gtot + (nets.fees[:n] * op).sum())
+    row["efficiency"] = float(phase_out.get("network_gain", 0.0) / N * 1000 / spent) if spent > 0 else 0.0
     row["churn_rate"] = float(model.last_churn)
-    withm = act & (nets.members[:n] > 0)
-    row["agenda_misalignment"] = float(nets.misalignment[:n][withm].mean()) if withm.any() else 0.0
-    row["partnered_share"] = float((nets.partner_share[:n][act] > 0).mean()) if n_act else 0.0
+    m = nets.members[:n] * op
+    row["agenda_misalignment"] = float((nets.misalignment[:n] * m).sum() / m.sum()) if m.sum() > 0 else 0.0
+    row["partnered_share"] = float((nets.partner_share[:n][op] > 0).mean()) if n_op else 0.0
+    row["participation_small_large"] = _ratio(per_city[small].mean() if small.any() else np.nan,
+                                              per_city[big].mean() if big.any() else np.nan)
+    row["participation_south_north"] = _ratio(per_city[~c.north].mean() if (~c.north).any() else np.nan,
+                                              per_city[c.north].mean() if c.north.any() else np.nan)
     return row
 
 
-def nonmember_access(model) -> float:
-    nets, c = model.networks, model.cities
-    n = nets.n
-    inv = nets.active[:n] & (nets.rule[:n] == INVITATION)
-    inside = in_invitation_network(model)
-    if not inv.any() or not inside.any() or inside.all():
-        return 1.0
-    w = nets.agenda[:n][inv].sum(axis=0)
-    inside_f = inside.astype(np.float64)
-    total = col_sums(c.practice)
-    in_sum = inside_f @ c.practice
-    n_in = inside_f.sum()
-    in_p = in_sum / n_in
-    out_p = (total - in_sum) / (c.n - n_in)
-    den = float(w @ in_p)
-    return float(w @ out_p) / den if den > 0 else 1.0
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if np.isfinite(a) and np.isfinite(b) and b > 0 else float("nan")
 
 
 def observe_named(model) -> list[dict]:
@@ -201,7 +223,7 @@ def metric_names(issue_names: list[str]) -> list[str]:
             "nonmember_access"]
     out += [f"national_stance_{i}" for i in issue_names]
     out += ["resident_norm_mean", "high_politics_index", "efficiency", "churn_rate", "agenda_misalignment",
-            "partnered_share"]
+            "partnered_share", "participation_small_large", "participation_south_north"]
     return out
 
 
@@ -222,6 +244,8 @@ def networks_table(model) -> pd.DataFrame:
         "partner_share": nets.partner_share[:n],
         "openness": nets.openness[:n],
         "misalignment": nets.misalignment[:n],
+        "engagement": nets.engagement[:n],
+        "drift": nets.drift[:n],
     })
 
 

@@ -13,6 +13,7 @@ from model.cities import size_fraction, synthetic_cities, synthetic_countries
 from model.config import InterventionConfig, Scenario, ScenarioError
 from model.interventions import update_interventions, validate_intervention
 from model.loading import load_scenario
+from model.randomness import Streams
 from model.state import Levers, Memberships, Networks
 
 
@@ -51,6 +52,9 @@ class CityDiplomacyModel(mesa.Model):
             self.cities = synthetic_cities(cfg, self.rng, self.countries, self.high)
         self.median_budget = float(np.median(self.cities.budget))
         self.size_frac = size_fraction(self.cities.population, cfg.cities.pop_min, cfg.cities.pop_max)
+        self.streams = Streams(self.rng, cfg.start_year)
+        self.founding_slots: dict[tuple[int, int], int] = {}  # (year, kind) -> proposals made (founding.py)
+        self.founding_log: list[dict] = []  # per founding call: year, kind, proposed, founded
         self.ranking = membership.Ranking()
         self.ranking.update(self)
         self.funders = resources.make_funders(self)
@@ -63,6 +67,10 @@ class CityDiplomacyModel(mesa.Model):
         self.last_funding_share = None
         self.unallocated = 0.0
         self.last_churn = 0.0
+        self.coordination_spent = 0.0  # money networks spent on coordination this year (phase 4)
+        self.io_overhead_spent = 0.0  # pooled money the IO's administration used this year (phase 4)
+        self.gains = np.zeros((self.cities.n, self.n_issues))  # practice gains of the last step (phases 6-7)
+        self.previous_gains = self.gains
         self.network_agents: dict[int, NetworkAgent] = {}
         self.city_agents = [CityAgent(self, i) for i in range(self.cities.n)]
         membership.refresh_counts(self)
@@ -112,7 +120,7 @@ class CityDiplomacyModel(mesa.Model):
         agenda.agenda_phase(self)                                # 3
         resources.resources_phase(self)                          # 4
         membership.membership_phase(self, self.year)             # 5
-        out = knowledge.knowledge_phase(self)                    # 6
+        out = knowledge.knowledge_phase(self, self.year)         # 6
         spillover.spillover_phase(self)                          # 7
         self.records.append(metrics.observe(self, out))          # 8
         if self.catalogue_index:
@@ -126,6 +134,7 @@ class CityDiplomacyModel(mesa.Model):
         if self.steps > 1:
             self.pool *= 1 + self.cfg.resources.growth
         resources.update_funder_budgets(self)
+        self.levers.reset_costs(self.networks.n)
         update_interventions(self, self.year)
         self.ranking.update(self)
 

@@ -52,7 +52,8 @@ GEONAMES_FLOORS = (15_000, 5_000, 1_000, 500)
 
 NETWORK_COLUMNS = ("name", "founded", "ended", "theme", "rule", "threshold_pop", "scope", "sponsor",
                    "partnered", "members", "members_year", "source")
-NETWORK_OPTIONAL = ("notes",)
+NETWORK_OPTIONAL = ("engagement", "notes")
+ENGAGEMENT_LEVELS = ("declaration", "association", "programme")
 COUNTRY_COLUMNS = ("code", "name", "continent", "region", "north", "income")
 COUNTRY_OPTIONAL = ("income_basis",)
 
@@ -216,7 +217,12 @@ def load_catalogue(path: str | os.PathLike = NETWORKS_CSV, issues: Sequence[str]
         if members_year is not None and ended is not None and members_year > ended:
             r.fail("members_year", f"{members_year} is after the network ended ({ended})")
         source = r.text("source")
+        if data.get("engagement"):
+            engagement = r.choice("engagement", ENGAGEMENT_LEVELS)
+        else:  # not given: closed networks run programmes, open ones are associations
+            engagement = "programme" if rule in ("invitation", "competitive") else "association"
         out.append({"name": name, "founded": founded, "ended": ended, "theme": theme, "rule": rule,
+                    "engagement": engagement,
                     "threshold_pop": np.nan if threshold is None else threshold, "scope": scope,
                     "sponsor": sponsor, "partnered": partnered, "members": members,
                     "members_year": members_year, "source": source, "notes": data.get("notes", "")})

@@ -1,26 +1,34 @@
 """Phase 4: competition for limited international resources.
 
-Each active funder f splits its yearly budget B_f in three parts:
-  - sponsorship: sponsor_share x (1 - sponsor_exit x city_first) x B_f, equally among the active
-    networks it sponsors (sponsors give less when cities' priorities come first);
-  - pooled (only under `io_framework`): pooled_share x (what is left after sponsorship), in
-    proportion to members served among affiliated networks, not by contest (regional
-    restrictions of funders do not apply to pooled money);
+Only operating networks (active, with members) receive money. Each active funder f splits its
+yearly budget B_f in three parts:
+  - sponsorship: sponsor_share x B_f is reserved for the operating networks it sponsors, an equal
+    part each, of which network k receives the part x (1 - sponsor_exit x city_first) (partners give
+    in proportion to the weight they keep) x (1 - sponsor_exclusivity x openness_k) for invitation
+    and competitive networks (sponsors of a small circle value its exclusivity); what is withheld goes
+    into the funder's contest;
+  - pooled (only under `io_framework`): pooled_share x (what is left after sponsorship), less the
+    IO's administrative overhead, in proportion to members served among affiliated networks, not
+    by contest (regional restrictions of funders do not apply to pooled money);
   - contest: the rest, among eligible networks k (scope compatible with the funder's region) by
         share_fk = (fit_fk x vis_k)^gamma / sum_j (fit_fj x vis_j)^gamma,
         fit_fk = I x pref_f . agenda_k,  vis_k = log(1 + members_k) x (0.25 + prestige_k),
     prestige_k the mean visibility of members. gamma > 1 gives winner-take-most.
 Money with no eligible recipient stays unallocated (no allocation exceeds the pool).
-Network income = grants + members' fees. Secretariat capacity = 1 - exp(-overhead x income / scale);
-programme spending = (1 - overhead) x income x efficiency. Competition spurs efficiency:
-    efficiency_k += efficiency_gain x (1 - 1/n_same_theme_k) x (1 - efficiency_k).
+Network income = grants + members' fees. Remedies cost coordination: a share c_k of income
+(levers.coordination) goes to it, so the income that works is income x (1 - c_k).
+Secretariat capacity = 1 - exp(-overhead x income x (1 - c_k) / scale); programme spending =
+(1 - overhead) x income x (1 - c_k) x efficiency. Competition spurs efficiency:
+    efficiency_k += efficiency_gain x (1 - 1/n_same_theme_k) x (1 - pooled_k) x (1 - efficiency_k),
+n_same_theme_k the operating networks with k's theme and pooled_k the IO's pooled share for
+affiliated networks (money that is not contested spurs no one).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from model.state import GLOBAL_SCOPE, Funders
+from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, Funders
 
 
 def make_funders(model) -> Funders:
@@ -45,7 +53,7 @@ def update_funder_budgets(model):
     """Funder budgets: (exogenous pool + mobilisation x active networks) x weight x shock factor
     (phase 1, and again when a funding withdrawal starts or ends)."""
     f = model.funders
-    n_active = int(model.networks.active.sum())
+    n_active = int(model.networks.operating().sum())
     total = model.pool + model.cfg.resources.mobilisation * n_active
     factor = model.levers.funder_factor
     f.budget[:] = total * f.weight * factor
@@ -67,7 +75,7 @@ def allocate(model) -> np.ndarray:
     alloc = np.zeros((fund.n, n))
     if n == 0:
         return alloc
-    act = nets.active[:n]
+    act = nets.operating()
     vis = network_visibility(model)
     fit = model.n_issues * fund.pref @ nets.agenda[:n].T  # (F, n)
     scope = nets.scope[:n]
@@ -77,19 +85,24 @@ def allocate(model) -> np.ndarray:
     remaining = budget.copy()
     # sponsorship
     spons = nets.sponsor[:n]
+    closed = (nets.rule[:n] == INVITATION) | (nets.rule[:n] == COMPETITIVE)
+    keep = (1 - cfg.sponsor_exit * model.levers.city_first) * np.where(
+        closed, 1 - cfg.sponsor_exclusivity * nets.openness[:n], 1.0)
     for f in range(fund.n):
         mine = np.flatnonzero(act & (spons == f))
         if len(mine) and budget[f] > 0:
-            part = cfg.sponsor_share * budget[f] * (1 - cfg.sponsor_exit * model.levers.city_first)
-            alloc[f, mine] += part / len(mine)
-            remaining[f] -= part
+            part = cfg.sponsor_share * budget[f] / len(mine) * keep[mine]
+            alloc[f, mine] += part
+            remaining[f] -= part.sum()
     # pooled through an international organisation (io_framework)
+    model.io_overhead_spent = 0.0
     if model.levers.io_pooled_share > 0:
         aff = act & model.levers.affiliated(n)
         served = np.where(aff, nets.members[:n], 0).astype(float)
         if served.sum() > 0:
             part = model.levers.io_pooled_share * remaining
-            alloc += part[:, None] * (served / served.sum())[None, :]
+            alloc += (part * (1 - model.levers.io_overhead))[:, None] * (served / served.sum())[None, :]
+            model.io_overhead_spent = float((part * model.levers.io_overhead).sum())
             remaining -= part
     # contest
     score = np.where(elig, np.maximum(fit * vis[None, :], 0.0), 0.0) ** cfg.gamma
@@ -109,16 +122,22 @@ def resources_phase(model):
     model.allocation = alloc
     grants = alloc.sum(axis=0)
     act = nets.active[:n]
-    fees = np.where(act, nets.fee[:n] * nets.members[:n], 0.0)
+    op = nets.operating()
+    fees = np.where(op, nets.fee[:n] * nets.members[:n], 0.0)
     nets.grants[:n] = grants
     nets.fees[:n] = fees
     nets.funds[:n] = np.where(act, grants + fees, nets.funds[:n])
-    income = nets.funds[:n]
-    nets.secretariat[:n] = np.where(act, 1 - np.exp(-cfg.overhead * income / cfg.secretariat_scale), nets.secretariat[:n])
-    same = np.bincount(nets.theme[:n][act], minlength=model.n_issues)
-    pressure = np.where(act, 1 - 1 / np.maximum(same[np.maximum(nets.theme[:n], 0)], 1), 0.0)
+    coord = np.zeros(n)
+    m = min(n, len(model.levers.coordination))
+    coord[:m] = np.clip(model.levers.coordination[:m], 0.0, 1.0)
+    working = nets.funds[:n] * (1 - coord)
+    nets.secretariat[:n] = np.where(act, 1 - np.exp(-cfg.overhead * working / cfg.secretariat_scale), nets.secretariat[:n])
+    same = np.bincount(nets.theme[:n][op], minlength=model.n_issues)
+    pressure = np.where(op, 1 - 1 / np.maximum(same[np.maximum(nets.theme[:n], 0)], 1), 0.0)
+    pressure *= 1 - model.levers.io_pooled_share * model.levers.affiliated(n)
     eff = nets.efficiency[:n]
     eff += cfg.efficiency_gain * pressure * (1 - eff)
-    nets.programme[:n] = np.where(act, (1 - cfg.overhead) * income * eff, 0.0)
+    nets.programme[:n] = np.where(op, (1 - cfg.overhead) * working * eff, 0.0)
+    model.coordination_spent = float((nets.funds[:n] * coord)[op].sum())
     total = grants.sum()
     model.last_funding_share = (grants @ nets.agenda[:n]) / total if total > 0 else None

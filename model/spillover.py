@@ -1,16 +1,24 @@
 """Phase 7: spillover from the middle: down to residents, up to national governments.
 
-Engagement of city c on issue i: E_ci = min(1, sum over its networks k of A_ki).
+Engagement of city c on issue i: E_ci = min(1, sum over its networks k of engagement_k x A_ki) (a
+declaration engages a city less than a programme network).
+
 Down (switchable):
     norm_ci += down_rate x E_ci x (1 - norm_ci)
-    norm_ci += cobenefit x min(1, memberships_c / 3) x (1 - norm_ci)      for high-politics i
+    norm_ch += cobenefit x min(1, sum_i w_i E_ci) x (1 - norm_ch)          for high-politics h
     norm_ci += norm_decay x (norm0_ci - norm_ci)
-    P_c <- (1 - priority_feedback) P_c + priority_feedback x norm_c / sum(norm_c)
+with w_i the issue's `cobenefit` weight (people-to-people cooperation such as culture builds the
+cooperative norm more than technical cooperation). City priorities respond to norm changes, not
+levels:
+    P_ci <- P_ci x max(0, 1 + priority_feedback x (norm_ci after - norm_ci before)), renormalised.
+
 Up (switchable): for country s and issue i, with population weights,
     signal_si = mean_c(x_ci) + advocacy x mean_c(E_ci),  x = practice (low politics) or norm (high)
-    stance_si += up_rate x (signal - thr)/(1 - thr) x (1 - stance)    if signal > thr
-    stance_si -= reversal x stance_si x (thr - signal)/thr             otherwise
-Stances locked by a national withdrawal stay at 0 while the withdrawal lasts.
+    thr_i = up_threshold_practice (low politics) or up_threshold_norm (high politics)
+    stance_si += up_rate x (1 - resistance_i) x (signal - thr)/(1 - thr) x (1 - stance)   if signal > thr
+    stance_si -= reversal x stance_si x (thr - signal)/thr                                otherwise
+with resistance_i = high_politics_resistance on high-politics issues (states keep control there), 0
+otherwise. Stances locked by a national withdrawal stay at 0 while the withdrawal lasts.
 National uptake (part of the up channel): national adoption diffuses back to every city of the
 country, members or not, on low-politics issues:
     p_ci += national_uptake x max(0, stance_si - p_ci)
@@ -25,46 +33,64 @@ from model.state import row_sums
 
 
 def engagement(model) -> np.ndarray:
-    """(cities x issues) engagement: sum of agenda weights of the city's networks, capped at 1."""
+    """(cities x issues) engagement: sum of engagement x agenda weights of the city's networks, capped at 1."""
     c, mem, nets = model.cities, model.memberships, model.networks
     if len(mem) == 0:
         return np.zeros((c.n, model.n_issues))
-    return np.minimum(1.0, np.asarray(mem.matrix(c.n, nets.n) @ nets.agenda[: nets.n]))
+    n = nets.n
+    weighted = nets.agenda[:n] * nets.engagement[:n, None]
+    return np.minimum(1.0, np.asarray(mem.matrix(c.n, n) @ weighted))
 
 
 def down(model, E: np.ndarray):
     """Residents' norms, the co-benefit on high politics, norm decay and priority feedback (module docstring)."""
     cfg, c = model.cfg.spillover, model.cities
     norm = c.norm
+    before = norm.copy()
     norm += cfg.down_rate * E * (1 - norm)
-    nmem = model.memberships.per_city(c.n)
-    co = cfg.cobenefit * np.minimum(1.0, nmem / 3.0)
+    w = np.array([i.cobenefit for i in model.cfg.issues], dtype=float)
+    co = cfg.cobenefit * np.minimum(1.0, E @ w)
     norm[:, model.high] += co[:, None] * (1 - norm[:, model.high])
     norm += cfg.norm_decay * (c.norm0 - norm)
     np.clip(norm, 0.0, 1.0, out=norm)
-    target = norm / row_sums(norm)[:, None]
-    c.priority *= 1 - cfg.priority_feedback
-    c.priority += cfg.priority_feedback * target
-    c.priority /= row_sums(c.priority)[:, None]
+    before -= norm
+    before *= -cfg.priority_feedback  # priority_feedback x change of norm
+    before += 1.0
+    np.maximum(before, 0.0, out=before)
+    c.priority *= before
+    c.priority /= np.maximum(row_sums(c.priority), 1e-300)[:, None]
 
 
-def up(model, E: np.ndarray):
-    """National stances from the population-weighted signal, and national uptake (module docstring)."""
+def thresholds(model) -> np.ndarray:
+    """(issues,) the signal a country's cities must pass: practice threshold on low politics, norm
+    threshold on high politics."""
+    cfg = model.cfg.spillover
+    return np.where(model.high, cfg.up_threshold_norm, cfg.up_threshold_practice)
+
+
+def signals(model, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(countries x issues) upward signal and whether the country has cities."""
     cfg, c, co = model.cfg.spillover, model.cities, model.countries
     x = np.where(model.high[None, :], c.norm, c.practice)
     W = co.population_weights(c)  # country x city, population weights
     wsum = np.maximum(np.asarray(W.sum(axis=1)).ravel(), 1e-12)
     level = np.asarray(W @ x) / wsum[:, None]
     voice = np.asarray(W @ E) / wsum[:, None]
-    signal = level + cfg.advocacy * voice
-    thr = cfg.up_threshold
+    return level + cfg.advocacy * voice, wsum > 1e-12
+
+
+def up(model, E: np.ndarray):
+    """National stances from the population-weighted signal, and national uptake (module docstring)."""
+    cfg, c, co = model.cfg.spillover, model.cities, model.countries
+    signal, has_city = signals(model, E)
+    thr = thresholds(model)[None, :]
     s = co.stance
     old = s.copy()
     above = signal > thr
-    rise = cfg.up_rate * (signal - thr) / max(1 - thr, 1e-9) * (1 - s)
-    fall = cfg.reversal * s * (thr - signal) / max(thr, 1e-9)
+    resist = np.where(model.high, 1 - cfg.high_politics_resistance, 1.0)[None, :]
+    rise = cfg.up_rate * resist * (signal - thr) / np.maximum(1 - thr, 1e-9) * (1 - s)
+    fall = cfg.reversal * s * (thr - signal) / np.maximum(thr, 1e-9)
     s += np.where(above, rise, -fall)
-    has_city = wsum > 1e-12
     s[~has_city] = old[~has_city]  # countries without cities keep their stance
     s[co.locked] = 0.0
     np.clip(s, 0.0, 1.0, out=s)
@@ -73,7 +99,9 @@ def up(model, E: np.ndarray):
     np.maximum(delta, 0.0, out=delta)
     delta[:, model.high] = 0.0  # national uptake acts on low-politics issues only
     delta *= cfg.national_uptake
+    np.minimum(delta, 1.0 - c.practice, out=delta)
     c.practice += delta
+    model.gains = model.gains + delta
 
 
 def spillover_phase(model):

@@ -42,7 +42,7 @@ class Cities:
     capacity: np.ndarray  # float [0,1], administrative capacity
     budget: np.ndarray  # float, million USD/year for international engagement
     base_budget: np.ndarray  # float, budget before shocks
-    attention: np.ndarray  # int, memberships the staff can sustain
+    attention: np.ndarray  # float, units of engagement the staff can sustain (a programme membership ~1, a declaration ~0.1)
     base_attention: np.ndarray
     priority: np.ndarray  # (n, I) rows sum to 1
     practice: np.ndarray  # (n, I) in [0,1]
@@ -52,6 +52,7 @@ class Cities:
     lat: np.ndarray | None = None
     lon: np.ndarray | None = None
     city_budget: np.ndarray | None = None  # USD/year, the whole city budget (engagement budget is a small share)
+    standard: np.ndarray | None = None  # (n, I) int: the solution standard the city practises (-1: its own, local practice)
 
     @property
     def n(self) -> int:
@@ -95,8 +96,8 @@ class Funders:
 
 
 NETWORK_FLOAT = ("funds", "grants", "fees", "secretariat", "efficiency", "partner_share", "openness",
-                 "threshold", "misalignment", "fee", "programme", "prestige")
-NETWORK_INT = ("founded", "dissolved", "theme", "rule", "scope", "target", "sponsor", "low_years")
+                 "threshold", "misalignment", "fee", "programme", "prestige", "engagement", "drift")
+NETWORK_INT = ("founded", "dissolved", "theme", "rule", "scope", "target", "sponsor", "low_years", "empty_years")
 NETWORK_MATRIX = ("agenda", "partner_pref", "knowledge")
 
 
@@ -141,6 +142,12 @@ class Networks:
         self.n += k
         return idx
 
+    def operating(self) -> np.ndarray:
+        """(n,) bool: active (not dissolved) and with at least one member. Only operating networks count
+        in the metrics, receive funds and mobilise resources; an empty network waits out its grace period."""
+        n = self.n
+        return self.active[:n] & (self.members[:n] > 0)
+
     def new_standards(self, k: int) -> np.ndarray:
         """k new solution-standard ids."""
         out = np.arange(self.next_standard, self.next_standard + k)
@@ -157,9 +164,9 @@ class Memberships:
     city: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     net: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     since: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    committed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # last year of a founder's commitment (-1: none)
     version: int = 0  # bumped on every change, so that derived matrices can be cached
     declined: dict = field(default_factory=dict)  # network -> cities that refused its invitation
-    founders: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # review this year
     country_counts: np.ndarray | None = None  # (countries x networks) members per country
     region_counts: np.ndarray | None = None  # (regions x networks) members per region
     _key: tuple | None = field(default=None, repr=False)
@@ -169,14 +176,20 @@ class Memberships:
     def __len__(self) -> int:
         return len(self.city)
 
-    def add(self, city: np.ndarray, net: np.ndarray, year: int):
+    def __post_init__(self):
+        if len(self.committed) != len(self.city):
+            self.committed = np.full(len(self.city), -1, dtype=np.int64)
+
+    def add(self, city: np.ndarray, net: np.ndarray, year: int, committed_until: int = -1):
         self.city = np.concatenate([self.city, city.astype(np.int64)])
         self.net = np.concatenate([self.net, net.astype(np.int64)])
         self.since = np.concatenate([self.since, np.full(len(city), year, dtype=np.int64)])
+        self.committed = np.concatenate([self.committed, np.full(len(city), committed_until, dtype=np.int64)])
         self.version += 1
 
     def keep(self, mask: np.ndarray):
         self.city, self.net, self.since = self.city[mask], self.net[mask], self.since[mask]
+        self.committed = self.committed[mask]
         self.version += 1
 
     def per_city(self, n_cities: int) -> np.ndarray:
@@ -222,12 +235,27 @@ class Levers:
     health_pull: float = 0.0  # phase 3 agenda: pull of agendas toward health; pandemic
     selectivity: float = 0.0  # phase 5 membership: extra utility a city needs to join; pandemic
     review_boost: float = 1.0  # phase 5 membership: multiplier of the review rate; pandemic
-    force_review: bool = False  # phase 5 membership: every city reviews this year (then reset); pandemic
     service_extension: float = 0.0  # phase 6 knowledge: share of the gap to full openness non-members see; extend_services
     funder_factor: np.ndarray = field(default_factory=lambda: np.ones(0))  # phases 1, 4: funders' budget factor; funding_withdrawal
     io_pooled_share: float = 0.0  # phase 4 resources: share of contest money pooled by the IO; io_framework
+    io_overhead: float = 0.0  # phase 4 resources: share of pooled money the IO's administration uses; io_framework
     io_affiliated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # phase 4: networks in the IO framework (by index; later networks are not); io_framework
-    links: np.ndarray | None = None  # phase 6 knowledge (horizontal flow) and phase 8 (fragmentation): platform links; cross_network_platform
+    links: np.ndarray | None = None  # phase 6 knowledge (horizontal flow between linked networks): platform links; cross_network_platform
+    coordination: np.ndarray = field(default_factory=lambda: np.zeros(0))  # phase 4: share of each network's income spent on coordination this year (reset in phase 1, added by each active remedy); cross_network_platform, io_framework, secretariat_exchange, extend_services
+
+    def reset_costs(self, n: int):
+        """Phase 1, before the interventions act: no coordination cost until an active remedy adds its own."""
+        self.coordination = np.zeros(n)
+
+    def add_cost(self, share: np.ndarray | float, who: np.ndarray | None = None):
+        """A remedy's coordination cost this year: `share` of income for networks `who` (default all)."""
+        if who is None:
+            self.coordination = self.coordination + share
+            return
+        who = np.asarray(who, dtype=np.int64)
+        if len(who) and who.max() >= len(self.coordination):
+            self.coordination = np.r_[self.coordination, np.zeros(who.max() + 1 - len(self.coordination))]
+        self.coordination[who] += share
 
     def link_matrix(self, n: int) -> np.ndarray | None:
         """Cooperation links between the first n networks (None when no platform is active)."""
@@ -247,11 +275,12 @@ class Levers:
 
 
 def active_on(model) -> np.ndarray:
-    """(networks x issues) bool: network active on the issue (agenda >= activity threshold, or
-    primary theme). Read by phases 2 (coverage), 6 (duplication), 8 (metrics) and the platform."""
+    """(networks x issues) bool: an operating network (active, with members) active on the issue
+    (agenda >= activity threshold, or primary theme). Read by phases 2 (coverage), 6 (duplication,
+    variety), 8 (metrics) and the platform."""
     nets = model.networks
     n = nets.n
     on = nets.agenda[:n] >= model.cfg.knowledge.activity_threshold
     on |= np.eye(model.n_issues, dtype=bool)[np.maximum(nets.theme[:n], 0)]
-    on &= nets.active[:n, None]
+    on &= nets.operating()[:, None]
     return on

@@ -76,7 +76,8 @@ def add_networks():
 
     Keyword arguments name arrays of `model.networks` (agenda, knowledge, standard, partner_share,
     partner_pref, openness, fee, secretariat, efficiency, sponsor, funds, programme, ...); each is set row by row.
-    Defaults that matter for the phases: no partners, no sponsor, no fee, distinct standards.
+    Defaults that matter for the phases: no partners, no sponsor, no fee, full engagement (1),
+    distinct standards.
     """
 
     def _add(model, k, themes=None, rules=None, scopes=None, **arrays):
@@ -88,6 +89,7 @@ def add_networks():
         nets.partner_share[idx] = 0.0
         nets.sponsor[idx] = -1
         nets.fee[idx] = 0.0
+        nets.engagement[idx] = 1.0
         for name, value in arrays.items():
             arr = getattr(nets, name)
             arr[idx] = np.asarray(value, dtype=arr.dtype)

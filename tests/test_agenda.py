@@ -26,7 +26,8 @@ def _agenda_state(make_model, add_networks, set_members, **ov):
     m.cities.priority[1] = [0.2, 0.4, 0.4]
     set_members(m, {0: [0, 1], 2: [2]})
     m.networks.active[2] = False
-    m.networks.misalignment[2] = 0.77
+    m.networks.drift[2] = 0.77
+    m.networks.misalignment[2] = 0.66
     return m
 
 
@@ -46,10 +47,13 @@ def test_agenda_full_adaptation_partner_blend(make_model, add_networks, set_memb
     # blend  = 0.5 (0.4,0.4,0.2) + 0.5 (0,0,1) = (0.2,0.2,0.6)
     # target = 0.5 (1,0,0) + 0.5 (0.2,0.2,0.6) = (0.6,0.1,0.3)
     assert m.networks.agenda[0] == pytest.approx([0.6, 0.1, 0.3])
-    # misalignment: TVD to the agenda members alone would set,
+    # drift: TVD to the agenda members alone would set,
     # city_agenda = 0.5 (1,0,0) + 0.5 (0.4,0.4,0.2) = (0.7,0.2,0.1)
     # TVD = 0.5 (|0.6-0.7| + |0.1-0.2| + |0.3-0.1|) = 0.5 x 0.4 = 0.2
-    assert m.networks.misalignment[0] == pytest.approx(0.2)
+    assert m.networks.drift[0] == pytest.approx(0.2)
+    # misalignment as members feel it: member 0 (0.6,0.4,0): 0.5 (0 + 0.3 + 0.3) = 0.3;
+    # member 1 (0.2,0.4,0.4): 0.5 (0.4 + 0.3 + 0.1) = 0.4; mean 0.35
+    assert m.networks.misalignment[0] == pytest.approx(0.35)
 
 
 def test_agenda_city_first_halves_partner_weight(make_model, add_networks, set_members):
@@ -61,17 +65,23 @@ def test_agenda_city_first_halves_partner_weight(make_model, add_networks, set_m
     # blend  = 0.75 (0.4,0.4,0.2) + 0.25 (0,0,1) = (0.3,0.3,0.4)
     # target = 0.5 (1,0,0) + 0.5 (0.3,0.3,0.4) = (0.65,0.15,0.2)
     assert m.networks.agenda[0] == pytest.approx([0.65, 0.15, 0.2])
-    # TVD to (0.7,0.2,0.1) = 0.5 (0.05 + 0.05 + 0.1) = 0.1
-    assert m.networks.misalignment[0] == pytest.approx(0.1)
+    # drift: TVD to (0.7,0.2,0.1) = 0.5 (0.05 + 0.05 + 0.1) = 0.1
+    assert m.networks.drift[0] == pytest.approx(0.1)
+    # felt: member 0: 0.5 (0.05 + 0.25 + 0.2) = 0.25; member 1: 0.5 (0.45 + 0.25 + 0.2) = 0.45; mean 0.35
+    assert m.networks.misalignment[0] == pytest.approx(0.35)
 
 
 def test_agenda_full_city_first_no_misalignment(make_model, add_networks, set_members):
     m = _agenda_state(make_model, add_networks, set_members, networks__agenda_adaptation=1.0,
                       governance__city_first=1.0)
     agenda.agenda_phase(m)
-    # w = 0: target = city agenda = (0.7,0.2,0.1); misalignment 0
+    # w = 0: target = city agenda = (0.7,0.2,0.1); no drift
     assert m.networks.agenda[0] == pytest.approx([0.7, 0.2, 0.1])
-    assert m.networks.misalignment[0] == pytest.approx(0.0, abs=1e-12)
+    assert m.networks.drift[0] == pytest.approx(0.0, abs=1e-12)
+    # but members still feel the mission's pull away from their own priorities: removing the
+    # partners' weight does not by itself remove misalignment
+    # member 0: 0.5 (0.1 + 0.2 + 0.1) = 0.2; member 1: 0.5 (0.5 + 0.2 + 0.3) = 0.5; mean 0.35
+    assert m.networks.misalignment[0] == pytest.approx(0.35)
 
 
 def test_agenda_partial_adaptation_and_other_networks(make_model, add_networks, set_members):
@@ -83,14 +93,19 @@ def test_agenda_partial_adaptation_and_other_networks(make_model, add_networks, 
     assert a0 == pytest.approx([0.386667, 0.286667, 0.326667], abs=1e-6)
     assert m.networks.agenda[0] == pytest.approx(a0)
     assert m.networks.agenda[0].sum() == pytest.approx(1.0)
-    # TVD to the city agenda (0.7,0.2,0.1): 0.5 (0.313333 + 0.086667 + 0.226667) = 0.313333
-    assert m.networks.misalignment[0] == pytest.approx(0.5 * (abs(a0[0] - 0.7) + abs(a0[1] - 0.2) + abs(a0[2] - 0.1)))
-    assert m.networks.misalignment[0] == pytest.approx(0.313333, abs=1e-6)
+    # drift: TVD to the city agenda (0.7,0.2,0.1): 0.5 (0.313333 + 0.086667 + 0.226667) = 0.313333
+    assert m.networks.drift[0] == pytest.approx(0.5 * (abs(a0[0] - 0.7) + abs(a0[1] - 0.2) + abs(a0[2] - 0.1)))
+    assert m.networks.drift[0] == pytest.approx(0.313333, abs=1e-6)
+    # felt: member 0 (0.6,0.4,0): 0.5 (0.213333 + 0.113333 + 0.326667) = 0.326667;
+    # member 1 (0.2,0.4,0.4): 0.5 (0.186667 + 0.113333 + 0.073333) = 0.186667; mean 0.256667
+    assert m.networks.misalignment[0] == pytest.approx(0.256667, abs=1e-6)
     # network 1 (theme b, no members, no partners): mean = own agenda (0.2,0.6,0.2)
     # target = 0.5 (0,1,0) + 0.5 (0.2,0.6,0.2) = (0.1,0.8,0.1); agenda = (0.2,0.6,0.2) + 0.2 (-0.1,0.2,-0.1)
     assert m.networks.agenda[1] == pytest.approx([0.18, 0.64, 0.18])
-    # no members: nothing to be misaligned with -> misalignment 0 (not the TVD 0.16 to its own old agenda)
+    # no members: nothing to drift from -> drift 0 (not the TVD 0.16 to its own old agenda), no one feels it
+    assert m.networks.drift[1] == 0.0
     assert m.networks.misalignment[1] == 0.0
-    # network 2 is inactive: agenda and misalignment untouched
+    # network 2 is inactive: agenda, drift and misalignment untouched
     assert m.networks.agenda[2] == pytest.approx([0.1, 0.1, 0.8])
-    assert m.networks.misalignment[2] == pytest.approx(0.77)
+    assert m.networks.drift[2] == pytest.approx(0.77)
+    assert m.networks.misalignment[2] == pytest.approx(0.66)

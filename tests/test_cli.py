@@ -39,7 +39,7 @@ from model.metrics import metric_names  # noqa: E402
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 NETWORK_COLUMNS = ["network_id", "name", "theme", "rule", "scope", "founded", "dissolved", "members", "funds",
-                   "partner_share", "openness", "misalignment"]
+                   "partner_share", "openness", "misalignment", "engagement", "drift"]
 CITY_COLUMNS = ["city_id", "name", "country", "region", "north", "population", "memberships", "practice_mean",
                 "in_invitation_network"]
 CITY_OPTIONAL = {"lat", "lon"}  # coordinates, where known (real cities)

@@ -194,10 +194,11 @@ def test_catalogue_networks_end_in_their_end_year(full_run, catalogue):
 
 
 def test_end_years_without_the_dissolution_floors(catalogue):
-    """With the member and income floors off, only the catalogue ends networks: each catalogue
+    """With the member, income and empty floors off, only the catalogue ends networks: each catalogue
     network with an end year is dissolved exactly then (IULA and UTO in 2004, 100RC in 2019), the
     others never."""
-    m = CityDiplomacyModel(history(interventions=[], networks__min_members=0, networks__min_income=0.0))
+    m = CityDiplomacyModel(history(interventions=[], networks__min_members=0, networks__min_income=0.0,
+                                   networks__empty_grace_years=100))
     m.run()
     rows = catalogue_rows(m).loc[catalogue["name"]]
     want = catalogue.set_index("name")["ended"]

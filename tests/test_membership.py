@@ -38,19 +38,22 @@ def _utility_state(make_model, add_networks, set_members):
 def test_utility_nonmember(make_model, add_networks, set_members):
     m = _utility_state(make_model, add_networks, set_members)
     assert m.networks.prestige[0] == pytest.approx(0.6)  # mean visibility of members (0.4+0.6+0.8)/3
+    assert m.networks.openness[0] == 0.5  # an open network
     U = membership.utility(m, np.array([0]), np.array([0]), np.array([0]))
     fit = 3 * (0.5 * 0.5 + 0.5 * 0.25) - 1           # 0.125
-    learn = 3 * 0.5 * (0.5 * (0.6 - 0.2))            # 0.3 (gaps on b, c are 0)
+    # what city 0 can learn without joining: the open pool, 0.5 x K = (0.3, 0.1, 0.1); so the gap that
+    # counts for joining is K - max(practice, open) = (0.6 - 0.3, 0, 0)
+    learn = 3 * 0.5 * 1.0 * (0.5 * (0.6 - 0.3))      # I x capacity x engagement x P.gap = 0.225
     funds = math.log(1 + 2.0 / (3 + 1) / 1.0)        # log 1.5
     prestige = 0.6 * 2 * 0.9                         # prestige_k x 2 x visibility_c = 1.08
     peers = (1 + 0.3 * 2) / (3 + 1)                  # 1 same country, 2 same region: 0.4
     similar = 1 - abs(0.9 - 0.6)                     # 0.7
     exclusive = 0.0                                  # open network
     fee = 0.1 / 1.0
-    expected = (1.0 * fit + 2.0 * learn + 0.5 * funds + 0.6 * prestige + 0.8 * peers + 0.8 * similar
-                + 1.0 * exclusive - 1.0 * fee - 0.9)
-    # 0.125 + 0.6 + 0.5 log 1.5 + 0.648 + 0.32 + 0.56 - 0.1 - 0.9
-    assert expected == pytest.approx(1.455733, abs=1e-6)
+    engaged = 1.0 * fit + 0.6 * prestige + 0.8 * peers + 0.8 * similar + 1.0 * exclusive - 0.9  # x engagement 1
+    expected = engaged + 2.0 * learn + 0.5 * funds - 1.0 * fee - 1.0 * 0.0  # no drift
+    # 0.125 + 0.648 + 0.32 + 0.56 - 0.9 + 0.45 + 0.5 log 1.5 - 0.1
+    assert expected == pytest.approx(1.305733, abs=1e-6)
     assert U[0] == pytest.approx(expected)
 
 
@@ -63,20 +66,42 @@ def test_utility_member_excludes_itself(make_model, add_networks, set_members):
     peers = (0 + 0.3 * 1) / 3
     prestige = 0.6 * 2 * 0.4                         # visibility of city 1: 0.4 -> 0.48
     similar = 1 - abs(0.4 - 0.6)                     # 0.8
-    expected = 0.125 + 2.0 * 0.3 + 0.5 * funds + 0.6 * prestige + 0.8 * peers + 0.8 * similar - 0.1 - 0.9
-    # 0.125 + 0.6 + 0.5 log(5/3) + 0.288 + 0.08 + 0.64 - 0.1 - 0.9
-    assert expected == pytest.approx(0.988413, abs=1e-6)
+    expected = (0.125 + 0.6 * prestige + 0.8 * peers + 0.8 * similar - 0.9) + 2.0 * 0.225 + 0.5 * funds - 0.1
+    # 0.125 + 0.288 + 0.08 + 0.64 - 0.9 + 0.45 + 0.5 log(5/3) - 0.1
+    assert expected == pytest.approx(0.838413, abs=1e-6)
     assert U[0] == pytest.approx(expected)
 
 
+def test_utility_engagement_drift_and_free_riding(make_model, add_networks, set_members):
+    """The engaged terms (fit, status, peers, standing, attention) scale with the network's engagement,
+    learning too; drift costs utility; what is openly available does not count."""
+    m = _utility_state(make_model, add_networks, set_members)
+    base = membership.utility(m, np.array([0]), np.array([0]), np.array([0]))[0]
+    # a declaration (engagement 0.1): engaged 0.753 and learning 0.225 are both scaled by 0.1
+    m.networks.engagement[0] = 0.1
+    U = membership.utility(m, np.array([0]), np.array([0]), np.array([0]))[0]
+    funds, fee = 0.5 * math.log(1.5), 0.1
+    assert U == pytest.approx(0.1 * 0.753 + 2.0 * 0.1 * 0.225 + funds - fee)
+    # drift 0.2 at weight 1 costs 0.2
+    m.networks.engagement[0] = 1.0
+    m.networks.drift[0] = 0.2
+    assert membership.utility(m, np.array([0]), np.array([0]), np.array([0]))[0] == pytest.approx(base - 0.2)
+    # a fully closed network (openness 0): nothing to learn for free, the whole gap 0.4 counts
+    m.networks.drift[0] = 0.0
+    m.networks.openness[0] = 0.0
+    U = membership.utility(m, np.array([0]), np.array([0]), np.array([0]))[0]
+    assert U == pytest.approx(base + 2.0 * 3 * 0.5 * 0.5 * (0.4 - 0.3))
+
+
 def test_utility_similarity_and_exclusivity(make_model, add_networks, set_members):
-    """w_similar (1 - |visibility_c - prestige_k|) and w_exclusive visibility_c [invitation or competitive]:
-    a globally fluent city prefers prestigious closed networks, a little-known city an open one of its standing."""
+    """w_similar (1 - |visibility_c - prestige_k|) and w_exclusive visibility_c (1 - openness_k) [invitation or
+    competitive]: a globally fluent city prefers prestigious closed networks, a little-known city an open one
+    of its standing; a closed network that opens is worth less to those who value its exclusivity."""
     m = make_model(ABC)
     assert (m.cfg.membership.w_similar, m.cfg.membership.w_exclusive) == (0.8, 1.0)
     # fit 3 x 1/3 - 1 = 0 (uniform agendas), no learning (knowledge 0), no funds, no fee
     add_networks(m, 3, rules=[OPEN, INVITATION, COMPETITIVE], agenda=[[1 / 3, 1 / 3, 1 / 3]] * 3,
-                 knowledge=[[0.0, 0.0, 0.0]] * 3)
+                 knowledge=[[0.0, 0.0, 0.0]] * 3, openness=[0.5, 0.0, 0.5])
     c = m.cities
     c.country[:8] = [0, 1, 1, 1, 1, 1, 1, 0]   # no peers: the members are from another country and region
     c.region[:8] = [0, 1, 1, 1, 1, 1, 1, 0]
@@ -86,20 +111,20 @@ def test_utility_similarity_and_exclusivity(make_model, add_networks, set_member
     assert m.networks.prestige[:3] == pytest.approx([0.3, 0.9, 0.6])
     pairs_c, pairs_k = np.array([0, 0, 0, 7, 7, 7]), np.array([0, 1, 2, 0, 1, 2])
     U = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
-    # U = 0.6 x prestige_k x 2 vis_c + 0.8 (1 - |vis_c - prestige_k|) + 1.0 vis_c [closed] - 0.9
+    # U = 0.6 x prestige_k x 2 vis_c + 0.8 (1 - |vis_c - prestige_k|) + 1.0 vis_c (1 - openness_k) [closed] - 0.9
     # city 0 (visibility 0.9):
-    #   open:        0.6 x 0.3 x 1.8 = 0.324; 0.8 x (1 - 0.6) = 0.32;            -> 0.324 + 0.32 - 0.9 = -0.256
-    #   invitation:  0.6 x 0.9 x 1.8 = 0.972; 0.8 x (1 - 0)   = 0.8;  excl 0.9  -> 0.972 + 0.8 + 0.9 - 0.9 = 1.772
-    #   competitive: 0.6 x 0.6 x 1.8 = 0.648; 0.8 x (1 - 0.3) = 0.56; excl 0.9  -> 0.648 + 0.56 + 0.9 - 0.9 = 1.208
+    #   open:        0.6 x 0.3 x 1.8 = 0.324; 0.8 x (1 - 0.6) = 0.32;              -> 0.324 + 0.32 - 0.9 = -0.256
+    #   invitation:  0.6 x 0.9 x 1.8 = 0.972; 0.8 x (1 - 0)   = 0.8;  excl 0.9     -> 0.972 + 0.8 + 0.9 - 0.9 = 1.772
+    #   competitive: 0.6 x 0.6 x 1.8 = 0.648; 0.8 x (1 - 0.3) = 0.56; excl 0.45    -> 0.648 + 0.56 + 0.45 - 0.9 = 0.758
     # city 7 (visibility 0.1):
-    #   open:        0.6 x 0.3 x 0.2 = 0.036; 0.8 x (1 - 0.2) = 0.64;            -> 0.036 + 0.64 - 0.9 = -0.224
-    #   invitation:  0.6 x 0.9 x 0.2 = 0.108; 0.8 x (1 - 0.8) = 0.16; excl 0.1  -> 0.108 + 0.16 + 0.1 - 0.9 = -0.532
-    #   competitive: 0.6 x 0.6 x 0.2 = 0.072; 0.8 x (1 - 0.5) = 0.4;  excl 0.1  -> 0.072 + 0.4 + 0.1 - 0.9 = -0.328
-    assert U == pytest.approx([-0.256, 1.772, 1.208, -0.224, -0.532, -0.328])
-    # each term on its own: without exclusivity the closed networks lose w_exclusive x visibility_c
+    #   open:        0.6 x 0.3 x 0.2 = 0.036; 0.8 x (1 - 0.2) = 0.64;              -> 0.036 + 0.64 - 0.9 = -0.224
+    #   invitation:  0.6 x 0.9 x 0.2 = 0.108; 0.8 x (1 - 0.8) = 0.16; excl 0.1     -> 0.108 + 0.16 + 0.1 - 0.9 = -0.532
+    #   competitive: 0.6 x 0.6 x 0.2 = 0.072; 0.8 x (1 - 0.5) = 0.4;  excl 0.05    -> 0.072 + 0.4 + 0.05 - 0.9 = -0.378
+    assert U == pytest.approx([-0.256, 1.772, 0.758, -0.224, -0.532, -0.378])
+    # each term on its own: without exclusivity the closed networks lose w_exclusive x visibility_c (1 - openness)
     m.cfg.membership.w_exclusive = 0.0
     U_ne = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
-    assert U - U_ne == pytest.approx([0.0, 0.9, 0.9, 0.0, 0.1, 0.1])
+    assert U - U_ne == pytest.approx([0.0, 0.9, 0.45, 0.0, 0.1, 0.05])
     # without similarity (and exclusivity) they lose 0.8 (1 - |vis_c - prestige_k|)
     m.cfg.membership.w_similar = 0.0
     U_ns = membership.utility(m, pairs_c, pairs_k, np.zeros(6, dtype=np.int64))
@@ -235,3 +260,89 @@ def test_declined_invitations_are_remembered(make_model, add_networks, set_membe
     membership.membership_phase(m, m.year)
     assert set(m.memberships.declined[0].tolist()) >= {0, 2, 3}
     assert set(m.memberships.declined[1].tolist()) >= {5, 6}
+
+
+def test_greedy_fit_takes_each_item_that_still_fits():
+    # owner 0: items of sizes (1.0, 0.6, 0.1) in preference order, capacity 1.15: the first fits (1.0),
+    # the second does not (1.6), the third still does (1.1); owner 1: costs (0.5, 0.6) with budget 1:
+    # the second would overflow the budget
+    owner = np.array([0, 0, 0, 1, 1])
+    keep = membership.greedy_fit(owner, np.array([1.0, 0.6, 0.1, 0.2, 0.2]), np.array([0, 0, 0, 0.5, 0.6]),
+                                 capacity=np.array([1.15, 5.0]), budget=np.array([10.0, 1.0]))
+    assert keep.tolist() == [True, False, True, True, False]
+
+
+def test_a_declaration_fits_where_a_programme_network_does_not(make_model, add_networks, set_members):
+    """Attention is counted in units of engagement: a city with only its cheap slot (0.15) keeps the
+    declaration (engagement 0.1), not the programme network it values more (engagement 1)."""
+    m = _greedy_state(make_model, add_networks, set_members, attention=0.15)
+    _zero_learning(m)
+    m.networks.engagement[:3] = [0.1, 1.0, 1.0]
+    out = membership.membership_phase(m, 2000)
+    assert set(m.memberships.net[m.memberships.city == 0].tolist()) == {0}
+    assert out["leaves"] == 2
+    assert m.last_churn == pytest.approx(2 / 3)  # memberships that ended / memberships at the start
+
+
+def test_founders_keep_a_committed_network_unless_their_budget_fails(make_model, add_networks, set_members):
+    m = _greedy_state(make_model, add_networks, set_members, attention=3, budget=1.0, fees=(0.5, 0.0, 0.0))
+    _zero_learning(m)
+    m.networks.agenda[0] = [0.0, 0.5, 0.5]  # fit 3 x 0 - 1 = -1: utility well below -switching_cost
+    U = membership.utility(m, np.array([0]), np.array([0]), np.array([1]))
+    assert U[0] < -m.cfg.membership.switching_cost
+    m.memberships.committed[m.memberships.net == 0] = 2001  # a founder, committed through 2001
+    membership.membership_phase(m, 2000)
+    assert 0 in m.memberships.net[m.memberships.city == 0]  # kept through the commitment
+    # the budget fails (a shock cuts it below the fee): the commitment cannot be kept
+    m.cities.budget[0] = 0.4
+    membership.membership_phase(m, 2001)
+    assert 0 not in m.memberships.net[m.memberships.city == 0]
+    # after the commitment a member leaves a network it no longer values
+    set_members(m, {0: [0], 1: [0], 2: [0]})
+    m.memberships.committed[:] = 2001
+    m.cities.budget[0] = 1.0
+    membership.membership_phase(m, 2002)
+    assert 0 not in m.memberships.net[m.memberships.city == 0]
+
+
+def test_selectivity_raises_the_bar_for_keeping(make_model, add_networks, set_members):
+    m = _greedy_state(make_model, add_networks, set_members, attention=3)
+    _zero_learning(m)
+    # U = (1.3, 2.5, 1.9); with selectivity 1.6 a member keeps a network only while U > -0.15 + 1.6 = 1.45
+    m.levers.selectivity = 1.6
+    membership.membership_phase(m, 2000)
+    assert set(m.memberships.net[m.memberships.city == 0].tolist()) == {1, 2}
+
+
+def test_review_draws_do_not_depend_on_the_state(make_model, add_networks, set_members):
+    """One uniform per city and `candidates` per city each year, whatever the state: the membership
+    phase of two different states asks its stream for the same draws, so paired arms stay paired."""
+
+    class Recorder:
+        def __init__(self, rng):
+            self.rng, self.calls = rng, []
+
+        def random(self, size=None):
+            self.calls.append(("random", size))
+            return self.rng.random(size)
+
+    def draws(model):
+        rec = {}
+        real = model.streams.rng
+
+        def fake(phase, year, *item):
+            rec[(phase, year, item)] = Recorder(real(phase, year, *item))
+            return rec[(phase, year, item)]
+
+        model.streams.rng = fake
+        membership.membership_phase(model, 2000)
+        return {k: v.calls for k, v in rec.items()}
+
+    a = make_model(ABC, membership__review_rate=0.5)
+    add_networks(a, 1)
+    set_members(a, {0: [0, 1]})
+    b = make_model(ABC, membership__review_rate=0.5)
+    add_networks(b, 3)
+    set_members(b, {0: [0, 1, 2, 3], 1: [4], 2: [5, 6]})
+    da, db = draws(a), draws(b)
+    assert da == db == {("membership", 2000, ()): [("random", 10), ("random", (10, 6))]}

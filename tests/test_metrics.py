@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ABC
 from model import metrics
-from model.state import INVITATION, OPEN
+from model.state import COMPETITIVE, INVITATION, OPEN, active_on
 
 @pytest.mark.parametrize("x, g", [
     ([1, 1, 1, 1], 0.0),
@@ -28,7 +28,8 @@ def test_gini(x, g):
 
 
 def _frag_state(make_model, add_networks, set_members):
-    """Networks 0-2 active on issue a only (standards 5, 5, 7); network 3 on issue b only."""
+    """Networks 0-2 active on issue a only (standards 5, 5, 7); network 3 on issue b only; networks 1 and
+    3 have no members."""
     m = make_model(ABC)
     add_networks(m, 4, themes=[0, 0, 0, 1], agenda=[[1, 0, 0]] * 3 + [[0, 1, 0]],
                  standard=[[5, 1, 2], [5, 3, 4], [7, 6, 8], [9, 10, 11]])
@@ -36,56 +37,100 @@ def _frag_state(make_model, add_networks, set_members):
     return m
 
 
-def test_active_on(make_model, add_networks, set_members):
+def test_active_on_counts_operating_networks_only(make_model, add_networks, set_members):
     m = _frag_state(make_model, add_networks, set_members)
-    on = metrics.active_on(m)
-    assert on.tolist() == [[True, False, False]] * 3 + [[False, True, False]]
+    on = active_on(m)
+    # networks without members do not operate: they are active on nothing
+    assert on.tolist() == [[True, False, False], [False] * 3, [True, False, False], [False] * 3]
+    set_members(m, {0: [0], 2: [1, 2], 3: [4]})
     m.networks.agenda[3] = [0.1, 0.7, 0.2]  # 0.2 >= activity threshold 0.15; 0.1 is not
-    assert metrics.active_on(m)[3].tolist() == [False, True, True]
+    assert active_on(m)[3].tolist() == [False, True, True]
 
 
-def test_fragmentation(make_model, add_networks, set_members):
-    m = _frag_state(make_model, add_networks, set_members)
-    on = metrics.active_on(m)
-    # issue a: 3 networks, 2 share a standard: 2 components -> (2 - 1)/(3 - 1) = 0.5, weight 3
-    # issue b: 1 network: f = 0, weight 1;  index = (3 x 0.5 + 1 x 0) / (3 + 1) = 0.375
-    assert metrics.fragmentation(m, on) == pytest.approx(0.375)
-    m.networks.active[3] = False
-    assert metrics.fragmentation(m, metrics.active_on(m)) == pytest.approx(0.5)
-    # a cooperation link between 0 and 2 joins the components
+def _practised(m):
+    """Cities 0-3 practise on issue a standards 5, 5, 7 and their own (-1) at practice 0.2, 0.2, 0.4, 0.9;
+    cities 0 and 1 practise standard 10 on issue b at 0.1; nobody practises a network standard on c."""
+    c = m.cities
+    c.standard[:] = -1
+    c.standard[:4, 0] = [5, 5, 7, -1]
+    c.practice[:4, 0] = [0.2, 0.2, 0.4, 0.9]
+    c.standard[:2, 1] = 10
+    c.practice[:2, 1] = 0.1
+    return m
+
+
+def test_fragmentation_of_practised_standards(make_model, add_networks, set_members):
+    m = _practised(_frag_state(make_model, add_networks, set_members))
+    # issue a: practice shares q_5 = 0.4/0.8, q_7 = 0.4/0.8 -> 1 - (0.25 + 0.25) = 0.5, weight 0.8
+    # issue b: one standard -> 0, weight 0.2;  index = (0.8 x 0.5 + 0.2 x 0) / 1.0 = 0.4
+    assert metrics.fragmentation(m) == pytest.approx(0.4)
+    # a platform link changes nothing until cities practise something else
     L = np.zeros((4, 4))
     L[0, 2] = L[2, 0] = 1.0
     m.levers.links = L
-    assert metrics.fragmentation(m, metrics.active_on(m)) == pytest.approx(0.0)
-    # all different standards, no links: 3 components -> 1
-    m.levers.links = None
-    m.networks.standard[1, 0] = 6
-    assert metrics.fragmentation(m, metrics.active_on(m)) == pytest.approx(1.0)
+    assert metrics.fragmentation(m) == pytest.approx(0.4)
+    # when they all practise one standard, fragmentation is gone
+    m.cities.standard[2, 0] = 5
+    assert metrics.fragmentation(m) == pytest.approx(0.0)
+    # local practice (-1) is no network standard: it does not count
+    m.cities.standard[:4, 0] = -1
+    assert metrics.fragmentation(m) == pytest.approx(0.0)
 
 
 def test_standards_per_issue(make_model, add_networks, set_members):
-    m = _frag_state(make_model, add_networks, set_members)
-    on = metrics.active_on(m)
-    # issue a: weights members + 1 = (2, 1, 3); standard 5: 3/6, standard 7: 3/6 -> 1/(0.25+0.25) = 2
-    # issue b: one standard -> 1;  mean over issues with networks = 1.5
-    assert metrics.standards_per_issue(m, on) == pytest.approx(1.5)
-    m.networks.standard[1, 0] = 6  # (2, 1, 3)/6 -> 1/(1/9 + 1/36 + 1/4) = 36/14
-    assert metrics.standards_per_issue(m, metrics.active_on(m)) == pytest.approx((36 / 14 + 1) / 2)
+    m = _practised(_frag_state(make_model, add_networks, set_members))
+    # issue a: 1 / (0.25 + 0.25) = 2; issue b: 1; mean over issues with practised standards = 1.5
+    assert metrics.standards_per_issue(m) == pytest.approx(1.5)
+    m.cities.standard[1, 0] = 6  # a: shares (0.25, 0.25, 0.5) -> 1/(1/16 + 1/16 + 1/4) = 8/3
+    assert metrics.standards_per_issue(m) == pytest.approx((8 / 3 + 1) / 2)
 
 
-def test_nonmember_access(make_model, add_networks, set_members):
+def _access_state(make_model, add_networks, set_members, rule=INVITATION):
+    """Populations 1e5 ... 1e6 (quintiles: cities 0-1, 2-3, ...), one region; a closed network (agenda
+    (0.5, 0.5, 0)) with members 0 and 2; an open network with members 8 and 9."""
     m = make_model(ABC)
-    add_networks(m, 2, rules=[INVITATION, OPEN], agenda=[[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
     c = m.cities
-    c.practice[:] = [0.3, 0.2, 0.0]
-    c.practice[:2] = [0.6, 0.4, 0.9]
-    set_members(m, {0: [0, 1], 1: [2, 3]})
-    # w = (0.5, 0.5, 0): outside (0.3 x 0.5 + 0.2 x 0.5) / inside (0.6 x 0.5 + 0.4 x 0.5) = 0.25/0.5
-    assert metrics.nonmember_access(m) == pytest.approx(0.5)
-    assert metrics.in_invitation_network(m).tolist() == [True, True] + [False] * 8
-    # no invitation network: no gap by definition
+    c.population[:] = np.arange(1, 11) * 1e5
+    c.region[:] = 0
+    add_networks(m, 2, rules=[rule, OPEN], agenda=[[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    set_members(m, {0: [0, 2], 1: [8, 9]})
+    g = np.zeros((10, 3))
+    g[0] = [0.04, 0.02, 0.5]   # member, stratum 0: growth 0.5 x 0.04 + 0.5 x 0.02 = 0.03 (c does not count)
+    g[1] = [0.02, 0.02, 0.0]   # non-member, stratum 0: 0.02
+    g[2] = [0.06, 0.06, 0.0]   # member, stratum 1: 0.06
+    g[3] = [0.03, 0.03, 0.0]   # non-member, stratum 1: 0.03
+    m.gains = g
+    return m
+
+
+def test_nonmember_access_is_a_difference_in_differences(make_model, add_networks, set_members):
+    m = _access_state(make_model, add_networks, set_members)
+    # strata with members and non-members: 0 and 1; pooled by members (1 each):
+    # (0.02 + 0.03) / (0.03 + 0.06) = 5/9
+    assert metrics.nonmember_access(m) == pytest.approx(5 / 9)
+    # levels do not matter (selection is not access): members far ahead, same growth -> 1
+    m.cities.practice[[0, 2]] = 0.9
+    m.gains[[1, 3]] = m.gains[[0, 2]]
+    assert metrics.nonmember_access(m) == pytest.approx(1.0)
+    # competitive networks are closed too
+    assert metrics.nonmember_access(_access_state(make_model, add_networks, set_members, COMPETITIVE)) == \
+        pytest.approx(5 / 9)
+
+
+def test_nonmember_access_undefined_without_a_closed_network(make_model, add_networks, set_members):
+    m = _access_state(make_model, add_networks, set_members)
     m.networks.rule[0] = OPEN
-    assert metrics.nonmember_access(m) == 1.0
+    assert np.isnan(metrics.nonmember_access(m))  # no small circle: no gap to measure (not "no gap")
+
+
+def test_participation_of_small_and_southern_cities(make_model, add_networks, set_members):
+    m = _access_state(make_model, add_networks, set_members)
+    m.cities.north[:] = [False] * 5 + [True] * 5
+    row = metrics.observe(m, {})
+    # smallest 50% (cities 0-4): 2 memberships / 5; largest 10% (city 9): 1 -> 0.4
+    assert row["participation_small_large"] == pytest.approx(0.4)
+    # South (0-4): 2/5; North (5-9): 2/5 -> 1
+    assert row["participation_south_north"] == pytest.approx(1.0)
 
 
 def test_observe_has_contract_columns(small_model):

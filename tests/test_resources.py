@@ -112,24 +112,67 @@ def test_inactive_network_and_funder_get_nothing(make_model, add_networks, set_m
     assert resources.allocate(m).sum() == 0.0
 
 
+def test_sponsors_of_an_open_small_circle_give_less(make_model, add_networks, set_members):
+    from model.state import INVITATION
+
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0, resources__sponsor_share=0.4,
+                       resources__sponsor_exclusivity=0.5)
+    m.networks.sponsor[0] = 0
+    m.networks.rule[0] = INVITATION
+    m.networks.openness[0] = 0.5
+    alloc = resources.allocate(m)
+    # sponsorship 0.4 x 10 x (1 - 0.5 x 0.5) = 3; the withheld 1 joins the contest: 7 split 4:1 -> (5.6, 1.4)
+    assert alloc[0] == pytest.approx([3.0 + 5.6, 1.4])
+    # an open network's sponsor does not care about exclusivity: back to (4 + 4.8, 1.2)
+    m.networks.rule[0] = 0
+    assert resources.allocate(m)[0] == pytest.approx([4.0 + 4.8, 1.2])
+
+
+def test_an_empty_network_receives_nothing(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0, resources__sponsor_share=0.4)
+    set_members(m, {0: [0, 1, 2]})  # network 1 has no members left
+    m.networks.sponsor[1] = 0  # ... and a sponsor
+    assert not m.networks.operating()[1]
+    alloc = resources.allocate(m)
+    # not operating: neither sponsorship nor contest money; all 10 go to network 0 through the contest
+    assert alloc[0] == pytest.approx([10.0, 0.0])
+
+
+def test_pooled_money_less_the_io_overhead(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0)
+    m.levers.io_pooled_share = 0.5
+    m.levers.io_overhead = 0.2
+    m.levers.io_affiliated = np.array([True, True])
+    alloc = resources.allocate(m)
+    # pooled 0.5 x 10 = 5, of which 0.2 x 5 = 1 is overhead; 4 split by members 3:1 -> (3, 1);
+    # the contest's 5 split 4:1 -> (4, 1)
+    assert alloc[0] == pytest.approx([7.0, 2.0])
+    assert m.io_overhead_spent == pytest.approx(1.0)
+    assert alloc.sum() + m.unallocated + m.io_overhead_spent == pytest.approx(10.0)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), gamma=st.floats(0.0, 4.0), sponsor=st.floats(0.0, 1.0),
-       pooled=st.floats(0.0, 1.0), regional=st.sampled_from([0.0, 0.5, 1.0]))
-def test_nothing_allocated_beyond_budget(seed, gamma, sponsor, pooled, regional):
+       pooled=st.floats(0.0, 1.0), overhead=st.floats(0.0, 1.0), regional=st.sampled_from([0.0, 0.5, 1.0]),
+       city_first=st.floats(0.0, 1.0))
+def test_nothing_allocated_beyond_budget(seed, gamma, sponsor, pooled, overhead, regional, city_first):
     cfg = load_scenario(None, overrides={"cities.n": 60, "networks.initial": 12, "resources.n_funders": 4,
                                          "resources.gamma": gamma, "resources.sponsor_share": sponsor,
-                                         "resources.regional_funders": regional, "seed": seed})
+                                         "resources.regional_funders": regional, "seed": seed,
+                                         "governance.city_first": city_first})
     m = CityDiplomacyModel(cfg)
     m.levers.io_pooled_share = pooled
+    m.levers.io_overhead = overhead
     m.levers.io_affiliated = m.rng.random(m.networks.n) < 0.5
     m.networks.active[0] = False
     alloc = resources.allocate(m)
     budget = np.where(m.funders.active, m.funders.budget, 0.0)
     assert (alloc >= 0).all()
     assert (alloc.sum(axis=1) <= budget * (1 + 1e-9) + 1e-12).all()
-    # every unit is either allocated or reported unallocated
-    assert alloc.sum() + m.unallocated == pytest.approx(budget.sum())
+    # every unit is allocated, reported unallocated or used by the IO's administration
+    assert alloc.sum() + m.unallocated + m.io_overhead_spent == pytest.approx(budget.sum())
     assert alloc[:, 0].sum() == 0.0  # inactive network
+    assert alloc[:, ~m.networks.operating()].sum() == 0.0  # no money to networks without members
 
 
 def test_resources_phase_income_secretariat_programme(make_model, add_networks, set_members):
@@ -158,3 +201,28 @@ def test_competition_spurs_efficiency(make_model, add_networks, set_members):
     resources.resources_phase(m)
     # eff += 0.05 x 0.5 x (1 - eff)
     assert m.networks.efficiency[:2] == pytest.approx([0.5 + 0.025 * 0.5, 0.8 + 0.025 * 0.2])
+
+
+def test_coordination_costs_income_that_works(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__gamma=1.0, resources__overhead=0.3,
+                       resources__secretariat_scale=1.0, resources__efficiency_gain=0.0)
+    m.networks.efficiency[:2] = [0.5, 0.5]
+    m.levers.add_cost(0.1, np.array([0]))  # a remedy's coordination: 10% of network 0's income
+    resources.resources_phase(m)
+    nets = m.networks
+    # income (8, 2); working income (7.2, 2)
+    assert nets.funds[:2] == pytest.approx([8.0, 2.0])
+    assert nets.secretariat[:2] == pytest.approx([1 - math.exp(-0.3 * 7.2), 1 - math.exp(-0.6)])
+    assert nets.programme[:2] == pytest.approx([0.7 * 7.2 * 0.5, 0.7 * 2.0 * 0.5])
+    assert m.coordination_spent == pytest.approx(0.8)
+
+
+def test_pooled_money_spurs_no_competition(make_model, add_networks, set_members):
+    m = _contest_state(make_model, add_networks, set_members, resources__efficiency_gain=0.05)
+    m.networks.theme[:2] = 0  # two networks on one theme: pressure 1 - 1/2
+    m.networks.efficiency[:2] = [0.5, 0.8]
+    m.levers.io_pooled_share = 0.4
+    m.levers.io_affiliated = np.array([True, False])
+    resources.resources_phase(m)
+    # network 0 is affiliated: pressure 0.5 x (1 - 0.4) = 0.3; network 1: 0.5
+    assert m.networks.efficiency[:2] == pytest.approx([0.5 + 0.05 * 0.3 * 0.5, 0.8 + 0.05 * 0.5 * 0.2])

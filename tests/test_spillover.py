@@ -27,28 +27,55 @@ def _spill_state(make_model, add_networks, set_members, **ov):
 
 def test_spillover_down(make_model, add_networks, set_members):
     m = _spill_state(make_model, add_networks, set_members, spillover__down_rate=0.05, spillover__cobenefit=0.02,
-                     spillover__norm_decay=0.01, spillover__priority_feedback=0.05)
+                     spillover__norm_decay=0.01, spillover__priority_feedback=1.0)
+    assert [i.cobenefit for i in m.cfg.issues] == [0.5, 0.5]  # the default weight of each issue
     E = np.zeros((m.cities.n, 2))
     E[0] = [0.5, 0.0]
     spillover.down(m, E)
     c = m.cities
     # city 0, issue a: 0.2 + 0.05 x 0.5 x 0.8 = 0.22; decay: 0.22 + 0.01 (0.3 - 0.22) = 0.2208
-    # city 0, peace: co-benefit 0.02 x min(1, 3/3) x 0.6 = 0.012 -> 0.412; decay -> 0.412 - 0.00112 = 0.41088
-    assert c.norm[0] == pytest.approx([0.2208, 0.41088])
-    # city 1 (1 membership, E = 0): a: 0.2 + 0.001 = 0.201; peace: 0.4 + 0.02/3 x 0.6 = 0.404 -> decay
-    p1 = 0.4 + 0.02 / 3 * 0.6
-    assert c.norm[1] == pytest.approx([0.201, p1 + 0.01 * (0.3 - p1)])
-    # city 2 (no memberships): only decay
+    # city 0, peace: co-benefit 0.02 x min(1, 0.5 x 0.5 + 0.5 x 0) x 0.6 = 0.003 -> 0.403;
+    #   decay -> 0.403 + 0.01 (0.3 - 0.403) = 0.40197
+    assert c.norm[0] == pytest.approx([0.2208, 0.40197])
+    # cities 1 and 2 (no engagement; memberships alone build nothing): only decay
+    assert c.norm[1] == pytest.approx([0.201, 0.399])
     assert c.norm[2] == pytest.approx([0.201, 0.399])
-    # priorities: 0.95 (0.6, 0.4) + 0.05 norm / sum(norm)
-    t = np.array([0.2208, 0.41088]) / (0.2208 + 0.41088)
-    assert c.priority[0] == pytest.approx(0.95 * np.array([0.6, 0.4]) + 0.05 * t)
+    # priorities respond to the change of norms: P x (1 + 1.0 x change), renormalised
+    f0 = np.array([0.6 * (1 + 0.0208), 0.4 * (1 + 0.00197)])
+    assert c.priority[0] == pytest.approx(f0 / f0.sum())
+    f1 = np.array([0.6 * (1 + 0.001), 0.4 * (1 - 0.001)])
+    assert c.priority[1] == pytest.approx(f1 / f1.sum())
     assert c.priority.sum(axis=1) == pytest.approx(1.0)
+
+
+def test_cobenefit_depends_on_the_kind_of_cooperation(make_model, add_networks, set_members):
+    issues = [{"name": "culture", "cobenefit": 1.0}, {"name": "tech", "cobenefit": 0.0},
+              {"name": "peace", "politics": "high", "cobenefit": 1.0}]
+    m = make_model(issues, spillover__down_rate=0.0, spillover__cobenefit=0.1, spillover__norm_decay=0.0)
+    m.cities.norm[:] = 0.5
+    E = np.zeros((m.cities.n, 3))
+    E[0] = [0.6, 0.0, 0.0]  # cultural cooperation
+    E[1] = [0.0, 0.6, 0.0]  # technical cooperation
+    spillover.down(m, E)
+    # city 0: 0.5 + 0.1 x min(1, 1.0 x 0.6) x 0.5 = 0.53; city 1: nothing
+    assert m.cities.norm[0, 2] == pytest.approx(0.53)
+    assert m.cities.norm[1, 2] == pytest.approx(0.5)
+
+
+def test_priorities_follow_changes_not_levels(make_model, add_networks, set_members):
+    """Unequal norms that do not change leave priorities as they are (the old pull toward norm levels
+    made priorities flatten toward uniform)."""
+    m = _spill_state(make_model, add_networks, set_members, spillover__down_rate=0.0, spillover__cobenefit=0.0,
+                     spillover__norm_decay=0.0, spillover__priority_feedback=1.0)
+    before = m.cities.priority.copy()
+    spillover.down(m, np.zeros((m.cities.n, 2)))
+    assert m.cities.priority == pytest.approx(before)
 
 
 def _up_state(make_model, add_networks, set_members):
     """Country 0 has cities 0 (pop 1e6) and 1 (pop 3e6); every other city is in country 1."""
-    m = make_model(A_PEACE, spillover__up_rate=0.08, spillover__up_threshold=0.35, spillover__advocacy=0.2,
+    m = make_model(A_PEACE, spillover__up_rate=0.08, spillover__up_threshold_practice=0.35,
+                   spillover__up_threshold_norm=0.35, spillover__high_politics_resistance=0.0, spillover__advocacy=0.2,
                    spillover__reversal=0.03, spillover__national_uptake=0.02)
     c, co = m.cities, m.countries
     c.country[:] = 1
@@ -111,3 +138,16 @@ def test_spillover_up_country_without_cities_keeps_stance(make_model, add_networ
     before = m.countries.stance[empty].copy()
     spillover.up(m, np.zeros((m.cities.n, 2)))
     assert m.countries.stance[empty] == pytest.approx(before)
+
+
+def test_norm_and_practice_thresholds_and_resistance(make_model, add_networks, set_members):
+    m = _up_state(make_model, add_networks, set_members)
+    m.cfg.spillover.up_threshold_norm = 0.1
+    m.cfg.spillover.high_politics_resistance = 0.75
+    E = np.zeros((m.cities.n, 2))
+    spillover.up(m, E)
+    s = m.countries.stance[0]
+    # a (practice threshold 0.35): signal 0.5: rise 0.08 x 0.15/0.65 x 0.7
+    assert s[0] == pytest.approx(0.3 + 0.08 * 0.15 / 0.65 * 0.7)
+    # peace (norm threshold 0.1): signal 0.175 > 0.1, but governments resist: rise x (1 - 0.75)
+    assert s[1] == pytest.approx(0.4 + 0.08 * 0.25 * 0.075 / 0.9 * 0.6)

@@ -75,12 +75,12 @@ FAILING = {"parameters": {"networks.invitation_share": [0.1, 0.5], "networks.com
 def test_grid_points_order_and_types(tmp_path):
     f = write_sweep(tmp_path / "g.yaml", parameters={
         "resources.pool": [50, 100, 150],
-        "networks.founders": {"range": {"start": 2, "stop": 6, "step": 2}},
+        "networks.founders": {"range": {"start": 3, "stop": 7, "step": 2}},
         "knowledge.nonmember_learning": {"range": {"start": 0.01, "stop": 0.03, "step": 0.01}},
         "spillover.up": [True, False]})
     sw = load_sweep(f)
     assert sw.n_points == 3 * 3 * 3 * 2 and sw.n_runs == sw.n_points * 2
-    assert sw.points[0] == {"resources.pool": 50.0, "networks.founders": 2, "knowledge.nonmember_learning": 0.01,
+    assert sw.points[0] == {"resources.pool": 50.0, "networks.founders": 3, "knowledge.nonmember_learning": 0.01,
                             "spillover.up": True}
     assert sw.points[1]["spillover.up"] is False  # the last parameter varies fastest
     assert sorted({p["knowledge.nonmember_learning"] for p in sw.points}) == [0.01, 0.02, 0.03]  # inclusive, exact
