@@ -139,8 +139,14 @@ def budget_share_under_1pct(model) -> float:
     return float(np.mean(c.budget * 1e6 < 0.01 * c.city_budget))
 
 
-def observe(model, phase_out: dict) -> dict:
-    """One row of the time series: step, year and every metric of `metric_names` (module docstring)."""
+FLOW_METRICS = ("duplication_ratio", "efficiency", "churn_rate", "nonmember_access")  # need a step to be measured
+
+
+def observe(model, phase_out: dict | None) -> dict:
+    """One row of the time series: step, year and every metric of `metric_names` (module docstring).
+    `phase_out` None: the initial state (step 0), where the flow metrics are NaN (nothing has flowed)."""
+    initial = phase_out is None
+    phase_out = phase_out or {}
     c, nets, mem, co = model.cities, model.networks, model.memberships, model.countries
     n, N, I = nets.n, c.n, model.n_issues
     names = model.issue_names
@@ -192,6 +198,9 @@ def observe(model, phase_out: dict) -> dict:
                                               per_city[big].mean() if big.any() else np.nan)
     row["participation_south_north"] = _ratio(per_city[~c.north].mean() if (~c.north).any() else np.nan,
                                               per_city[c.north].mean() if c.north.any() else np.nan)
+    if initial:
+        for k in FLOW_METRICS:
+            row[k] = float("nan")
     return row
 
 

@@ -1,7 +1,18 @@
 """CityDiplomacyModel: a Mesa model whose state lives in NumPy arrays (`model/state.py`) and whose
-step runs the eight phases of the schedule in order (see `step`; one module per phase)."""
+step runs the eight phases of the schedule in order (see `step`; one module per phase).
+
+Mesa conventions: `model.datacollector` is a `mesa.DataCollector` with every metric as a model
+reporter, collected from step 0 (the initial state) after every step; agent reporters for cities
+and networks are there too but collected only when asked (`agent_reporters=True`: a Python loop
+over every agent each step). The model takes flat keyword parameters, as `mesa.batch_run` passes
+them: `CityDiplomacyModel(resources__pool=50, steps=30, rng=1)`. One clock: `model.steps` (=
+`model.time`) counts steps, step t is calendar year `start_year + t - 1`, step 0 the initial state.
+"""
 
 from __future__ import annotations
+
+import functools
+import warnings
 
 import mesa
 import numpy as np
@@ -23,10 +34,18 @@ class CityDiplomacyModel(mesa.Model):
     Args:
         scenario: a validated `Scenario` (see `load_scenario`), a path to a YAML file, or None for defaults.
         rng: seed or numpy Generator for the model's single random generator (default: scenario.seed).
+        agent_reporters: also collect the agent reporters (cities and networks) in `datacollector`
+            every step (slow at world scale; off by default).
+        **params: flat scenario fields applied on top of `scenario`, with `__` for nesting
+            (`resources__pool=50`, `steps=30`), as `mesa.batch_run` passes them.
     """
 
-    def __init__(self, scenario: Scenario | str | None = None, rng=None):
-        if scenario is None or isinstance(scenario, (str,)) or hasattr(scenario, "__fspath__"):
+    def __init__(self, scenario: Scenario | str | None = None, rng=None, agent_reporters: bool = False, **params):
+        if params:
+            base = scenario.model_dump(mode="json") if isinstance(scenario, Scenario) else scenario
+            scenario = load_scenario(base, {k.replace("__", "."): v for k, v in params.items()},
+                                     override_source="model parameters")
+        elif scenario is None or isinstance(scenario, (str,)) or hasattr(scenario, "__fspath__"):
             scenario = load_scenario(scenario)
         cfg = scenario
         super().__init__(rng=cfg.seed if rng is None else rng)
@@ -85,7 +104,11 @@ class CityDiplomacyModel(mesa.Model):
         self.catalogue_index: dict[str, int] = {}
         self.catalogue_records: list[dict] = []
         founding.initial_networks(self)
-        self.records: list[dict] = []
+        self.records: list[dict] = [metrics.observe(self, None)]  # step 0: the initial state
+        self.datacollector = mesa.DataCollector(
+            model_reporters={nm: functools.partial(_metric, nm) for nm in metrics.metric_names(self.issue_names)},
+            agenttype_reporters=AGENT_REPORTERS if agent_reporters else None)
+        self.datacollector.collect(self)
         self.running = True
 
     # ---------------------------------------------------------------- Mesa agents of networks
@@ -123,6 +146,7 @@ class CityDiplomacyModel(mesa.Model):
         out = knowledge.knowledge_phase(self, self.year)         # 6
         spillover.spillover_phase(self)                          # 7
         self.records.append(metrics.observe(self, out))          # 8
+        self.datacollector.collect(self)
         if self.catalogue_index:
             self.catalogue_records.extend(metrics.observe_named(self))
         if self.steps >= self.cfg.steps:
@@ -147,8 +171,25 @@ class CityDiplomacyModel(mesa.Model):
                 progress(self)
         return self
 
+    def run_for(self, duration: float | int) -> None:
+        """Mesa's run_for, within the scenario: at most the steps left before its end year (a warning
+        says so when `duration` asks for more; set `steps` in the scenario to run longer)."""
+        left = self.cfg.steps - self.steps
+        if duration > left:
+            warnings.warn(f"the scenario ends after {self.cfg.steps} steps (year {self.cfg.end_year}); running the "
+                          f"{max(left, 0)} steps left, not {duration}; set steps in the scenario to run longer",
+                          RuntimeWarning, stacklevel=2)
+            duration = max(left, 0)
+        if duration > 0:
+            super().run_for(duration)
+
+    def run_until(self, end_time: float | int) -> None:
+        """Mesa's run_until, within the scenario (see run_for)."""
+        self.run_for(end_time - self.time)
+
     # ---------------------------------------------------------------- outputs
     def timeseries(self) -> pd.DataFrame:
+        """One row per step, from step 0 (the initial state, year start_year - 1; flow metrics NaN)."""
         cols = ["step", "year"] + metrics.metric_names(self.issue_names)
         return pd.DataFrame(self.records, columns=cols)
 
@@ -169,4 +210,16 @@ class CityDiplomacyModel(mesa.Model):
         return {k: float(v) for k, v in self.records[-1].items() if k not in ("step", "year")}
 
 
-__all__ = ["CityDiplomacyModel", "ScenarioError"]
+def _metric(name: str, model) -> float:
+    """A DataCollector model reporter: the metric's value in the model's latest record."""
+    return model.records[-1][name]
+
+
+AGENT_REPORTERS = {
+    CityAgent: {"population": "population", "memberships": "memberships", "practice_mean": "practice_mean",
+                "visibility": "visibility", "budget": "budget"},
+    NetworkAgent: {"theme": "theme", "rule": "rule", "members": "members", "funds": "funds",
+                   "misalignment": "misalignment", "openness": "openness"},
+}
+
+__all__ = ["AGENT_REPORTERS", "CityDiplomacyModel", "ScenarioError"]

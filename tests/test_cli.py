@@ -352,13 +352,19 @@ def test_run_timeseries(out):
     assert list(ts.columns) == cols
     assert len(set(cols)) == len(cols)
     assert all(c.isidentifier() and c == c.lower() for c in cols)
-    assert len(ts) == 3
-    assert ts["step"].tolist() == [1, 2, 3]
-    assert ts["year"].tolist() == [cfg.start_year, cfg.start_year + 1, cfg.start_year + 2]
-    assert np.isfinite(ts[cols].to_numpy(dtype=float)).all()
+    assert len(ts) == 4
+    assert ts["step"].tolist() == [0, 1, 2, 3]  # step 0: the initial state (year before the first step)
+    assert ts["year"].tolist() == [cfg.start_year - 1, cfg.start_year, cfg.start_year + 1, cfg.start_year + 2]
+    # every metric is finite, except the flow metrics of the initial state (nothing has flowed yet)
+    from model.metrics import FLOW_METRICS
+
+    assert np.isfinite(ts[cols].iloc[1:].to_numpy(dtype=float)).all()
+    assert ts.loc[0, list(FLOW_METRICS)].isna().all()
+    assert np.isfinite(ts.loc[0, [c for c in cols if c not in FLOW_METRICS]].to_numpy(dtype=float)).all()
     csv = pd.read_csv(out / "timeseries.csv")
     assert list(csv.columns) == cols
-    np.testing.assert_allclose(csv.to_numpy(dtype=float), ts.to_numpy(dtype=float), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(csv.to_numpy(dtype=float), ts.to_numpy(dtype=float), rtol=1e-12, atol=1e-12,
+                               equal_nan=True)
 
 
 def test_run_tables(out):

@@ -264,7 +264,7 @@ def test_invariants_hold_every_step(ov):
             held = engagement_per_city(m)[changed]
             bad = changed[held > m.cities.attention[changed] + 1e-9]
             assert len(bad) == 0, f"reviewing cities above their attention: {bad[:10]}"
-    assert len(m.records) == m.cfg.steps and not m.running
+    assert len(m.records) == m.cfg.steps + 1 and not m.running  # step 0, the initial state, and every step
 
 
 @settings(**SETTINGS)

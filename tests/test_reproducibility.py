@@ -132,7 +132,7 @@ def test_api_run_returns_floats_and_timeseries(api_out):
     ts = api_out["timeseries"]
     assert isinstance(ts, pd.DataFrame)
     assert list(ts.columns) == ["step", "year"] + names
-    assert ts["step"].tolist() == [1, 2, 3]
+    assert ts["step"].tolist() == [0, 1, 2, 3]
     for k in names:
         assert api_out[k] == pytest.approx(float(ts[k].iloc[-1]), rel=1e-12, abs=1e-12), k
 

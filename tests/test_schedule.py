@@ -20,7 +20,10 @@ def test_model_years_and_steps(small_model):
     assert small_model.steps == 5
     assert small_model.year == small_model.cfg.start_year + 4
     ts = small_model.timeseries()
-    assert ts["year"].tolist() == list(range(small_model.cfg.start_year, small_model.cfg.start_year + 5))
+    # step 0 is the initial state, labelled with the year before the first step
+    assert ts["step"].tolist() == list(range(6))
+    assert ts["year"].tolist() == list(range(small_model.cfg.start_year - 1, small_model.cfg.start_year + 5))
+    assert small_model.time == small_model.steps == 5
     assert not small_model.running
 
 

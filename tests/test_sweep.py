@@ -177,7 +177,7 @@ def test_serial_two_workers_and_dask_agree(tmp_path):
     for r in (serial, local, dask):
         assert (r.finished, r.failed, r.ran) == (6, 2, 8)
     ref = results(tmp_path / "serial")
-    assert len(ref) == 6 * 4 and list(ref.columns[:7]) == ["run_id", "point", "replication",
+    assert len(ref) == 6 * 5 and list(ref.columns[:7]) == ["run_id", "point", "replication",
                                                            "networks.invitation_share",
                                                            "networks.competitive_share", "seed", "step"]
     summary = (tmp_path / "serial" / "summary.csv").read_text()
