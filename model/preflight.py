@@ -19,8 +19,8 @@ and `serve`. A problem is one `ScenarioError` naming the file, the field path an
 What is left to the run itself is what depends on random draws (a Global North country that happens
 to have no city; a network the model dissolves before a withdrawal starts).
 
-The memory of a run is estimated by `model.resources_needed` (model/footprint.py), not here: its
-limit is a property of the machine, set by the command line.
+The memory a run needs is estimated in model/footprint.py and checked by the commands, not here: its
+limit depends on the machine and on how many runs share it (`--memory-limit`).
 """
 
 from __future__ import annotations
