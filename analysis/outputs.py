@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 from pathlib import Path
 
 from model.config import ScenarioError
@@ -92,6 +93,16 @@ def _path_max(d: Path) -> int:
         return 4096
 
 
+def _lstat(p: Path, where: str):
+    """os.lstat, or None when the path does not exist; a path that cannot be examined is the user's error."""
+    try:
+        return os.lstat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise ScenarioError(where, "", f"{p} cannot be examined ({e.strerror}); choose another directory") from None
+
+
 def check_output_dir(out: str | os.PathLike, flag: str = "--out", resume: bool = False) -> Path:
     """Check, before anything runs, that `out` can become the output directory: a new directory, or an
     empty one (`resume`: any existing directory, whose content the caller checks), whose nearest
@@ -102,41 +113,48 @@ def check_output_dir(out: str | os.PathLike, flag: str = "--out", resume: bool =
     if not text.strip():
         raise ScenarioError(where, "", "an empty path; expected a directory")
     out = Path(text)
-    if out.is_symlink() and not out.exists():
-        raise ScenarioError(where, "", f"is a symbolic link to a missing target ({os.readlink(out)}); remove the "
-                                       "link or choose another directory")
-    if out.exists():
+    absolute = Path(os.path.abspath(text))
+    room = len(".") + len(PARTIAL) + _LONGEST_PID  # atomic_directory's hidden name beside `out`
+    # walk down from the root: names are checked against the file system before they are looked up
+    parent, missing = Path(absolute.anchor), []
+    for i, name in enumerate(absolute.parts[1:]):
+        limit = _name_max(parent)
+        last = i == len(absolute.parts) - 2
+        need = len(name.encode()) + (room if last else 0)
+        if need > limit:
+            raise ScenarioError(where, "", f"the name {name[:40]}{'...' if len(name) > 40 else ''} is too long for "
+                                           f"this file system ({len(name.encode())} bytes; at most "
+                                           f"{limit - (room if last else 0)} here"
+                                           f"{f', as {room} are needed for the temporary name' if last else ''}); "
+                                           "choose a shorter one")
+        if missing:
+            missing.append(name)
+            continue
+        child = parent / name
+        st = _lstat(child, where)
+        if st is None:
+            missing.append(name)
+            continue
+        if stat.S_ISLNK(st.st_mode) and not child.exists():
+            raise ScenarioError(where, "", f"{child} is a symbolic link to a missing target ({os.readlink(child)}); "
+                                           "remove the link or choose another directory")
+        if not last and not child.is_dir():
+            raise ScenarioError(where, "", f"{child} is a file, not a directory; expected a directory path")
+        if not last:
+            parent = child
+    if len(str(absolute).encode()) + room + 64 > _path_max(parent):
+        raise ScenarioError(where, "", f"the path is too long for this file system (at most {_path_max(parent)} bytes "
+                                       "including the files inside); choose a shorter one")
+    if not missing:  # `out` exists
         if not out.is_dir():
             raise ScenarioError(where, "", "is an existing file; expected a new or empty directory")
         if not resume and any(out.iterdir()):
             raise ScenarioError(where, "", "already exists and is not empty; choose a new directory or remove it")
-    absolute = out.absolute()
-    parent = absolute.parent
-    missing = [absolute.name]
-    while not parent.exists():
-        if parent.is_symlink():
-            raise ScenarioError(where, "", f"{parent} is a symbolic link to a missing target; expected a directory")
-        missing.append(parent.name)
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ScenarioError(where, "", f"{parent} is a file, not a directory; expected a directory path")
-    limit = _name_max(parent)
-    room = len(".") + len(PARTIAL) + _LONGEST_PID  # atomic_directory's hidden name beside `out`
-    for name in missing:
-        longest = len(name.encode()) + (room if name == absolute.name else 0)
-        if longest > limit:
-            raise ScenarioError(where, "", f"the name {name[:40]}... is too long for this file system ({len(name.encode())} "
-                                           f"bytes; at most {limit - room} here, as {room} are needed for the "
-                                           "temporary name); choose a shorter one")
-    if len(str(absolute).encode()) + room + 64 > _path_max(parent):
-        raise ScenarioError(where, "", f"the path is too long for this file system (at most {_path_max(parent)} bytes "
-                                       "including the files inside); choose a shorter one")
-    target = absolute if resume and out.is_dir() else parent  # a resumed sweep writes inside `out`
+    target = absolute if resume and not missing else parent  # a resumed sweep writes inside `out`
     if not os.access(target, os.W_OK | os.X_OK):
         raise ScenarioError(where, "", f"{target} is not writable (permissions, or a read-only file system); "
                                        "choose another directory")
-    stem = "probe" if target == absolute else missing[-1][:limit - room]
-    probe = target / f".{stem}{PARTIAL}{os.getpid()}-probe"
+    probe = target / f".probe{PARTIAL}{os.getpid()}-probe"
     try:  # what os.access cannot know: a read-only mount seen by root, quotas, odd file systems
         probe.mkdir()
     except FileExistsError:

@@ -305,9 +305,15 @@ def verify_runs(sw: Sweep, out: Path) -> tuple[set[str], list[tuple[str, str]]]:
 
 
 def append_lines(path: Path, lines: list[str], durable: bool = True):
-    """Append whole lines to a journal file, flushed to disk."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write("".join(lines))
+    """Append whole lines to a journal file, flushed to disk; a last line cut short by a kill is ended
+    first, so that it does not swallow the next one."""
+    with open(path, "ab") as fh:
+        if fh.tell() > 0:
+            with open(path, "rb") as rd:
+                rd.seek(-1, os.SEEK_END)
+                if rd.read(1) != b"\n":
+                    fh.write(b"\n")
+        fh.write("".join(lines).encode("utf-8"))
         if durable:
             fh.flush()
             os.fsync(fh.fileno())
