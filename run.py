@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from datetime import datetime
@@ -61,7 +62,7 @@ def _memory_limit(gb: float | None) -> float | None:
     """--memory-limit GB as bytes (None: the default of model/footprint.py)."""
     if gb is None:
         return None
-    if not gb > 0 or gb != gb or gb == float("inf"):
+    if not (math.isfinite(gb) and gb > 0):
         raise UserError(f"--memory-limit {gb:g}: expected a positive number of gigabytes, e.g. 16")
     return gb * 1e9
 
@@ -81,9 +82,8 @@ def _progress(total: int, quiet: bool, desc: str):
 
 # ------------------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
-    import yaml
-
     from model import ScenarioError, load_scenario
+    from model.loading import yaml_dump
 
     overrides = _parse_sets(args.set)
     if args.seed is not None:
@@ -110,7 +110,7 @@ def cmd_run(args) -> int:
     from analysis.outputs import disk_full
 
     try:
-        write_run(res, out, resolved=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+        write_run(res, out, resolved=yaml_dump(cfg.model_dump(mode="json")),
                   figures=not args.no_figures)
     except OSError as e:
         if disk_full(e):
@@ -159,9 +159,8 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from analysis.sweep import SweepAborted, load_sweep, run_sweep
-
     from analysis.execution import check_scheduler_args
+    from analysis.sweep import SweepAborted, load_sweep, run_sweep
 
     _check_workers(args.workers)
     if args.workers is not None and (args.scheduler or args.scheduler_file):
@@ -190,9 +189,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_check(args) -> int:
-    import yaml
-
-    from model.loading import load_scenario
+    from model.loading import load_scenario, yaml_dump
 
     if _is_sweep_file(args.file):
         from analysis.sweep import check_text
@@ -208,7 +205,7 @@ def cmd_check(args) -> int:
     sys.stdout.write(f"# {args.file}: valid scenario (a run needs about {est.gb():.1f} GB of memory)\n")
     for w in warnings_for(cfg, str(args.file)):
         sys.stdout.write(f"# warning: {w} (calibrate would refuse it)\n")
-    sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    sys.stdout.write(yaml_dump(cfg.model_dump(mode="json")))
     return 0
 
 

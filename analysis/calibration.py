@@ -71,7 +71,7 @@ def calibration_table(cfg, runs: list[dict]) -> pd.DataFrame:
         lo, hi = (np.percentile(ok, [2.5, 97.5]) if len(ok) else (np.nan, np.nan))
         rows.append({"id": f.id, "fact": f.fact, "source": f.source, "relation": f.relation, "target": f.target,
                      "tolerance": f.tolerance, "model_mean": mean, "ci_low": float(lo), "ci_high": float(hi),
-                     "n": int(len(ok)), "within_tolerance": bool(judge(f, mean))})
+                     "n": len(ok), "within_tolerance": bool(judge(f, mean))})
     return pd.DataFrame(rows)
 
 

@@ -243,7 +243,7 @@ def write_run(res, out: Path, resolved: str, figures: bool = True) -> Path:
             from analysis.figures import write_run_figures
 
             write_run_figures(res, tmp / "figures")
-        summary = {"scenario": res.scenario.name, "seed": res.scenario.seed, "steps": int(len(ts)),
+        summary = {"scenario": res.scenario.name, "seed": res.scenario.seed, "steps": len(ts),
                    "final": res.final, "runtime_s": round(res.runtime_s, 3)}
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
     return Path(out)

@@ -65,7 +65,7 @@ def measure(scenario: str, sets: list[str]) -> float:
     for s in sets:
         cmd += ["--set", s]
     try:
-        p = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], cwd=ROOT, capture_output=True, text=True)
+        p = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], cwd=ROOT, capture_output=True, text=True, check=False)
         r = json.loads(p.stdout.strip().splitlines()[-1])
         if r["rc"] != 0:
             raise RuntimeError(f"{scenario} {sets}: exit {r['rc']}: {p.stderr[-1500:]}")

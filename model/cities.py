@@ -47,7 +47,7 @@ def synthetic_country_layout(cc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     north = np.zeros(len(region), dtype=bool)
     for r, rc in enumerate(cc.regions):
         idx = np.flatnonzero(region == r)
-        k = int(round(rc.north_share * len(idx)))
+        k = round(rc.north_share * len(idx))
         north[idx[:k]] = True
     names = np.array([f"{cc.regions[r].name[:3].upper()}{j:03d}" for j, r in enumerate(region)], dtype=object)
     return region, north, names

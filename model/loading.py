@@ -46,14 +46,14 @@ class YAML12Loader(yaml.SafeLoader):
     dates; `017` is 17, not octal; `1e3` is a number; null, Null, NULL, ~ and an empty value are null.
     A key repeated in a mapping, at any level, is an error naming both lines. Merge keys (`<<`) work."""
 
-    yaml_implicit_resolvers: dict = {}
+    yaml_implicit_resolvers: typing.ClassVar[dict] = {}
 
 
 _RESOLVERS = [
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-                                r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+    ("tag:yaml.org,2002:float", (r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                                 r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), "-+0123456789."),
     ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
     ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
 ]
@@ -72,11 +72,9 @@ def _construct_bool(loader, node):
 def _construct_int(loader, node):
     value = loader.construct_scalar(node)
     try:
-        if value.startswith("0o"):
-            return int(value[2:], 8)
-        if value.startswith("0x"):
-            return int(value[2:], 16)
-        return int(value, 10)
+        if value.startswith(("0o", "0x")):
+            return int(value, 0)
+        return int(value, 10)  # leading zeros are decimal (YAML 1.2), not octal
     except ValueError:
         raise yaml.constructor.ConstructorError(None, None, f"!!int needs a whole number, not {value!r}",
                                                 node.start_mark) from None
@@ -121,6 +119,23 @@ YAML12Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 YAML12Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 YAML12Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 YAML12Loader.construct_mapping = _construct_mapping
+
+
+class YAMLDumper(yaml.SafeDumper):
+    """Writes YAML that reads back as written, by YAML12Loader and by YAML 1.1 readers alike: text that
+    either would read as something else (`NO`, `1e3`, `1:30`) is quoted. config.yaml and `check` use it."""
+
+    yaml_implicit_resolvers: typing.ClassVar[dict] = {k: list(v) for k, v in
+                                                      yaml.SafeDumper.yaml_implicit_resolvers.items()}
+
+
+for _tag, _regexp, _first in _RESOLVERS:
+    YAMLDumper.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
+
+
+def yaml_dump(data) -> str:
+    """`data` as YAML (keys in their order) that `yaml_load` reads back equal (YAMLDumper)."""
+    return yaml.dump(data, Dumper=YAMLDumper, sort_keys=False)
 
 
 def yaml_load(text: str):

@@ -254,4 +254,4 @@ def warnings_for(cfg: Scenario, source: str = "") -> list[str]:
     return [str(e) for e in fact_year_problems(cfg, source)] if cfg.calibration else []
 
 
-__all__: list[Any] = ["preflight", "fact_year_problems", "countries_of", "warnings_for"]
+__all__: list[Any] = ["countries_of", "fact_year_problems", "preflight", "warnings_for"]

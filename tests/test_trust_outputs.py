@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import run as cli  # noqa: E402
-from analysis.outputs import OWNER, PARTIAL, remove_stale_partials  # noqa: E402
+import run as cli
+from analysis.outputs import OWNER, PARTIAL, remove_stale_partials
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 SMALL_SETS = ["--set", "cities.n=50", "--set", "steps=2", "--set", "networks.initial=3"]
@@ -184,7 +184,7 @@ def test_sigterm_while_writing_removes_the_partial_directory(tmp_path, cli_run, 
 
 
 def test_sigterm_in_a_sweep_keeps_finished_runs_and_resumes(tmp_path, cli_run, monkeypatch):
-    import analysis.sweep.loop as loop
+    from analysis.sweep import loop
 
     real = loop._task
     calls = []
@@ -290,9 +290,7 @@ def test_disk_full_in_run_and_calibrate(tmp_path, cli_run, monkeypatch):
 @pytest.mark.parametrize("when", ["third_run_file", "ledger", "failed_record", "manifest", "results"])
 def test_disk_full_in_a_sweep_stops_it_and_a_resume_continues(tmp_path, cli_run, monkeypatch, when):
     import analysis.outputs
-    import analysis.sweep.loop as loop
-    import analysis.sweep.results as results
-    import analysis.sweep.store as store
+    from analysis.sweep import loop, results, store
 
     fields = {"parameters": {"networks.invitation_share": [0.1, 0.5], "networks.competitive_share": [0.1, 0.5]}} \
         if when == "failed_record" else {}

@@ -26,10 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import run as cli  # noqa: E402
-from analysis.sweep import load_sweep, run_sweep  # noqa: E402
-from analysis.sweep import store  # noqa: E402
-from model.config import ScenarioError  # noqa: E402
+import run as cli
+from analysis.sweep import load_sweep, run_sweep, store
+from model.config import ScenarioError
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 
@@ -131,7 +130,7 @@ def test_intact_run_files_without_a_ledger_line_are_verified_and_kept(tmp_path, 
         ledger.unlink()
     else:
         ledger.write_text("".join(lines[:-1]) + lines[-1][:20])
-    import analysis.sweep.loop as loop
+    from analysis.sweep import loop
 
     monkeypatch.setattr(loop, "_task", lambda *a, **k: pytest.fail("a finished run was done again"))
     rc, err, _ = cli_run(["sweep", f, "--out", out, "--workers", "1", "--quiet"])
@@ -141,7 +140,7 @@ def test_intact_run_files_without_a_ledger_line_are_verified_and_kept(tmp_path, 
 
 
 def test_run_files_are_flushed_to_disk_before_the_rename(tmp_path, monkeypatch):
-    import analysis.outputs as outputs
+    from analysis import outputs
 
     events = []
     real_fsync, real_replace = os.fsync, os.replace
@@ -286,7 +285,7 @@ def test_second_sweep_into_a_new_directory_before_the_first_wrote_its_manifest(t
 
 def test_second_sweep_while_the_first_runs(tmp_path, monkeypatch):
     """B starts while A is running its first run: refused; A's runs are A's."""
-    import analysis.sweep.loop as loop
+    from analysis.sweep import loop
 
     a = sweep_file(tmp_path, "a.yaml")
     b = sweep_file(tmp_path, "b.yaml", seed=99)

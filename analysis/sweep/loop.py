@@ -23,12 +23,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.execution import default_workers
 from analysis.outputs import disk_full, write_bytes_atomic
 from analysis.sweep.plan import Sweep, load_sweep
-from analysis.sweep.results import finish, parquet_bytes, param_types, run_table
-from analysis.sweep.store import (LEDGER, _Appender, _clean_temp, append_lines, ledger_line, open_out, read_failed,
-                                  verify_runs)
-from analysis.execution import default_workers
+from analysis.sweep.results import finish, param_types, parquet_bytes, run_table
+from analysis.sweep.store import (
+    LEDGER,
+    _Appender,
+    _clean_temp,
+    append_lines,
+    ledger_line,
+    open_out,
+    read_failed,
+    verify_runs,
+)
 from model.api import run_scenario
 from model.loading import load_scenario
 from model.metrics import metric_names

@@ -21,12 +21,22 @@ import numpy as np
 import pandas as pd
 
 from analysis.sweep.designs import make_design
-from analysis.sweep.spec import FORMAT, FORMAT_VERSION, MAX_RUNS, ParamSpec, RecordSpec, SweepSpec, is_sweep_data, validate_spec
+from analysis.sweep.spec import (
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_RUNS,
+    ParamSpec,
+    RecordSpec,
+    SweepSpec,
+    is_sweep_data,
+    validate_spec,
+)
 from model import footprint
 from model.config import Scenario, ScenarioError
 from model.loading import apply_overrides, field_kind, read_yaml, validate_scenario
 from model.metrics import metric_names
 from model.randomness import replication_seeds
+
 
 def _norm(path: str) -> str:
     return str(path).strip().replace("__", ".")
@@ -344,10 +354,10 @@ def describe(sw: Sweep, show: int = 5) -> dict:
 
 def check_text(path, memory_limit: float | None = None) -> str:
     """What `run.py check SWEEP.yaml` prints: the resolved sweep as YAML, plus warnings as comments."""
-    import yaml
+    from model.loading import yaml_dump
 
     sw = load_sweep(path, memory_limit=memory_limit)
     head = f"# {path}: valid sweep: {sw.size()} (a run needs up to about {sw.peak_bytes / 1e9:.1f} GB of memory)\n"
     for w in sw.warnings:
         head += f"# warning: {w}\n"
-    return head + yaml.safe_dump(describe(sw), sort_keys=False)
+    return head + yaml_dump(describe(sw))

@@ -23,7 +23,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis.outputs import fsync_dir, write_text_atomic
+from analysis.outputs import write_text_atomic
 from analysis.sweep.plan import Sweep
 from analysis.sweep.spec import FORMAT
 from model.config import ScenarioError
