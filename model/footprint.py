@@ -30,6 +30,7 @@ cgroup limit of a container or batch job, when smaller).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -85,25 +86,28 @@ def mean_attention_bound(cfg: Scenario) -> float:
     model/cities.build_cities, attention = attention_min + floor(span x capacity x sqrt(size) + U(0,1)),
     with capacity <= 1: attention_min + span x mean(sqrt(size)) + 1. The size fraction's distribution is
     the truncated Pareto law of synthetic cities, or the real cities' populations."""
+    cc = cfg.cities
+    floor = (getattr(cc, "min_population", None) or cc.pop_min) if cc.source == "real" else None
+    return _mean_attention_bound(floor, float(cc.pop_min), float(cc.pop_max), float(cc.pop_alpha),
+                                 int(cc.attention_min), int(cc.attention_max))
+
+
+@functools.lru_cache(maxsize=256)
+def _mean_attention_bound(floor, lo: float, hi: float, alpha: float, att_min: int, att_max: int) -> float:
     import numpy as np
 
-    cc = cfg.cities
-    span = cc.attention_max - cc.attention_min
-    lo, hi = cc.pop_min, cc.pop_max
-    if cc.source == "real":
+    if floor is not None:
         from model.realdata import geonames_cities, geonames_floor
 
-        floor = getattr(cc, "min_population", None) or cc.pop_min
         pop = geonames_cities(geonames_floor(floor))["population"]
         pop = pop[pop >= floor]
     else:
         u = (np.arange(4000) + 0.5) / 4000
-        a = cc.pop_alpha
-        pop = lo / (1.0 - u * (1.0 - (lo / hi) ** a)) ** (1.0 / a)
+        pop = lo / (1.0 - u * (1.0 - (lo / hi) ** alpha)) ** (1.0 / alpha)
     if len(pop) == 0:
-        return float(cc.attention_max)
+        return float(att_max)
     sf = np.clip(np.log(np.maximum(pop, 1e-9) / lo) / np.log(hi / lo), 0.0, 1.0)
-    return float(cc.attention_min + span * np.sqrt(sf).mean() + 1.0)
+    return float(att_min + (att_max - att_min) * np.sqrt(sf).mean() + 1.0)
 
 
 def estimate(cfg: Scenario) -> Estimate:
