@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from datetime import datetime
@@ -18,6 +19,27 @@ EXIT_USER = 2
 
 class UserError(Exception):
     """Wrong input from the user: printed as one line, exit code 2."""
+
+
+class OutputFailed(Exception):
+    """Writing the results failed for a reason outside the program (a full disk): one line, exit code 1."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is (a KeyboardInterrupt, so that every clean-up for Ctrl-C runs)."""
+
+
+def _text(what: str):
+    """An argparse type for a text argument that must not be empty (`--out ""` is not the default)."""
+    def parse(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(f"an empty value; expected {what}")
+        return value
+    parse.__name__ = what  # argparse names the type in its own messages
+    return parse
+
+
+PATH, FILE, ADDRESS, HOST = _text("a directory path"), _text("a file path"), _text("an address"), _text("a host name")
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,6 +58,21 @@ def _check_workers(workers: int | None, flag: str = "--workers"):
         raise UserError(f"{flag} {workers}: expected a whole number >= 1")
 
 
+def _memory_limit(gb: float | None) -> float | None:
+    """--memory-limit GB as bytes (None: the default of model/footprint.py)."""
+    if gb is None:
+        return None
+    if not (math.isfinite(gb) and gb > 0):
+        raise UserError(f"--memory-limit {gb:g}: expected a positive number of gigabytes, e.g. 16")
+    return gb * 1e9
+
+
+def _check_memory(cfg, source: str, gb: float | None, runs_at_once: int = 1):
+    from model.footprint import check
+
+    return check(cfg, source, _memory_limit(gb), runs_at_once=runs_at_once)
+
+
 def _progress(total: int, quiet: bool, desc: str):
     from tqdm import tqdm
 
@@ -45,9 +82,8 @@ def _progress(total: int, quiet: bool, desc: str):
 
 # ------------------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
-    import yaml
-
     from model import ScenarioError, load_scenario
+    from model.loading import yaml_dump
 
     overrides = _parse_sets(args.set)
     if args.seed is not None:
@@ -55,9 +91,10 @@ def cmd_run(args) -> int:
     if args.steps is not None:
         overrides["steps"] = args.steps
     cfg = load_scenario(args.scenario, overrides=overrides)
+    _check_memory(cfg, str(args.scenario), args.memory_limit)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else Path("results") / f"{cfg.name}-{stamp}"
-    _check_out(out)
+    out = Path(args.out) if args.out is not None else Path("results") / f"{cfg.name}-{stamp}"
+    _check_out(out, "--out" if args.out is not None else "the default output directory")
     from analysis.outputs import write_run
     from model.api import run_scenario
 
@@ -70,57 +107,78 @@ def cmd_run(args) -> int:
         raise ScenarioError(str(args.scenario), e.path, e.message) from None
     finally:
         bar.close()
-    write_run(res, out, resolved=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
-              figures=not args.no_figures)
+    from analysis.outputs import disk_full
+
+    try:
+        write_run(res, out, resolved=yaml_dump(cfg.model_dump(mode="json")),
+                  figures=not args.no_figures)
+    except OSError as e:
+        if disk_full(e):
+            raise _disk_full(e, out) from None
+        raise
     if not args.quiet:
         print(f"wrote {out} ({cfg.steps} steps, {cfg.cities.n} cities, {res.runtime_s:.1f} s)")
     return 0
 
 
-def _check_out(out: Path):
-    """--out must be a new or empty directory whose nearest existing parent is a writable directory."""
-    if out.exists():
-        if not out.is_dir():
-            raise UserError(f"--out {out}: is an existing file; expected a new or empty directory")
-        if any(out.iterdir()):
-            raise UserError(f"--out {out}: already exists and is not empty; choose a new directory or remove it")
-    parent = out.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"--out {out}: {parent} is a file, not a directory; expected a directory path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: {parent} is not writable; choose another directory")
+def _check_out(out: Path, flag: str = "--out"):
+    """--out must be a new or empty directory that can be written (analysis/outputs.check_output_dir):
+    checked before the run, so that no run is lost to a directory that cannot take its results."""
+    from analysis.outputs import check_output_dir
+
+    check_output_dir(out, flag=flag)
+
+
+def _disk_full(e: OSError, out: Path, resume: str = "") -> OutputFailed:
+    return OutputFailed(f"no space left on the device of {out} ({e.strerror}) while writing the results: nothing "
+                        f"was lost and nothing half-written is left {resume or 'there'}; free some space and run the "
+                        "same command again")
 
 
 def cmd_calibrate(args) -> int:
-    from analysis.calibration import DEFAULT_SCENARIO, calibrate
+    from analysis.calibration import DEFAULT_SCENARIO, MAX_REPLICATIONS, calibrate
+    from analysis.outputs import disk_full
 
-    if args.replications < 1:
-        raise UserError(f"--replications {args.replications}: expected at least 1")
+    if not 1 <= args.replications <= MAX_REPLICATIONS:
+        raise UserError(f"--replications {args.replications}: expected a whole number from 1 to {MAX_REPLICATIONS}")
     _check_workers(args.workers)
-    out = Path(args.out) if args.out else Path("results") / f"calibration-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    _check_out(out)
-    table = calibrate(args.scenario or DEFAULT_SCENARIO, out, replications=args.replications,
-                      workers=args.workers, quiet=args.quiet)
+    out = Path(args.out) if args.out is not None else \
+        Path("results") / f"calibration-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    _check_out(out, "--out" if args.out is not None else "the default output directory")
+    try:
+        table = calibrate(args.scenario if args.scenario is not None else DEFAULT_SCENARIO, out,
+                          replications=args.replications, workers=args.workers, quiet=args.quiet,
+                          memory_limit=_memory_limit(args.memory_limit))
+    except OSError as e:
+        if disk_full(e):
+            raise _disk_full(e, out) from None
+        raise
     if not args.quiet:
         print(f"wrote {out}: {int(table['within_tolerance'].sum())} of {len(table)} facts within tolerance")
     return 0
 
 
 def cmd_sweep(args) -> int:
+    from analysis.execution import check_scheduler_args
     from analysis.sweep import SweepAborted, load_sweep, run_sweep
 
     _check_workers(args.workers)
     if args.workers is not None and (args.scheduler or args.scheduler_file):
         raise UserError(f"--workers {args.workers}: applies to local worker processes; with --scheduler or "
                         "--scheduler-file the cluster's workers run the sweep")
-    if args.scheduler_file and not Path(args.scheduler_file).is_file():
-        raise UserError(f"--scheduler-file {args.scheduler_file}: file not found")
-    sw = load_sweep(args.file)
+    if not 0 < args.connect_timeout <= 3600:
+        raise UserError(f"--connect-timeout {args.connect_timeout:g}: expected a number of seconds above 0 and at most "
+                        "3600")
+    check_scheduler_args(args.scheduler, args.scheduler_file)  # before anything else: one line, exit 2
+    limit = _memory_limit(args.memory_limit)
+    sw = load_sweep(args.file, memory_limit=limit)
     try:
         run_sweep(sw, args.out, workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
-                  quiet=args.quiet, retry_failed=args.retry_failed)
+                  quiet=args.quiet, retry_failed=args.retry_failed, allow_code_change=args.allow_code_change,
+                  connect_timeout=args.connect_timeout, memory_limit=limit)
+    except Terminated:
+        print("terminated: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        raise
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
         raise
@@ -131,20 +189,23 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_check(args) -> int:
-    import yaml
-
-    from model.loading import load_scenario
+    from model.loading import load_scenario, yaml_dump
 
     if _is_sweep_file(args.file):
         from analysis.sweep import check_text
 
         if args.set:
             raise UserError("check --set applies to scenario files; fix a sweep's overrides in its `set` section")
-        sys.stdout.write(check_text(args.file))
+        sys.stdout.write(check_text(args.file, memory_limit=_memory_limit(args.memory_limit)))
         return 0
+    from model.preflight import warnings_for
+
     cfg = load_scenario(args.file, overrides=_parse_sets(args.set))
-    sys.stdout.write(f"# {args.file}: valid scenario\n")
-    sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    est = _check_memory(cfg, str(args.file), args.memory_limit)  # `run` refuses what `check` refuses
+    sys.stdout.write(f"# {args.file}: valid scenario (a run needs about {est.gb():.1f} GB of memory)\n")
+    for w in warnings_for(cfg, str(args.file)):
+        sys.stdout.write(f"# warning: {w} (calibrate would refuse it)\n")
+    sys.stdout.write(yaml_dump(cfg.model_dump(mode="json")))
     return 0
 
 
@@ -186,6 +247,7 @@ def cmd_serve(args) -> int:
         raise UserError(f"--port {args.port}: expected a port number from 1 to 65535 (0: any free port)")
     if importlib.util.find_spec("solara") is None:
         raise UserError("serve needs solara (a dependency of this project): pip install -e . (see README)")
+    _check_listen(args.host, args.port)
     env = dict(os.environ)
     env["CITYDIP_SCENARIO"] = str(scenario.resolve())
     env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
@@ -201,38 +263,82 @@ def cmd_serve(args) -> int:
     return subprocess.call(cmd, env=env)
 
 
+MEMORY_HELP = ("refuse a scenario whose estimated memory exceeds GB gigabytes (default: 80%% of this machine's "
+               "memory; runs in parallel count together)")
+
+
+def _check_listen(host: str, port: int):
+    """The server can listen on host:port: the host resolves to an address of this machine and the port
+    is free (a socket is bound and closed again before solara starts), else one line and exit 2."""
+    import errno
+    import socket
+
+    where = f"--host {host} --port {port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UserError(f"{where}: the host {host!r} does not resolve ({reason}); expected an address of this machine, "
+                        "e.g. 127.0.0.1 or 0.0.0.0") from None
+    except OSError as e:
+        raise UserError(f"{where}: the host {host!r} cannot be looked up ({e.strerror})") from None
+    last = None
+    for family, kind, proto, _, addr in infos:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+                sock.bind(addr)
+            return
+        except OSError as e:
+            last = e
+    if last is not None and last.errno == errno.EADDRINUSE:
+        raise UserError(f"{where}: port {port} on {host} is already in use (another server?); choose another --port, "
+                        "or 0 for any free port")
+    reason = last.strerror if last is not None and last.strerror else "no usable address"
+    raise UserError(f"{where}: cannot listen on {host} port {port} ({reason}); expected an address of this machine "
+                    "and a port you may use (ports below 1024 need root)")
+
+
 def build_parser() -> Parser:
     p = Parser(prog="run.py", description="City diplomacy: an agent-based model of international city networks.")
     sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     r = sub.add_parser("run", help="run one scenario and write its outputs")
-    r.add_argument("scenario", help="scenario YAML file")
-    r.add_argument("--out", help="output directory (default results/<name>-<timestamp>/); must be new or empty")
+    r.add_argument("scenario", type=FILE, help="scenario YAML file")
+    r.add_argument("--out", type=PATH, help="output directory (default results/<name>-<timestamp>/); must be new or empty")
     r.add_argument("--seed", type=int, help="seed (overrides the file)")
     r.add_argument("--steps", type=int, help="number of yearly steps (overrides the file)")
     r.add_argument("--set", action="append", metavar="dotted.key=VALUE", help="override a field, e.g. --set resources.pool=50 (repeatable)")
     r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    r.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     r.set_defaults(func=cmd_run)
     sw = sub.add_parser("sweep", help="run a batch sweep (grid, paired, lhs, sobol, morris) here or on a Dask cluster")
-    sw.add_argument("file", help="sweep YAML file (docs/sweeps.md)")
-    sw.add_argument("--out", help="output directory (default results/sweeps/<name>/); re-running into it resumes")
+    sw.add_argument("file", type=FILE, help="sweep YAML file (docs/sweeps.md)")
+    sw.add_argument("--out", type=PATH, help="output directory (default results/sweeps/<name>/); re-running into it resumes")
     sw.add_argument("--workers", type=int, help="local worker processes (default: the cores; 1: in this process)")
     sched = sw.add_mutually_exclusive_group()
-    sched.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
-    sched.add_argument("--scheduler-file", metavar="FILE", help="Dask scheduler file (dask scheduler --scheduler-file F)")
+    sched.add_argument("--scheduler", type=ADDRESS, metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    sched.add_argument("--scheduler-file", type=FILE, metavar="FILE", help="Dask scheduler file (dask scheduler --scheduler-file F)")
+    sw.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="give up connecting to the Dask scheduler after SECONDS (default 10)")
     sw.add_argument("--retry-failed", action="store_true", help="run again the runs listed in failed.jsonl")
+    sw.add_argument("--allow-code-change", action="store_true",
+                    help="resume although the model's code changed since the sweep started (recorded in the manifest)")
+    sw.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     sw.set_defaults(func=cmd_sweep)
     cal = sub.add_parser("calibrate", help="run the historical scenario with N seeds and compare it with the calibration facts")
-    cal.add_argument("--scenario", help="scenario with a calibration section (default scenarios/history.yaml)")
-    cal.add_argument("--out", help="output directory (default results/calibration-<timestamp>/)")
+    cal.add_argument("--scenario", type=FILE, help="scenario with a calibration section (default scenarios/history.yaml)")
+    cal.add_argument("--out", type=PATH, help="output directory (default results/calibration-<timestamp>/)")
     cal.add_argument("--replications", type=int, default=10, help="number of seeds (default 10)")
     cal.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
+    cal.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     cal.add_argument("--quiet", action="store_true")
     cal.set_defaults(func=cmd_calibrate)
     c = sub.add_parser("check", help="validate a scenario or sweep file and print what it resolves to")
-    c.add_argument("file")
+    c.add_argument("file", type=FILE)
     c.add_argument("--set", action="append", metavar="dotted.key=VALUE")
+    c.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     c.set_defaults(func=cmd_check)
     s = sub.add_parser("schema", help="print the JSON Schema of the file formats")
     s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep"])
@@ -240,8 +346,8 @@ def build_parser() -> Parser:
     sv = sub.add_parser("serve", help="explore and compare runs in the browser (Mesa SolaraViz server)",
                         description="Start the browser app: watch a run, change levers, compare two runs. "
                         "Works offline. Stop it with Ctrl-C.")
-    sv.add_argument("scenario", nargs="?", help="scenario YAML file to start with (default scenarios/baseline.yaml)")
-    sv.add_argument("--host", default="127.0.0.1",
+    sv.add_argument("scenario", nargs="?", type=FILE, help="scenario YAML file to start with (default scenarios/baseline.yaml)")
+    sv.add_argument("--host", default="127.0.0.1", type=HOST,
                     help="address to listen on (default 127.0.0.1: this machine only). 0.0.0.0 exposes the app "
                     "to every machine that can reach this one: anyone can then run models on it, with no password")
     sv.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
@@ -255,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
 
     keep_large_arrays_on_the_heap()  # faster large runs (model/allocator.py); this process only
     parser = build_parser()
+    previous = _on_sigterm()
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
@@ -264,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ScenarioError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER
+    except OutputFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -271,6 +384,27 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm():
+    """SIGTERM (kill, a batch system's time limit) raises Terminated where the program is, so that
+    partial output is removed and worker processes are stopped as on Ctrl-C. Returns the previous
+    handler (None when not in the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise Terminated
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 if __name__ == "__main__":

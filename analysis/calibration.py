@@ -20,6 +20,7 @@ from analysis.outputs import atomic_directory
 from model.randomness import replication_seeds
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "history.yaml"
+MAX_REPLICATIONS = 1000  # every replication's time series stays in memory until the table is made
 
 
 def _one_run(scenario: dict, seed: int) -> dict:
@@ -70,7 +71,7 @@ def calibration_table(cfg, runs: list[dict]) -> pd.DataFrame:
         lo, hi = (np.percentile(ok, [2.5, 97.5]) if len(ok) else (np.nan, np.nan))
         rows.append({"id": f.id, "fact": f.fact, "source": f.source, "relation": f.relation, "target": f.target,
                      "tolerance": f.tolerance, "model_mean": mean, "ci_low": float(lo), "ci_high": float(hi),
-                     "n": int(len(ok)), "within_tolerance": bool(judge(f, mean))})
+                     "n": len(ok), "within_tolerance": bool(judge(f, mean))})
     return pd.DataFrame(rows)
 
 
@@ -129,23 +130,37 @@ def _markdown(cfg, table: pd.DataFrame, figures: list[str], n: int, inputs: dict
 
 
 def calibrate(scenario: str | os.PathLike | None = None, out: str | os.PathLike = "results/calibration",
-              replications: int = 10, workers: int | None = None, quiet: bool = False) -> pd.DataFrame:
+              replications: int = 10, workers: int | None = None, quiet: bool = False,
+              memory_limit: float | None = None) -> pd.DataFrame:
     """Run `replications` seeds of the scenario (default scenarios/history.yaml) on `workers` local
     processes and write calibration.md, calibration.json and figures/ into `out` (which must be new
-    or empty; written atomically). Returns the table of facts."""
+    or empty; written atomically). Returns the table of facts.
+
+    Before any run: the scenario is validated (model/preflight.py: facts with a known metric or
+    catalogue network, unique ids), every fact's year lies within the run, and the memory of the runs
+    in parallel fits `memory_limit` bytes (default: model.footprint.default_limit())."""
     from tqdm import tqdm
 
     from analysis.execution import make_backend
+    from model import footprint
     from model.config import ScenarioError
     from model.loading import load_scenario
+    from model.preflight import fact_year_problems
 
-    path = str(scenario or DEFAULT_SCENARIO)
+    if not 1 <= int(replications) <= MAX_REPLICATIONS:
+        raise ScenarioError("--replications", "", f"{replications}: expected a whole number from 1 to {MAX_REPLICATIONS}")
+    path = str(scenario if scenario is not None else DEFAULT_SCENARIO)
     cfg = load_scenario(path)
     if not cfg.calibration:
         raise ScenarioError(path, "calibration", "the scenario lists no calibration facts")
+    problems = fact_year_problems(cfg, path)
+    if problems:
+        raise problems[0]
+    n_workers = max(1, min(workers or os.cpu_count() or 1, replications))
+    footprint.check(cfg, path, memory_limit, runs_at_once=n_workers)
     seeds = replication_seeds(cfg.seed, replications)
     resolved = cfg.model_dump(mode="json")
-    backend = make_backend(workers=max(1, min(workers or os.cpu_count() or 1, replications)))
+    backend = make_backend(workers=n_workers)
     bar = tqdm(total=replications, desc="calibrate", unit="run", disable=quiet or not os.isatty(2), leave=False)
     try:
         futures = [backend.executor.submit(_one_run, resolved, s) for s in seeds]

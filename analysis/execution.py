@@ -16,8 +16,10 @@ asks the back-end how many runs to keep in flight, so any Executor plugs in:
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
+import re
 import threading
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -195,28 +197,82 @@ class LocalBackend(Backend):
         return f"{self.workers} local worker process{'es' if self.workers != 1 else ''}"
 
 
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_ADDRESS = re.compile(r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
+                      r":(?P<port>[0-9]{1,5})/?")
+CONNECT_TIMEOUT = 10.0  # seconds (run.py sweep --connect-timeout)
+
+
+def address_problem(address: str) -> str | None:
+    """What is wrong with a Dask scheduler address (None when it has the form [tcp://]host:port)."""
+    if not isinstance(address, str) or not address.strip():
+        return "an empty address"
+    if address.startswith("inproc://"):
+        return None
+    m = _ADDRESS.fullmatch(address.strip())
+    if m is None:
+        return f"{address!r} is not an address of the form tcp://host:port (e.g. tcp://10.0.0.5:8786)"
+    scheme = (m.group("scheme") or "tcp").lower()
+    if scheme not in SCHEMES:
+        return f"unknown protocol {scheme!r}; expected one of {', '.join(SCHEMES)} (e.g. tcp://10.0.0.5:8786)"
+    port = int(m.group("port"))
+    if not 1 <= port <= 65535:
+        return f"port {port} is not a port number (1 to 65535)"
+    return None
+
+
+def check_scheduler_args(address: str | None = None, scheduler_file: str | None = None) -> str | None:
+    """Validate `--scheduler ADDRESS` or `--scheduler-file F` before connecting (a ScenarioError naming
+    the flag: exit code 2); returns the address to connect to. A scheduler file is the JSON that
+    `dask scheduler --scheduler-file F` writes: an object with an "address"."""
+    from model.config import ScenarioError
+    from model.loading import read_text_file
+
+    if scheduler_file is not None:
+        where = f"--scheduler-file {scheduler_file}"
+        text = read_text_file(scheduler_file, "JSON", "the JSON file a Dask scheduler writes", limit=1_000_000)
+        try:
+            info = json.loads(text)
+        except ValueError as e:
+            raise ScenarioError(where, "", f"is not JSON ({e}); expected the file `dask scheduler --scheduler-file` "
+                                           "writes, with an \"address\"") from None
+        if not isinstance(info, dict) or "address" not in info:
+            raise ScenarioError(where, "", "has no \"address\"; expected the file `dask scheduler --scheduler-file` "
+                                           "writes, e.g. {\"address\": \"tcp://10.0.0.5:8786\", ...}")
+        problem = address_problem(info["address"]) if isinstance(info["address"], str) else \
+            f"{info['address']!r} is not text"
+        if problem:
+            raise ScenarioError(where, "address", problem)
+        return info["address"]
+    if address is not None:
+        problem = address_problem(address)
+        if problem:
+            raise ScenarioError(f"--scheduler {address}", "", problem)
+        return address
+    return None
+
+
 class DaskBackend(Backend):
     """A Dask distributed cluster, by scheduler address or scheduler file, or an existing Client."""
 
     name = "dask"
 
     def __init__(self, address: str | None = None, scheduler_file: str | None = None, client=None,
-                 timeout: float = 30.0):
-        from distributed import Client
-
+                 timeout: float = CONNECT_TIMEOUT):
         self._own = client is None
         if client is None:
             where = f"--scheduler-file {scheduler_file}" if scheduler_file is not None else f"--scheduler {address}"
+            target = check_scheduler_args(address, scheduler_file)  # the address, validated, before connecting
+            from distributed import Client
+
             try:
-                if scheduler_file is not None:
-                    client = Client(scheduler_file=scheduler_file, timeout=timeout, set_as_default=False)
-                else:
-                    client = Client(address, timeout=timeout, set_as_default=False)
+                client = Client(target, timeout=timeout, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as e:
                 from model.config import ScenarioError
 
-                raise ScenarioError(where, "", f"cannot connect to the Dask scheduler ({type(e).__name__}: {e}); "
-                                               "expected the address of a running scheduler, e.g. tcp://host:8786") from None
+                raise ScenarioError(where, "", f"cannot connect to the Dask scheduler at {target} within {timeout:g} s "
+                                               f"({type(e).__name__}: {e}); expected a running scheduler (see "
+                                               "--connect-timeout)") from None
         self.client = client
         self.executor = client.get_executor(pure=False)
         self._threads = 0
@@ -261,11 +317,11 @@ class ExecutorBackend(Backend):
 
 
 def make_backend(workers: int | None = None, scheduler: str | None = None, scheduler_file: str | None = None,
-                 executor: Executor | None = None, client=None) -> Backend:
+                 executor: Executor | None = None, client=None, connect_timeout: float = CONNECT_TIMEOUT) -> Backend:
     if executor is not None:
         return ExecutorBackend(executor, capacity=2 * (workers or default_workers()))
     if client is not None or scheduler is not None or scheduler_file is not None:
-        return DaskBackend(address=scheduler, scheduler_file=scheduler_file, client=client)
+        return DaskBackend(address=scheduler, scheduler_file=scheduler_file, client=client, timeout=connect_timeout)
     n = default_workers() if workers is None else int(workers)
     if n <= 1:
         return SerialBackend()

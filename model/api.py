@@ -80,7 +80,9 @@ def run_scenario(scenario: Scenario | str | Path | dict | None, *, overrides: di
 def run(scenario: str | None = None, **flat_params: Any) -> dict[str, Any]:
     """Flat entry point: every final metric as a float, and "timeseries" as a DataFrame."""
     path = scenario if scenario is not None else (BASELINE if BASELINE.exists() else None)
-    overrides = {k.replace("__", "."): v for k, v in flat_params.items()}
+    # numpy scalars (from samplers) as Python numbers: fields are strict, and np.int64 is no int
+    overrides = {k.replace("__", "."): (v.item() if hasattr(v, "item") and hasattr(v, "dtype") and v.ndim == 0 else v)
+                 for k, v in flat_params.items()}
     res = run_scenario(path, overrides=overrides, tables=False)
     out: dict[str, Any] = dict(res.final)
     out["timeseries"] = res.timeseries

@@ -32,8 +32,10 @@ def initial_priorities(rng: np.random.Generator, n: int, salience: np.ndarray, c
     return g / g.sum(axis=1, keepdims=True)
 
 
-def synthetic_countries(cfg: Scenario, rng: np.random.Generator, n_issues: int, high: np.ndarray) -> Countries:
-    cc = cfg.cities
+def synthetic_country_layout(cc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The synthetic countries of a CitiesConfig, without randomness: (region index, Global North
+    flag, name) per country. Names are the region's first three letters and the country's number
+    (`EUR042`); the pre-flight checks of interventions read them before any model is built."""
     weights = np.array([r.weight for r in cc.regions], dtype=float)
     weights /= weights.sum()
     n_reg = len(weights)
@@ -48,9 +50,14 @@ def synthetic_countries(cfg: Scenario, rng: np.random.Generator, n_issues: int, 
     north = np.zeros(len(region), dtype=bool)
     for r, rc in enumerate(cc.regions):
         idx = np.flatnonzero(region == r)
-        k = int(round(rc.north_share * len(idx)))
+        k = round(rc.north_share * len(idx))
         north[idx[:k]] = True
     names = np.array([f"{cc.regions[r].name[:3].upper()}{j:03d}" for j, r in enumerate(region)], dtype=object)
+    return region, north, names
+
+
+def synthetic_countries(cfg: Scenario, rng: np.random.Generator, n_issues: int, high: np.ndarray) -> Countries:
+    region, north, names = synthetic_country_layout(cfg.cities)
     stance = initial_stance(rng, north, high)
     return Countries(name=names, region=region, north=north, stance=stance, locked=np.zeros_like(stance, dtype=bool))
 

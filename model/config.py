@@ -26,9 +26,11 @@ class ScenarioError(ValueError):
 
 
 class Strict(BaseModel):
-    """Base for every section: unknown keys and non-finite numbers are errors."""
+    """Base for every section: unknown keys and non-finite numbers are errors, and types are strict:
+    a boolean is not a number, text is not a number and a number is not text (a whole number is
+    accepted for a number field); the message says how a value was read (model/loading.translate)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True, strict=True)
 
 
 def _f(default, description, **kw):
@@ -102,6 +104,15 @@ class CitiesConfig(Strict):
         if self.attention_max < self.attention_min:
             raise ValueError("attention_max must be at least attention_min")
         return self
+
+    @field_validator("regions")
+    @classmethod
+    def _unique_regions(cls, v):
+        names = [r.name for r in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"region names must be unique; repeated: {dup}")
+        return v
 
 
 class NetworksConfig(Strict):

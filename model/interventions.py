@@ -33,7 +33,7 @@ def register(cls):
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # as model.config.Strict
 
 
 class Intervention:

@@ -14,6 +14,8 @@ is expected. The same functions serve scenario files, sweep files, claim files a
 from __future__ import annotations
 
 import os
+import re
+import stat
 import typing
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,138 @@ MAX_DEPTH = 20
 MAX_FILE_BYTES = 5_000_000
 MAX_NODES = 200_000
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------------------------
+# The one YAML reading: the YAML 1.2 core schema, no duplicate keys
+
+
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping names the same key twice (YAML would silently keep the last value)."""
+
+
+class YAML12Loader(yaml.SafeLoader):
+    """PyYAML's SafeLoader with scalars resolved by the YAML 1.2 core schema, so that nothing is read
+    differently from what a user wrote: only true/false (also True, TRUE, False, FALSE) are booleans
+    (`NO` for Norway, yes, no, on, off and y stay text); no sexagesimal numbers (1:30 stays text) and no
+    dates; `017` is 17, not octal; `1e3` is a number; null, Null, NULL, ~ and an empty value are null.
+    A key repeated in a mapping, at any level, is an error naming both lines. Merge keys (`<<`) work."""
+
+    yaml_implicit_resolvers: typing.ClassVar[dict] = {}
+
+
+_RESOLVERS = [
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("tag:yaml.org,2002:float", (r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                                 r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), "-+0123456789."),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
+]
+for _tag, _regexp, _first in _RESOLVERS:
+    YAML12Loader.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
+
+
+def _construct_bool(loader, node):
+    value = loader.construct_scalar(node)
+    if value not in ("true", "True", "TRUE", "false", "False", "FALSE"):
+        raise yaml.constructor.ConstructorError(None, None, f"!!bool needs true or false, not {value!r}",
+                                                node.start_mark)
+    return value.lower() == "true"
+
+
+def _construct_int(loader, node):
+    value = loader.construct_scalar(node)
+    try:
+        if value.startswith(("0o", "0x")):
+            return int(value, 0)
+        return int(value, 10)  # leading zeros are decimal (YAML 1.2), not octal
+    except ValueError:
+        raise yaml.constructor.ConstructorError(None, None, f"!!int needs a whole number, not {value!r}",
+                                                node.start_mark) from None
+
+
+def _construct_float(loader, node):
+    value = loader.construct_scalar(node)
+    low = value.lower()
+    if low in (".inf", "+.inf"):
+        return float("inf")
+    if low == "-.inf":
+        return float("-inf")
+    if low == ".nan":
+        return float("nan")
+    try:
+        return float(value)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(None, None, f"!!float needs a number, not {value!r}",
+                                                node.start_mark) from None
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        try:
+            tagged = (type(key), key)
+            first = seen.get(tagged)
+        except TypeError:  # an unhashable key: reported by PyYAML itself
+            continue
+        line = key_node.start_mark.line + 1
+        if first is not None:
+            raise DuplicateKeyError(None, None, f"key {key_node.value!r} appears twice, at line {first} and at line "
+                                    f"{line} (YAML would silently keep only the last); remove one", key_node.start_mark)
+        seen[tagged] = line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+YAML12Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+YAML12Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+YAML12Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+YAML12Loader.construct_mapping = _construct_mapping
+
+
+class YAMLDumper(yaml.SafeDumper):
+    """Writes YAML that reads back as written, by YAML12Loader and by YAML 1.1 readers alike: text that
+    either would read as something else (`NO`, `1e3`, `1:30`) is quoted. config.yaml and `check` use it."""
+
+    yaml_implicit_resolvers: typing.ClassVar[dict] = {k: list(v) for k, v in
+                                                      yaml.SafeDumper.yaml_implicit_resolvers.items()}
+
+
+for _tag, _regexp, _first in _RESOLVERS:
+    YAMLDumper.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
+
+
+def yaml_dump(data) -> str:
+    """`data` as YAML (keys in their order) that `yaml_load` reads back equal (YAMLDumper)."""
+    return yaml.dump(data, Dumper=YAMLDumper, sort_keys=False)
+
+
+def yaml_load(text: str):
+    """Parse YAML text with `YAML12Loader` (the one YAML reader of the project; safe: no Python objects)."""
+    loader = YAML12Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """One line for a YAML error: what is wrong and where."""
+    mark = getattr(e, "problem_mark", None)
+    if isinstance(e, DuplicateKeyError):
+        return f"duplicate key: {e.problem}"
+    if isinstance(e, yaml.constructor.ConstructorError):
+        problem = getattr(e, "problem", "") or ""
+        line = f" (line {mark.line + 1})" if mark else ""
+        if "could not determine a constructor" in problem:
+            return f"YAML tags that construct objects are not allowed{line}: {problem}"
+        return f"malformed YAML{line}: {problem}"
+    line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(e, "problem", None) or "syntax error"
+    return f"malformed YAML{line}: {problem}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,21 +188,34 @@ def _depth(obj, limit: int, level: int = 0, max_nodes: int | None = None) -> int
     return deepest
 
 
-def read_text_file(path: str | os.PathLike, kind: str, empty_hint: str, encoding: str = "utf-8") -> str:
+def read_text_file(path: str | os.PathLike, kind: str, empty_hint: str, encoding: str = "utf-8",
+                   limit: int | None = None) -> str:
     """A small UTF-8 text file's content; missing, directory, unreadable, too large, binary, not
-    UTF-8 or empty files are ScenarioErrors naming the file (`kind`: "YAML", "CSV")."""
+    UTF-8 or empty files are ScenarioErrors naming the file (`kind`: "YAML", "CSV"). The size is
+    checked before reading (a regular file's size from stat; anything else, such as /dev/zero or a
+    pipe, is read up to `limit` + 1 bytes and no further), so no file is ever read whole first."""
     src = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise ScenarioError(src, "", "file not found")
-    if p.is_dir():
-        raise ScenarioError(src, "", f"is a directory; expected a {kind} file")
+    limit = MAX_FILE_BYTES if limit is None else int(limit)
+    too_large = f"is larger than {limit / 1_000_000:g} MB; expected a small {kind} file"
     try:
-        raw = p.read_bytes()
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise ScenarioError(src, "", f"is a symbolic link to a missing file ({os.readlink(path)})") from None
+        raise ScenarioError(src, "", "file not found") from None
     except OSError as e:
         raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(src, "", f"is larger than {MAX_FILE_BYTES // 1_000_000} MB; expected a small {kind} file")
+    if stat.S_ISDIR(st.st_mode):
+        raise ScenarioError(src, "", f"is a directory; expected a {kind} file")
+    if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+        raise ScenarioError(src, "", too_large)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as e:
+        raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
+    if len(raw) > limit:
+        raise ScenarioError(src, "", too_large)
     if b"\x00" in raw:
         raise ScenarioError(src, "", f"is a binary file; expected a {kind} text file")
     try:
@@ -85,17 +232,9 @@ def read_yaml(path: str | os.PathLike) -> dict:
     src = str(path)
     text = read_text_file(path, "YAML", "a YAML mapping of scenario fields")
     try:
-        data = yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as e:
-        tag = getattr(e, "problem", "") or ""
-        mark = e.problem_mark
-        line = f" (line {mark.line + 1})" if mark else ""
-        raise ScenarioError(src, "", f"YAML tags that construct objects are not allowed{line}: {tag}") from None
+        data = yaml_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "syntax error"
-        raise ScenarioError(src, "", f"malformed YAML{line}: {problem}") from None
+        raise ScenarioError(src, "", _yaml_problem(e)) from None
     except RecursionError:
         raise ScenarioError(src, "", f"nesting is too deep (more than {MAX_DEPTH} levels)") from None
     if data is None:
@@ -119,7 +258,9 @@ def parse_value(text: str, key: str = "", source: str = "--set") -> Any:
     """Parse the VALUE of a `key=VALUE` override as a YAML scalar or flow collection (safe).
     A value nested more than MAX_DEPTH levels (or expanding to too many values) is a ScenarioError."""
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
+        value = yaml_load(text) if text.strip() else ""
+    except DuplicateKeyError as e:
+        raise ScenarioError(source, key, f"the value has a {_yaml_problem(e)}") from None
     except yaml.YAMLError:
         return text
     except RecursionError:
@@ -332,27 +473,91 @@ def check_path(root, parts, source, key):
 # Validation errors
 
 
+# pydantic adds the member of a union that failed to the location (`country.str`, `scenario.dict[str,any]`)
+_UNION_TAG = re.compile(r"^(?:str|int|float|bool|none|list\[.*\]|dict\[.*\]|tuple\[.*\]|literal\[.*\]"
+                        r"|function-\w+\[.*\]|[A-Z]\w*)$")
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
+_NUMBER_TEXT = re.compile(r"^\s*[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$")
+_EXPECTED = {"int_type": "a whole number", "int_from_float": "a whole number", "int_parsing": "a whole number",
+             "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+             "bool_parsing": "true or false", "string_type": "text", "list_type": "a list", "dict_type": "a mapping",
+             "model_type": "a mapping of fields", "model_attributes_type": "a mapping of fields"}
+
+
+def _clean_loc(loc) -> tuple:
+    """The field path of an error without pydantic's union-member tags."""
+    return tuple(p for p in loc if not (isinstance(p, str) and _UNION_TAG.match(p)))
+
+
+def was_read_as(value) -> str:
+    """How a value from a file was read, in the user's words: `true was read as a boolean`."""
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'} was read as a boolean"
+    if value is None:
+        return "an empty value (or null, ~) was read as null"
+    if isinstance(value, (int, float)):
+        return f"{value!r} was read as a number"
+    if isinstance(value, str):
+        hint = " (only true and false are booleans)" if value.strip().lower() in _YAML11_BOOLS else ""
+        return f"{value!r} was read as text{hint}"
+    if isinstance(value, list):
+        return "a list was read"
+    if isinstance(value, dict):
+        return "a mapping was read"
+    return f"a {type(value).__name__} was read"
+
+
+def _type_message(expected: list[str], got) -> str:
+    """`founders: true was read as a boolean; expected a whole number`; text fields say: quote it."""
+    exp = " or ".join(dict.fromkeys(expected))
+    read = was_read_as(got)
+    if expected == ["text"] and isinstance(got, (bool, int, float)) or (expected == ["text"] and got is None):
+        shown = "true" if got is True else "false" if got is False else "" if got is None else repr(got)
+        return f"{read}; expected text: quote it (\"{shown}\")" if shown else f"{read}; expected text: write it in quotes"
+    if "a whole number" in expected and isinstance(got, float) and not isinstance(got, bool) and got.is_integer():
+        return f"{read} with a decimal point; expected {exp} (write {int(got)})"
+    if isinstance(got, str) and _NUMBER_TEXT.match(got) and ("a number" in expected or "a whole number" in expected):
+        return f"{read}; expected {exp}: write it without quotes{' or underscores' if '_' in got else ''}"
+    return f"{read}; expected {exp}"
+
+
 def translate(e: ValidationError, root, source: str, prefix: str = "") -> ScenarioError:
     """The first problem of a pydantic ValidationError as one readable ScenarioError: the field path
-    (after `prefix`, e.g. "interventions.2.params"), and what is expected."""
+    (after `prefix`, e.g. "interventions.2.params") and what is expected. A value of the wrong type
+    says how it was read (`NO` was read as text; `true` was read as a boolean, expected a whole
+    number; a number for a text field: quote it), since strict fields never convert one type into another."""
     errs = e.errors(include_url=False)
     err = errs[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    loc_t = _clean_loc(err["loc"])
+    loc = ".".join(str(p) for p in loc_t)
     msg = err["msg"].removeprefix("Value error, ")
     typ = err["type"]
     got = err.get("input")
+    same = [x for x in errs if _clean_loc(x["loc"]) == loc_t]  # the members of a union, all failed
+    others = len({_clean_loc(x["loc"]) for x in errs}) - 1
     if typ == "extra_forbidden":
         msg = f"unknown field; expected one of: {', '.join(fields_at(root, err['loc'][:-1]))}"
     elif typ == "finite_number":
         msg = "expected a finite number (NaN and infinity are not allowed)"
     elif typ == "missing":
         msg = "required field is missing"
+    elif all(x["type"] in _EXPECTED or x["type"] == "literal_error" for x in same) and any(
+            x["type"] in _EXPECTED for x in same):
+        expected = []
+        for x in same:
+            if x["type"] == "literal_error":
+                expected.append(f"one of {x.get('ctx', {}).get('expected', '')}")
+            else:
+                expected.append(_EXPECTED[x["type"]])
+        msg = _type_message(expected, got)
     elif typ == "literal_error":
         msg = f"{got!r} is not allowed; expected one of: {err.get('ctx', {}).get('expected', '')}"
+        if isinstance(got, (bool, int, float)) or got is None:
+            msg = f"{was_read_as(got)}; expected one of: {err.get('ctx', {}).get('expected', '')}"
     elif typ != "value_error" and not isinstance(got, (dict, list)) and got is not None:
         msg = f"{msg} (got {got!r})"
-    if len(errs) > 1:
-        msg += f" [and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''}]"
+    if others > 0:
+        msg += f" [and {others} more problem{'s' if others > 1 else ''}]"
     path = ".".join(p for p in (prefix, loc) if p)
     return ScenarioError(source, path, msg)
 
@@ -371,19 +576,23 @@ def resolve_data_path(path: str) -> Path:
 
 
 def validate_scenario(data: dict, source: str = "") -> Scenario:
-    """A complete Scenario from a mapping of fields; interventions and the catalogue path checked too."""
+    """A complete Scenario from a mapping of fields: the schema, each intervention's parameters, then
+    the pre-flight checks of everything else that can be known before the first step (the catalogue
+    file, names of countries and networks, calibration facts: model/preflight.py)."""
     from model.interventions import validate_intervention
+    from model.preflight import preflight
 
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as e:
         raise translate(e, Scenario, source) from None
-    for i, iv in enumerate(scenario.interventions):
-        validate_intervention(iv, scenario, f"interventions.{i}", source)
+    plugins = [validate_intervention(iv, scenario, f"interventions.{i}", source)
+               for i, iv in enumerate(scenario.interventions)]
     cat = scenario.networks.catalogue
     if cat is not None and not resolve_data_path(cat).is_file():
         raise ScenarioError(source, "networks.catalogue", f"file '{cat}' not found (relative paths are tried from "
                                                           "the working directory, then the project root)")
+    preflight(scenario, source, plugins)
     return scenario
 
 

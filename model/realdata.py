@@ -235,17 +235,35 @@ def load_catalogue(path: str | os.PathLike = NETWORKS_CSV, issues: Sequence[str]
     return df
 
 
+_CATALOGUES: dict[tuple, pd.DataFrame] = {}
+
+
 def scenario_catalogue(cfg) -> pd.DataFrame:
     """The catalogue a scenario names (networks.catalogue), validated, and checked against the
-    scenario's issues and regions."""
-    cat = load_catalogue(resolve_data_path(cfg.networks.catalogue))
+    scenario's issues and regions. Read once per process and file version (path, size and
+    modification time): the pre-flight check and the model share it, and a sweep's thousands of
+    design points do not read it again. Treat the result as read-only."""
+    path = resolve_data_path(cfg.networks.catalogue)
+    try:
+        st = os.stat(path)
+        version = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        version = None  # reported by load_catalogue
+    regions = tuple(r.name for r in cfg.cities.regions)
+    key = (str(Path(path).absolute()), version, tuple(cfg.issue_names), regions)
+    if version is not None and key in _CATALOGUES:
+        return _CATALOGUES[key]
+    cat = load_catalogue(path)
     bad = sorted(set(cat["theme"]) - set(cfg.issue_names))
     if bad:
         raise ScenarioError(cfg.networks.catalogue, "theme", f"themes {bad} are not issues of this scenario")
-    regions = {r.name for r in cfg.cities.regions} | {"global"}
-    bad = sorted(set(cat["scope"]) - regions)
+    bad = sorted(set(cat["scope"]) - set(regions) - {"global"})
     if bad:
         raise ScenarioError(cfg.networks.catalogue, "scope", f"scopes {bad} are not regions of this scenario")
+    if version is not None:
+        if len(_CATALOGUES) > 16:
+            _CATALOGUES.clear()
+        _CATALOGUES[key] = cat
     return cat
 
 
@@ -439,6 +457,28 @@ def real_cities(min_population: float, issue_names: Sequence[str], regions: Sequ
     cities = build_cities(p, rng, name.copy(), country, c_region[country], c_north[country], pop, per_capita,
                           sal, high, lat=lat, lon=lon)
     return cities, ctry
+
+
+_PRESENT: dict[tuple, tuple[pd.DataFrame, int]] = {}
+
+
+def real_countries_present(cfg) -> tuple[pd.DataFrame, int]:
+    """For a scenario of real cities, without building them: the countries that will have cities
+    (rows of data/countries.csv, sorted by code: code, name, north, region) and the number of cities.
+    Cached per process and population floor."""
+    floor = getattr(cfg.cities, "min_population", None) or cfg.cities.pop_min
+    st = os.stat(COUNTRIES_CSV)
+    key = (float(floor), st.st_size, st.st_mtime_ns)
+    if key not in _PRESENT:
+        geo = geonames_cities(geonames_floor(floor))
+        keep = geo["population"] >= floor
+        codes = set(np.unique(geo["code"][keep]).tolist())
+        ctab = load_countries(COUNTRIES_CSV, regions=None)
+        present = ctab[ctab["code"].isin(codes)].reset_index(drop=True)
+        if len(_PRESENT) > 8:
+            _PRESENT.clear()
+        _PRESENT[key] = (present, int(keep.sum()))
+    return _PRESENT[key]
 
 
 def real_world(cfg, rng: np.random.Generator, **kw) -> tuple[Cities, Countries]:

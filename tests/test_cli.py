@@ -121,7 +121,7 @@ BAD: dict[str, dict] = {
     "unknown_key": dict(files={"s.yaml": "name: x\nbogus: 1\n"}, expect=["bogus", "unknown field", "resources"]),
     "unknown_nested_key": dict(files={"s.yaml": "resources:\n  poool: 50\n"},
                                expect=["resources.poool", "unknown field", "pool"]),
-    "wrong_type": dict(files={"s.yaml": "cities:\n  n: lots\n"}, expect=["cities.n", "integer", "lots"]),
+    "wrong_type": dict(files={"s.yaml": "cities:\n  n: lots\n"}, expect=["cities.n", "whole number", "lots"]),
     "nan": dict(files={"s.yaml": "resources:\n  pool: .nan\n"}, expect=["resources.pool", "finite"]),
     "infinity": dict(files={"s.yaml": "resources:\n  gamma: .inf\n"}, expect=["resources.gamma", "finite"]),
     "out_of_range": dict(files={"s.yaml": "networks:\n  invitation_share: 1.5\n"},

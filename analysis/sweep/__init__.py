@@ -7,7 +7,7 @@ one module per concern:
     spec.py         the sweep file format (pydantic) and its JSON Schema
     designs.py      design points: grid, paired, lhs (scipy.stats.qmc), sobol and morris (SALib)
     plan.py         a validated sweep: base scenario, points, seeds, runs; what `check` prints
-    store.py        the output directory: manifest, resume, lock, failed.jsonl
+    store.py        the output directory: lock, manifest (with the code), resume (run files verified), failed.jsonl
     loop.py         the loop: submit missing runs to an execution back-end, write each atomically
     results.py      results.parquet and summary.csv
     sensitivity.py  Sobol' and Morris indices (SALib) with plots
@@ -15,7 +15,9 @@ one module per concern:
 Files in the output directory:
 
     manifest.json        the full design (run id -> parameters, seed), written before any run starts
-    runs/<run_id>.parquet  one per finished run, written atomically (temporary file, then os.replace)
+    runs/<run_id>.parquet  one per finished run, written atomically (temporary file, fsync, then os.replace)
+    ledger.jsonl         one line per finished run: bytes and SHA-256 of its file (checked on resume)
+    .lock                held while a sweep writes into the directory
     failed.jsonl         runs that raised: run id, point, replication, parameters, seed, error, traceback
     results.parquet      tidy: run_id, point, replication, parameters..., seed, step, year, metrics...
     summary.csv          per design point and metric (final step): n, mean, sd, 95% CI

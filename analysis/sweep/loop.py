@@ -3,7 +3,9 @@ each finished run atomically, record failures, and assemble the results at the e
 
 Re-running into the same directory runs only what is missing (runs that failed are not retried
 unless `retry_failed`), so the results equal those of an uninterrupted sweep, also after SIGKILL.
-Results stream to disk: the parent keeps only the runs in flight.
+Nothing on disk is trusted: every run file is verified against the run ledger first, and damaged
+ones are run again (analysis/sweep/store.py). Results stream to disk: the parent keeps only the runs
+in flight. A full disk stops the sweep with one line (exit 1); what finished is kept for resuming.
 """
 
 from __future__ import annotations
@@ -21,24 +23,39 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.outputs import write_bytes_atomic
+from analysis.execution import default_workers
+from analysis.outputs import disk_full, write_bytes_atomic
 from analysis.sweep.plan import Sweep, load_sweep
-from analysis.sweep.results import finish, parquet_bytes, param_types, run_table
-from analysis.sweep.store import _Appender, _clean_temp, _lock, prepare_out, read_failed
+from analysis.sweep.results import finish, param_types, parquet_bytes, run_table
+from analysis.sweep.store import (
+    LEDGER,
+    _Appender,
+    _clean_temp,
+    append_lines,
+    ledger_line,
+    open_out,
+    read_failed,
+    verify_runs,
+)
 from model.api import run_scenario
 from model.loading import load_scenario
 from model.metrics import metric_names
 
 
 def run_one(base: dict | str | os.PathLike | None, overrides: dict, seed: int, steps: int | None = None,
-            record: dict | None = None) -> pd.DataFrame:
+            record: dict | None = None, memory_limit: float | None = None) -> pd.DataFrame:
     """One run: the base scenario (a resolved dict, or a path) with `overrides` and `seed`, run for
     `steps` (default: the scenario's) by `model.api.run_scenario`. Returns `step`, `year` and the
-    recorded metrics (every step, or only the final one). Same inputs, same output, in any process."""
+    recorded metrics (every step, or only the final one). Same inputs, same output, in any process.
+    With `memory_limit` (bytes), a scenario estimated to need more is refused before it is built."""
     ov = dict(overrides)
     if steps is not None and "steps" not in ov:
         ov["steps"] = int(steps)
     cfg = load_scenario(base, overrides=ov, source="sweep" if isinstance(base, dict) else None, override_source="sweep")
+    if memory_limit is not None:
+        from model import footprint
+
+        footprint.check(cfg, "sweep", memory_limit)
     res = run_scenario(cfg, seed=seed, tables=False)
     ts = res.timeseries
     record = record or {}
@@ -55,7 +72,7 @@ def _task(run_id: str, base, overrides: dict, seed: int, steps, record: dict, me
     `meta`: point, replication and the column type of each parameter ({path: arrow type name})."""
     t0 = time.perf_counter()
     try:
-        df = run_one(base, overrides, seed, steps, record)
+        df = run_one(base, overrides, seed, steps, record, memory_limit=meta.get("memory_limit"))
     except Exception as e:  # noqa: BLE001 - recorded in failed.jsonl; the sweep goes on
         return {"run_id": run_id, "ok": False, "error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(limit=20), "runtime_s": time.perf_counter() - t0}
@@ -94,40 +111,69 @@ def _bar(total: int, initial: int, quiet: bool, desc: str):
 def run_sweep(sweep: Sweep | str | os.PathLike, out: str | os.PathLike | None = None, *, workers: int | None = None,
               scheduler: str | None = None, scheduler_file: str | None = None, executor=None, client=None,
               quiet: bool = False, retry_failed: bool = False, progress=None, analyse: bool = True,
-              task=None) -> SweepResult:
+              task=None, allow_code_change: bool = False, connect_timeout: float | None = None,
+              memory_limit: float | None = None) -> SweepResult:
     """Run a sweep (or what is missing of it) and write every output file into `out`.
 
     Back-end: `executor` (any concurrent.futures.Executor), else a Dask cluster (`client`, `scheduler`
-    address or `scheduler_file`), else `workers` local processes (default: the cores; 1: in this process).
-    `progress(finished, failed, total)` is called after each run. `task` replaces the function that
-    executes one run in a worker (default `_task`; same signature and result), e.g. in tests."""
-    from analysis.execution import make_backend
+    address or `scheduler_file`, connecting for at most `connect_timeout` seconds), else `workers` local
+    processes (default: the cores; 1: in this process). `progress(finished, failed, total)` is called
+    after each run. `task` replaces the function that executes one run in a worker (default `_task`;
+    same signature and result), e.g. in tests. Resuming with other model code than the directory's is
+    refused unless `allow_code_change`. `memory_limit` (bytes; default that of the Sweep, else
+    model.footprint.default_limit()) bounds the memory of the runs in flight on this machine."""
+    from analysis.execution import CONNECT_TIMEOUT, make_backend
+    from model import footprint
+    from model.config import ScenarioError
 
     t_start = time.perf_counter()
     task = _task if task is None else task
-    sw = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
+    sw = sweep if isinstance(sweep, Sweep) else load_sweep(sweep, memory_limit=memory_limit)
     out = Path(out) if out is not None else Path("results") / "sweeps" / sw.name
+    limit = memory_limit if memory_limit is not None else sw.memory_limit
+    limit = footprint.default_limit() if limit is None else float(limit)
+    dask = executor is None and (client is not None or scheduler is not None or scheduler_file is not None)
+    local = 1 if dask or executor is not None else (default_workers() if workers is None else max(1, int(workers)))
+    at_once = min(local, sw.n_runs)
+    if sw.peak_bytes * at_once > limit:
+        raise ScenarioError(f"--workers {local}" if workers is not None else sw.source, "",
+                            f"{at_once} runs at once need about {sw.peak_bytes * at_once / 1e9:.1f} GB of memory "
+                            f"({sw.peak_bytes / 1e9:.1f} GB each), more than the limit of {limit / 1e9:.1f} GB; "
+                            "use fewer --workers, or raise --memory-limit if this machine has the memory")
     backend = None
-    if executor is None and (client is not None or scheduler is not None or scheduler_file is not None):
+    if dask:
         # connect first: a wrong address is the user's error, reported before anything is written
-        backend = make_backend(scheduler=scheduler, scheduler_file=scheduler_file, client=client)
+        backend = make_backend(scheduler=scheduler, scheduler_file=scheduler_file, client=client,
+                               connect_timeout=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout)
     try:
-        _, resumed = prepare_out(sw, out)
-        lock = _lock(out)
-    except BaseException:
+        lock, _, resumed = open_out(sw, out, allow_code_change=allow_code_change)
+    except BaseException as e:
         if backend is not None:
             backend.close()
+        if disk_full(e):
+            raise SweepAborted(_full_message(out, e, started=False)) from None
         raise
     try:
         return _execute(sw, out, backend, resumed, t_start, workers=workers, executor=executor, quiet=quiet,
-                        retry_failed=retry_failed, progress=progress, analyse=analyse, task=task)
+                        retry_failed=retry_failed, progress=progress, analyse=analyse, task=task, memory_limit=limit)
+    except OSError as e:
+        if disk_full(e):
+            raise SweepAborted(_full_message(out, e)) from None
+        raise
     finally:
         if lock is not None:
             lock.close()
 
 
+def _full_message(out: Path, e: OSError, started: bool = True) -> str:
+    if not started:
+        return f"no space left on the device of {out} ({e.strerror}): nothing was run and nothing half-written is left"
+    return (f"no space left on the device of {out} ({e.strerror}): the sweep stopped; every finished run is kept "
+            "and nothing half-written is left, so after freeing space the same command resumes where it stopped")
+
+
 def _execute(sw: Sweep, out: Path, backend, resumed: bool, t_start: float, *, workers, executor, quiet,
-             retry_failed, progress, analyse, task) -> SweepResult:
+             retry_failed, progress, analyse, task, memory_limit=None) -> SweepResult:
     from analysis.execution import make_backend, single_threaded_blas
 
     _clean_temp(out)
@@ -135,7 +181,12 @@ def _execute(sw: Sweep, out: Path, backend, resumed: bool, t_start: float, *, wo
     if retry_failed and failed:
         failed = {}
         (out / "failed.jsonl").unlink()
-    done = {p.stem for p in (out / "runs").glob("*.parquet")}
+    done, damaged = verify_runs(sw, out)  # resuming trusts no file: each is checked against the ledger
+    if damaged:
+        shown = "; ".join(f"{rid}: {why}" for rid, why in damaged[:3])
+        more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+        print(f"warning: {out}: {len(damaged)} run file{'s were' if len(damaged) != 1 else ' was'} damaged and "
+              f"will be run again ({shown}{more})", file=sys.stderr)
     todo = deque((rid, p, r, params, s) for rid, p, r, params, s in sw.runs() if rid not in done and rid not in failed)
     n_done = sum(1 for rid, *_ in sw.runs() if rid in done)
     n_failed = sum(1 for rid, *_ in sw.runs() if rid in failed)
@@ -171,7 +222,7 @@ def _execute(sw: Sweep, out: Path, backend, resumed: bool, t_start: float, *, wo
         isolating = False
 
         def submit(run):
-            meta = {"point": run[1], "replication": run[2], "ptypes": ptypes}
+            meta = {"point": run[1], "replication": run[2], "ptypes": ptypes, "memory_limit": memory_limit}
             f = backend.executor.submit(task, run[0], sw.base, run[3], run[4], steps, sw.record, meta)
             inflight[f] = run
             f.add_done_callback(ready.put)
@@ -223,6 +274,7 @@ def _execute(sw: Sweep, out: Path, backend, resumed: bool, t_start: float, *, wo
                     model_s += float(res.get("runtime_s", 0.0))
                     if res["ok"]:
                         write_bytes_atomic(out / "runs" / f"{run[0]}.parquet", res["parquet"])
+                        append_lines(out / LEDGER, [ledger_line(run[0], res["parquet"], res["rows"])])
                         n_done += 1
                     else:
                         failure(run, res["error"], res.get("traceback", ""))

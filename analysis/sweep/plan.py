@@ -21,11 +21,22 @@ import numpy as np
 import pandas as pd
 
 from analysis.sweep.designs import make_design
-from analysis.sweep.spec import FORMAT, FORMAT_VERSION, MAX_RUNS, ParamSpec, RecordSpec, SweepSpec, is_sweep_data, validate_spec
+from analysis.sweep.spec import (
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_RUNS,
+    ParamSpec,
+    RecordSpec,
+    SweepSpec,
+    is_sweep_data,
+    validate_spec,
+)
+from model import footprint
 from model.config import Scenario, ScenarioError
 from model.loading import apply_overrides, field_kind, read_yaml, validate_scenario
 from model.metrics import metric_names
 from model.randomness import replication_seeds
+
 
 def _norm(path: str) -> str:
     return str(path).strip().replace("__", ".")
@@ -47,6 +58,8 @@ class Sweep:
     metrics: list[str]
     every_step: bool
     warnings: list[str] = field(default_factory=list)
+    memory_limit: float | None = None  # bytes a run may need (None: model.footprint.default_limit())
+    peak_bytes: float = 0.0  # the largest estimated memory of one run among the checked design points
 
     @property
     def n_points(self) -> int:
@@ -85,10 +98,12 @@ class Sweep:
         runs = {rid: {"point": p, "replication": r, "parameters": params, "seed": s}
                 for rid, p, r, params, s in self.runs()}
         core = {"base_scenario": self.base, "parameters": self.paths, "record": self.record, "runs": runs}
+        from analysis.sweep.store import code_identity
+
         return {
             "format": FORMAT, "version": FORMAT_VERSION, "name": self.name, "sweep_file": self.source,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "fingerprint": fingerprint(core), "versions": _versions(),
+            "fingerprint": fingerprint(core), "versions": _versions(), "code": code_identity(self.base),
             "spec": spec_dump(self.spec),
             "design": {"kind": self.spec.design.kind, "points": self.n_points, "replications": self.replications,
                        "runs": self.n_runs},
@@ -114,9 +129,12 @@ def _versions() -> dict:
             "pandas": pd.__version__}
 
 
-def load_sweep(path: str | os.PathLike) -> Sweep:
-    """Read and validate a sweep file: schema, every parameter path and value, metrics, design size.
-    Every problem is a ScenarioError naming the file and the field path (exit code 2 on the CLI)."""
+def load_sweep(path: str | os.PathLike, memory_limit: float | None = None) -> Sweep:
+    """Read and validate a sweep file: schema, every parameter path and value (the base scenario with
+    each value passes the scenario's pre-flight checks and fits `memory_limit` bytes, default
+    model.footprint.default_limit()), metrics, design size, and every design point (the first 50,000):
+    when none is a valid scenario the sweep is refused. Every problem is a ScenarioError naming the
+    file and the field path (exit code 2 on the CLI)."""
     src = str(path)
     data = read_yaml(path)
     if not is_sweep_data(data):
@@ -187,6 +205,7 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     paths = list(params)
     kinds = {k: field_kind(Scenario, k.split(".")) for k in paths}
     design = spec.design
+    peak = 0.0
     for raw, key in zip(spec.parameters, paths):
         ps, kind, where = params[key], kinds[key], f"parameters.{raw}"
         if ps.is_dist and kind in ("bool", "str"):
@@ -198,7 +217,8 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         if ps.is_dist and design.kind in ("grid", "paired"):
             raise ScenarioError(src, where, f"the {design.kind} design needs values or a range; distributions "
                                             "(low/high) are for the lhs, sobol and morris designs")
-        _check_values(src, where, key, ps, kind, base)
+        # one parameter: its values are the design points, so each must also fit the memory limit
+        peak = max(peak, _check_values(src, where, key, ps, kind, base, memory_limit if len(paths) == 1 else False))
     if design.kind == "paired":
         lens = {raw: len(params[k].levels()) for raw, k in zip(spec.parameters, paths)}
         first = next(iter(lens))
@@ -229,14 +249,17 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     metrics = _metrics(src, spec.record, cfg.issue_names)
     sw = Sweep(spec=spec, source=src, name=name, base=base, paths=paths, kinds=kinds, points=points, unit=unit,
                seeds=replication_seeds(spec.seed, spec.replications), metrics=metrics,
-               every_step=spec.record.every_step)
+               every_step=spec.record.every_step, memory_limit=memory_limit, peak_bytes=peak)
     bad = invalid_points(sw)
     if bad:
         p, msg = bad[0]
         checked = min(sw.n_points, 50_000)
         of = f"{sw.n_points}" if checked == sw.n_points else f"the first {checked}"
+        if len(bad) == checked:
+            raise ScenarioError(src, "parameters", f"none of {of} design points is a valid scenario, so no run could "
+                                                   f"succeed (first: point {p}: {msg}); change the values")
         sw.warnings.append(f"{len(bad)} of {of} design points are not valid scenarios (first: point {p}: "
-                           f"{msg}); their runs will fail and be listed in failed.jsonl")
+                           f"{msg}); their runs fail at once and are listed in failed.jsonl")
     return sw
 
 
@@ -247,8 +270,10 @@ def _safe_name(stem: str) -> str:
     return s[:100]
 
 
-def _check_values(src, where, key, ps: ParamSpec, kind, base):
-    """Each value (levels; a distribution's bounds and median) must be valid with the base scenario."""
+def _check_values(src, where, key, ps: ParamSpec, kind, base, memory_limit: float | None | bool = False) -> float:
+    """Each value (levels; a distribution's bounds and median) must be valid with the base scenario,
+    and, unless `memory_limit` is False, fit that memory limit (None: the default); returns the largest
+    memory estimate of one run among them (0 when not checked)."""
     if ps.is_dist:
         cands = [(f"{where}.low", v) for v in ps.from_unit(np.array([0.0]), kind)]
         cands += [(f"{where}.high", v) for v in ps.from_unit(np.array([1.0]), kind)]
@@ -264,13 +289,17 @@ def _check_values(src, where, key, ps: ParamSpec, kind, base):
                 continue
             seen.add(tag)
             cands.append((f"{where}.{sub}.{i}" if sub == "values" else f"{where}.range", v))
+    peak = 0.0
     for loc, v in cands:
         trial = copy.deepcopy(base)
         apply_overrides(trial, {key: v}, source=src)
         try:
-            validate_scenario(trial, src)
+            cfg = validate_scenario(trial, src)
+            if memory_limit is not False:
+                peak = max(peak, footprint.check(cfg, src, memory_limit).total)
         except ScenarioError as e:
             raise ScenarioError(src, loc, f"value {v!r} is not valid for {e.path or key}: {e.message}") from None
+    return peak
 
 
 def _metrics(src, rec: RecordSpec, issues: list[str]) -> list[str]:
@@ -299,7 +328,8 @@ def invalid_points(sw: Sweep, limit: int | None = None, max_points: int = 50_000
         trial = copy.deepcopy(sw.base)
         try:
             apply_overrides(trial, params, source=sw.source)
-            validate_scenario(trial, "")
+            est = footprint.check(validate_scenario(trial, ""), "", sw.memory_limit)
+            sw.peak_bytes = max(sw.peak_bytes, est.total)
         except ScenarioError as e:
             msg = e.message.removeprefix("Value error, ")
             bad.append((p, f"{e.path}: {msg}" if e.path else msg))
@@ -322,12 +352,12 @@ def describe(sw: Sweep, show: int = 5) -> dict:
     return out
 
 
-def check_text(path) -> str:
+def check_text(path, memory_limit: float | None = None) -> str:
     """What `run.py check SWEEP.yaml` prints: the resolved sweep as YAML, plus warnings as comments."""
-    import yaml
+    from model.loading import yaml_dump
 
-    sw = load_sweep(path)
-    head = f"# {path}: valid sweep: {sw.size()}\n"
+    sw = load_sweep(path, memory_limit=memory_limit)
+    head = f"# {path}: valid sweep: {sw.size()} (a run needs up to about {sw.peak_bytes / 1e9:.1f} GB of memory)\n"
     for w in sw.warnings:
         head += f"# warning: {w}\n"
-    return head + yaml.safe_dump(describe(sw), sort_keys=False)
+    return head + yaml_dump(describe(sw))
