@@ -26,7 +26,7 @@ class CityAgent(Agent):
     region = property(lambda self: self.model.region_names[int(self.model.cities.region[self.index])])
     country = property(lambda self: str(self.model.countries.name[self.model.cities.country[self.index]]))
     capacity = property(lambda self: float(self.model.cities.capacity[self.index]))
-    attention = property(lambda self: int(self.model.cities.attention[self.index]))
+    attention = property(lambda self: float(self.model.cities.attention[self.index]))  # units of engagement
     visibility = property(lambda self: float(self.model.cities.visibility[self.index]))
 
     @property

@@ -3,9 +3,10 @@
 `estimate(cfg)` returns the estimated peak resident memory of one run (bytes, with its terms), from:
 
 - cities (N) x issues (I): the persistent city arrays, the phases' temporaries and one Mesa agent per city;
-- memberships (E): at most N x the mean attention (a bound from the attention formula of
-  model/cities.build_cities), plus the founders of one year's new networks; at the start all initial
-  networks' founders at once (networks.initial x networks.founders);
+- memberships (E): at most N x the memberships the mean attention holds (a bound from the attention
+  formula of model/cities.build_cities, in units of engagement, plus the cheap slot, divided by the
+  mean engagement of new networks; never more than the networks), plus the founders of one year's new
+  networks; at the start all initial networks' founders at once (networks.initial x networks.founders);
 - pairs the membership phase scores: reviewing cities x (candidates + their attention); every city
   reviews in a pandemic's first year, founders review in the year they found;
 - networks ever founded (K; rows are never reused): the initial and catalogue networks plus the
@@ -134,7 +135,8 @@ def estimate(cfg: Scenario) -> Estimate:
     per_year = min(nc.max_networks, math.ceil(max(
         nc.founding_rate * (1 + nc.founding_growth) ** max(cfg.steps - 1, 0) + nc.demand_rate, 0)))
     per_year = int(per_year + 3 * math.sqrt(per_year) + 1)
-    att = min(float(cc.attention_max), mean_attention_bound(cfg))
+    e_mean = nc.declaration_share * nc.declaration_level + (1 - nc.declaration_share) * (1 + nc.programme_low) / 2
+    att = min(float(A), (min(float(cc.attention_max), mean_attention_bound(cfg)) + cc.cheap_slot) / max(e_mean, 0.05))
     f_new = min(nc.founders, N)
     e_start = nc.initial * f_new + cat_before * min(nc.catalogue_founders, N)
     e_year = per_year * f_new
@@ -144,7 +146,7 @@ def estimate(cfg: Scenario) -> Estimate:
     R = max(int(N * share), min(N, e_start), min(N, e_year))
     P = R * (mc.candidates + att)
     inv = A * nc.invitation_share
-    heads = inv * min(N, 3 * 1.5 * nc.target_size)
+    heads = inv * min(N, 3 * 1.5 * max(nc.target_min, nc.target_share * N))
     platform = any(iv.kind == "cross_network_platform" for iv in cfg.interventions)
     terms = {
         "base": BASE + (GEONAMES if real else 0.0),
@@ -171,7 +173,7 @@ _CAUSES = {
     "reviews": "cities x (membership.candidates + cities.attention_max)",
     "network links": "networks ever founded, squared (networks.initial, founding_rate, demand_rate, max_networks, steps)",
     "networks": "networks ever founded x countries and funders",
-    "invitations": "networks.target_size x invitation networks",
+    "invitations": "invitation networks x their targets (networks.target_share x cities, at least networks.target_min)",
     "base": "the program itself",
     "records": "steps",
 }

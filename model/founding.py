@@ -242,13 +242,16 @@ def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=Non
             cands = candidates(model, rng, prop, n_founders, room)
             U = coalition_utility(model, prop, cands, open_seen) if len(cands) else np.zeros(0)
             order = np.argsort(-U, kind="stable")
-            willing = cands[order][U[order] > model.cfg.membership.join_threshold]
+            bar = model.cfg.membership.join_threshold + model.levers.selectivity  # cities are choosier in a shock
+            willing = cands[order][U[order] > bar]
             if len(willing) < cfg.min_founders:
                 if require_coalition:
                     continue  # the initiative fails
                 willing = cands[order]  # a real network: the least unwilling candidates fill in
-            members = willing[:n_founders]
+            cap = n_founders if prop["target"] <= 0 else min(n_founders, prop["target"])  # a circle starts within its target
+            members = willing[:cap]
             room.take(members, prop["engagement"], prop["fee"])
+            model.new_founders[members] = True  # they reconsider the standards they practise this year
         name = names[f] if names is not None else None
         made.append(create(model, prop, members, year, name))
         if kind == INITIAL:  # founded in one of the 30 years before the start

@@ -49,9 +49,10 @@ class Intervention:
         tail = path.rsplit(".", 1)[-1]
         self.index = int(tail) if tail.isdigit() else 0  # its place in the scenario's list: its random stream
 
-    def rng(self, model, year: int) -> np.random.Generator:
-        """This intervention's random stream in `year` (model.randomness.Streams)."""
-        return model.streams.rng("interventions", year, self.index)
+    def rng(self, model, year: int, item: int = 0) -> np.random.Generator:
+        """This intervention's random stream in `year` (model.randomness.Streams; `item` separates its
+        kinds of draws), keyed by its place in the scenario's list."""
+        return model.streams.rng("interventions", year, self.index, item)
 
     @property
     def start(self) -> int:
@@ -182,9 +183,8 @@ class CrossNetworkPlatform(Intervention):
     def step(self, model):
         nets = model.networks
         n = nets.n
-        rng = self.rng(model, model.year)
-        u_join = rng.random(n)  # in network order: the same draw for the same network in every arm
-        u_merge = rng.random((n, model.n_issues))
+        u_join = self.rng(model, model.year, 0).random(n)  # in network order: the same draw for the same network
+        u_merge = self.rng(model, model.year, 1).random((n, model.n_issues))
         new = n - len(self.joined)
         if new > 0:
             self.joined = np.r_[self.joined, u_join[len(self.joined):] < self.p.coverage]
@@ -369,7 +369,7 @@ class Pandemic(Intervention):
     class Params(Params):
         health_surge: float = Field(0.3, ge=0, le=1, description="Priority mass moved to health at the start.")
         budget_cut: float = Field(0.3, ge=0, le=1, description="Share of engagement budgets cut while active.")
-        attention_cut: float = Field(0.3, ge=0, le=1, description="Share of attention (membership slots) cut while active.")
+        attention_cut: float = Field(0.3, ge=0, le=1, description="Share of every city's attention (units of engagement) cut while active.")
         repurpose: float = Field(0.4, ge=0, le=1, description="Pull of network agendas toward health while active.")
         selectivity: float = Field(0.3, ge=0, le=10, description="Extra utility a city needs to join or keep a network while active.")
         review_boost: float = Field(2.0, ge=1, le=10, description="Multiplier of the review rate while active.")

@@ -34,11 +34,11 @@ On high-politics issues every practice gain is multiplied by `high_politics_comp
 Knowledge loses `obsolescence` and practice `depreciation` of its level each year.
 
 Standards in practice. A city practises, on each issue, the standard of the network from which it
-learned most on that issue (as a member, or from openly shared knowledge), with inertia: it keeps
+gained most on that issue (its part of the member gain, or the open gain), with inertia: it keeps
 its standard while a source teaching that standard still gives at least `switch_ratio` of the
 largest gain; before it ever learns from a network, its own, local practice (-1). Cities reconsider
-the standards they practise when they review their international engagement (the membership phase's
-reviewers of the year, including every city that joins or leaves), not continuously. Fragmentation is measured
+the standards they practise when they reconsider their international engagement: in the year they
+review their memberships (every city that joins or leaves does) or found a network, not continuously. Fragmentation is measured
 on these practised standards (metrics.py), so cooperation lowers it only by changing what cities
 practise.
 """
@@ -284,8 +284,12 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
              * c.capacity[edges.city])
         contrib *= r[None, :]
         total = np.add.reduceat(contrib, edges.starts, axis=1)
-        total /= np.maximum(1.0, np.add.reduceat(r, edges.starts))[None, :]
+        div = np.maximum(1.0, np.add.reduceat(r, edges.starts))
+        total /= div[None, :]
         gain[edges.owners] = total.T * interest[edges.owners]
+        # each membership's part of the city's gain (what it compares with the open pool's)
+        contrib *= (1.0 / np.repeat(div, edges.lengths))[None, :]
+        contrib *= np.ascontiguousarray(interest.T)[:, edges.city]
     pool, provider = open_pool(model)
     np.take(pool, c.region, axis=0, out=tmp)  # open pool seen by each city
     tmp -= p

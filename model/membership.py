@@ -2,7 +2,8 @@
 
 Each year a share `review_rate` (x the pandemic's review boost) of cities review their memberships
 (one uniform draw per city per year, from the membership stream); cities that receive an
-invitation review too. A reviewing city considers its own networks, `candidates` networks drawn
+invitation review too, and so does every city whose budget or attention no longer covers the fees
+and engagement of what it holds (after a shock's cuts). A reviewing city considers its own networks, `candidates` networks drawn
 with probability proportional to network visibility (`candidates` uniforms per city per year, drawn
 whether it reviews or not), and the networks that invited it.
 
@@ -245,7 +246,12 @@ def membership_phase(model, year: int) -> dict:
     inv_c, inv_k = invitations(model)
     reviewing = u_review < min(1.0, cfg.review_rate * lev.review_boost)
     reviewing[inv_c] = True
-    model.reviewers = reviewing  # they also reconsider the standards they practise (knowledge.py)
+    # a city whose budget or attention no longer covers what it holds (a shock's cuts) must review
+    fees = np.bincount(mem.city, weights=nets.fee[mem.net], minlength=N)
+    held = np.bincount(mem.city, weights=nets.engagement[mem.net], minlength=N)
+    reviewing |= (fees > cities.budget + 1e-12) | (held > cities.attention + 1e-9)
+    # reviewers and this year's founders reconsider the standards they practise (knowledge.py)
+    model.reviewers = reviewing | model.new_founders
     R = np.flatnonzero(reviewing)
     # candidate pairs: own networks, sampled networks, invitations
     own = np.flatnonzero(reviewing[mem.city])  # positions in the edge list of reviewers' memberships

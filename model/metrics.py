@@ -11,11 +11,12 @@ formula, its range and why it is not tied to any single lever is in docs/ODD.md,
   network active on the same issue already held (after this year's transfers; knowledge.py).
 - capability of a city: mean practice over low-politics issues; mean_capacity, gini_capacity,
   north_south_gap (North minus South), size_gap (largest 10% minus smallest 50% by population).
-- nonmember_access: a difference in differences of practice growth: within strata of comparable
-  cities (same size class, a population quintile, and region) the mean practice gain of cities
-  outside closed (invitation and competitive) networks relative to that of their members, on those
-  networks' issues (agenda-weighted), pooled over strata by members: 1 = no gap; NaN where there is
-  no closed network or no stratum with both members and non-members.
+- nonmember_access: practice growth outside closed (invitation and competitive) networks relative to
+  growth inside, among comparable cities: within each stratum (population quintile x region) the
+  mean practice gain of this year (on those networks' issues, agenda-weighted) of non-members and of
+  members; the ratio of the member-weighted sums over strata with both, sum n_in g_out / sum n_in g_in.
+  It compares changes, not levels (a difference in differences written as a ratio: 1 = no gap); NaN
+  where there is no closed network or no stratum with both members and non-members.
 - efficiency: practice gained this step through networks (member learning and openly shared
   knowledge, not cities' own innovation or national uptake) per city x 1000 per million USD of
   network money (grants + fees).
@@ -191,6 +192,9 @@ def observe(model, phase_out: dict | None) -> dict:
     spent = float(gtot + (nets.fees[:n] * op).sum())
     row["efficiency"] = float(phase_out.get("network_gain", 0.0) / N * 1000 / spent) if spent > 0 else 0.0
     row["churn_rate"] = float(model.last_churn)
+    from model.agenda import felt_misalignment
+
+    nets.misalignment[:n] = np.where(nets.active[:n], felt_misalignment(model), nets.misalignment[:n])  # this year's members
     m = nets.members[:n] * op
     row["agenda_misalignment"] = float((nets.misalignment[:n] * m).sum() / m.sum()) if m.sum() > 0 else 0.0
     row["partnered_share"] = float((nets.partner_share[:n][op] > 0).mean()) if n_op else 0.0

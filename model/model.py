@@ -89,7 +89,8 @@ class CityDiplomacyModel(mesa.Model):
         self.coordination_spent = 0.0  # money networks spent on coordination this year (phase 4)
         self.io_overhead_spent = 0.0  # pooled money the IO's administration used this year (phase 4)
         self.gains = np.zeros((self.cities.n, self.n_issues))  # practice gains of the last step (phases 6-7)
-        self.previous_gains = self.gains
+        self.new_founders = np.zeros(self.cities.n, dtype=bool)  # this year's founders (phase 2)
+        self.reviewers = None  # this year's reviewing cities (phase 5; they reconsider their standards in phase 6)
         self.network_agents: dict[int, NetworkAgent] = {}
         self.city_agents = [CityAgent(self, i) for i in range(self.cities.n)]
         membership.refresh_counts(self)
@@ -157,6 +158,7 @@ class CityDiplomacyModel(mesa.Model):
         year's ranking of cities."""
         if self.steps > 1:
             self.pool *= 1 + self.cfg.resources.growth
+        self.new_founders[:] = False
         resources.update_funder_budgets(self)
         self.levers.reset_costs(self.networks.n)
         update_interventions(self, self.year)

@@ -312,7 +312,7 @@ def _catalogue(tmp_path, row: str) -> Path:
 
 
 AGREE = {
-    "corrupt_catalogue_theme": (lambda d: f"networks:\n  catalogue: {_catalogue(d, 'Bad,1990,,space,open,,global,cities,false,,,x,')}\n",
+    "corrupt_catalogue_theme": (lambda d: f"networks:\n  catalogue: {_catalogue(d, 'Bad,1990,,space,open,,global,cities,false,,,,x,')}\n",
                                 ["cat.csv", "row 4 (Bad).theme", "'space'"]),
     "corrupt_catalogue_fields": (lambda d: f"networks:\n  catalogue: {_catalogue(d, 'Bad,1990,,climate')}\n",
                                  ["cat.csv", "row 4 (Bad)", "fields"]),

@@ -219,7 +219,7 @@ def expected_columns(sw: Sweep) -> list[str]:
 def expected_rows(sw: Sweep, params: dict) -> int:
     if not sw.every_step:
         return 1
-    return int(params.get("steps", sw.base.get("steps")))
+    return int(params.get("steps", sw.base.get("steps"))) + 1  # step 0, the initial state, and every step
 
 
 def read_ledger(out: Path) -> dict[str, dict]:
