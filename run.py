@@ -25,7 +25,8 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see: {self.prog} --help)")
 
 
-def _parse_sets(pairs: list[str] | None) -> dict:
+def _parse_sets(pairs: list[str] | None):
+    """--set pairs as overrides; each remembers how it was written (errors name `--set key=VALUE`)."""
     from model.loading import parse_overrides
 
     return parse_overrides(pairs, source="--set")
@@ -49,11 +50,16 @@ def cmd_run(args) -> int:
 
     from model import ScenarioError, load_scenario
 
+    if _is_sweep_file(args.scenario):
+        raise UserError(f"{args.scenario}: is a sweep file, not a scenario; run it with: "
+                        f"python run.py sweep {args.scenario}")
     overrides = _parse_sets(args.set)
     if args.seed is not None:
         overrides["seed"] = args.seed
+        overrides.labels["seed"] = f"--seed {args.seed}"
     if args.steps is not None:
         overrides["steps"] = args.steps
+        overrides.labels["steps"] = f"--steps {args.steps}"
     cfg = load_scenario(args.scenario, overrides=overrides)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("results") / f"{cfg.name}-{stamp}"
@@ -70,11 +76,34 @@ def cmd_run(args) -> int:
         raise ScenarioError(str(args.scenario), e.path, e.message) from None
     finally:
         bar.close()
-    write_run(res, out, resolved=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
-              figures=not args.no_figures)
+    writing = _OutputProgress(args.quiet)
+    try:
+        write_run(res, out, resolved=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+                  figures=not args.no_figures, progress=writing)
+    finally:
+        writing.close()
     if not args.quiet:
-        print(f"wrote {out} ({cfg.steps} steps, {cfg.cities.n} cities, {res.runtime_s:.1f} s)")
+        print(f"wrote {out} ({cfg.steps} steps, {len(res.cities):,} cities, {res.runtime_s:.1f} s)")
     return 0
+
+
+class _OutputProgress:
+    """The progress of writing a run's files and figures (after the steps' bar closed): a bar on a
+    terminal, nothing otherwise or with --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar = quiet, None
+
+    def __call__(self, done: int, total: int, what: str):
+        if self.bar is None:
+            self.bar = _progress(total, self.quiet, "writing")
+            self.bar.unit = "file"
+        self.bar.n = done
+        self.bar.set_postfix_str(what, refresh=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _check_out(out: Path):
@@ -201,11 +230,39 @@ def cmd_serve(args) -> int:
     return subprocess.call(cmd, env=env)
 
 
+def version() -> str:
+    """The installed package's version (pyproject.toml's, when the project is not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("city-diplomacy")
+    except PackageNotFoundError:
+        import tomllib
+
+        with open(Path(__file__).resolve().parent / "pyproject.toml", "rb") as fh:
+            return tomllib.load(fh)["project"]["version"]
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (reading package metadata costs time)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {version()}")
+        parser.exit()
+
+
 def build_parser() -> Parser:
-    p = Parser(prog="run.py", description="City diplomacy: an agent-based model of international city networks.")
+    prog = "city-diplomacy" if Path(sys.argv[0]).name == "city-diplomacy" else "run.py"
+    p = Parser(prog=prog, description="City diplomacy: an agent-based model of international city networks. "
+               "Exit codes: 0 success, 2 wrong input (one message naming the file or flag), 1 internal error.")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     r = sub.add_parser("run", help="run one scenario and write its outputs")
-    r.add_argument("scenario", help="scenario YAML file")
+    r.add_argument("scenario", help="scenario YAML file (e.g. scenarios/baseline.yaml; sweep files: use `sweep`)")
     r.add_argument("--out", help="output directory (default results/<name>-<timestamp>/); must be new or empty")
     r.add_argument("--seed", type=int, help="seed (overrides the file)")
     r.add_argument("--steps", type=int, help="number of yearly steps (overrides the file)")
@@ -228,14 +285,16 @@ def build_parser() -> Parser:
     cal.add_argument("--out", help="output directory (default results/calibration-<timestamp>/)")
     cal.add_argument("--replications", type=int, default=10, help="number of seeds (default 10)")
     cal.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
-    cal.add_argument("--quiet", action="store_true")
+    cal.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     cal.set_defaults(func=cmd_calibrate)
     c = sub.add_parser("check", help="validate a scenario or sweep file and print what it resolves to")
-    c.add_argument("file")
-    c.add_argument("--set", action="append", metavar="dotted.key=VALUE")
+    c.add_argument("file", help="scenario or sweep YAML file")
+    c.add_argument("--set", action="append", metavar="dotted.key=VALUE",
+                   help="override a field of a scenario file before checking it (repeatable)")
     c.set_defaults(func=cmd_check)
     s = sub.add_parser("schema", help="print the JSON Schema of the file formats")
-    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep"])
+    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep"],
+                   help="which file format (default: scenario)")
     s.set_defaults(func=cmd_schema)
     sv = sub.add_parser("serve", help="explore and compare runs in the browser (Mesa SolaraViz server)",
                         description="Start the browser app: watch a run, change levers, compare two runs. "

@@ -12,6 +12,7 @@ checks that the dictionary covers exactly the metric names).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -48,7 +49,7 @@ class Metric:
 
     def clip(self, value: float) -> float:
         """`value` brought into the metric's possible range (NaN stays NaN)."""
-        if value != value:  # NaN
+        if math.isnan(value):
             return value
         if self.low is not None and value < self.low:
             return float(self.low)

@@ -125,16 +125,24 @@ BAD: dict[str, dict] = {
     "nan": dict(files={"s.yaml": "resources:\n  pool: .nan\n"}, expect=["resources.pool", "finite"]),
     "infinity": dict(files={"s.yaml": "resources:\n  gamma: .inf\n"}, expect=["resources.gamma", "finite"]),
     "out_of_range": dict(files={"s.yaml": "networks:\n  invitation_share: 1.5\n"},
-                         expect=["networks.invitation_share", "less than or equal to 1", "1.5"]),
+                         expect=["networks.invitation_share", "must be <= 1", "1.5"]),
     "unknown_intervention_kind": dict(files={"s.yaml": IV.format(kind="nope")},
                                       expect=["interventions.0.kind", "nope", "pandemic"]),
     "bad_intervention_param": dict(files={"s.yaml": IV.format(kind="pandemic") + "    params:\n      budget_cut: 5\n"},
-                                   expect=["interventions.0.params.budget_cut", "less than or equal to 1"]),
+                                   expect=["interventions.0.params.budget_cut", "must be <= 1"]),
     "bad_flag": dict(args=["run", str(BASELINE), "--bogus"], expect=["--bogus"]),
     "bad_set_path": dict(args=["run", str(BASELINE), "--set", "resources.poool=5"],
-                         expect=["resources.poool", "pool"]),
+                         expect=["error: --set resources.poool=5: unknown field 'poool'", "pool"]),
     "set_without_equals": dict(args=["run", str(BASELINE), "--set", "resources.pool"],
-                               expect=["--set", "resources.pool", "="]),
+                               expect=["error: --set resources.pool: expected dotted.key=VALUE"]),
+    # errors in --set values name the flag as written, not the file
+    "set_out_of_range": dict(args=["run", str(BASELINE), "--set", "resources.pool=-1"],
+                             expect=["error: --set resources.pool=-1: must be >= 0"], not_expect=[str(BASELINE)]),
+    "set_breaks_a_section_rule": dict(args=["run", str(BASELINE), "--set", "networks.invitation_share=0.9"],
+                                      expect=["error: --set networks.invitation_share=0.9: networks:", "at most 1"]),
+    "seed_negative": dict(args=["run", str(BASELINE), "--seed", "-1"], expect=["error: --seed -1: must be >= 0"]),
+    "run_given_a_sweep_file": dict(args=["run", "scenarios/sweeps/smoke.yaml"],
+                                   expect=["scenarios/sweeps/smoke.yaml", "is a sweep file", "run.py sweep"]),
     "out_not_empty": dict(files={"out/keep.txt": "mine"}, args=["run", str(BASELINE), "--steps", "1"],
                           expect=["--out", "{d}/out", "not empty"]),
     # found while writing these tests (fixed in run.py / model/config.py)
@@ -174,10 +182,10 @@ BAD_EXTRA: dict[str, dict] = {
     "intervention_end_before_start_short_run": dict(files={"s.yaml": "steps: 5\ninterventions:\n  - kind: pandemic\n    start: 1983\n    end: 1981\n"},
                                           expect=["interventions.0", "end", "1981"]),
     "bad_flag_value": dict(args=["run", str(BASELINE), "--steps", "three"], expect=["--steps", "three"]),
-    "steps_zero": dict(args=["run", str(BASELINE), "--steps", "0"], expect=[str(BASELINE), "steps"]),
+    "steps_zero": dict(args=["run", str(BASELINE), "--steps", "0"], expect=["--steps 0: must be >= 1"]),
     "unknown_command": dict(args=["frobnicate"], expect=["frobnicate"], out=False),
     "set_nan": dict(args=["run", str(BASELINE), "--set", "resources.pool=.nan"], expect=["resources.pool", "finite"]),
-    "set_empty_key": dict(args=["run", str(BASELINE), "--set", "=5"], expect=["--set"]),
+    "set_empty_key": dict(args=["run", str(BASELINE), "--set", "=5"], expect=["--set =5: the key before '='"]),
     "set_missing_list_item": dict(args=["run", str(BASELINE), "--set", "interventions.0.start=1990"],
                                   expect=["interventions.0.start"]),
     "set_list_by_name": dict(files={"s.yaml": IV.format(kind="pandemic")},
@@ -283,6 +291,8 @@ def _check_bad(r: Result, case: dict):
     for s in case["expect"]:
         s = s.replace("{d}", str(r.d))
         assert s in line, f"stderr should mention {s!r}\n{msg}"
+    for s in case.get("not_expect", []):
+        assert s not in line, f"stderr should not mention {s!r}\n{msg}"
     args = case.get("args", ["run", "{d}/s.yaml"])
     if "{d}/s.yaml" in args and "--set" not in args:  # errors in --set values name --set instead
         assert str(r.d / "s.yaml") in line, f"stderr should name the file\n{msg}"
@@ -340,7 +350,7 @@ def test_run_exit_and_streams(main_run):
 def test_run_files(out):
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["config.yaml", "timeseries.parquet", "timeseries.csv", "networks.parquet",
-                            "cities.parquet", "summary.json", "figures"])
+                            "cities.parquet", "metrics.csv", "summary.json", "figures"])  # no catalogue: no named_networks
     # the temporary directory was renamed into place, not left beside it
     assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
 
@@ -418,6 +428,19 @@ def test_run_figures(out):
         assert len(data) > 2000, f"{p.name} is suspiciously small"
 
 
+def test_run_metric_dictionary(out):
+    from model.metric_dictionary import describe
+
+    tab = pd.read_csv(out / "metrics.csv", keep_default_na=False)
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert list(tab.columns) == ["name", "title", "meaning", "unit", "low", "high", "odd_section"]
+    assert tab["name"].tolist() == [c for c in ts.columns if c not in ("step", "year")]
+    row = tab.set_index("name").loc["fragmentation_index"]
+    assert row["meaning"] == describe("fragmentation_index").meaning and str(row["odd_section"]) == "9"
+    assert float(row["low"]) == 0 and float(row["high"]) == 1
+    assert tab.set_index("name").loc["n_networks", "high"] == ""  # unbounded above
+
+
 def test_run_default_out_dir(jobs):
     r = jobs.get("default_out")
     assert r.rc == 0, r.show()
@@ -431,6 +454,7 @@ def test_run_not_quiet_without_tty(jobs):
     r = jobs.get("not_quiet")
     assert r.rc == 0, r.show()
     assert "wrote" in r.stdout and str(r.d / "out") in r.stdout
+    assert "(2 steps, 50 cities," in r.stdout  # the run's own city count
     assert "\r" not in r.stderr and "step/s" not in r.stderr and "%|" not in r.stderr, "progress bar without a TTY"
 
 
@@ -534,6 +558,53 @@ def test_schema_is_valid_json_schema(jobs):
     jsonschema.validate(resolved, schema)
 
 
+# ------------------------------------------------------------------------------------ help, version, console script
+def _all_actions(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from ((f"{name} {a}", h) for a, h in _all_actions(sub))
+            for choice in action._choices_actions:
+                yield choice.dest, choice.help
+        else:
+            yield "/".join(action.option_strings) or action.dest, action.help
+
+
+def test_every_command_and_flag_has_help():
+    import run
+
+    actions = list(_all_actions(run.build_parser()))
+    assert len(actions) > 30
+    missing = [name for name, text in actions if not text or not str(text).strip()]
+    assert missing == [], f"no help text: {missing}"
+
+
+def test_version_prints_the_package_version(capsys):
+    import tomllib
+
+    import run
+
+    with pytest.raises(SystemExit) as e:
+        run.main(["--version"])
+    assert e.value.code == 0
+    want = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert capsys.readouterr().out.strip() == f"run.py {want}"
+    assert run.version() == want
+
+
+def test_console_script_is_the_same_command_line():
+    import tomllib
+    from importlib.metadata import EntryPoint
+
+    import run
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"city-diplomacy": "run:main"}
+    assert EntryPoint(name="city-diplomacy", value=scripts["city-diplomacy"], group="console_scripts").load() is run.main
+
+
 # ------------------------------------------------------------------------------------ interrupted runs (in-process)
 RUN_ARGS = ["run", str(BASELINE), "--steps", "2", "--set", "cities.n=50", "--quiet"]
 
@@ -546,15 +617,20 @@ def cli_main():
 
 
 def _interrupt_midway(monkeypatch, exc):
-    """Make the figure writer (called after config, tables and parquet files are written) raise."""
+    """Make the figures (drawn after config, tables and parquet files are written) raise midway."""
     import analysis.figures
 
-    def boom(model, path):
-        Path(path).mkdir(parents=True, exist_ok=True)
-        (Path(path) / "half.png").write_bytes(b"\x89PNG")
-        raise exc
+    real = analysis.figures.run_figures
 
-    monkeypatch.setattr(analysis.figures, "write_run_figures", boom)
+    def figures(res):
+        first = real(res)[0]
+
+        def boom():
+            raise exc
+
+        return [first, ("second.png", boom)]
+
+    monkeypatch.setattr(analysis.figures, "run_figures", figures)
 
 
 def test_interrupt_while_writing_leaves_nothing(tmp_path, monkeypatch, cli_main, capsys):

@@ -215,9 +215,32 @@ def real_run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("history") / "out"
     # the events start after 1982, which a 3-step run does not reach: validation would refuse them
     p = run_cli(["run", str(HISTORY), "--set", "cities.min_population=1000000", "--set", "interventions=[]",
-                 "--steps", "3", "--out", str(out), "--quiet"])
+                 "--steps", "3", "--out", str(out)])
     assert p.returncode == 0, p.stderr[-3000:]
+    (out.parent / "stdout.txt").write_text(p.stdout)
     return out
+
+
+def test_run_prints_the_real_city_count(real_run_dir):
+    """The summary line counts the cities the run really has (not the synthetic default cities.n)."""
+    n = len(pd.read_parquet(real_run_dir / "cities.parquet"))
+    assert 400 < n < 800, n  # cities of a million people or more
+    assert f"3 steps, {n:,} cities" in (real_run_dir.parent / "stdout.txt").read_text()
+
+
+def test_named_networks_history_and_metric_dictionary(real_run_dir, catalogue):
+    named = pd.read_parquet(real_run_dir / "named_networks.parquet")
+    assert list(named.columns) == ["step", "year", "network_id", "name", "members", "countries",
+                                   "median_member_population"]
+    assert sorted(named["year"].unique()) == [1980, 1981, 1982]
+    assert set(named["name"]) <= set(catalogue["name"]) and "Mayors for Peace" in set(named["name"])
+    nt = pd.read_parquet(real_run_dir / "networks.parquet").set_index("network_id")
+    last = named[named["year"] == 1982].set_index("network_id")
+    assert (last["members"] == nt.loc[last.index, "members"]).all()
+    assert (last["countries"] <= last["members"]).all()
+    metrics = pd.read_csv(real_run_dir / "metrics.csv")
+    ts = pd.read_parquet(real_run_dir / "timeseries.parquet")
+    assert metrics["name"].tolist() == [c for c in ts.columns if c not in ("step", "year")]
 
 
 def test_real_networks_keep_their_names_in_networks_parquet(real_run_dir, catalogue):

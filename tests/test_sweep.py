@@ -225,7 +225,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path):
     assert rec["run_id"] == "p00003_r000" and rec["point"] == 3 and rec["seed"] == replication_seeds(7, 1)[0]
     assert set(rec) == {"run_id", "point", "replication", "parameters", "seed", "error", "traceback"}
     assert rec["parameters"] == {"networks.invitation_share": 0.5, "networks.competitive_share": 0.5}
-    assert "ScenarioError" in rec["error"] and "Traceback" in rec["traceback"]
+    assert "OverrideError" in rec["error"] and "at most 1" in rec["error"] and "Traceback" in rec["traceback"]
     assert sorted(results(d)["point"].unique()) == [0, 1, 2]
     s = pd.read_csv(d / "summary.csv")
     assert (s.loc[s.point == 3, "n"] == 0).all()
@@ -325,12 +325,12 @@ BAD = [
     ("reversed bounds", {"design": {"kind": "lhs", "samples": 4},
                          "parameters": {"resources.pool": {"low": 200, "high": 50}}},
      "parameters.resources.pool", "low (200) must be below high (50)"),
-    ("zero replications", {"replications": 0}, "replications", "greater than or equal to 1"),
+    ("zero replications", {"replications": 0}, "replications", "must be >= 1"),
     ("unknown design", {"design": "factorial"}, "design.kind", "'factorial' is not allowed; expected one of: 'grid'"),
     ("NaN value", {"parameters": {"resources.pool": [1.0, float("nan")]}}, "parameters.resources.pool.values",
      "finite number"),
     ("value out of range", {"parameters": {"resources.gamma": [1, 50]}}, "parameters.resources.gamma.values.1",
-     "less than or equal to 20"),
+     "must be <= 20"),
     ("unknown metric", {"record": {"metrics": ["fragmentation"]}}, "record.metrics.0", "unknown metric"),
     ("unknown top-level key", {"replicates": 3}, "replicates", "unknown field"),
     ("paired lengths differ", {"design": "paired", "parameters": {"resources.pool": [1, 2],
