@@ -180,6 +180,12 @@ def _margins(fig: Figure, top_in: float, bottom_in: float, left_in: float = 0.55
     fig.subplots_adjust(**kw)
 
 
+def _legend_columns(texts: list[str], width_in: float, font: float = 6.5, most: int = 3) -> int:
+    """How many legend columns fit the figure's width (labels' widths estimated from the font size)."""
+    longest = max((len(t) for t in texts), default=0) * font * 0.56 / 72 + 0.45
+    return max(1, min(most, int((width_in - 0.1) // max(longest, 0.1))))
+
+
 def _legend_rows(n: int, ncol: int) -> int:
     return max(1, math.ceil(n / max(ncol, 1))) if n else 0
 
@@ -255,7 +261,7 @@ def network_layout(model, g: nx.Graph) -> dict:
         for _, _, d in H.edges(data=True):
             d["w"] = math.log1p(d["weight"])
         k = 1.6 / math.sqrt(max(H.number_of_nodes(), 1))
-        raw = nx.spring_layout(H, pos=init, k=k, weight="w", iterations=25 if prev else 60, seed=1)
+        raw = nx.spring_layout(H, pos=init, k=k, weight="w", iterations=12 if prev else 60, seed=1)
         raw = {n: np.asarray(p) for n, p in raw.items()}
         _NET_POS[model] = raw  # raw positions: the next step starts from them
         pos.update(_spread(raw))
@@ -311,48 +317,18 @@ def _size_values(mmax: int) -> list[int]:
     return sorted(out)
 
 
-def fig_network(model, max_nodes: int = 60, figsize=(6.4, 4.6), dpi: int = 90, labels: int = 12) -> Figure:
-    """Network ecosystem: active networks as nodes (colour: theme; marker: rule; size: members);
-    edges: shared members (width and darkness grow with their number). Real (catalogue) networks are
-    labelled by name, the largest `labels` of them where their labels do not overlap."""
+def _network_frame(model, figsize, dpi, scale: int):
+    """The parts of the network figure that do not change from step to step: the axes, the theme
+    and rule legend and the size legend for node sizes relative to `scale` members."""
     fig = Figure(figsize=figsize, dpi=dpi)
     w = figsize[0]
     legend_w = 1.55  # inches for the legends on the right
     ax = fig.add_axes([0.01, 0.02, 1 - legend_w / w - 0.02, 0.88])
     ax.set_axis_off()
-    g, n_active = network_graph(model, max_nodes)
-    colours = issue_colours(model.issue_names)
-    shown = g.number_of_nodes()
-    sample = f"largest {shown} of {n_active} active networks" if shown < n_active else f"{n_active} active networks"
-    fig.suptitle(f"Network ecosystem, {model.year}: {sample}", fontsize=10, x=0.02, ha="left")
-    mmax = max([d["members"] for _, d in g.nodes(data=True)] + [1])
-    if shown:
-        pos = network_layout(model, g)
-        if g.number_of_edges():
-            wts = np.array([d["weight"] for _, _, d in g.edges(data=True)])
-            segs = [(pos[a], pos[b]) for a, b in g.edges()]
-            rel = np.log1p(wts) / np.log1p(wts.max())
-            lc = LineCollection(segs, linewidths=0.3 + 2.2 * rel, colors=[(0.3, 0.3, 0.3, 0.06 + 0.45 * r) for r in rel],
-                                zorder=1)
-            ax.add_collection(lc)
-        for rule, marker in RULE_MARKERS.items():
-            nodes = [n for n, d in g.nodes(data=True) if d["rule"] == rule]
-            if not nodes:
-                continue
-            xy = np.array([pos[n] for n in nodes])
-            ax.scatter(xy[:, 0], xy[:, 1], marker=marker, zorder=2,
-                       s=[_node_size(g.nodes[n]["members"], mmax) for n in nodes],
-                       c=[colours[g.nodes[n]["theme"]] for n in nodes], edgecolors="black", linewidths=0.5)
-        has_isolates = any(p[1] == ISOLATE_ROW for p in pos.values())
-        ax.set_xlim(-1.2, 1.2)
-        ax.set_ylim(ISOLATE_ROW - 0.2 if has_isolates else -1.15, 1.15)
-        if has_isolates:
-            ax.text(-1.18, ISOLATE_ROW + 0.13, "no shared members with the networks shown:", fontsize=6.5,
-                    color="0.35", va="bottom")
-        _label_real_networks(ax, fig, g, pos, mmax, labels)
-    else:
-        ax.text(0.5, 0.5, "no active networks", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlim(-1.2, 1.2)
+    ax.set_ylim(ISOLATE_ROW - 0.2, 1.15)
     ax.set_aspect("equal", adjustable="box", anchor="C")
+    colours = issue_colours(model.issue_names)
     white = {"ls": "", "markerfacecolor": "white", "markeredgecolor": "black", "color": "black"}
     header = {"color": "none"}
     handles = ([Line2D([], [], **header, marker="", label="theme")]
@@ -364,18 +340,82 @@ def fig_network(model, max_nodes: int = 60, figsize=(6.4, 4.6), dpi: int = 90, l
     for t in leg.get_texts():
         if t.get_text() in ("theme", "rule"):
             t.set_fontweight("bold")
-    if shown:  # size legend: circles drawn exactly as the nodes
-        vals = _size_values(mmax)
-        sax = fig.add_axes([1 - legend_w / w, 0.02, legend_w / w - 0.01, 0.16])
-        sax.set_axis_off()
-        xs = np.linspace(0.15, 0.85, len(vals))
-        sax.scatter(xs, np.full(len(vals), 0.55), s=[_node_size(v, mmax) for v in vals], facecolors="white",
-                    edgecolors="black", linewidths=0.5)
-        for x, v in zip(xs, vals):
-            sax.text(x, 0.0, f"{v:,}", ha="center", va="bottom", fontsize=6.5)
-        sax.text(0.0, 1.0, "members", fontsize=7, fontweight="bold", va="top", transform=sax.transAxes)
-        sax.set_xlim(0, 1)
-        sax.set_ylim(0, 1.05)
+    vals = _size_values(scale)
+    sax = fig.add_axes([1 - legend_w / w, 0.02, legend_w / w - 0.01, 0.16])
+    sax.set_axis_off()
+    xs = np.linspace(0.15, 0.85, len(vals))
+    sax.scatter(xs, np.full(len(vals), 0.62), s=[_node_size(v, scale) for v in vals], facecolors="white",
+                edgecolors="black", linewidths=0.5)
+    for x, v in zip(xs, vals):
+        sax.text(x, 0.12, f"{v:,}", ha="center", va="bottom", fontsize=6.5)
+    sax.text(0.0, 1.0, "members", fontsize=7, fontweight="bold", va="top", transform=sax.transAxes)
+    sax.set_xlim(0, 1)
+    sax.set_ylim(0, 1.05)
+    return fig, ax
+
+
+def _network_artists(model, fig, ax, max_nodes: int, scale: int, labels: int) -> list:
+    """Draw what changes each step (title, edges, nodes, names) into the frame; returns the artists."""
+    g, n_active = network_graph(model, max_nodes)
+    colours = issue_colours(model.issue_names)
+    shown = g.number_of_nodes()
+    sample = f"largest {shown} of {n_active} active networks" if shown < n_active else f"{n_active} active networks"
+    out = [fig.text(0.02, 0.98, f"Network ecosystem, {model.year}: {sample}", fontsize=10, ha="left", va="top")]
+    if not shown:
+        out.append(ax.text(0.5, 0.5, "no active networks", ha="center", va="center", transform=ax.transAxes))
+        return out
+    pos = network_layout(model, g)
+    edges = strongest_edges(g, EDGES_PER_NODE)
+    if edges:
+        wts = np.array([g.edges[a, b]["weight"] for a, b in edges])
+        segs = [(pos[a], pos[b]) for a, b in edges]
+        rel = np.log1p(wts) / np.log1p(wts.max())
+        out.append(ax.add_collection(LineCollection(segs, linewidths=0.3 + 2.2 * rel, zorder=1,
+                                                    colors=[(0.3, 0.3, 0.3, 0.06 + 0.45 * r) for r in rel])))
+    for rule, marker in RULE_MARKERS.items():
+        nodes = [n for n, d in g.nodes(data=True) if d["rule"] == rule]
+        if not nodes:
+            continue
+        xy = np.array([pos[n] for n in nodes])
+        out.append(ax.scatter(xy[:, 0], xy[:, 1], marker=marker, zorder=2,
+                              s=[_node_size(g.nodes[n]["members"], scale) for n in nodes],
+                              c=[colours[g.nodes[n]["theme"]] for n in nodes], edgecolors="black", linewidths=0.5))
+    if any(p[1] == ISOLATE_ROW for p in pos.values()):
+        out.append(ax.text(-1.18, ISOLATE_ROW + 0.13, "no shared members with the networks shown:", fontsize=6.5,
+                           color="0.35", va="bottom"))
+    out += _label_real_networks(ax, fig, g, pos, scale, labels)
+    return out
+
+
+EDGES_PER_NODE = 4  # links drawn: each network's strongest few (the layout uses them all)
+
+
+def strongest_edges(g: nx.Graph, per_node: int) -> list[tuple[int, int]]:
+    """The edges to draw: the union of each node's `per_node` edges with the most shared members (a
+    readable picture of the strongest ties instead of a hairball of every shared member)."""
+    keep = set()
+    for n in g.nodes:
+        nbrs = sorted(g[n].items(), key=lambda kv: (-kv[1]["weight"], kv[0]))[:per_node]
+        keep.update((min(n, m), max(n, m)) for m, _ in nbrs)
+    return sorted(keep)
+
+
+def _network_scale(model) -> int:
+    """Members that the largest marker stands for: the largest shown network's, rounded up to 1, 2 or 5 x 10^k."""
+    act = active_networks(model)
+    top = int(model.networks.members[act].max()) if len(act) else 1
+    e = 10 ** math.floor(math.log10(max(top, 1)))
+    return int(min(m * e for m in (1, 2, 5, 10) if m * e >= top))
+
+
+def fig_network(model, max_nodes: int = 60, figsize=(6.4, 4.6), dpi: int = 90, labels: int = 12) -> Figure:
+    """Network ecosystem: active networks as nodes (colour: theme; marker: rule; size: members, with a
+    size legend); edges: shared members (width and darkness grow with their number; each network's
+    `EDGES_PER_NODE` strongest links are drawn, the layout uses all of them). Real (catalogue)
+    networks are labelled by name, the largest `labels` of them where their labels do not overlap."""
+    scale = _network_scale(model)
+    fig, ax = _network_frame(model, figsize, dpi, scale)
+    _network_artists(model, fig, ax, max_nodes, scale, labels)
     return fig
 
 
@@ -383,8 +423,9 @@ def _label_real_networks(ax, fig, g, pos, mmax, limit: int):
     """Names of the largest real networks beside their nodes, skipping any label that would overlap
     one already placed (boxes estimated from the font size)."""
     real = sorted((n for n, d in g.nodes(data=True) if d.get("real")), key=lambda n: -g.nodes[n]["members"])
+    texts: list = []
     if not real or limit <= 0:
-        return
+        return texts
     fs = 6.5
     bbox = ax.get_position()
     w_in, h_in = fig.get_size_inches()
@@ -406,8 +447,10 @@ def _label_real_networks(ax, fig, g, pos, mmax, limit: int):
         if any(not (box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3]) for b in placed):
             continue
         placed.append(box)
-        ax.text(box[0], y, text, fontsize=fs, va="center", ha="left", zorder=3,
-                bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "edgecolor": "none", "alpha": 0.7})
+        texts.append(ax.text(box[0], y, text, fontsize=fs, va="center", ha="left", zorder=3,
+                             bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "edgecolor": "none",
+                                   "alpha": 0.7}))
+    return texts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,31 +502,52 @@ def city_positions(model) -> tuple[np.ndarray, bool]:
     return out
 
 
-def fig_city_map(model, colour_by: str = "memberships", figsize=(6.4, 3.9), dpi: int = 90, max_points: int = 8000) -> Figure:
+def city_values(model, colour_by: str = "memberships") -> tuple[np.ndarray, float, str, str]:
+    """(value per city, top of the colour scale, colour map, label): memberships (top: the most
+    memberships of a city) or mean practice over all issues (top: the highest, rounded up to 0.1)."""
+    c = model.cities
+    if colour_by == "practice":
+        val = c.practice.mean(axis=1)
+        return val, max(math.ceil(float(val.max()) * 10 - 1e-9) / 10, 0.1), "viridis", "mean practice"
+    val = np.bincount(model.memberships.city, minlength=c.n).astype(float)
+    return val, max(float(val.max()), 1.0), "plasma", "memberships"
+
+
+def _city_sample(model, max_points: int) -> np.ndarray:
+    """The cities drawn, smallest first (large cities on top): all of them, or at world scale the
+    largest quarter of `max_points` plus a fixed random sample of the rest."""
+    c = model.cities
+    idx = np.arange(c.n)
+    if c.n > max_points:
+        big = np.argsort(-c.population, kind="stable")[: max_points // 4]
+        rest = np.setdiff1d(idx, big)
+        pick = np.random.default_rng(0).choice(rest, max_points - len(big), replace=False)
+        idx = np.sort(np.concatenate([big, pick]))
+    return idx[np.argsort(c.population[idx], kind="stable")]
+
+
+def _city_title(model, real: bool, label: str, shown: int) -> str:
+    where = "map" if real else "layout by region"
+    sample = f" ({shown} of {model.cities.n} shown)" if shown < model.cities.n else ""
+    return f"Cities, {model.year}: {where}, colour: {label}{sample}\n(size: population; dark outline: Global North)"
+
+
+def fig_city_map(model, colour_by: str = "memberships", figsize=(6.4, 3.9), dpi: int = 90, max_points: int = 8000,
+                 top: float | None = None) -> Figure:
     """World map of cities (real coordinates) or layout by region (synthetic), coloured by the
-    number of memberships or by mean practice; size grows with population."""
+    number of memberships or by mean practice (`city_values`; `top` fixes the top of the colour
+    scale); size grows with population."""
     c = model.cities
     xy, real = city_positions(model)
     fig = Figure(figsize=figsize, dpi=dpi)
     ax = fig.add_axes([0.01, 0.02, 0.84, 0.86])
     cax = fig.add_axes([0.87, 0.12, 0.025, 0.66])
-    if colour_by == "practice":
-        val = c.practice.mean(axis=1)
-        norm, cmap, label = Normalize(0, max(float(val.max()), 1e-9)), "viridis", "mean practice"
-    else:
-        val = np.bincount(model.memberships.city, minlength=c.n).astype(float)
-        norm, cmap, label = Normalize(0, max(float(val.max()), 1.0)), "plasma", "memberships"
-    idx = np.arange(c.n)
-    if c.n > max_points:  # world scale: the largest quarter of the points plus a fixed random sample of the rest
-        big = np.argsort(-c.population, kind="stable")[: max_points // 4]
-        rest = np.setdiff1d(idx, big)
-        pick = np.random.default_rng(0).choice(rest, max_points - len(big), replace=False)
-        idx = np.sort(np.concatenate([big, pick]))
-    size = 2 + 40 * (np.log(c.population[idx]) - math.log(model.cfg.cities.pop_min)) / max(
+    val, auto_top, cmap, label = city_values(model, colour_by)
+    norm = Normalize(0, auto_top if top is None else top)
+    ii = _city_sample(model, max_points)
+    size = 2 + 40 * (np.log(c.population[ii]) - math.log(model.cfg.cities.pop_min)) / max(
         math.log(model.cfg.cities.pop_max / model.cfg.cities.pop_min), 1e-9)
-    order = np.argsort(c.population[idx])  # large cities on top
-    ii = idx[order]
-    ax.scatter(xy[ii, 0], xy[ii, 1], c=val[ii], s=size[order], cmap=cmap, norm=norm, linewidths=0.2,
+    ax.scatter(xy[ii, 0], xy[ii, 1], c=val[ii], s=size, cmap=cmap, norm=norm, linewidths=0.2,
                edgecolors=np.where(c.north[ii, None], np.array([[0, 0, 0, 0.55]]), np.array([[1, 1, 1, 0.0]])))
     if real:
         ax.set_xlim(-180, 180)
@@ -493,17 +557,14 @@ def fig_city_map(model, colour_by: str = "memberships", figsize=(6.4, 3.9), dpi:
         for r, name in enumerate(model.region_names):
             sel = c.region == r
             if sel.any():
-                top = xy[sel, 1].max()
-                ax.text(xy[sel, 0].mean(), top + 3, name, ha="center", va="bottom", fontsize=8, color="0.25")
+                top_y = xy[sel, 1].max()
+                ax.text(xy[sel, 0].mean(), top_y + 3, name, ha="center", va="bottom", fontsize=8, color="0.25")
         ax.set_xlim(xy[:, 0].min() - 12, xy[:, 0].max() + 12)
         ax.set_ylim(xy[:, 1].min() - 6, xy[:, 1].max() + 12)
     ax.set_aspect("equal", adjustable="box")
     ax.set_axis_off()
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label=label)
-    where = "map" if real else "layout by region"
-    sample = f" ({len(idx)} of {c.n} shown)" if len(idx) < c.n else ""
-    fig.suptitle(f"Cities, {model.year}: {where}, colour: {label}{sample}\n(size: population; dark outline: Global North)",
-                 fontsize=9, x=0.02, ha="left")
+    fig.suptitle(_city_title(model, real, label, len(ii)), fontsize=9, x=0.02, ha="left")
     return fig
 
 
@@ -577,14 +638,14 @@ def fig_timeseries(ts: pd.DataFrame, other: pd.DataFrame | None = None, labels=(
     periods = list(periods or [])
     last = years[1] if years is not None else (int(ts["year"].iloc[-1]) if ts is not None and len(ts) else None)
     first = years[0] if years is not None else (int(ts["year"].iloc[0]) if ts is not None and len(ts) else None)
-    n_handles = len([p for p in periods if last is None or p.start <= last]) + (2 if other is not None else 0)
-    ncol_leg = 3 if (figsize or (6.4,))[0] >= 9 else 2
-    fig, axes = _metric_axes(names, ncols, figsize, dpi, meanings, _legend_rows(n_handles, ncol_leg), title, years)
+    texts = [p.text() for p in periods if last is None or p.start <= last] + (list(labels[:2]) if other is not None else [])
+    ncol_leg = _legend_columns(texts, (figsize or (6.4,))[0])
+    fig, axes = _metric_axes(names, ncols, figsize, dpi, meanings, _legend_rows(len(texts), ncol_leg), title, years)
     run_handles = []
     for ax, col in zip(axes, names):
         for j, (df, lab) in enumerate(((ts, labels[0]), (other, labels[1]))):
-            if df is None or col not in df or not len(df):
-                continue
+            if df is None or col not in df or (j and not len(df)):
+                continue  # (the first run's lines exist even without data: a live figure moves them)
             line, = ax.plot(df["year"], df[col], color=SIDE_COLOURS[j], ls=SIDE_STYLES[j], lw=1.6, label=lab)
             ax.plot(df["year"].iloc[-1:], df[col].iloc[-1:], "o", color=SIDE_COLOURS[j], ms=3)
             if ax is axes[0] and other is not None:
@@ -592,7 +653,7 @@ def fig_timeseries(ts: pd.DataFrame, other: pd.DataFrame | None = None, labels=(
     handles = mark_periods(axes[:len(names)], periods, last, first) if periods else []
     if ts is None or not len(ts):
         axes[0].text(0.5, 0.5, "press Step or Play", ha="center", va="center", transform=axes[0].transAxes,
-                     fontsize=8)
+                     fontsize=8, gid="hint")
     _bottom_legend(fig, run_handles + handles, ncol_leg)
     return fig
 
@@ -607,8 +668,10 @@ def fig_compare(sides: list[tuple[str, list[pd.DataFrame]]], metrics: list | Non
     periods = list(periods or [])
     frames = [f for _, runs in sides for f in runs if len(f)]
     years = (int(min(f["year"].iloc[0] for f in frames)), int(max(f["year"].iloc[-1] for f in frames))) if frames else None
-    n_handles = len(sides) + len([p for p in periods if years is None or p.start <= years[1]])
-    fig, axes = _metric_axes(names, ncols, figsize, dpi, False, _legend_rows(n_handles, 2), title, years)
+    texts = [f"{label}: mean (range of {len(runs)} seeds)" for label, runs in sides] + [
+        p.text() for p in periods if years is None or p.start <= years[1]]
+    ncol_leg = _legend_columns(texts, (figsize or (6.4,))[0])
+    fig, axes = _metric_axes(names, ncols, figsize, dpi, False, _legend_rows(len(texts), ncol_leg), title, years)
     handles = []
     for j, (label, runs) in enumerate(sides):
         runs = [r for r in runs if len(r)]
@@ -624,44 +687,242 @@ def fig_compare(sides: list[tuple[str, list[pd.DataFrame]]], metrics: list | Non
         band = f"range of {len(runs)} seeds" if len(runs) > 1 else "1 seed: no band"
         handles.append(Line2D([], [], color=colour, ls=ls, lw=1.5, label=f"{label}: mean ({band})"))
     handles += mark_periods(axes[:len(names)], periods, years[1] if years else None) if periods else []
-    _bottom_legend(fig, handles, 2)
+    _bottom_legend(fig, handles, ncol_leg)
     return fig
 
 
-_TS_FIG: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_TS_LOCK = threading.RLock()
+# ---------------------------------------------------------------------------------------------
+# Live figures of the browser app: each is drawn in full once, then after each step only the
+# artists that move are drawn again over the saved background ("blitting"), a few times faster.
+
+
+class Blitter:
+    """A figure whose still part is drawn once (the background) and whose `dynamic` artists are drawn
+    over it for each PNG. `invalidate()` when the still part changed; `invalidate(ax)` when only one
+    axes changed (e.g. its y limits): then only that axes is drawn again, within its own box."""
+
+    def __init__(self, fig: Figure, dynamic: list | None = None):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.fig, self.dynamic = fig, list(dynamic or [])
+        self.canvas = FigureCanvasAgg(fig)
+        self.background = self.blank = None
+        self.stale: set = set()
+        self.boxes: dict = {}  # axes -> its box (display coordinates) when last drawn
+
+    def invalidate(self, ax=None):
+        if ax is None:
+            self.background = None
+        else:
+            self.stale.add(ax)
+
+    def _blank(self):
+        """The empty figure (its face only), to wipe one axes' box before drawing it again."""
+        kids = [a for a in self.fig.get_children() if a is not self.fig.patch and a.get_visible()]
+        for a in kids:
+            a.set_visible(False)
+        self.canvas.draw()
+        blank = self.canvas.copy_from_bbox(self.fig.bbox)
+        for a in kids:
+            a.set_visible(True)
+        return blank
+
+    def _box(self, ax, renderer):
+        return ax.get_tightbbox(renderer)
+
+    def _draw_still(self):
+        for a in self.dynamic:
+            a.set_visible(False)
+        self.canvas.draw()
+        renderer = self.canvas.get_renderer()
+        self.boxes = {ax: self._box(ax, renderer) for ax in self.fig.axes}
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self.stale.clear()
+        for a in self.dynamic:
+            a.set_visible(True)
+
+    def _redraw_axes(self):
+        from matplotlib.transforms import Bbox
+
+        if self.blank is None:
+            self.blank = self._blank()
+        renderer = self.canvas.get_renderer()
+        self.canvas.restore_region(self.background)
+        w, h = self.canvas.get_width_height(physical=True)
+        hidden = [a for a in self.dynamic if getattr(a, "axes", None) in self.stale]
+        for a in hidden:
+            a.set_visible(False)
+        for ax in self.stale:
+            new = self._box(ax, renderer)
+            box = Bbox.union([b for b in (self.boxes.get(ax), new) if b is not None])
+            x0, y0 = max(0, math.floor(box.x0) - 2), max(0, math.floor(box.y0) - 2)
+            x1, y1 = min(w, math.ceil(box.x1) + 2), min(h, math.ceil(box.y1) + 2)
+            self.canvas.restore_region(self.blank, bbox=(x0, h - y1, x1, h - y0), xy=(0, 0))
+            ax.draw(renderer)
+            self.boxes[ax] = new
+        for a in hidden:
+            a.set_visible(True)
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self.stale.clear()
+
+    def png(self) -> bytes:
+        import io
+
+        from PIL import Image
+
+        if self.background is None:
+            self._draw_still()
+        elif self.stale:
+            self._redraw_axes()
+        else:
+            self.canvas.restore_region(self.background)
+        renderer = self.canvas.get_renderer()
+        for a in self.dynamic:
+            a.draw(renderer)
+        w, h = self.canvas.get_width_height(physical=True)
+        buf = io.BytesIO()
+        Image.frombuffer("RGBA", (w, h), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(
+            buf, format="png", compress_level=1)
+        return buf.getvalue()
+
+
+_LIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {figure name: state}
+_LIVE_LOCK = threading.RLock()
+
+
+def _live_state(model, name: str) -> dict | None:
+    return _LIVE.setdefault(model, {}).get(name)
+
+
+def _fit_ylim(ax, y: np.ndarray, tight: bool = False, bounds=None) -> bool:
+    """Widen the y limits when the data leave them, with room to spare (half the data's span, or a
+    fifth of their size) but not far past the metric's possible range (`bounds`: a dictionary entry);
+    or (`tight`) set them around the data. True when they changed."""
+    y = y[np.isfinite(y)]
+    if not len(y):
+        return False
+    lo, hi = ax.get_ylim()
+    ymin, ymax = float(y.min()), float(y.max())
+    span = max(ymax - ymin, abs(ymax) * 0.05, 1e-6)
+    if tight:
+        new_lo, new_hi = ymin - 0.25 * span, ymax + 0.25 * span
+    else:
+        edge = 0.02 * (hi - lo)
+        near_lo, near_hi = ymin < lo + edge, ymax > hi - edge
+        if not (near_lo or near_hi):
+            return False  # inside, clear of the edges
+        pad = max(0.5 * span, 0.2 * max(abs(ymin), abs(ymax)))
+        new_lo, new_hi = (ymin - pad if near_lo else lo), (ymax + pad if near_hi else hi)
+    margin = 0.03 * (new_hi - new_lo)
+    if bounds is not None and bounds.low is not None:
+        new_lo = max(new_lo, bounds.low - margin)
+    if bounds is not None and bounds.high is not None:
+        new_hi = min(new_hi, bounds.high + margin)
+    ax.set_ylim(new_lo, new_hi)
+    return True
+
+
+def _timeseries_state(model, **kw) -> dict:
+    ts = model.timeseries()
+    years = (model.cfg.start_year, model.cfg.end_year)
+    periods = intervention_periods(model.interventions)
+    live = _LIVE.setdefault(model, {})
+    st = live.get("timeseries")
+    if st is None or st["periods"] != periods:
+        fig = fig_timeseries(ts, years=years, periods=periods, **kw)
+        lines = [(ax, col, ax.lines[0], ax.lines[1]) for ax, col in zip(fig.axes, HEADLINE)]
+        st = live["timeseries"] = {"fig": fig, "periods": periods, "lines": lines, "fitted": bool(len(ts)),
+                                   "blit": Blitter(fig, [a for _, _, ln, dot in lines for a in (ln, dot)])}
+        for ax, _, _, _ in lines:
+            ax.set_autoscaley_on(False)
+        return st
+    x = ts["year"].to_numpy()
+    changed = False
+    if len(ts) and not st["fitted"]:  # the first data: drop the hint, fit every axis to the data
+        for t in [t for ax in st["fig"].axes for t in ax.texts if t.get_gid() == "hint"]:
+            t.remove()
+        st["fitted"] = changed = first = True
+    else:
+        first = False
+    for ax, col, line, dot in st["lines"]:
+        y = ts[col].to_numpy(dtype=float)
+        line.set_data(x, y)
+        dot.set_data(x[-1:], y[-1:])
+        if _fit_ylim(ax, y, tight=first, bounds=MD.describe(col)):
+            st["blit"].invalidate(ax)
+    if changed:
+        st["blit"].invalidate()
+    return st
 
 
 def fig_timeseries_live(model, **kw) -> Figure:
     """`fig_timeseries` of a running model over its whole span of years, with its interventions
-    shaded, kept from step to step: later calls only move the lines (about a third faster than
-    drawing a new figure); a new intervention draws the figure again."""
-    ts = model.timeseries()
-    years = (model.cfg.start_year, model.cfg.end_year)
-    periods = intervention_periods(model.interventions)
-    if not len(ts):
-        _TS_FIG.pop(model, None)
-        return fig_timeseries(ts, years=years, periods=periods, **kw)
-    with _TS_LOCK:
-        cached = _TS_FIG.get(model)
-        if cached is None or cached[1] != periods:
-            fig = fig_timeseries(ts, years=years, periods=periods, **kw)
-            _TS_FIG[model] = (fig, periods)
-            return fig
-        fig = cached[0]
-        for ax, col in zip(fig.axes, HEADLINE):
-            line, dot = ax.lines[0], ax.lines[1]
-            line.set_data(ts["year"].to_numpy(), ts[col].to_numpy())
-            dot.set_data(ts["year"].to_numpy()[-1:], ts[col].to_numpy()[-1:])
-            ax.relim()
-            ax.autoscale_view(scalex=False)
-        return fig
+    shaded, kept from step to step: later calls only move the lines (and widen the y limits when
+    the data leave them); a new intervention draws the figure again."""
+    with _LIVE_LOCK:
+        return _timeseries_state(model, **kw)["fig"]
 
 
 def timeseries_png_live(model) -> bytes:
-    """PNG of `fig_timeseries_live` (drawn under the figure's lock: one figure, many threads)."""
-    with _TS_LOCK:
-        return figure_png(fig_timeseries_live(model))
+    """PNG of `fig_timeseries_live`, blitted: only the lines are drawn again after a step."""
+    with _LIVE_LOCK:
+        return _timeseries_state(model)["blit"].png()
+
+
+def network_png_live(model, max_nodes: int = 60, figsize=(6.4, 4.6), dpi: int = 90, labels: int = 12) -> bytes:
+    """PNG of `fig_network` for a running model: legends and frame drawn once (again when the size
+    scale changes), the graph of this step drawn over them."""
+    with _LIVE_LOCK:
+        live = _LIVE.setdefault(model, {})
+        scale = _network_scale(model)
+        st = live.get("network")
+        if st is None or st["scale"] != scale or st["size"] != (figsize, dpi):
+            fig, ax = _network_frame(model, figsize, dpi, scale)
+            st = live["network"] = {"fig": fig, "ax": ax, "scale": scale, "size": (figsize, dpi),
+                                    "blit": Blitter(fig)}
+        for a in st["blit"].dynamic:
+            a.remove()
+        st["blit"].dynamic = _network_artists(model, st["fig"], st["ax"], max_nodes, scale, labels)
+        return st["blit"].png()
+
+
+def city_png_live(model, colour_by: str = "memberships", **kw) -> bytes:
+    """PNG of `fig_city_map` for a running model: map, labels and colour bar drawn once (again when
+    the top of the colour scale changes), the cities' colours and the title drawn over them."""
+    with _LIVE_LOCK:
+        live = _LIVE.setdefault(model, {})
+        val, top, _, label = city_values(model, colour_by)
+        key = f"cities-{colour_by}"
+        st = live.get(key)
+        if st is None or st["top"] != top:
+            fig = fig_city_map(model, colour_by, top=top, **kw)
+            sc, title = fig.axes[0].collections[0], fig._suptitle
+            st = live[key] = {"fig": fig, "top": top, "scatter": sc, "title": title,
+                              "order": _city_sample(model, kw.get("max_points", 8000)), "blit": Blitter(fig, [sc, title])}
+        else:
+            st["scatter"].set_array(val[st["order"]])
+            st["title"].set_text(_city_title(model, city_positions(model)[1], label, len(st["order"])))
+        return st["blit"].png()
+
+
+def theme_png_live(model, shares: dict[str, float]) -> bytes:
+    """PNG of `fig_theme_shares` for a running model: axes, reference bars and legend drawn once (again
+    when a share passes the top of the axis), the model's bars and the title drawn over them."""
+    with _LIVE_LOCK:
+        live = _LIVE.setdefault(model, {})
+        st = live.get("themes")
+        title = f"Theme shares of active networks, {model.year}, vs Acuto & Rayner"
+        if st is None or max(shares.values(), default=0.0) > st["top"]:
+            fig = fig_theme_shares(shares, None, labels=("model",), title=title)
+            ax = fig.axes[0]
+            bars = next(c for c in ax.containers if c.get_label() == "model")
+            st = live["themes"] = {"fig": fig, "bars": bars, "top": ax.get_ylim()[1],
+                                   "blit": Blitter(fig, list(bars.patches) + [fig._suptitle])}
+        else:
+            for b, i in zip(st["bars"].patches, shares):
+                b.set_height(shares[i])
+            st["fig"]._suptitle.set_text(title)
+        return st["blit"].png()
 
 
 def fig_theme_shares(shares: dict[str, float], year=None, other: dict[str, float] | None = None, labels=("model", "B"),

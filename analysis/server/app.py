@@ -294,10 +294,11 @@ def _caption(text: str) -> str:
 def NetworkPanel(model):
     update_counter.get()
     with solara.Column(gap="0px"):
-        PngFigure(lambda: F.fig_network(model), _deps(model), alt="network")
+        PngFigure(lambda: F.network_png_live(model), _deps(model), alt="network")
         solara.HTML(tag="div", unsafe_innerHTML=_caption(
             "Each node is an active network (the largest 60 at world scale): colour its theme, marker its "
-            "membership rule, size its members; lines join networks that share members (darker: more). Real "
+            "membership rule, size its members; lines join networks that share members (each network's four "
+            "strongest links; darker: more shared members). Real "
             "networks carry their names; networks that share no member with the others shown stand in a row below."))
 
 
@@ -308,7 +309,7 @@ def CityPanel(model):
     with solara.Column(gap="0px"):
         solara.ToggleButtonsSingle(value=colour_by, values=["memberships", "practice"], on_value=set_colour_by,
                                    dense=True)
-        PngFigure(lambda: F.fig_city_map(model, colour_by=colour_by), _deps(model) + [colour_by], alt="cities")
+        PngFigure(lambda: F.city_png_live(model, colour_by), _deps(model) + [colour_by], alt="cities")
         solara.HTML(tag="div", unsafe_innerHTML=_caption(
             "Every city (a sample at world scale): real cities at their coordinates, synthetic ones laid out by "
             "region with the largest in the middle. Colour: its number of memberships, or its mean practice "
@@ -327,7 +328,7 @@ def MetricsPanel(model):
 def ThemePanel(model):
     update_counter.get()
     with solara.Column(gap="0px"):
-        PngFigure(lambda: F.fig_theme_shares(C.current_theme_shares(model), model.year), _deps(model), alt="themes")
+        PngFigure(lambda: F.theme_png_live(model, C.current_theme_shares(model)), _deps(model), alt="themes")
         meta = MD.describe(f"theme_share_{model.issue_names[0]}")
         solara.HTML(tag="div", unsafe_innerHTML=_caption(
             f"<b>Theme shares</b> [{escape(meta.unit)}]: share of active networks whose primary theme is each issue, "
@@ -399,7 +400,13 @@ def _fmt(v) -> str:
     return f"{v:g}"
 
 
-FOOTER_ROOM = "<div class='citydip-footer-room' style='height:56px'></div>"  # Solara's banner sits below
+FOOTER_ROOM = "<div class='citydip-footer-room' style='height:24px'></div>"
+
+# Solara's "This website runs on Solara" banner stays at the bottom right of the window over whatever
+# scrolls beneath it (figures included): it is hidden, and the sidebar credits Mesa and Solara instead.
+PAGE_CSS = """
+.v-application--wrap > div > div[style*="position: absolute"][style*="bottom: 0px"] {display: none;}
+"""
 
 
 @solara.component
@@ -443,7 +450,7 @@ def Side(title: str, source, overrides, remedies):
         solara.Select("Scenario", values=[CURRENT] + SCENARIOS, value=source)
         solara.InputTextArea("Overrides (dotted.key=value, one a line)", value=overrides, rows=2,
                              continuous_update=True)
-        solara.SelectMultiple("Remedies (from the first year)", remedies, list(C.REMEDIES), dense=True)
+        solara.SelectMultiple("Remedies (from the first year)", remedies, list(C.REMEDIES))
 
 
 # The comparison's state: module-level reactive variables hold one value per browser session.
@@ -497,8 +504,8 @@ def CompareControls(model):
         tab = C.compare_table(ra, rb)
         solara.HTML(tag="div", unsafe_innerHTML=(
             f"<p class='citydip-compare-labels' style='font-size:12px;margin-top:8px'>A: {escape(la)}<br>"
-            f"B: {escape(lb)}<br>final year, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} per side; "
-            "range: lowest to highest over the seeds</p>" + TABLE_CSS
+            f"B: {escape(lb)}<br>final year, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} per side: mean "
+            "(lowest to highest over the seeds); apart: the two ranges do not overlap</p>" + TABLE_CSS
             + tab.to_html(index=False, border=0, classes="citydip-table", float_format=lambda x: f"{x:.4g}")))
 
 
@@ -573,6 +580,9 @@ def Page():
                             render_interval=render_interval, use_threads=use_threads)
         with solara.Card("Scenario and levers (take effect on Reset)"):
             Controls(model.value, params)
+        solara.HTML(tag="div", unsafe_innerHTML="<div style='font-size:11px;color:#777;margin:4px 8px'>Built with "
+                    "<a href='https://mesa.readthedocs.io'>Mesa</a> and <a href='https://solara.dev'>Solara</a></div>")
+    solara.Style(PAGE_CSS)
     PageTabs(model.value)
 
 

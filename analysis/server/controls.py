@@ -207,8 +207,8 @@ def sidebar_values(cfg: Scenario, label: str) -> dict[str, Any]:
 
 
 def compare_table(runs_a: list[pd.DataFrame], runs_b: list[pd.DataFrame], metrics: list[str] | None = None) -> pd.DataFrame:
-    """Final values of the key metrics for two sides of several runs each: each side's mean and range
-    over its runs, the difference of the means (B - A) and whether the ranges overlap."""
+    """Final values of the key metrics for two sides of several runs each: each side's mean with the
+    range over its runs, the difference of the means (B - A) and whether the two ranges are apart."""
     names = metrics or (list(HEADLINE) + ["n_networks", "share_unaffiliated"])
     rows = []
     for col in names:
@@ -217,13 +217,16 @@ def compare_table(runs_a: list[pd.DataFrame], runs_b: list[pd.DataFrame], metric
         ma = float(va.mean()) if len(va) else float("nan")
         mb = float(vb.mean()) if len(vb) else float("nan")
         apart = bool(len(va) and len(vb) and (vb.min() > va.max() or vb.max() < va.min()))
-        rows.append({"metric": MD.title(col), "A mean": ma, "A range": _range(va), "B mean": mb, "B range": _range(vb),
-                     "B - A": mb - ma, "ranges apart": "yes" if apart else "no"})
+        rows.append({"metric": MD.title(col), "A": _mean_range(va), "B": _mean_range(vb), "B - A": f"{mb - ma:.3g}",
+                     "apart": "yes" if apart else "no"})
     return pd.DataFrame(rows)
 
 
-def _range(x: np.ndarray) -> str:
-    return f"{x.min():.3g} to {x.max():.3g}" if len(x) else ""
+def _mean_range(x: np.ndarray) -> str:
+    """'mean (low to high)' of a side's runs."""
+    if not len(x):
+        return ""
+    return f"{x.mean():.3g}" + (f" ({x.min():.3g} to {x.max():.3g})" if len(x) > 1 else "")
 
 
 def final_table(a: pd.DataFrame, b: pd.DataFrame, labels=("A", "B")) -> pd.DataFrame:
