@@ -369,7 +369,7 @@ def RunPanel(model):
         f"<b>Run</b> <code>{escape(cfg.name)}</code> from <code>{escape(model.scenario_file)}</code>, seed {cfg.seed}<br>"
         f"<b class='citydip-year'>{f'Year {model.year}' if done else f'Start (before {cfg.start_year})'}</b>, "
         f"<span class='citydip-step'>step {done} of {cfg.steps}</span>; "
-        f"<span class='citydip-cities'>{model.cities.n:,} cities</span>, "
+        f"<span class='citydip-city-count'>{model.cities.n:,} cities</span>, "
         f"{active} active networks<br><b>Levers:</b> {levers}<br>"
         f"<b>Interventions:</b> <span class='citydip-interventions'>{escape(ivs or 'none')}</span></div>"))
     for note in model.app_notes:
@@ -406,7 +406,9 @@ FOOTER_ROOM = "<div class='citydip-footer-room' style='height:24px'></div>"
 # scrolls beneath it (figures included): it is hidden, and the sidebar credits Mesa and Solara instead.
 PAGE_CSS = """
 .v-application--wrap > div > div[style*="position: absolute"][style*="bottom: 0px"] {display: none;}
-"""
+.v-input__slider .v-input__slot {flex-wrap: wrap;}
+.v-input__slider .v-input__slot > .v-label {flex: 0 0 100%; margin-bottom: -4px; white-space: normal;}
+"""  # second rule: a slider's label (with its value and unit) on its own line, the slider at full width
 
 
 @solara.component
