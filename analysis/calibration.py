@@ -70,24 +70,34 @@ def calibration_table(cfg, runs: list[dict]) -> pd.DataFrame:
         lo, hi = (np.percentile(ok, [2.5, 97.5]) if len(ok) else (np.nan, np.nan))
         rows.append({"id": f.id, "fact": f.fact, "source": f.source, "relation": f.relation, "target": f.target,
                      "tolerance": f.tolerance, "model_mean": mean, "ci_low": float(lo), "ci_high": float(hi),
-                     "n": int(len(ok)), "within_tolerance": bool(judge(f, mean))})
+                     "n": len(ok), "within_tolerance": bool(judge(f, mean))})
     return pd.DataFrame(rows)
 
 
 def _figures(cfg, runs, outdir: Path) -> list[str]:
-    from analysis.figures import fig_network_count, fig_theme_calibration, save
+    from analysis.figures import fig_network_count, fig_theme_calibration, intervention_periods, save
 
     outdir.mkdir(parents=True, exist_ok=True)
     counts = np.array([r["timeseries"]["n_networks"].to_numpy() for r in runs])
     years = runs[0]["timeseries"]["year"].to_numpy()
     facts = [f for f in cfg.calibration if f.measure == "metric" and f.metric == "n_networks"]
-    save(fig_network_count(years, counts, facts), outdir / "network_count.png")
+    save(fig_network_count(years, counts, facts, periods=intervention_periods(cfg.interventions)),
+         outdir / "network_count.png")
     year = next((f.year for f in cfg.calibration if f.metric and f.metric.startswith("theme_share_")), cfg.end_year)
     issues = cfg.issue_names
     shares = np.array([[r["timeseries"].loc[r["timeseries"]["year"] == year, f"theme_share_{i}"].iloc[0]
                         for i in issues] for r in runs])
     save(fig_theme_calibration(issues, shares, year), outdir / "theme_shares.png")
     return ["figures/network_count.png", "figures/theme_shares.png"]
+
+
+def target_text(relation: str, target: float, tolerance: float) -> str:
+    """A fact's target as the table shows it: '≈ 55 ± 15'; a one-sided fact '≥ 200', with its
+    tolerance only when it has one ('≥ 1 (tolerance 0.05)')."""
+    if relation == "approx":
+        return f"≈ {target:g} ± {tolerance:g}"
+    sign = {"at_least": "≥", "at_most": "≤"}[relation]
+    return f"{sign} {target:g}" + (f" (tolerance {tolerance:g})" if tolerance else "")
 
 
 def _markdown(cfg, table: pd.DataFrame, figures: list[str], n: int) -> str:
@@ -97,9 +107,8 @@ def _markdown(cfg, table: pd.DataFrame, figures: list[str], n: int) -> str:
              f"Facts met within the tolerances stated in the scenario file: **{met} of {len(table)}**.", "",
              "| fact | source | target | model mean | 95% interval | n | within tolerance |",
              "|---|---|---|---|---|---|---|"]
-    rel = {"approx": "≈", "at_least": "≥", "at_most": "≤"}
     for r in table.itertuples():
-        lines.append(f"| {r.fact} | {r.source} | {rel[r.relation]} {r.target:g} ± {r.tolerance:g} | {r.model_mean:.3g} | "
+        lines.append(f"| {r.fact} | {r.source} | {target_text(r.relation, r.target, r.tolerance)} | {r.model_mean:.3g} | "
                      f"{r.ci_low:.3g} – {r.ci_high:.3g} | {r.n} | {'yes' if r.within_tolerance else '**no**'} |")
     lines += [""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
     return "\n".join(lines)

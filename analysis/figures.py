@@ -1092,10 +1092,11 @@ def fig_sweep_grid(summary: pd.DataFrame, params: list[str], metrics: list[str],
                     line, = ax.plot(x, sub["mean"], marker="o", ms=3, lw=1.3, color=colour)
                     ax.fill_between(x, sub["ci_low"].astype(float), sub["ci_high"].astype(float),
                                     color=line.get_color(), alpha=0.18, lw=0)
-                    if others:
+                    if others and r == 0:
                         k = key[0] if isinstance(key, tuple) else key
                         legend.setdefault(c, []).append(Line2D([], [], color=line.get_color(), marker="o", ms=3,
-                                                               label=f"{others[0]} = {k}"))
+                                                               label=f"{others[0]} = {k:g}" if isinstance(
+                                                                   k, (int, float)) else f"{others[0]} = {k}"))
                 if not others:
                     legend.setdefault(c, [Line2D([], [], color="tab:blue", marker="o", ms=3,
                                                  label="mean; band: 95% interval")])
@@ -1121,9 +1122,13 @@ def fig_sweep_grid(summary: pd.DataFrame, params: list[str], metrics: list[str],
     _margins(fig, top_in=0.55, bottom_in=0.5 + 0.16 * rows_leg, left_in=0.6, wspace=0.35, hspace_in=0.5, nrows=nrows)
     for c, handles in legend.items():
         left = axes[-1, c].get_position().x0
-        fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(left, 0.005), fontsize=7, frameon=False)
+        banded = len(params) > 1 and len(handles) > 1
+        fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(left, 0.005), fontsize=7, frameon=False,
+                   title="bands: 95% intervals of the mean" if banded else None, title_fontsize=7)
     more = f" (first {len(shown)} of {len(metrics)} metrics; all are in summary.csv)" if len(shown) < len(metrics) else ""
-    fig.suptitle(f"Final values against each varied parameter{more}", fontsize=10, x=0.01, ha="left",
+    n_min = int(summary["n"].min()) if len(summary) else 0
+    few = f"; {n_min} run{'s' if n_min != 1 else ''} per point: intervals unreliable" if n_min < 3 else ""
+    fig.suptitle(f"Final values against each varied parameter{more}{few}", fontsize=10, x=0.01, ha="left",
                  y=1 - 0.08 / h)
     return fig
 

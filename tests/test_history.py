@@ -394,6 +394,17 @@ def test_calibrate_files(calibrated):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temporary directory left behind"
 
 
+def test_calibration_table_states_one_sided_facts_without_a_zero_tolerance(calibrated):
+    from analysis.calibration import target_text
+
+    assert target_text("approx", 55, 15) == "≈ 55 ± 15"
+    assert target_text("at_least", 200, 0) == "≥ 200"
+    assert target_text("at_most", 0.5, 0.1) == "≤ 0.5 (tolerance 0.1)"
+    md = (calibrated[1] / "calibration.md").read_text()
+    assert "± 0 " not in md and "± 0 |" not in md
+    assert "| ≥ 200 |" in md and "≈ 55 ± 15" in md
+
+
 def test_calibrate_values_come_from_the_runs(calibrated):
     """Re-run the two replications by hand and read the facts independently."""
     scen, out, table = calibrated
