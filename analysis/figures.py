@@ -593,7 +593,8 @@ def _metric_axes(metrics: list[str], ncols: int, figsize, dpi: int, meanings: bo
     if meanings:
         panel_w = figsize[0] / ncols
         wrap = max(20, int(panel_w * 72 * 0.88 / (font * 0.56)))
-        lines = max(len(textwrap.wrap(MD.describe(m).meaning, wrap)) if MD.get(m) else 0 for m in metrics)
+        lines = max(len(textwrap.wrap(MD.describe(m).meaning, wrap, break_on_hyphens=False)) if MD.get(m) else 0
+                    for m in metrics)
     fig = Figure(figsize=figsize, dpi=dpi)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False)).ravel()
     meaning_h = lines * font * 1.25 / 72
@@ -601,7 +602,8 @@ def _metric_axes(metrics: list[str], ncols: int, figsize, dpi: int, meanings: bo
         meta = MD.get(col)
         ax.set_title(meta.title if meta else col, fontsize=font + 1, pad=3 + (meaning_h * 72 + 2 if meanings else 0))
         if meanings and meta is not None:
-            ax.annotate("\n".join(textwrap.wrap(meta.meaning, wrap)), xy=(0.5, 1), xycoords="axes fraction",
+            ax.annotate("\n".join(textwrap.wrap(meta.meaning, wrap, break_on_hyphens=False)), xy=(0.5, 1),
+                        xycoords="axes fraction",
                         xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=font - 0.5,
                         color="0.3", linespacing=1.1)
         ax.set_ylabel(meta.unit if meta else "", fontsize=font - 0.5, labelpad=2)
