@@ -37,11 +37,11 @@ def _check_workers(workers: int | None, flag: str = "--workers"):
         raise UserError(f"{flag} {workers}: expected a whole number >= 1")
 
 
-def _progress(total: int, quiet: bool, desc: str):
+def _progress(total: int, quiet: bool, desc: str, unit: str = "step"):
     from tqdm import tqdm
 
     disable = quiet or not sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="step", disable=disable, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, dynamic_ncols=True)
 
 
 # ------------------------------------------------------------------------------------- commands
@@ -50,9 +50,6 @@ def cmd_run(args) -> int:
 
     from model import ScenarioError, load_scenario
 
-    if _is_sweep_file(args.scenario):
-        raise UserError(f"{args.scenario}: is a sweep file, not a scenario; run it with: "
-                        f"python run.py sweep {args.scenario}")
     overrides = _parse_sets(args.set)
     if args.seed is not None:
         overrides["seed"] = args.seed
@@ -60,7 +57,13 @@ def cmd_run(args) -> int:
     if args.steps is not None:
         overrides["steps"] = args.steps
         overrides.labels["steps"] = f"--steps {args.steps}"
-    cfg = load_scenario(args.scenario, overrides=overrides)
+    try:
+        cfg = load_scenario(args.scenario, overrides=overrides)
+    except ScenarioError:
+        if _is_sweep_file(args.scenario):  # asked only when the file is no valid scenario
+            raise UserError(f"{args.scenario}: is a sweep file, not a scenario; run it with: "
+                            f"python run.py sweep {args.scenario}") from None
+        raise
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("results") / f"{cfg.name}-{stamp}"
     _check_out(out)
@@ -96,8 +99,7 @@ class _OutputProgress:
 
     def __call__(self, done: int, total: int, what: str):
         if self.bar is None:
-            self.bar = _progress(total, self.quiet, "writing")
-            self.bar.unit = "file"
+            self.bar = _progress(total, self.quiet, "writing", unit="file")
         self.bar.n = done
         self.bar.set_postfix_str(what, refresh=True)
 

@@ -66,9 +66,9 @@ def figure_png(fig: Figure, dpi: int | None = None) -> bytes:
     return buf.getvalue()
 
 
-def save(fig: Figure, path: Path, dpi: int = 110) -> Path:
-    """Write a figure as PNG."""
-    fig.savefig(path, dpi=dpi)
+def save(fig: Figure, path: Path, dpi: int | None = None) -> Path:
+    """Write a figure as PNG (at the figure's own dpi unless `dpi` is given)."""
+    fig.savefig(path, dpi=dpi or fig.dpi)
     return Path(path)
 
 
@@ -1153,7 +1153,7 @@ def run_figures(res) -> list[tuple[str, object]]:
     final = {i: float(ts[f"theme_share_{i}"].iloc[-1]) if len(ts) else 0.0 for i in issues}
     out = [
         ("metrics.png", lambda: fig_timeseries(ts, years=years, metrics=KEY_METRICS, ncols=4, figsize=(16, 10.5),
-                                               dpi=110, periods=periods, meanings=True,
+                                               dpi=100, periods=periods, meanings=True,
                                                title=f"{cfg.name}: key metrics over time")),
         ("theme_shares.png", lambda: fig_theme_shares(final, year=years[1] if years else None, figsize=(9, 4.8),
                                                       dpi=110)),
