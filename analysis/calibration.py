@@ -1,5 +1,5 @@
 """`run.py calibrate`: run the historical scenario with N seeds and compare the model with the
-calibration facts listed in the scenario's `calibration:` section (docs/claims.md lists them).
+calibration facts listed in the scenario's `calibration:` section (each with its source).
 
 Every verdict is computed from the runs: for each fact, the value is read from each replication,
 and the fact is met when the replications' mean satisfies the stated relation within the

@@ -1,4 +1,4 @@
-"""End-to-end tests of the command line (`python run.py ...`, INTERFACE.md).
+"""End-to-end tests of the command line (`python run.py ...`, README "Running scenarios").
 
 Every case runs `run.py` in a subprocess with no terminal (stdin from /dev/null, stdout and stderr
 piped), from the repository root unless it tests the default output directory.
@@ -7,9 +7,9 @@ Speed: starting `run.py` costs about 2-3 s (importing Mesa, pandas, scipy), so t
 the tests selected in this module are started together, a few at a time, by the module fixture
 `jobs`; each test then waits only for its own process. Selecting one test runs only its process.
 
-Bad input (INTERFACE.md: exit code 2, one clear message on stderr naming the file, the field path
+Bad input (exit code 2, one clear message on stderr naming the file, the field path
 and what is expected, no traceback, nothing left behind) is one parametrised test over `BAD`
-(the brief's list) and `BAD_EXTRA` (further cases, marked slow). Interrupted and failing runs are
+(the main cases) and `BAD_EXTRA` (further cases, marked slow). Interrupted and failing runs are
 tested in-process at the end, by monkeypatching the writers.
 """
 
@@ -218,7 +218,7 @@ def _run_bad(name: str, root: Path) -> Result:
 
 # ------------------------------------------------------------------------------------ good runs
 GOOD_JOBS = {
-    # the brief's main run: 300 cities, 3 steps, figures included
+    # the main run: 300 cities, 3 steps, figures included
     "main_run": lambda d: run_cli(["run", "scenarios/baseline.yaml", "--out", "{d}/out", "--steps", "3",
                                    "--set", "cities.n=300", "--quiet"], d),
     # default output directory results/<name>-<timestamp>/ under the working directory

@@ -296,7 +296,7 @@ def NetworkPanel(model):
     with solara.Column(gap="0px"):
         PngFigure(lambda: F.network_png_live(model), _deps(model), alt="network")
         solara.HTML(tag="div", unsafe_innerHTML=_caption(
-            "Each node is an active network (the largest 60 at world scale): colour its theme, marker its "
+            "Each node is an active network (the 60 largest when more are active): colour its theme, marker its "
             "membership rule, size its members; lines join networks that share members (each network's four "
             "strongest links; darker: more shared members). Real "
             "networks carry their names; networks that share no member with the others shown stand in a row below."))
