@@ -33,9 +33,9 @@ if str(REPO) not in sys.path:
 
 from analysis.calibration import calibrate, judge
 from model import CityDiplomacyModel, load_scenario
-from model.loading import read_yaml
 from model.founding import dissolve
 from model.interventions import country_index
+from model.loading import read_yaml
 from model.realdata import load_catalogue
 from model.state import COMPETITIVE, INVITATION, RULES
 
@@ -267,7 +267,6 @@ def test_world_map_for_real_cities(real_run_dir):
 
 def test_no_world_map_for_synthetic_cities(tmp_path):
     from analysis.outputs import write_run
-
     from model.api import run_scenario
 
     res = run_scenario(load_scenario(None, overrides={"cities.n": 200, "networks.initial": 5, "steps": 2}),

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from analysis.server import controls as C
 from analysis import figures as F
 from analysis.figures import ACUTO_RAYNER
+from analysis.server import controls as C
 from model import metric_dictionary as MD
 from model.config import ScenarioError
 from model.loading import load_scenario
