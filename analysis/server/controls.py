@@ -227,13 +227,3 @@ def _mean_range(x: np.ndarray) -> str:
     if not len(x):
         return ""
     return f"{x.mean():.3g}" + (f" ({x.min():.3g} to {x.max():.3g})" if len(x) > 1 else "")
-
-
-def final_table(a: pd.DataFrame, b: pd.DataFrame, labels=("A", "B")) -> pd.DataFrame:
-    """Final values of the key metrics for two single runs and their difference (B - A)."""
-    rows = []
-    for col in list(HEADLINE) + ["n_networks", "share_unaffiliated"]:
-        va = float(a[col].iloc[-1]) if len(a) else float("nan")
-        vb = float(b[col].iloc[-1]) if len(b) else float("nan")
-        rows.append({"metric": MD.title(col), labels[0]: round(va, 4), labels[1]: round(vb, 4), "B - A": round(vb - va, 4)})
-    return pd.DataFrame(rows)
