@@ -380,9 +380,13 @@ def _network_artists(model, fig, ax, max_nodes: int, scale: int, labels: int) ->
         out.append(ax.scatter(xy[:, 0], xy[:, 1], marker=marker, zorder=2,
                               s=[_node_size(g.nodes[n]["members"], scale) for n in nodes],
                               c=[colours[g.nodes[n]["theme"]] for n in nodes], edgecolors="black", linewidths=0.5))
-    if any(p[1] == ISOLATE_ROW for p in pos.values()):
+    isolates = any(p[1] == ISOLATE_ROW for p in pos.values())
+    if isolates:
         out.append(ax.text(-1.18, ISOLATE_ROW + 0.13, "no shared members with the networks shown:", fontsize=6.5,
                            color="0.35", va="bottom"))
+    # room for the row of isolates only when there is one (the axes are invisible: no redraw needed)
+    ax.set_ylim(ISOLATE_ROW - 0.2 if isolates else -1.15, 1.15)
+    ax.apply_aspect()
     out += _label_real_networks(ax, fig, g, pos, scale, labels)
     return out
 
