@@ -67,8 +67,9 @@ def figure_png(fig: Figure, dpi: int | None = None) -> bytes:
 
 
 def save(fig: Figure, path: Path, dpi: int | None = None) -> Path:
-    """Write a figure as PNG (at the figure's own dpi unless `dpi` is given)."""
-    fig.savefig(path, dpi=dpi or fig.dpi)
+    """Write a figure as PNG (at the figure's own dpi unless `dpi` is given; light compression: about
+    half the encoding time of zlib's default for files some 10% larger)."""
+    fig.savefig(path, dpi=dpi or fig.dpi, pil_kwargs={"compress_level": 1})
     return Path(path)
 
 
