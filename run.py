@@ -47,7 +47,8 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see: {self.prog} --help)")
 
 
-def _parse_sets(pairs: list[str] | None) -> dict:
+def _parse_sets(pairs: list[str] | None):
+    """--set pairs as overrides; each remembers how it was written (errors name `--set key=VALUE`)."""
     from model.loading import parse_overrides
 
     return parse_overrides(pairs, source="--set")
@@ -73,11 +74,11 @@ def _check_memory(cfg, source: str, gb: float | None, runs_at_once: int = 1):
     return check(cfg, source, _memory_limit(gb), runs_at_once=runs_at_once)
 
 
-def _progress(total: int, quiet: bool, desc: str):
+def _progress(total: int, quiet: bool, desc: str, unit: str = "step"):
     from tqdm import tqdm
 
     disable = quiet or not sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="step", disable=disable, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, dynamic_ncols=True)
 
 
 # ------------------------------------------------------------------------------------- commands
@@ -88,9 +89,17 @@ def cmd_run(args) -> int:
     overrides = _parse_sets(args.set)
     if args.seed is not None:
         overrides["seed"] = args.seed
+        overrides.labels["seed"] = f"--seed {args.seed}"
     if args.steps is not None:
         overrides["steps"] = args.steps
-    cfg = load_scenario(args.scenario, overrides=overrides)
+        overrides.labels["steps"] = f"--steps {args.steps}"
+    try:
+        cfg = load_scenario(args.scenario, overrides=overrides)
+    except ScenarioError:
+        if _is_sweep_file(args.scenario):  # asked only when the file is no valid scenario
+            raise UserError(f"{args.scenario}: is a sweep file, not a scenario; run it with: "
+                            f"python run.py sweep {args.scenario}") from None
+        raise
     _check_memory(cfg, str(args.scenario), args.memory_limit)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out is not None else Path("results") / f"{cfg.name}-{stamp}"
@@ -109,15 +118,18 @@ def cmd_run(args) -> int:
         bar.close()
     from analysis.outputs import disk_full
 
+    writing = _OutputProgress(args.quiet)
     try:
-        write_run(res, out, resolved=yaml_dump(cfg.model_dump(mode="json")),
-                  figures=not args.no_figures)
+        write_run(res, out, resolved=yaml_dump(cfg.model_dump(mode="json")), figures=not args.no_figures,
+                  progress=writing)
     except OSError as e:
         if disk_full(e):
             raise _disk_full(e, out) from None
         raise
+    finally:
+        writing.close()
     if not args.quiet:
-        print(f"wrote {out} ({cfg.steps} steps, {cfg.cities.n} cities, {res.runtime_s:.1f} s)")
+        print(f"wrote {out} ({cfg.steps} steps, {len(res.cities):,} cities, {res.runtime_s:.1f} s)")
     return 0
 
 
@@ -133,6 +145,23 @@ def _disk_full(e: OSError, out: Path, resume: str = "") -> OutputFailed:
     return OutputFailed(f"no space left on the device of {out} ({e.strerror}) while writing the results: nothing "
                         f"was lost and nothing half-written is left {resume or 'there'}; free some space and run the "
                         "same command again")
+class _OutputProgress:
+    """The progress of writing a run's files and figures (after the steps' bar closed): a bar on a
+    terminal, nothing otherwise or with --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar = quiet, None
+
+    def __call__(self, done: int, total: int, what: str):
+        if self.bar is None:
+            self.bar = _progress(total, self.quiet, "writing", unit="file")
+        self.bar.n = done
+        self.bar.set_postfix_str(what, refresh=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
 
 
 def cmd_calibrate(args) -> int:
@@ -297,13 +326,39 @@ def _check_listen(host: str, port: int):
     reason = last.strerror if last is not None and last.strerror else "no usable address"
     raise UserError(f"{where}: cannot listen on {host} port {port} ({reason}); expected an address of this machine "
                     "and a port you may use (ports below 1024 need root)")
+def version() -> str:
+    """The installed package's version (pyproject.toml's, when the project is not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("city-diplomacy")
+    except PackageNotFoundError:
+        import tomllib
+
+        with open(Path(__file__).resolve().parent / "pyproject.toml", "rb") as fh:
+            return tomllib.load(fh)["project"]["version"]
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (reading package metadata costs time)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {version()}")
+        parser.exit()
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="run.py", description="City diplomacy: an agent-based model of international city networks.")
+    prog = "city-diplomacy" if Path(sys.argv[0]).name == "city-diplomacy" else "run.py"
+    p = Parser(prog=prog, description="City diplomacy: an agent-based model of international city networks. "
+               "Exit codes: 0 success, 2 wrong input (one message naming the file or flag), 1 internal error.")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     r = sub.add_parser("run", help="run one scenario and write its outputs")
-    r.add_argument("scenario", type=FILE, help="scenario YAML file")
+    r.add_argument("scenario", type=FILE, help="scenario YAML file (e.g. scenarios/baseline.yaml; sweep files: use `sweep`)")
     r.add_argument("--out", type=PATH, help="output directory (default results/<name>-<timestamp>/); must be new or empty")
     r.add_argument("--seed", type=int, help="seed (overrides the file)")
     r.add_argument("--steps", type=int, help="number of yearly steps (overrides the file)")
@@ -333,15 +388,17 @@ def build_parser() -> Parser:
     cal.add_argument("--replications", type=int, default=10, help="number of seeds (default 10)")
     cal.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
     cal.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
-    cal.add_argument("--quiet", action="store_true")
+    cal.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     cal.set_defaults(func=cmd_calibrate)
     c = sub.add_parser("check", help="validate a scenario or sweep file and print what it resolves to")
-    c.add_argument("file", type=FILE)
-    c.add_argument("--set", action="append", metavar="dotted.key=VALUE")
+    c.add_argument("file", type=FILE, help="scenario or sweep YAML file")
+    c.add_argument("--set", action="append", metavar="dotted.key=VALUE",
+                   help="override a field of a scenario file before checking it (repeatable)")
     c.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     c.set_defaults(func=cmd_check)
     s = sub.add_parser("schema", help="print the JSON Schema of the file formats")
-    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep"])
+    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep"],
+                   help="which file format (default: scenario)")
     s.set_defaults(func=cmd_schema)
     sv = sub.add_parser("serve", help="explore and compare runs in the browser (Mesa SolaraViz server)",
                         description="Start the browser app: watch a run, change levers, compare two runs. "

@@ -1,5 +1,5 @@
 """`run.py calibrate`: run the historical scenario with N seeds and compare the model with the
-calibration facts listed in the scenario's `calibration:` section (docs/claims.md lists them).
+calibration facts listed in the scenario's `calibration:` section (each with its source).
 
 Every verdict is computed from the runs: for each fact, the value is read from each replication,
 and the fact is met when the replications' mean satisfies the stated relation within the
@@ -76,13 +76,14 @@ def calibration_table(cfg, runs: list[dict]) -> pd.DataFrame:
 
 
 def _figures(cfg, runs, outdir: Path) -> list[str]:
-    from analysis.figures import fig_network_count, fig_theme_calibration, save
+    from analysis.figures import fig_network_count, fig_theme_calibration, intervention_periods, save
 
     outdir.mkdir(parents=True, exist_ok=True)
     counts = np.array([r["timeseries"]["n_networks"].to_numpy() for r in runs])
     years = runs[0]["timeseries"]["year"].to_numpy()
     facts = [f for f in cfg.calibration if f.measure == "metric" and f.metric == "n_networks"]
-    save(fig_network_count(years, counts, facts), outdir / "network_count.png")
+    save(fig_network_count(years, counts, facts, periods=intervention_periods(cfg.interventions)),
+         outdir / "network_count.png")
     year = next((f.year for f in cfg.calibration if f.metric and f.metric.startswith("theme_share_")), cfg.end_year)
     issues = cfg.issue_names
     shares = np.array([[r["timeseries"].loc[r["timeseries"]["year"] == year, f"theme_share_{i}"].iloc[0]
@@ -109,6 +110,15 @@ def theme_inputs(cfg, runs: list[dict]) -> dict:
             "shares": dict(zip(issues, shares.round(4).tolist()))}
 
 
+def target_text(relation: str, target: float, tolerance: float) -> str:
+    """A fact's target as the table shows it: '≈ 55 ± 15'; a one-sided fact '≥ 200', with its
+    tolerance only when it has one ('≥ 1 (tolerance 0.05)')."""
+    if relation == "approx":
+        return f"≈ {target:g} ± {tolerance:g}"
+    sign = {"at_least": "≥", "at_most": "≤"}[relation]
+    return f"{sign} {target:g}" + (f" (tolerance {tolerance:g})" if tolerance else "")
+
+
 def _markdown(cfg, table: pd.DataFrame, figures: list[str], n: int, inputs: dict | None = None) -> str:
     met = int(table["within_tolerance"].sum())
     lines = [f"# Calibration: {cfg.name}", "",
@@ -116,9 +126,8 @@ def _markdown(cfg, table: pd.DataFrame, figures: list[str], n: int, inputs: dict
              f"Facts met within the tolerances stated in the scenario file: **{met} of {len(table)}**.", "",
              "| fact | source | target | model mean | 95% interval | n | within tolerance |",
              "|---|---|---|---|---|---|---|"]
-    rel = {"approx": "≈", "at_least": "≥", "at_most": "≤"}
     for r in table.itertuples():
-        lines.append(f"| {r.fact} | {r.source} | {rel[r.relation]} {r.target:g} ± {r.tolerance:g} | {r.model_mean:.3g} | "
+        lines.append(f"| {r.fact} | {r.source} | {target_text(r.relation, r.target, r.tolerance)} | {r.model_mean:.3g} | "
                      f"{r.ci_low:.3g} – {r.ci_high:.3g} | {r.n} | {'yes' if r.within_tolerance else '**no**'} |")
     if inputs:
         lines += ["", f"Theme shares and the inputs ({inputs['year']}): correlation across issues with funders' "

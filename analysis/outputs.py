@@ -230,21 +230,48 @@ def atomic_directory(out: Path):
         raise
 
 
-def write_run(res, out: Path, resolved: str, figures: bool = True) -> Path:
-    """The files of one run (`res`: model.api.RunOutputs with its tables and, for figures, its model)."""
-    with atomic_directory(out) as tmp:
-        (tmp / "config.yaml").write_text(resolved)
-        ts = res.timeseries
-        ts.to_parquet(tmp / "timeseries.parquet", index=False)
-        ts.to_csv(tmp / "timeseries.csv", index=False)
-        res.networks.to_parquet(tmp / "networks.parquet", index=False)
-        res.cities.to_parquet(tmp / "cities.parquet", index=False)
-        if figures:
-            from analysis.figures import write_run_figures
+def write_run(res, out: Path, resolved: str, figures: bool = True, progress=None) -> Path:
+    """The files of one run (`res`: model.api.RunOutputs with its tables and, for figures, its model):
+    config.yaml, timeseries.parquet/.csv, networks.parquet, cities.parquet, named_networks.parquet (runs
+    with a catalogue of real networks), metrics.csv (the metric dictionary), summary.json and figures/.
+    `progress(done, total, what)` is called before each file or figure is written."""
+    from model import metric_dictionary
 
-            write_run_figures(res, tmp / "figures")
+    cfg = res.scenario
+    with atomic_directory(out) as tmp:
+        ts = res.timeseries
+
+        def tables():
+            (tmp / "config.yaml").write_text(resolved)
+            ts.to_parquet(tmp / "timeseries.parquet", index=False)
+            ts.to_csv(tmp / "timeseries.csv", index=False)
+            res.networks.to_parquet(tmp / "networks.parquet", index=False)
+            res.cities.to_parquet(tmp / "cities.parquet", index=False)
+            if cfg.networks.catalogue and res.named_networks is not None:
+                res.named_networks.to_parquet(tmp / "named_networks.parquet", index=False)
+            metric_dictionary.table(cfg.issue_names).to_csv(tmp / "metrics.csv", index=False)
+
+        stages = [("tables", tables)]
+        if figures:
+            from analysis.figures import run_figures
+
+            for name, draw in run_figures(res):
+                stages.append((f"figures/{name}", lambda name=name, draw=draw: _figure(draw, tmp / "figures" / name)))
+        for j, (what, do) in enumerate(stages):
+            if progress is not None:
+                progress(j, len(stages), what)
+            do()
         steps = int(ts["step"].iloc[-1]) if len(ts) else 0  # the last step (step 0 is the initial state)
-        summary = {"scenario": res.scenario.name, "seed": res.scenario.seed, "steps": steps,
+        summary = {"scenario": cfg.name, "seed": cfg.seed, "steps": steps,
                    "final": res.final, "runtime_s": round(res.runtime_s, 3)}
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+        if progress is not None:
+            progress(len(stages), len(stages), "done")
     return Path(out)
+
+
+def _figure(draw, path: Path):
+    from analysis.figures import save
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(draw(), path)

@@ -1,4 +1,4 @@
-"""Mesa agents as thin views onto the model's arrays (docs/ODD.md, section 2: state in arrays, agents as views).
+"""Mesa agents as thin views onto the model's arrays (docs/ODD.md section 2).
 
 A `CityAgent` or `NetworkAgent` holds only its row index; every attribute reads (and, where it
 makes sense, writes) the model's NumPy arrays, so Mesa's AgentSet tools (`select`, `groupby`,

@@ -274,22 +274,62 @@ def parse_value(text: str, key: str = "", source: str = "--set") -> Any:
     return value
 
 
-def parse_overrides(pairs: list[str] | str | None, source: str = "--set") -> dict[str, Any]:
+class OverrideError(ScenarioError):
+    """A ScenarioError caused by an override: `source` names the override as the user wrote it
+    (`--set resources.pool=-1`), `path` is the field path as usual; the message leaves the path out
+    when the override names it already: `--set resources.pool=-1: must be >= 0`."""
+
+    def __init__(self, label: str, path: str, message: str, key: str = ""):
+        super().__init__(label, path, message)
+        shown = "" if not path or path == ".".join(split_path(key)) else path
+        self.args = (f"{label}: {shown + ': ' if shown else ''}{message}",)
+
+
+class Overrides(dict):
+    """Dotted key -> value, remembering how each pair was written: `labels[key]` is what an error
+    message names instead of the file (`--set resources.pool=-1`, `--seed -1`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.labels: dict[str, str] = {}
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def parse_overrides(pairs: list[str] | str | None, source: str = "--set") -> Overrides:
     """`dotted.key=VALUE` pairs as {dotted key: value}: a list (the command line's repeated `--set`)
     or one text with a pair per line or separated by `;` (the app's override box; `#` starts a
-    comment line). A pair without `=` or with an empty key is a ScenarioError naming `source`."""
+    comment line). A pair without `=` or with an empty key is a ScenarioError naming the pair
+    (`--set resources.pool: expected dotted.key=VALUE`)."""
     if isinstance(pairs, str):
         pairs = [p for line in pairs.replace(";", "\n").splitlines() if (p := line.strip()) and not p.startswith("#")]
-    out: dict[str, Any] = {}
+    out = Overrides()
     for p in pairs or []:
         if "=" not in p:
-            raise ScenarioError(source, "", f"{p!r}: expected dotted.key=VALUE, e.g. resources.pool=50")
+            raise ScenarioError(f"{source} {_shorten(p)}", "", "expected dotted.key=VALUE, e.g. resources.pool=50")
         k, v = p.split("=", 1)
         k = k.strip()
+        label = f"{source} {_shorten(k + '=' + v.strip())}"
         if not k:
-            raise ScenarioError(source, "", f"{p!r}: the key before '=' is empty; expected dotted.key=VALUE")
-        out[k] = parse_value(v.strip(), key=k, source=source)
+            raise ScenarioError(label, "", "the key before '=' is empty; expected dotted.key=VALUE")
+        try:
+            out[k] = parse_value(v.strip(), key=k, source=source)
+        except ScenarioError as e:
+            raise OverrideError(label, e.path, e.message, k) from None
+        out.labels[k] = label
     return out
+
+
+def override_label(key: str, value: Any, source: str, labels: dict[str, str] | None = None) -> str:
+    """How an error names one override: as the user wrote it when known (`labels`), else
+    `SOURCE key=VALUE`."""
+    if labels and key in labels:
+        return labels[key]
+    text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+    text = text.removesuffix("\n...").strip()
+    return f"{source} {_shorten(f'{key}={text}')}"
 
 
 def split_path(key: str) -> list[str]:
@@ -300,39 +340,51 @@ def split_path(key: str) -> list[str]:
 def apply_overrides(data: dict, overrides: dict[str, Any] | None, source: str = "--set",
                     root: type[BaseModel] = Scenario) -> dict:
     """Set dotted keys (`a.b.c` or `a__b__c`) in a nested dict; list items by index (`interventions.0.start`).
-    Every path is checked against the schema of `root` before any value is set."""
+    Every path is checked against the schema of `root` before any value is set. Errors name the
+    override as written (`Overrides.labels`) or, when `source` is a flag (`--set`), `SOURCE key=VALUE`
+    (an OverrideError); else `source` with the key as the field path (e.g. a sweep file's `set`)."""
     if not overrides:
         return data
+    labels = getattr(overrides, "labels", {})
     for key, value in overrides.items():
-        parts = split_path(key)
-        if not all(parts):
-            raise ScenarioError(source, key, "expected a dotted field path such as resources.pool")
-        check_path(root, parts, source, key)
-        node = data
-        for j, part in enumerate(parts[:-1]):
-            nxt = parts[j + 1]
-            _check_node(node, parts, j, source, key)
-            if isinstance(node, list):
-                idx = int(part)
-                if idx >= len(node):
-                    raise ScenarioError(source, key, f"list index {idx} out of range (the list has {len(node)} items)")
-                node = node[idx]
-                continue
-            if part not in node or node[part] is None:
-                if nxt.isdigit():
-                    raise ScenarioError(source, key, f"{part} has no item {nxt}")
-                node[part] = {}
-            node = node[part]
-        last = parts[-1]
-        _check_node(node, parts, len(parts) - 1, source, key)
-        if isinstance(node, list):
-            idx = int(last)
-            if idx >= len(node):
-                raise ScenarioError(source, key, f"list index {idx} out of range")
-            node[idx] = value
-        else:
-            node[last] = value
+        try:
+            _apply_one(data, key, value, source, root)
+        except ScenarioError as e:
+            if key in labels or source.startswith("--"):
+                raise OverrideError(override_label(key, value, source, labels), e.path, e.message, key) from None
+            raise
     return data
+
+
+def _apply_one(data: dict, key: str, value: Any, source: str, root):
+    parts = split_path(key)
+    if not all(parts):
+        raise ScenarioError(source, key, "expected a dotted field path such as resources.pool")
+    check_path(root, parts, source, key)
+    node = data
+    for j, part in enumerate(parts[:-1]):
+        nxt = parts[j + 1]
+        _check_node(node, parts, j, source, key)
+        if isinstance(node, list):
+            idx = int(part)
+            if idx >= len(node):
+                raise ScenarioError(source, key, f"list index {idx} out of range (the list has {len(node)} items)")
+            node = node[idx]
+            continue
+        if part not in node or node[part] is None:
+            if nxt.isdigit():
+                raise ScenarioError(source, key, f"{part} has no item {nxt}")
+            node[part] = {}
+        node = node[part]
+    last = parts[-1]
+    _check_node(node, parts, len(parts) - 1, source, key)
+    if isinstance(node, list):
+        idx = int(last)
+        if idx >= len(node):
+            raise ScenarioError(source, key, f"list index {idx} out of range")
+        node[idx] = value
+    else:
+        node[last] = value
 
 
 def _check_node(node, parts, j, source, key):
@@ -519,6 +571,8 @@ def _type_message(expected: list[str], got) -> str:
     if isinstance(got, str) and _NUMBER_TEXT.match(got) and ("a number" in expected or "a whole number" in expected):
         return f"{read}; expected {exp}: write it without quotes{' or underscores' if '_' in got else ''}"
     return f"{read}; expected {exp}"
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"), "less_than_equal": ("<=", "le"),
+           "less_than": ("<", "lt")}
 
 
 def translate(e: ValidationError, root, source: str, prefix: str = "") -> ScenarioError:
@@ -554,6 +608,10 @@ def translate(e: ValidationError, root, source: str, prefix: str = "") -> Scenar
         msg = f"{got!r} is not allowed; expected one of: {err.get('ctx', {}).get('expected', '')}"
         if isinstance(got, (bool, int, float)) or got is None:
             msg = f"{was_read_as(got)}; expected one of: {err.get('ctx', {}).get('expected', '')}"
+    elif typ in _BOUNDS:
+        op, ctx_key = _BOUNDS[typ]
+        bound = err.get("ctx", {}).get(ctx_key)
+        msg = f"must be {op} {bound:g} (got {got!r})" if isinstance(bound, (int, float)) else f"must be {op} {bound} (got {got!r})"
     elif typ != "value_error" and not isinstance(got, (dict, list)) and got is not None:
         msg = f"{msg} (got {got!r})"
     if others > 0:
@@ -599,7 +657,13 @@ def validate_scenario(data: dict, source: str = "") -> Scenario:
 def load_scenario(path: str | os.PathLike | dict | None = None, overrides: dict[str, Any] | None = None,
                   source: str | None = None, override_source: str = "--set") -> Scenario:
     """Load, override and validate a scenario: a YAML file, a mapping of fields (e.g. a resolved
-    scenario, copied first) or None (all defaults). `source` names it in error messages."""
+    scenario, copied first) or None (all defaults). `source` names it in error messages.
+
+    An error caused by an override names the override, not the file: `--set resources.pool=-1: must
+    be >= 0` (as written when `overrides` comes from `parse_overrides`, whose `labels` may also name
+    other flags such as `--seed 5`; else `OVERRIDE_SOURCE key=VALUE`). A problem of a whole section
+    (e.g. shares that sum to more than 1) is put down to the overrides inside it only when the file
+    alone is valid there."""
     import copy
 
     if isinstance(path, dict):
@@ -608,6 +672,31 @@ def load_scenario(path: str | os.PathLike | dict | None = None, overrides: dict[
         data, src = read_yaml(path), source or str(path)
     else:
         data, src = {}, source or "<defaults>"
-    if overrides:
-        apply_overrides(data, dict(overrides), source=override_source)
-    return validate_scenario(data, src)
+    if not overrides:
+        return validate_scenario(data, src)
+    original = copy.deepcopy(data)
+    apply_overrides(data, overrides, source=override_source)
+    try:
+        return validate_scenario(data, src)
+    except ScenarioError as e:
+        raise _blame_override(e, overrides, override_source, original, src) from None
+
+
+def _blame_override(e: ScenarioError, overrides: dict, override_source: str, original: dict, src: str) -> ScenarioError:
+    """The validation error `e` (naming the file) turned into one naming the override that caused it."""
+    if e.source != src:
+        return e
+    labels = getattr(overrides, "labels", {})
+    path = e.path or ""
+    keys = [k for k in overrides if (kp := ".".join(split_path(k))) == path or path.startswith(kp + ".")]
+    if not keys:  # a problem of a section (or the whole scenario) that holds overridden fields
+        inside = [k for k in overrides if not path or ".".join(split_path(k)).startswith(path + ".")]
+        if not inside:
+            return e
+        try:
+            validate_scenario(original, src)
+        except ScenarioError:
+            return e  # the file alone is wrong already
+        keys = inside
+    label = ", ".join(override_label(k, overrides[k], override_source, labels) for k in keys)
+    return OverrideError(label, path, e.message, keys[0] if len(keys) == 1 else "")

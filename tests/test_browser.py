@@ -3,18 +3,22 @@ Debian's Chromium (/usr/bin/chromium; never `playwright install`).
 
 Every request the page makes to anything but the loopback server is aborted and recorded, and the
 tests assert that none was made (and that the server did not fetch assets from the internet
-either): the app works offline. Step advances the model and changes a plot; a lever and a remedy
-switch followed by Reset rebuild the model; Play runs until paused; the comparison page runs two
-settings side by side. With UPDATE_SCREENSHOT=1 the first test rewrites docs/screenshot.png (README).
+either): the app works offline. The tabs are named (Explore, Compare); Step advances the model and
+changes the plots, and the time a Step takes to reach the browser is measured and printed (run
+with -s to see it; speed targets belong to benchmarks, so the test only guards against a gross
+regression); a lever change shows a pending note until Reset rebuilds the model; picking a scenario
+file sets the sidebar to its values; Play runs until paused; the Compare tab runs several seeds per
+side. With UPDATE_SCREENSHOT=1 the first test rewrites docs/screenshot.png (README).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -140,65 +144,98 @@ def app_page(browser, server):
     p.close()
 
 
-def test_page_loads_offline_and_step_changes_the_plots(app_page, server):
+def _slider(page, valuemax: str):
+    """The slider whose maximum is `valuemax` (sliders carry no names; their ranges tell them apart)."""
+    return page.locator(f"[role=slider][aria-valuemax='{valuemax}']").first
+
+
+def _step_and_wait(p, n_before: int, n_after: int, timeout=60_000) -> float:
+    page = p.page
+    src = p.src("img.citydip-metrics")
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Step").click()
+    p.wait_text(".citydip-step", f"step {n_after} of 45", timeout=timeout)
+    p.wait_new_src("img.citydip-metrics", src, timeout=timeout)
+    for panel in ("network", "cities", "themes"):  # every panel of the page has its new image
+        p.page.wait_for_function("([s]) => { const e = document.querySelector(s); return e && e.complete; }",
+                                 arg=[f"img.citydip-{panel}"], timeout=timeout)
+    return time.perf_counter() - t0
+
+
+def test_page_loads_offline_with_named_tabs_and_a_step_is_fast(app_page, server):
     p = app_page
     page = p.page
     assert "City diplomacy" in page.locator("header, .v-app-bar, .v-toolbar").first.inner_text()
+    tabs = [t.strip().lower() for t in page.get_by_role("tab").all_inner_texts()]
+    assert tabs == ["explore", "compare"], tabs
     for panel in ("metrics", "network", "themes", "cities"):
         img = page.locator(f"img.citydip-{panel}")
         assert img.evaluate("e => e.naturalWidth") > 100, panel
     assert "step 0 of 45" in p.text(".citydip-step")
-    assert "Top networks by members" in page.locator("body").inner_text()
+    assert "2,000 cities" in p.text(".citydip-city-count")
+    body = page.locator("body").inner_text()
+    assert "Top networks by members" in body
+    # each metric panel explains itself from the metric dictionary
+    assert "Fragmentation index [index (0-1)]: Per issue" in body and "Acuto and Rayner (2016) report" in body
+    assert "Funding pool: 120 M USD/yr" in body  # sliders show their values and units
 
     before = page.locator("img.citydip-metrics").screenshot()
-    src = p.src("img.citydip-metrics")
-    t0 = time.perf_counter()
-    page.get_by_role("button", name="Step").click()
-    p.wait_text(".citydip-step", "step 1 of 45")
-    p.wait_new_src("img.citydip-metrics", src)
-    print(f"Step -> updated plots in the browser: {time.perf_counter() - t0:.2f} s")
+    _step_and_wait(p, 0, 1)
     assert "Year 1980" in p.text(".citydip-year")
     assert page.locator("img.citydip-metrics").screenshot() != before
+    times = [_step_and_wait(p, k, k + 1) for k in range(1, 11)]
+    print(f"\nStep -> every plot updated in the browser (baseline, steps 2-11): median {statistics.median(times):.2f} s, "
+          f"max {max(times):.2f} s, all {[round(t, 2) for t in times]}")
+    assert statistics.median(times) < 2.0, times  # a gross regression only: the target (0.5 s) is in the report
 
-    # the README screenshot, some twenty years in: Step with a render interval of 19 (keyboard on the slider)
-    interval = page.get_by_role("slider").nth(1)
+    # README's screenshot some twenty years in: 9 more steps at once (Steps per Step = 9)
+    interval = _slider(page, "45")
     interval.focus()
-    for _ in range(9):
+    for _ in range(8):
         interval.press("ArrowRight")
-    page.wait_for_function("() => document.querySelectorAll('[role=slider]')[1].getAttribute('aria-valuenow') == '19'")
-    src = p.src("img.citydip-network")
-    page.get_by_role("button", name="Step").click()
-    p.wait_text(".citydip-step", "step 20 of 45", timeout=60_000)
-    p.wait_new_src("img.citydip-network", src)
+    page.wait_for_function("() => document.querySelector(\"[role=slider][aria-valuemax='45']\")"
+                           ".getAttribute('aria-valuenow') == '9'")
+    _step_and_wait(p, 11, 20)
     page.set_viewport_size({"width": 1600, "height": 1350})  # tall enough for the table and the Run panel
     time.sleep(1.5)  # let every panel finish drawing
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 50_000
+    # Solara's banner does not sit over any figure
+    boxes = page.locator("img.citydip-figure").evaluate_all("es => es.map(e => e.getBoundingClientRect().toJSON())")
+    banner = page.get_by_text("This website runs on")
+    if banner.count() and banner.first.is_visible():
+        b = banner.first.bounding_box()
+        for r in boxes:
+            assert (b["x"] > r["x"] + r["width"] or b["x"] + b["width"] < r["x"] or b["y"] > r["y"] + r["height"]
+                    or b["y"] + b["height"] < r["y"]), "Solara's banner covers a figure"
     p.assert_offline(server)
 
 
-def test_lever_and_remedy_then_reset_rebuild_the_model(app_page, server):
+def test_lever_change_is_pending_until_reset(app_page, server):
     p = app_page
     page = p.page
-    page.get_by_role("button", name="Step").click()
-    p.wait_text(".citydip-step", "step 1 of 45")
+    _step_and_wait(p, 0, 1)
     assert "pool <b>120</b>" in page.locator(".citydip-run").inner_html()
+    assert page.locator(".citydip-pending").count() == 0
     # funding pool 120 -> 60 (PageDown moves a 0-600 slider by 60), a remedy switched on
-    pool = page.get_by_role("slider").nth(2)
+    pool = _slider(page, "600")
     assert pool.get_attribute("aria-valuenow") == "120"
     pool.focus()
     pool.press("PageDown")
-    page.wait_for_function("() => document.querySelectorAll('[role=slider]')[2].getAttribute('aria-valuenow') == '60'")
+    page.wait_for_function("() => document.querySelector(\"[role=slider][aria-valuemax='600']\")"
+                           ".getAttribute('aria-valuenow') == '60'")
+    p.wait_text(".citydip-pending", "Pending until Reset: Funding pool: 60 M USD/yr")
+    assert "Funding pool: 60 M USD/yr" in page.locator("body").inner_text()
     page.get_by_label("Remedy: Open knowledge").check(force=True)
+    p.wait_text(".citydip-pending", "remedies")
+    assert "pool <b>120</b>" in page.locator(".citydip-run").inner_html()  # nothing changed yet
     page.get_by_role("button", name="Reset").click()
     p.wait_text(".citydip-step", "step 0 of 45")
     p.wait_text(".citydip-interventions", "open_knowledge 1980+")
+    page.wait_for_function("() => !document.querySelector('.citydip-pending')", timeout=30_000)
     assert "pool <b>60</b>" in page.locator(".citydip-run").inner_html()
-    src = p.src("img.citydip-metrics")
-    page.get_by_role("button", name="Step").click()
-    p.wait_text(".citydip-step", "step 1 of 45")
-    p.wait_new_src("img.citydip-metrics", src)
+    _step_and_wait(p, 0, 1)
     # Play runs on by itself until paused
     page.get_by_role("button", name="▶").click()
     p.wait_text(".citydip-step", "step 3 of 45", timeout=60_000)
@@ -215,14 +252,33 @@ def test_lever_and_remedy_then_reset_rebuild_the_model(app_page, server):
     p.assert_offline(server)
 
 
-def test_compare_page_runs_two_settings_side_by_side(app_page, server):
+def test_picking_a_scenario_file_sets_the_sidebar_to_its_values(app_page, server):
     p = app_page
     page = p.page
-    page.get_by_role("tab", name="Page 1").click()
+    page.locator(".v-select", has_text="Scenario file").first.click()
+    page.get_by_role("option", name="scenarios/world_scale.yaml").click()
+    page.wait_for_function("() => document.querySelector(\"[role=slider][aria-valuemax='600']\")"
+                           ".getAttribute('aria-valuenow') == '400'")
+    assert "Funding pool: 400 M USD/yr" in page.locator("body").inner_text()  # world_scale.yaml's pool
+    p.wait_text(".citydip-pending", "scenario file scenarios/world_scale.yaml")
+    assert "step 0 of 45" in p.text(".citydip-step") and "2,000 cities" in p.text(".citydip-city-count")  # not yet
+    p.assert_offline(server)
+
+
+def test_compare_tab_runs_several_seeds_per_side(app_page, server):
+    p = app_page
+    page = p.page
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_text("Seeds per side: 5").wait_for(timeout=30_000)  # five by default
+    seeds = _slider(page, "20")
+    seeds.focus()
+    for _ in range(2):
+        seeds.press("ArrowLeft")
+    page.get_by_text("Seeds per side: 3").wait_for(timeout=10_000)
     page.get_by_role("button", name="Run both").click()
-    page.wait_for_selector("img.citydip-compare-metrics", timeout=90_000)
+    page.wait_for_selector("img.citydip-compare-metrics", timeout=240_000)
     page.wait_for_selector("img.citydip-compare-themes", timeout=30_000)
     body = page.locator("body").inner_text()
-    assert "Fragmentation index" in body and "B - A" in body
-    assert "6 remedies" in body  # side B: the current run plus every remedy
+    assert "Fragmentation index" in body and "B - A" in body and "3 seeds per side" in body
+    assert "B: current run + Cross-network platform" in body  # side B: one remedy, not all of them
     p.assert_offline(server)

@@ -9,7 +9,7 @@ the tests selected in this module are started together, a few at a time, by the 
 
 Bad input (README: exit code 2, one clear message on stderr naming the file, the field path
 and what is expected, no traceback, nothing left behind) is one parametrised test over `BAD`
-(the brief's list) and `BAD_EXTRA` (further cases, marked slow). Interrupted and failing runs are
+(the main cases) and `BAD_EXTRA` (further cases, marked slow). Interrupted and failing runs are
 tested in-process at the end, by monkeypatching the writers.
 """
 
@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from model.config import Scenario  # noqa: E402
-from model.loading import load_scenario  # noqa: E402
-from model.metrics import metric_names  # noqa: E402
+from model.config import Scenario
+from model.loading import load_scenario
+from model.metrics import metric_names
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 NETWORK_COLUMNS = ["network_id", "name", "theme", "rule", "scope", "founded", "dissolved", "members", "funds",
@@ -105,89 +105,97 @@ RUN_TAIL = ["--out", "{d}/out", "--quiet"]
 IV = "interventions:\n  - kind: {kind}\n    start: 1990\n"
 
 BAD: dict[str, dict] = {
-    "missing_file": dict(args=["run", "{d}/nope.yaml"], expect=["{d}/nope.yaml", "not found"]),
-    "directory": dict(files={"adir/x.txt": "x"}, args=["run", "{d}/adir"], expect=["{d}/adir", "directory"]),
-    "empty_file": dict(files={"s.yaml": ""}, expect=["empty"]),
-    "binary_file": dict(files={"s.yaml": bytes(range(256)) * 4}, expect=["binary"]),
-    "malformed_yaml": dict(files={"s.yaml": "name: [unclosed\nsteps: 3\n"}, expect=["malformed YAML", "line"]),
+    "missing_file": {"args": ["run", "{d}/nope.yaml"], "expect": ["{d}/nope.yaml", "not found"]},
+    "directory": {"files": {"adir/x.txt": "x"}, "args": ["run", "{d}/adir"], "expect": ["{d}/adir", "directory"]},
+    "empty_file": {"files": {"s.yaml": ""}, "expect": ["empty"]},
+    "binary_file": {"files": {"s.yaml": bytes(range(256)) * 4}, "expect": ["binary"]},
+    "malformed_yaml": {"files": {"s.yaml": "name: [unclosed\nsteps: 3\n"}, "expect": ["malformed YAML", "line"]},
     # a tag that would construct a Python object and run a shell command: must not run
-    "python_object_tag": dict(files={"s.yaml": '!!python/object/apply:os.system ["touch {d}/PWNED"]\n'},
-                              expect=["not allowed"]),
-    "python_object_tag_nested": dict(
-        files={"s.yaml": 'resources:\n  pool: !!python/object/apply:os.system ["touch {d}/PWNED"]\n'},
-        expect=["not allowed"]),
-    "deep_nesting_200": dict(files={"s.yaml": nested_yaml(200)}, expect=["too deep"]),
-    "alias_bomb": dict(files={"s.yaml": alias_bomb()}, expect=["too large"]),
-    "unknown_key": dict(files={"s.yaml": "name: x\nbogus: 1\n"}, expect=["bogus", "unknown field", "resources"]),
-    "unknown_nested_key": dict(files={"s.yaml": "resources:\n  poool: 50\n"},
-                               expect=["resources.poool", "unknown field", "pool"]),
-    "wrong_type": dict(files={"s.yaml": "cities:\n  n: lots\n"}, expect=["cities.n", "whole number", "lots"]),
-    "nan": dict(files={"s.yaml": "resources:\n  pool: .nan\n"}, expect=["resources.pool", "finite"]),
-    "infinity": dict(files={"s.yaml": "resources:\n  gamma: .inf\n"}, expect=["resources.gamma", "finite"]),
-    "out_of_range": dict(files={"s.yaml": "networks:\n  invitation_share: 1.5\n"},
-                         expect=["networks.invitation_share", "less than or equal to 1", "1.5"]),
-    "unknown_intervention_kind": dict(files={"s.yaml": IV.format(kind="nope")},
-                                      expect=["interventions.0.kind", "nope", "pandemic"]),
-    "bad_intervention_param": dict(files={"s.yaml": IV.format(kind="pandemic") + "    params:\n      budget_cut: 5\n"},
-                                   expect=["interventions.0.params.budget_cut", "less than or equal to 1"]),
-    "bad_flag": dict(args=["run", str(BASELINE), "--bogus"], expect=["--bogus"]),
-    "bad_set_path": dict(args=["run", str(BASELINE), "--set", "resources.poool=5"],
-                         expect=["resources.poool", "pool"]),
-    "set_without_equals": dict(args=["run", str(BASELINE), "--set", "resources.pool"],
-                               expect=["--set", "resources.pool", "="]),
-    "out_not_empty": dict(files={"out/keep.txt": "mine"}, args=["run", str(BASELINE), "--steps", "1"],
-                          expect=["--out", "{d}/out", "not empty"]),
+    "python_object_tag": {"files": {"s.yaml": '!!python/object/apply:os.system ["touch {d}/PWNED"]\n'},
+                              "expect": ["not allowed"]},
+    "python_object_tag_nested": {
+        "files": {"s.yaml": 'resources:\n  pool: !!python/object/apply:os.system ["touch {d}/PWNED"]\n'},
+        "expect": ["not allowed"]},
+    "deep_nesting_200": {"files": {"s.yaml": nested_yaml(200)}, "expect": ["too deep"]},
+    "alias_bomb": {"files": {"s.yaml": alias_bomb()}, "expect": ["too large"]},
+    "unknown_key": {"files": {"s.yaml": "name: x\nbogus: 1\n"}, "expect": ["bogus", "unknown field", "resources"]},
+    "unknown_nested_key": {"files": {"s.yaml": "resources:\n  poool: 50\n"},
+                               "expect": ["resources.poool", "unknown field", "pool"]},
+    "wrong_type": {"files": {"s.yaml": "cities:\n  n: lots\n"}, "expect": ["cities.n", "whole number", "lots"]},
+    "nan": {"files": {"s.yaml": "resources:\n  pool: .nan\n"}, "expect": ["resources.pool", "finite"]},
+    "infinity": {"files": {"s.yaml": "resources:\n  gamma: .inf\n"}, "expect": ["resources.gamma", "finite"]},
+    "out_of_range": {"files": {"s.yaml": "networks:\n  invitation_share: 1.5\n"},
+                         "expect": ["networks.invitation_share", "must be <= 1", "1.5"]},
+    "unknown_intervention_kind": {"files": {"s.yaml": IV.format(kind="nope")},
+                                      "expect": ["interventions.0.kind", "nope", "pandemic"]},
+    "bad_intervention_param": {"files": {"s.yaml": IV.format(kind="pandemic") + "    params:\n      budget_cut: 5\n"},
+                                   "expect": ["interventions.0.params.budget_cut", "must be <= 1"]},
+    "bad_flag": {"args": ["run", str(BASELINE), "--bogus"], "expect": ["--bogus"]},
+    "bad_set_path": {"args": ["run", str(BASELINE), "--set", "resources.poool=5"],
+                         "expect": ["error: --set resources.poool=5: unknown field 'poool'", "pool"]},
+    "set_without_equals": {"args": ["run", str(BASELINE), "--set", "resources.pool"],
+                               "expect": ["error: --set resources.pool: expected dotted.key=VALUE"]},
+    # errors in --set values name the flag as written, not the file
+    "set_out_of_range": {"args": ["run", str(BASELINE), "--set", "resources.pool=-1"],
+                             "expect": ["error: --set resources.pool=-1: must be >= 0"], "not_expect": [str(BASELINE)]},
+    "set_breaks_a_section_rule": {"args": ["run", str(BASELINE), "--set", "networks.invitation_share=0.9"],
+                                      "expect": ["error: --set networks.invitation_share=0.9: networks:", "at most 1"]},
+    "seed_negative": {"args": ["run", str(BASELINE), "--seed", "-1"], "expect": ["error: --seed -1: must be >= 0"]},
+    "run_given_a_sweep_file": {"args": ["run", "scenarios/sweeps/smoke.yaml"],
+                                   "expect": ["scenarios/sweeps/smoke.yaml", "is a sweep file", "run.py sweep"]},
+    "out_not_empty": {"files": {"out/keep.txt": "mine"}, "args": ["run", str(BASELINE), "--steps", "1"],
+                          "expect": ["--out", "{d}/out", "not empty"]},
     # found while writing these tests (fixed in run.py / model/config.py)
-    "set_through_a_value": dict(args=["run", str(BASELINE), "--set", "cities.n.x=1"], expect=["cities.n.x"]),
-    "set_value_nested_too_deeply": dict(args=["run", str(BASELINE), "--set", "description=" + "[" * 3000 + "]" * 3000],
-                                        expect=["--set", "description", "too deeply"]),
-    "out_under_a_file": dict(files={"afile": "x"},
-                             args=["run", str(BASELINE), "--steps", "1", "--out", "{d}/afile/sub"],
-                             out=False, expect=["--out", "{d}/afile"]),
-    "intervention_fails_at_start": dict(
-        files={"s.yaml": "steps: 3\ncities:\n  n: 50\ninterventions:\n  - kind: funding_withdrawal\n"
+    "set_through_a_value": {"args": ["run", str(BASELINE), "--set", "cities.n.x=1"], "expect": ["cities.n.x"]},
+    "set_value_nested_too_deeply": {"args": ["run", str(BASELINE), "--set", "description=" + "[" * 3000 + "]" * 3000],
+                                        "expect": ["--set", "description", "too deeply"]},
+    "out_under_a_file": {"files": {"afile": "x"},
+                             "args": ["run", str(BASELINE), "--steps", "1", "--out", "{d}/afile/sub"],
+                             "out": False, "expect": ["--out", "{d}/afile"]},
+    "intervention_fails_at_start": {
+        "files": {"s.yaml": "steps: 3\ncities:\n  n: 50\ninterventions:\n  - kind: funding_withdrawal\n"
                          "    start: 1981\n    params:\n      network: Nope\n"},
-        expect=["interventions.0.params.network", "Nope"]),
+        "expect": ["interventions.0.params.network", "Nope"]},
     # `check` validates the same way
-    "check_missing_file": dict(args=["check", "{d}/nope.yaml"], expect=["{d}/nope.yaml", "not found"], out=False),
-    "check_unknown_nested_key": dict(files={"s.yaml": "resources:\n  poool: 50\n"}, args=["check", "{d}/s.yaml"],
-                                     expect=["resources.poool"], out=False),
+    "check_missing_file": {"args": ["check", "{d}/nope.yaml"], "expect": ["{d}/nope.yaml", "not found"], "out": False},
+    "check_unknown_nested_key": {"files": {"s.yaml": "resources:\n  poool: 50\n"}, "args": ["check", "{d}/s.yaml"],
+                                     "expect": ["resources.poool"], "out": False},
 }
 
 BAD_EXTRA: dict[str, dict] = {
-    "comment_only": dict(files={"s.yaml": "# nothing here\n"}, expect=["empty"]),
-    "not_utf8": dict(files={"s.yaml": "name: caf\xe9\n".encode("latin-1")}, expect=["UTF-8"]),
-    "deep_flow_nesting": dict(files={"s.yaml": "x: " + "[" * 5000 + "]" * 5000 + "\n"}, expect=["too deep"]),
-    "top_level_list": dict(files={"s.yaml": "- 1\n- 2\n"}, expect=["mapping"]),
-    "section_is_a_value": dict(files={"s.yaml": "cities: 5\n"}, expect=["cities"]),
-    "negative_infinity": dict(files={"s.yaml": "resources:\n  growth: -.inf\n"}, expect=["resources.growth", "finite"]),
-    "rule_shares_above_one": dict(
-        files={"s.yaml": "networks:\n  invitation_share: 0.5\n  competitive_share: 0.4\n  threshold_share: 0.3\n"},
-        expect=["networks", "at most 1"]),
-    "intervention_end_before_start": dict(files={"s.yaml": IV.format(kind="pandemic") + "    end: 1985\n"},
-                                          expect=["interventions.0", "end"]),
-    "unknown_intervention_param": dict(files={"s.yaml": IV.format(kind="pandemic") + "    params:\n      bogus: 1\n"},
-                                       expect=["interventions.0.params.bogus", "budget_cut"]),
-    "intervention_unknown_issue": dict(
-        files={"s.yaml": IV.format(kind="national_withdrawal") + "    params:\n      issue: space\n"},
-        expect=["interventions.0.params.issue", "space", "climate"]),
-    "intervention_end_before_start_short_run": dict(files={"s.yaml": "steps: 5\ninterventions:\n  - kind: pandemic\n    start: 1983\n    end: 1981\n"},
-                                          expect=["interventions.0", "end", "1981"]),
-    "bad_flag_value": dict(args=["run", str(BASELINE), "--steps", "three"], expect=["--steps", "three"]),
-    "steps_zero": dict(args=["run", str(BASELINE), "--steps", "0"], expect=[str(BASELINE), "steps"]),
-    "unknown_command": dict(args=["frobnicate"], expect=["frobnicate"], out=False),
-    "set_nan": dict(args=["run", str(BASELINE), "--set", "resources.pool=.nan"], expect=["resources.pool", "finite"]),
-    "set_empty_key": dict(args=["run", str(BASELINE), "--set", "=5"], expect=["--set"]),
-    "set_missing_list_item": dict(args=["run", str(BASELINE), "--set", "interventions.0.start=1990"],
-                                  expect=["interventions.0.start"]),
-    "set_list_by_name": dict(files={"s.yaml": IV.format(kind="pandemic")},
-                             args=["run", "{d}/s.yaml", "--set", "interventions.start=1991"],
-                             expect=["interventions.start"]),
-    "out_is_a_file": dict(files={"out": "x"}, args=["run", str(BASELINE), "--steps", "1"], expect=["--out", "{d}/out"]),
-    "check_malformed_yaml": dict(files={"s.yaml": "a: b: c\n"}, args=["check", "{d}/s.yaml"],
-                                 expect=["{d}/s.yaml", "malformed"], out=False),
-    "bad_set_path_default_out": dict(files={}, args=["run", str(BASELINE), "--set", "resources.poool=5"],
-                                     expect=["resources.poool"], out=False, cwd_case=True),
+    "comment_only": {"files": {"s.yaml": "# nothing here\n"}, "expect": ["empty"]},
+    "not_utf8": {"files": {"s.yaml": "name: caf\xe9\n".encode("latin-1")}, "expect": ["UTF-8"]},
+    "deep_flow_nesting": {"files": {"s.yaml": "x: " + "[" * 5000 + "]" * 5000 + "\n"}, "expect": ["too deep"]},
+    "top_level_list": {"files": {"s.yaml": "- 1\n- 2\n"}, "expect": ["mapping"]},
+    "section_is_a_value": {"files": {"s.yaml": "cities: 5\n"}, "expect": ["cities"]},
+    "negative_infinity": {"files": {"s.yaml": "resources:\n  growth: -.inf\n"}, "expect": ["resources.growth", "finite"]},
+    "rule_shares_above_one": {
+        "files": {"s.yaml": "networks:\n  invitation_share: 0.5\n  competitive_share: 0.4\n  threshold_share: 0.3\n"},
+        "expect": ["networks", "at most 1"]},
+    "intervention_end_before_start": {"files": {"s.yaml": IV.format(kind="pandemic") + "    end: 1985\n"},
+                                          "expect": ["interventions.0", "end"]},
+    "unknown_intervention_param": {"files": {"s.yaml": IV.format(kind="pandemic") + "    params:\n      bogus: 1\n"},
+                                       "expect": ["interventions.0.params.bogus", "budget_cut"]},
+    "intervention_unknown_issue": {
+        "files": {"s.yaml": IV.format(kind="national_withdrawal") + "    params:\n      issue: space\n"},
+        "expect": ["interventions.0.params.issue", "space", "climate"]},
+    "intervention_end_before_start_short_run": {"files": {"s.yaml": "steps: 5\ninterventions:\n  - kind: pandemic\n    start: 1983\n    end: 1981\n"},
+                                          "expect": ["interventions.0", "end", "1981"]},
+    "bad_flag_value": {"args": ["run", str(BASELINE), "--steps", "three"], "expect": ["--steps", "three"]},
+    "steps_zero": {"args": ["run", str(BASELINE), "--steps", "0"], "expect": ["--steps 0: must be >= 1"]},
+    "unknown_command": {"args": ["frobnicate"], "expect": ["frobnicate"], "out": False},
+    "set_nan": {"args": ["run", str(BASELINE), "--set", "resources.pool=.nan"], "expect": ["resources.pool", "finite"]},
+    "set_empty_key": {"args": ["run", str(BASELINE), "--set", "=5"], "expect": ["--set =5: the key before '='"]},
+    "set_missing_list_item": {"args": ["run", str(BASELINE), "--set", "interventions.0.start=1990"],
+                                  "expect": ["interventions.0.start"]},
+    "set_list_by_name": {"files": {"s.yaml": IV.format(kind="pandemic")},
+                             "args": ["run", "{d}/s.yaml", "--set", "interventions.start=1991"],
+                             "expect": ["interventions.start"]},
+    "out_is_a_file": {"files": {"out": "x"}, "args": ["run", str(BASELINE), "--steps", "1"], "expect": ["--out", "{d}/out"]},
+    "check_malformed_yaml": {"files": {"s.yaml": "a: b: c\n"}, "args": ["check", "{d}/s.yaml"],
+                                 "expect": ["{d}/s.yaml", "malformed"], "out": False},
+    "bad_set_path_default_out": {"files": {}, "args": ["run", str(BASELINE), "--set", "resources.poool=5"],
+                                     "expect": ["resources.poool"], "out": False, "cwd_case": True},
 }
 
 
@@ -210,7 +218,7 @@ def _run_bad(name: str, root: Path) -> Result:
 
 # ------------------------------------------------------------------------------------ good runs
 GOOD_JOBS = {
-    # the brief's main run: 300 cities, 3 steps, figures included
+    # the main run: 300 cities, 3 steps, figures included
     "main_run": lambda d: run_cli(["run", "scenarios/baseline.yaml", "--out", "{d}/out", "--steps", "3",
                                    "--set", "cities.n=300", "--quiet"], d),
     # default output directory results/<name>-<timestamp>/ under the working directory
@@ -283,6 +291,8 @@ def _check_bad(r: Result, case: dict):
     for s in case["expect"]:
         s = s.replace("{d}", str(r.d))
         assert s in line, f"stderr should mention {s!r}\n{msg}"
+    for s in case.get("not_expect", []):
+        assert s not in line, f"stderr should not mention {s!r}\n{msg}"
     args = case.get("args", ["run", "{d}/s.yaml"])
     if "{d}/s.yaml" in args and "--set" not in args:  # errors in --set values name --set instead
         assert str(r.d / "s.yaml") in line, f"stderr should name the file\n{msg}"
@@ -340,7 +350,7 @@ def test_run_exit_and_streams(main_run):
 def test_run_files(out):
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["config.yaml", "timeseries.parquet", "timeseries.csv", "networks.parquet",
-                            "cities.parquet", "summary.json", "figures"])
+                            "cities.parquet", "metrics.csv", "summary.json", "figures"])  # no catalogue: no named_networks
     # the temporary directory was renamed into place, not left beside it
     assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
 
@@ -424,6 +434,19 @@ def test_run_figures(out):
         assert len(data) > 2000, f"{p.name} is suspiciously small"
 
 
+def test_run_metric_dictionary(out):
+    from model.metric_dictionary import describe
+
+    tab = pd.read_csv(out / "metrics.csv", keep_default_na=False)
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert list(tab.columns) == ["name", "title", "meaning", "unit", "low", "high", "odd_section"]
+    assert tab["name"].tolist() == [c for c in ts.columns if c not in ("step", "year")]
+    row = tab.set_index("name").loc["fragmentation_index"]
+    assert row["meaning"] == describe("fragmentation_index").meaning and str(row["odd_section"]) == "9"
+    assert float(row["low"]) == 0 and float(row["high"]) == 1
+    assert tab.set_index("name").loc["n_networks", "high"] == ""  # unbounded above
+
+
 def test_run_default_out_dir(jobs):
     r = jobs.get("default_out")
     assert r.rc == 0, r.show()
@@ -437,6 +460,7 @@ def test_run_not_quiet_without_tty(jobs):
     r = jobs.get("not_quiet")
     assert r.rc == 0, r.show()
     assert "wrote" in r.stdout and str(r.d / "out") in r.stdout
+    assert "(2 steps, 50 cities," in r.stdout  # the run's own city count
     assert "\r" not in r.stderr and "step/s" not in r.stderr and "%|" not in r.stderr, "progress bar without a TTY"
 
 
@@ -540,6 +564,53 @@ def test_schema_is_valid_json_schema(jobs):
     jsonschema.validate(resolved, schema)
 
 
+# ------------------------------------------------------------------------------------ help, version, console script
+def _all_actions(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from ((f"{name} {a}", h) for a, h in _all_actions(sub))
+            for choice in action._choices_actions:
+                yield choice.dest, choice.help
+        else:
+            yield "/".join(action.option_strings) or action.dest, action.help
+
+
+def test_every_command_and_flag_has_help():
+    import run
+
+    actions = list(_all_actions(run.build_parser()))
+    assert len(actions) > 30
+    missing = [name for name, text in actions if not text or not str(text).strip()]
+    assert missing == [], f"no help text: {missing}"
+
+
+def test_version_prints_the_package_version(capsys):
+    import tomllib
+
+    import run
+
+    with pytest.raises(SystemExit) as e:
+        run.main(["--version"])
+    assert e.value.code == 0
+    want = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert capsys.readouterr().out.strip() == f"run.py {want}"
+    assert run.version() == want
+
+
+def test_console_script_is_the_same_command_line():
+    import tomllib
+    from importlib.metadata import EntryPoint
+
+    import run
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"city-diplomacy": "run:main"}
+    assert EntryPoint(name="city-diplomacy", value=scripts["city-diplomacy"], group="console_scripts").load() is run.main
+
+
 # ------------------------------------------------------------------------------------ interrupted runs (in-process)
 RUN_ARGS = ["run", str(BASELINE), "--steps", "2", "--set", "cities.n=50", "--quiet"]
 
@@ -552,15 +623,20 @@ def cli_main():
 
 
 def _interrupt_midway(monkeypatch, exc):
-    """Make the figure writer (called after config, tables and parquet files are written) raise."""
+    """Make the figures (drawn after config, tables and parquet files are written) raise midway."""
     import analysis.figures
 
-    def boom(model, path):
-        Path(path).mkdir(parents=True, exist_ok=True)
-        (Path(path) / "half.png").write_bytes(b"\x89PNG")
-        raise exc
+    real = analysis.figures.run_figures
 
-    monkeypatch.setattr(analysis.figures, "write_run_figures", boom)
+    def figures(res):
+        first = real(res)[0]
+
+        def boom():
+            raise exc
+
+        return [first, ("second.png", boom)]
+
+    monkeypatch.setattr(analysis.figures, "run_figures", figures)
 
 
 def test_interrupt_while_writing_leaves_nothing(tmp_path, monkeypatch, cli_main, capsys):

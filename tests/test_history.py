@@ -33,9 +33,9 @@ if str(REPO) not in sys.path:
 
 from analysis.calibration import calibrate, judge
 from model import CityDiplomacyModel, load_scenario
-from model.loading import read_yaml
 from model.founding import dissolve
 from model.interventions import country_index
+from model.loading import read_yaml
 from model.realdata import load_catalogue
 from model.state import COMPETITIVE, INVITATION, RULES
 
@@ -216,9 +216,32 @@ def real_run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("history") / "out"
     # the events start after 1982, which a 3-step run does not reach: validation would refuse them
     p = run_cli(["run", str(HISTORY), "--set", "cities.min_population=1000000", "--set", "interventions=[]",
-                 "--steps", "3", "--out", str(out), "--quiet"])
+                 "--steps", "3", "--out", str(out)])
     assert p.returncode == 0, p.stderr[-3000:]
+    (out.parent / "stdout.txt").write_text(p.stdout)
     return out
+
+
+def test_run_prints_the_real_city_count(real_run_dir):
+    """The summary line counts the cities the run really has (not the synthetic default cities.n)."""
+    n = len(pd.read_parquet(real_run_dir / "cities.parquet"))
+    assert 400 < n < 800, n  # cities of a million people or more
+    assert f"3 steps, {n:,} cities" in (real_run_dir.parent / "stdout.txt").read_text()
+
+
+def test_named_networks_history_and_metric_dictionary(real_run_dir, catalogue):
+    named = pd.read_parquet(real_run_dir / "named_networks.parquet")
+    assert list(named.columns) == ["step", "year", "network_id", "name", "members", "countries",
+                                   "median_member_population"]
+    assert sorted(named["year"].unique()) == [1980, 1981, 1982]
+    assert set(named["name"]) <= set(catalogue["name"]) and "Mayors for Peace" in set(named["name"])
+    nt = pd.read_parquet(real_run_dir / "networks.parquet").set_index("network_id")
+    last = named[named["year"] == 1982].set_index("network_id")
+    assert (last["members"] == nt.loc[last.index, "members"]).all()
+    assert (last["countries"] <= last["members"]).all()
+    metrics = pd.read_csv(real_run_dir / "metrics.csv")
+    ts = pd.read_parquet(real_run_dir / "timeseries.parquet")
+    assert metrics["name"].tolist() == [c for c in ts.columns if c not in ("step", "year")]
 
 
 def test_real_networks_keep_their_names_in_networks_parquet(real_run_dir, catalogue):
@@ -245,7 +268,6 @@ def test_world_map_for_real_cities(real_run_dir):
 
 def test_no_world_map_for_synthetic_cities(tmp_path):
     from analysis.outputs import write_run
-
     from model.api import run_scenario
 
     res = run_scenario(load_scenario(None, overrides={"cities.n": 200, "networks.initial": 5, "steps": 2}),
@@ -370,6 +392,17 @@ def test_calibrate_files(calibrated):
         assert r.fact.replace("|", "\\|") in md or r.fact in md, r.id
     assert f"**{int(table['within_tolerance'].sum())} of {len(table)}**" in md
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temporary directory left behind"
+
+
+def test_calibration_table_states_one_sided_facts_without_a_zero_tolerance(calibrated):
+    from analysis.calibration import target_text
+
+    assert target_text("approx", 55, 15) == "≈ 55 ± 15"
+    assert target_text("at_least", 200, 0) == "≥ 200"
+    assert target_text("at_most", 0.5, 0.1) == "≤ 0.5 (tolerance 0.1)"
+    md = (calibrated[1] / "calibration.md").read_text()
+    assert "± 0 " not in md and "± 0 |" not in md
+    assert "| ≥ 200 |" in md and "≈ 55 ± 15" in md
 
 
 def test_calibrate_values_come_from_the_runs(calibrated):

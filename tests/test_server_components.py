@@ -10,9 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from analysis.server import controls as C
 from analysis import figures as F
 from analysis.figures import ACUTO_RAYNER
+from analysis.server import controls as C
+from model import metric_dictionary as MD
 from model.config import ScenarioError
 from model.loading import load_scenario
 from model.model import CityDiplomacyModel
@@ -59,14 +60,14 @@ def test_network_figure_draws_every_active_network_with_theme_and_rule_legend(mo
     assert _scatter_points(ax) == len(F.active_networks(model))
     labels = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
     assert set(model.issue_names) <= labels and {"open", "threshold", "invitation", "competitive"} <= labels
-    assert str(model.year) in fig._suptitle.get_text()
+    assert str(model.year) in fig.texts[0].get_text()
     assert F.figure_png(fig)[:4] == b"\x89PNG"
 
 
 def test_network_figure_samples_the_largest_networks_at_scale(model):
     fig = F.fig_network(model, max_nodes=5)
     assert _scatter_points(fig.axes[0]) == 5
-    assert f"largest 5 of {len(F.active_networks(model))}" in fig._suptitle.get_text()
+    assert f"largest 5 of {len(F.active_networks(model))}" in fig.texts[0].get_text()
     g, _ = F.network_graph(model, max_nodes=5)
     act = F.active_networks(model)
     assert min(model.networks.members[list(g.nodes)]) >= np.sort(model.networks.members[act])[-5]
@@ -133,12 +134,13 @@ def test_timeseries_shows_the_six_key_metrics(model):
     ts = model.timeseries()
     fig = F.fig_timeseries(ts, years=(2000, 2007))
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == [t for _, t in F.HEADLINE]
-    for ax, (col, _) in zip(fig.axes, F.HEADLINE):
+    assert titles == [MD.describe(n).title for n in F.HEADLINE]
+    for ax, col in zip(fig.axes, F.HEADLINE):
         line = ax.lines[0]
         assert np.allclose(line.get_ydata(), ts[col].to_numpy())
         assert ax.get_xlim()[0] < 2000 and ax.get_xlim()[1] > 2007
-    other = ts.assign(**{c: ts[c] * 0.5 for c, _ in F.HEADLINE})
+        assert ax.get_ylabel() == MD.describe(col).unit  # the unit from the metric dictionary
+    other = ts.assign(**{c: ts[c] * 0.5 for c in F.HEADLINE})
     fig2 = F.fig_timeseries(ts, other, labels=("A", "B"))
     assert all(len([ln for ln in ax.lines if len(ln.get_xdata()) > 1]) == 2 for ax in fig2.axes)
     assert {t.get_text() for t in fig2.legends[0].get_texts()} == {"A", "B"}
@@ -150,7 +152,7 @@ def test_live_timeseries_moves_the_lines_of_one_figure(model):
     again = F.fig_timeseries_live(model)
     assert again is fig
     ts = model.timeseries()
-    for ax, (col, _) in zip(again.axes, F.HEADLINE):
+    for ax, col in zip(again.axes, F.HEADLINE):
         assert np.allclose(ax.lines[0].get_ydata(), ts[col].to_numpy())
         lo, hi = ax.get_ylim()
         assert lo <= ts[col].min() and hi >= ts[col].max()
@@ -170,14 +172,20 @@ def test_theme_shares_match_the_metrics_and_acuto_rayner(model):
     assert sum(shares.values()) == pytest.approx(1.0)
     fig = F.fig_theme_shares(shares, model.year)
     ax = fig.axes[0]
-    bars = ax.patches
-    n = len(model.issue_names)
-    model_bars, ref_bars = bars[:n], bars[n:]
+    bars = {c.get_label(): c for c in ax.containers}
+    model_bars, ref_bars = bars[f"model {model.year}"], bars[F.ACUTO_RAYNER_LABEL]
     assert [b.get_height() for b in model_bars] == pytest.approx([shares[i] for i in model.issue_names])
-    ref = {i: b.get_height() for i, b in zip(model.issue_names, ref_bars) if not np.isnan(b.get_height())}
-    assert ref == pytest.approx(ACUTO_RAYNER)
+    # grouped: each reference bar stands right beside its theme's model bar, only for the themes they report
+    reported = [i for i in model.issue_names if i in ACUTO_RAYNER]
+    assert [b.get_height() for b in ref_bars] == pytest.approx([ACUTO_RAYNER[i] for i in reported])
+    for b, i in zip(ref_bars, reported):
+        mine = model_bars[model.issue_names.index(i)]
+        assert b.get_x() == pytest.approx(mine.get_x() + mine.get_width())
     assert [t.get_text() for t in ax.get_xticklabels()] == model.issue_names
-    assert "Acuto & Rayner (2016)" in {t.get_text() for t in ax.get_legend().get_texts()}
+    assert F.ACUTO_RAYNER_LABEL in {t.get_text() for t in ax.get_legend().get_texts()}
+    note = " ".join(t.get_text() for t in fig.texts)
+    assert "report no share for" in note and all(i in note for i in model.issue_names if i not in ACUTO_RAYNER)
+    assert ax.get_ylabel() == MD.describe("theme_share_climate").unit
 
 
 def test_top_networks_table(model):
@@ -288,16 +296,34 @@ def test_app_model_maps_controls_to_the_scenario(app):
     assert m.cfg.resources.pool == 60.0 and m.cfg.spillover.down is False and m.cfg.seed == 7
     assert [iv.kind for iv in m.cfg.interventions] == ["open_knowledge"]
     assert m.cfg.interventions[0].start == m.cfg.start_year
-    # controls left at their starting values keep the picked scenario's own values
-    params = {k: (v.value if hasattr(v, "value") else v["value"]) for k, v in app.model_params().items()}
+    # the sidebar's starting values reproduce the served file exactly
+    params = app.initial_controls()
     assert app.controls_to_overrides(params) == ({}, [], [], None)
-    params["scenario_file"] = "scenarios/world_scale.yaml"
+    assert app.scenario_from_controls(params)[0] == load_scenario(BASELINE)
+    # picking another file sets the sidebar to that file's values, which run it as written
+    world = "scenarios/world_scale.yaml"
+    params.update(C.sidebar_values(C.file_scenario(world), world))
+    assert params["pool"] == 400.0
     cfg, label, overrides, notes = app.scenario_from_controls(params)
-    assert cfg == load_scenario(C.ROOT / "scenarios" / "world_scale.yaml")  # pool 400 etc. as in the file
-    assert label == "scenarios/world_scale.yaml" and overrides == {} and notes == []
+    assert cfg == load_scenario(C.ROOT / world)
+    assert label == world and overrides == {} and notes == []
     params["pool"] += 0.004  # slider snapping: still untouched
     params["city_first"] = 0.5
-    assert app.controls_to_overrides(params)[0] == {"governance.city_first": 0.5}
+    assert app.controls_to_overrides(params, C.file_scenario(world))[0] == {"governance.city_first": 0.5}
+
+
+def test_pending_changes_say_what_reset_would_change(app):
+    m = app.AppModel()
+    params = app.initial_controls()
+    assert app.pending_changes(params, m) == []
+    params["pool"] = 60.0
+    params["remedy_city_first"] = True
+    pending = app.pending_changes(params, m)
+    assert pending == ["Funding pool: 60 M USD/yr", "remedies"]
+    params.update(C.sidebar_values(C.file_scenario("scenarios/remedies.yaml"), "scenarios/remedies.yaml"))
+    assert app.pending_changes(params, m)[0] == "scenario file scenarios/remedies.yaml"
+    m2 = app.AppModel(**params)
+    assert app.pending_changes(params, m2) == []
 
 
 def test_app_model_reports_bad_input_instead_of_failing(app):
@@ -375,11 +401,15 @@ def test_step_and_reset_through_mesa_controller(app):
     rc.close()
 
 
-def test_compare_page_runs_both_sides(app):
+def test_compare_page_runs_several_seeds_per_side(app):
     import ipyvuetify as v
+
+    from model.randomness import replication_seeds
 
     m = app.AppModel(scenario_file=SMALL_FILE)
     assert m.cfg.cities.n == 300
+    assert app.cmp_seeds.value == app.DEFAULT_SEEDS == 5
+    assert app.cmp_b_rem.value != list(C.REMEDIES)  # side B does not start with every remedy
 
     @solara.component
     def ComparePage():
@@ -388,28 +418,77 @@ def test_compare_page_runs_both_sides(app):
             app.CompareFigures(m)
 
     app.cmp_result.set(None)
-    _box, rc = solara.render(ComparePage(), handle_error=False)
-    assert "Run both" in _html(rc) and not _images(rc)
-    rc.find(v.Btn, children=["Run both"]).widget.click()
-    deadline = time.time() + 60
-    while time.time() < deadline and (len(_images(rc)) < 2 or "B - A" not in _html(rc)):
-        time.sleep(0.2)
-    assert len(_images(rc)) == 2
-    html = _html(rc)
-    assert "Fragmentation index" in html and "B - A" in html and "6 remedies" in html
-    (_, ta, ca), (_, tb, cb) = app.cmp_result.value
-    assert len(ta) == len(tb) == 20 and ca.interventions == [] and len(cb.interventions) == len(C.REMEDIES)
-    rc.close()
+    app.cmp_seeds.set(3)
+    try:
+        _box, rc = solara.render(ComparePage(), handle_error=False)
+        assert "Run both" in _html(rc) and not _images(rc)
+        rc.find(v.Btn, children=["Run both"]).widget.click()
+        deadline = time.time() + 120
+        while time.time() < deadline and (len(_images(rc)) < 2 or "B - A" not in _html(rc)):
+            time.sleep(0.2)
+        assert len(_images(rc)) == 2
+        html = _html(rc)
+        assert "Fragmentation index" in html and "B - A" in html and "3 seeds per side" in html
+        (_, ra, ca), (_, rb, cb), seeds = app.cmp_result.value
+        assert seeds == replication_seeds(m.cfg.seed, 3)
+        assert len(ra) == len(rb) == 3 and all(len(r) == 20 for r in ra + rb)
+        assert ca.interventions == [] and [iv.kind for iv in cb.interventions] == [next(iter(C.REMEDIES))]
+        # the seeds differ, so the runs of a side differ
+        assert not ra[0]["n_memberships"].equals(ra[1]["n_memberships"])
+        rc.close()
+    finally:
+        app.cmp_seeds.set(app.DEFAULT_SEEDS)
 
 
 def test_run_side_applies_overrides_and_remedies(app):
     m = app.AppModel(scenario_file=SMALL_FILE)
-    label, ts, cfg = app.run_side(m, app.CURRENT, "resources.pool=50\nnetworks.convergence=0.2", ["city_first"])
+    label, runs, cfg = app.run_side(m, app.CURRENT, "resources.pool=50\nnetworks.convergence=0.2", ["city_first"],
+                                    seeds=[1, 2])
     assert cfg.resources.pool == 50 and cfg.networks.convergence == 0.2
     assert [iv.kind for iv in cfg.interventions] == ["city_first"]
-    assert len(ts) == cfg.steps and "resources.pool=50" in label
-    with pytest.raises(ScenarioError):
+    assert len(runs) == 2 and all(len(ts) == cfg.steps for ts in runs) and "resources.pool=50" in label
+    with pytest.raises(ScenarioError, match="overrides resources.pool"):
         app.run_side(m, app.CURRENT, "resources.pool", [])
+
+
+def test_compare_table_has_means_and_ranges():
+    import pandas as pd
+
+    a = [pd.DataFrame({c: [0.0, v] for c in F.HEADLINE + ["n_networks", "share_unaffiliated"]}) for v in (1.0, 2.0)]
+    b = [pd.DataFrame({c: [0.0, v] for c in F.HEADLINE + ["n_networks", "share_unaffiliated"]}) for v in (5.0, 6.0)]
+    tab = C.compare_table(a, b)
+    row = tab.iloc[0]
+    assert row["metric"] == MD.title(F.HEADLINE[0])
+    assert row["A"] == "1.5 (1 to 2)" and row["B"] == "5.5 (5 to 6)" and row["B - A"] == "4"
+    assert row["apart"] == "yes"
+    assert C.compare_table(a, a).iloc[0]["apart"] == "no"
+
+
+def test_pages_are_named_tabs(app):
+    assert [name for name, _ in app.PAGES] == ["Explore", "Compare"]
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    _box, rc = solara.render(app.PageTabs(m), handle_error=False)
+    import ipyvuetify as v
+
+    tabs = [w.children[0] for w in rc.find(v.Tab).widgets]
+    assert tabs == ["Explore", "Compare"]
+    rc.close()
+
+
+def test_sidebar_controls_show_values_and_pending_note(app):
+    import ipyvuetify as v
+
+    m = app.AppModel()
+    params = solara.reactive(app.initial_controls())
+    _box, rc = solara.render(app.Controls(m, params), handle_error=False)
+    labels = [w.label for w in rc.find(v.Slider).widgets]
+    assert "Funding pool: 120 M USD/yr" in labels
+    assert not rc.find(v.Alert).widgets
+    params.set({**params.value, "pool": 60.0})
+    rc.find(v.Alert).wait_for(timeout=5)
+    assert "Pending until Reset: Funding pool: 60 M USD/yr" in str(rc.find(v.Alert).widget.children)
+    assert "Funding pool: 60 M USD/yr" in [w.label for w in rc.find(v.Slider).widgets]
+    rc.close()
 
 
 # ------------------------------------------------------------------------------ run.py serve

@@ -198,15 +198,60 @@ def test_summary_statistics(tmp_path):
     res = results(d)
     assert len(res) == 2 * 3 and (res["step"] == 4).all()
     s = pd.read_csv(d / "summary.csv")
-    assert list(s.columns) == ["point", "resources.pool", "metric", "n", "mean", "sd", "ci_low", "ci_high"]
+    assert list(s.columns) == ["point", "resources.pool", "metric", "n", "mean", "sd", "ci_low", "ci_high",
+                               "reliable", "clipped"]
     row = s[(s.point == 1) & (s.metric == "mean_capacity")].iloc[0]
     x = res.loc[res.point == 1, "mean_capacity"].to_numpy()
     half = 4.302652729911275 * x.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 df)
     assert row.n == 3 and row["mean"] == pytest.approx(x.mean()) and row.sd == pytest.approx(x.std(ddof=1))
+    assert not row.clipped and 0 < x.mean() - half
     assert (row.ci_low, row.ci_high) == (pytest.approx(x.mean() - half), pytest.approx(x.mean() + half))
+    assert s["reliable"].all()  # n = 3
+    assert (d / "sweep_grid.png").stat().st_size > 10_000  # a grid sweep's figure
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["runs"]["p00001_r002"] == {"point": 1, "replication": 2, "parameters": {"resources.pool": 180.0},
                                                "seed": manifest["seeds"][2]}
+
+
+def test_summary_intervals_stay_in_range_and_flag_small_n(tmp_path):
+    """Two replications: t(0.975, 1 df) = 12.7 makes wide intervals, which must not leave a metric's
+    possible range (fragmentation_index: 0 to 1), and n = 2 is flagged as unreliable."""
+    from model.metric_dictionary import describe
+
+    f = write_sweep(tmp_path / "s.yaml", replications=2, record={"metrics": METRICS, "every_step": False})
+    run_sweep(f, tmp_path / "out", workers=1, quiet=True)
+    s = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert not s["reliable"].any()
+    res = results(tmp_path / "out")
+    for r in s.itertuples():
+        meta = describe(r.metric)
+        x = res.loc[res.point == r.point, r.metric].to_numpy()
+        half = 12.706204736174698 * x.std(ddof=1) / np.sqrt(2)
+        raw = (x.mean() - half, x.mean() + half)
+        lo = raw[0] if meta.low is None else max(raw[0], meta.low)
+        hi = raw[1] if meta.high is None else min(raw[1], meta.high)
+        assert (r.ci_low, r.ci_high) == (pytest.approx(lo), pytest.approx(hi)), r.metric
+        assert r.clipped == ((lo, hi) != raw)
+    assert s["clipped"].any(), "some interval of this tiny sweep crosses a bound"
+
+
+def test_grid_figure_has_a_panel_per_metric_and_parameter():
+    from analysis.figures import fig_sweep_grid
+
+    rows = []
+    for p, (pool, gamma) in enumerate([(60, 1.0), (60, 2.0), (180, 1.0), (180, 2.0)]):
+        for m, base in (("fragmentation_index", 0.5), ("n_networks", 40.0)):
+            rows.append({"point": p, "resources.pool": pool, "resources.gamma": gamma, "metric": m, "n": 3,
+                         "mean": base + pool / 1000 + gamma / 10, "sd": 0.01, "ci_low": base, "ci_high": base + 0.4})
+    fig = fig_sweep_grid(pd.DataFrame(rows), ["resources.pool", "resources.gamma"], ["n_networks", "fragmentation_index"])
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 4
+    titles = [ax.get_title() for ax in axes]
+    assert titles == ["Fragmentation index"] * 2 + ["Active networks"] * 2  # key metrics first
+    assert axes[0].get_ylabel() == "index (0-1)" and axes[-1].get_xlabel() == "resources.gamma"
+    assert all(len(ax.lines) == 2 and len(ax.collections) == 2 for ax in axes)  # a line and a band per value
+    labels = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
+    assert {"resources.gamma = 1", "resources.gamma = 2", "resources.pool = 60", "resources.pool = 180"} == labels
 
 
 # ================================================================================ failures
@@ -225,7 +270,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path):
     assert rec["run_id"] == "p00003_r000" and rec["point"] == 3 and rec["seed"] == replication_seeds(7, 1)[0]
     assert set(rec) == {"run_id", "point", "replication", "parameters", "seed", "error", "traceback"}
     assert rec["parameters"] == {"networks.invitation_share": 0.5, "networks.competitive_share": 0.5}
-    assert "ScenarioError" in rec["error"] and "Traceback" in rec["traceback"]
+    assert "OverrideError" in rec["error"] and "at most 1" in rec["error"] and "Traceback" in rec["traceback"]
     assert sorted(results(d)["point"].unique()) == [0, 1, 2]
     s = pd.read_csv(d / "summary.csv")
     assert (s.loc[s.point == 3, "n"] == 0).all()
@@ -325,12 +370,12 @@ BAD = [
     ("reversed bounds", {"design": {"kind": "lhs", "samples": 4},
                          "parameters": {"resources.pool": {"low": 200, "high": 50}}},
      "parameters.resources.pool", "low (200) must be below high (50)"),
-    ("zero replications", {"replications": 0}, "replications", "greater than or equal to 1"),
+    ("zero replications", {"replications": 0}, "replications", "must be >= 1"),
     ("unknown design", {"design": "factorial"}, "design.kind", "'factorial' is not allowed; expected one of: 'grid'"),
     ("NaN value", {"parameters": {"resources.pool": [1.0, float("nan")]}}, "parameters.resources.pool.values",
      "finite number"),
     ("value out of range", {"parameters": {"resources.gamma": [1, 50]}}, "parameters.resources.gamma.values.1",
-     "less than or equal to 20"),
+     "must be <= 20"),
     ("unknown metric", {"record": {"metrics": ["fragmentation"]}}, "record.metrics.0", "unknown metric"),
     ("unknown top-level key", {"replicates": 3}, "replicates", "unknown field"),
     ("paired lengths differ", {"design": "paired", "parameters": {"resources.pool": [1, 2],

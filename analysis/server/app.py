@@ -1,19 +1,22 @@
-"""The browser app: Mesa's SolaraViz server for the city-diplomacy model.
+"""The browser app: the city-diplomacy model in Mesa's Solara visualisation.
 
 Start it with `python run.py serve [SCENARIO.yaml] [--host 127.0.0.1] [--port 8765]` (or
 `solara run analysis/server/app.py`; the scenario then comes from $CITYDIP_SCENARIO, default
 scenarios/baseline.yaml). It works offline: Solara's JavaScript comes from the solara-assets
-package, the figures are PNG images drawn on the server by matplotlib.
+package, the figures are PNG images drawn on the server by matplotlib (analysis/figures.py).
 
-Page 0 (explore): the sidebar holds Mesa's Reset / Play / Step and the controls (scenario file,
-seed, levers, spillover channels, remedies); the main area shows the network ecosystem, the
-cities, the key metrics over time, theme shares against Acuto and Rayner, the top networks and
-the run's settings (with a switch to start a remedy in the running model from the next year).
-Page 1 (compare): two scenarios or lever settings run side by side on the same metrics.
+The page is built from Mesa's SolaraViz parts: Mesa's ModelController (Reset, Play, Step) drives
+an `AppModel` built from the sidebar's controls (keyword arguments, as Mesa needs); the main
+area has one tab per entry of `PAGES`, each named for what it shows (Mesa's own SolaraViz can only
+number its pages "Page 0", "Page 1"):
 
-Controls take effect on Reset. A control left at its starting value (the value in the scenario
-given to `serve`) keeps the picked scenario's own value; the "Run" panel shows what the current
-model really uses.
+- Explore: the key metrics over time (with the run's interventions shaded), the network
+  ecosystem, theme shares against Acuto and Rayner, the cities, the top networks and the run's
+  settings (with a switch to start a remedy in the running model from the next year);
+- Compare: two scenarios or lever settings, each run with several seeds, side by side with bands.
+
+Controls take effect on Reset; until then a note says which changes are pending. Picking a
+scenario file sets the seed and the levers to that file's values.
 """
 
 from __future__ import annotations
@@ -31,15 +34,17 @@ import ipywidgets
 import reacton.ipywidgets as rw
 import solara
 import solara.lab
-from mesa.visualization import Slider, SolaraViz
+from mesa.visualization.solara_viz import ModelController
 from mesa.visualization.utils import force_update, update_counter
 
 from analysis import figures as F
 from analysis.server import controls as C
 from model import CityDiplomacyModel
+from model import metric_dictionary as MD
 from model.api import run_scenario
 from model.config import ScenarioError
 from model.loading import parse_overrides
+from model.randomness import replication_seeds
 
 ENV_SCENARIO = "CITYDIP_SCENARIO"
 START_FILE = Path(os.environ.get(ENV_SCENARIO) or ROOT / "scenarios" / "baseline.yaml").resolve()
@@ -48,14 +53,14 @@ BASE_CFG, _ = C.build_scenario(START_FILE)
 SCENARIOS = C.list_scenarios(START_FILE)
 BASE_LEVERS = {lev.param: C.lever_value(BASE_CFG, lev.path) for lev in C.LEVERS}
 CURRENT = "current run (sidebar settings)"
+DEFAULT_SEEDS = 5
 
 
 class AppModel(CityDiplomacyModel):
-    """CityDiplomacyModel built from the app's controls (keyword arguments, as SolaraViz needs).
+    """CityDiplomacyModel built from the app's controls (keyword arguments, as Mesa's controller needs).
 
-    Every control defaults to None, "keep the scenario's own value"; a value equal to the starting
-    value of the control (the scenario given to `serve`) is treated the same way, so that picking
-    another scenario file without touching a lever runs that file as written.
+    Every control defaults to None, "keep the scenario file's own value"; a value equal to the
+    picked file's own value is treated the same way, so that the file runs as written.
     """
 
     def __init__(self, scenario_file: str = START_LABEL, seed=None, pool=None, convergence=None,
@@ -83,46 +88,84 @@ def _parse_seed(seed):
     return v if v >= 0 else None
 
 
-def controls_to_overrides(controls: dict) -> tuple[dict, list[str], list[str], int | None]:
-    """(dotted overrides, remedies, notes, remedy start year) from the app's control values."""
+def controls_to_overrides(controls: dict, base=None) -> tuple[dict, list[str], list[str], int | None]:
+    """(dotted overrides, remedies, notes, remedy start year) from the app's control values; a
+    control equal to the value of `base` (the picked file's scenario; default: the served file's)
+    is no override."""
+    base = BASE_CFG if base is None else base
     overrides, notes = {}, []
     for lev in C.LEVERS:
         v = controls.get(lev.param)
         if v is None:
             continue
         v = bool(v) if lev.kind == "bool" else float(v)
-        base = BASE_LEVERS[lev.param]
-        untouched = v == base if lev.kind == "bool" else abs(v - base) <= lev.step / 2 + 1e-9  # slider snapping
+        own = C.lever_value(base, lev.path)
+        untouched = v == own if lev.kind == "bool" else abs(v - own) <= lev.step / 2 + 1e-9  # slider snapping
         if not untouched:
             overrides[lev.path] = v
     seed = controls.get("seed")
     seed_value = _parse_seed(seed)
     if seed_value is None and seed not in (None, ""):
         notes.append(f"seed {seed!r} is not a whole number >= 0; the scenario's seed is used")
-    elif seed_value is not None and seed_value != BASE_CFG.seed:
+    elif seed_value is not None and seed_value != base.seed:
         overrides["seed"] = seed_value
     remedies = [k for k in C.REMEDIES if controls.get(f"remedy_{k}")]
     rs = controls.get("remedy_start")
-    start = None if rs in (None, BASE_CFG.start_year) else int(rs)
+    start = None if rs in (None, base.start_year) else int(rs)
     return overrides, remedies, notes, start
 
 
 def scenario_from_controls(controls: dict):
     """(scenario, file label, overrides, notes) for the app's control values; a wrong file or
     value falls back to the starting scenario with a note (shown in the Run panel)."""
-    overrides, remedies, notes, start = controls_to_overrides(controls)
     label = controls.get("scenario_file") or START_LABEL
     try:
+        base = C.file_scenario(label)
+        overrides, remedies, notes, start = controls_to_overrides(controls, base)
         cfg, more = C.build_scenario(C.resolve_path(label), overrides, remedies, start)
     except ScenarioError as e:
+        overrides, remedies, notes, start = controls_to_overrides(controls)
         notes.append(f"error: {e}; running {START_LABEL} instead")
         label = START_LABEL
         cfg, more = C.build_scenario(START_FILE)
+        overrides = {}
     return cfg, label, overrides, notes + more
 
 
+def initial_controls() -> dict:
+    """The sidebar's values at start: the served file's seed and levers, no remedy."""
+    out = C.sidebar_values(BASE_CFG, START_LABEL)
+    out.update({f"remedy_{k}": False for k in C.REMEDIES})
+    out["remedy_start"] = BASE_CFG.start_year
+    return out
+
+
+def pending_changes(controls: dict, model) -> list[str]:
+    """What Reset would change: the settings whose value in the sidebar differs from the running
+    model's (empty when the sidebar matches the model)."""
+    cfg, label, _, _ = scenario_from_controls(controls)
+    out = []
+    if label != model.scenario_file:
+        out.append(f"scenario file {label}")
+    if cfg.seed != model.cfg.seed:
+        out.append(f"seed {cfg.seed}")
+    for lev in C.LEVERS:
+        a, b = C.lever_value(cfg, lev.path), C.lever_value(model.cfg, lev.path)
+        if a != b:
+            out.append(lev.text(a) if lev.kind != "bool" else f"{lev.label} {'on' if a else 'off'}")
+    if label == model.scenario_file:
+        mine = [(iv.kind, iv.start) for iv in cfg.interventions]
+        theirs = [(iv.kind, iv.start) for iv in model.cfg.interventions]
+        if mine != theirs:
+            out.append("remedies")
+    return out
+
+
 def model_params() -> dict:
-    """SolaraViz controls: scenario picker, seed, levers (sliders and switches), remedies."""
+    """The controls in Mesa's model_params format (used by tests and notebooks that drive the app
+    with Mesa's own ModelCreator): scenario picker, seed, levers, remedies."""
+    from mesa.visualization import Slider
+
     p: dict = {
         "scenario_file": {"type": "Select", "value": START_LABEL, "values": SCENARIOS, "label": "Scenario file"},
         "seed": {"type": "InputText", "value": str(BASE_CFG.seed), "label": "Seed"},
@@ -142,7 +185,77 @@ def model_params() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Components of page 0 (each receives the current model; Mesa re-renders them after each step)
+# The sidebar: scenario file, seed, levers, remedies (controlled by one reactive dict of values)
+
+
+def _slider_max(lev) -> float:
+    """A slider's top: the lever's range, widened to the largest value of any offered scenario."""
+    vals = [lev.max]
+    for label in SCENARIOS:
+        try:
+            vals.append(float(C.lever_value(C.file_scenario(label), lev.path)))
+        except ScenarioError:
+            continue
+    return max(vals)
+
+
+@solara.component
+def Controls(model, params: solara.Reactive):
+    """The sidebar's controls. Picking a scenario file sets the seed and levers to its values; every
+    change waits for Reset, and a note says so."""
+    values = params.value
+
+    def set_value(name, value):
+        params.set({**params.value, name: value})
+
+    def pick_file(label):
+        try:
+            cfg = C.file_scenario(label)
+        except ScenarioError as e:
+            set_value("scenario_file", label)
+            set_error(str(e))
+            return
+        set_error("")
+        new = {**params.value, **C.sidebar_values(cfg, label)}
+        rs = new.get("remedy_start")
+        if rs is None or not cfg.start_year <= int(rs) <= cfg.end_year:
+            new["remedy_start"] = cfg.start_year
+        params.set(new)
+
+    error, set_error = solara.use_state("")
+    key = tuple(sorted((k, str(v)) for k, v in values.items()))
+    pending = solara.use_memo(lambda: pending_changes(values, model), [key, id(model)])
+    try:
+        file_cfg = C.file_scenario(values["scenario_file"])
+    except ScenarioError:
+        file_cfg = BASE_CFG
+    if pending:
+        solara.Warning(f"Pending until Reset: {', '.join(pending)}.", dense=True,
+                       classes=["citydip-pending"])
+    solara.Select("Scenario file", values=SCENARIOS, value=values["scenario_file"], on_value=pick_file)
+    if error:
+        solara.Error(error, dense=True)
+    solara.InputText("Seed", value=str(values.get("seed", "")), on_value=lambda v: set_value("seed", v))
+    for lev in C.LEVERS:
+        if lev.kind == "bool":
+            solara.Checkbox(label=lev.label, value=bool(values.get(lev.param)),
+                            on_value=lambda v, n=lev.param: set_value(n, v))
+        else:
+            solara.SliderFloat(lev.text(values.get(lev.param, 0.0)), value=float(values.get(lev.param, 0.0)),
+                               min=lev.min, max=_slider_max(lev), step=lev.step,
+                               on_value=lambda v, n=lev.param: set_value(n, v))
+    solara.HTML(tag="div", unsafe_innerHTML="<b style='font-size:13px'>Remedies</b> (added to the file's "
+                "interventions, default parameters)")
+    for kind, label in C.REMEDIES.items():
+        solara.Checkbox(label=f"Remedy: {label}", value=bool(values.get(f"remedy_{kind}")),
+                        on_value=lambda v, n=f"remedy_{kind}": set_value(n, v))
+    start = int(values.get("remedy_start") or file_cfg.start_year)
+    solara.SliderInt(f"Remedies start: {start}", value=start, min=file_cfg.start_year, max=file_cfg.end_year,
+                     on_value=lambda v: set_value("remedy_start", v))
+
+
+# ---------------------------------------------------------------------------------------------
+# Components of the Explore page (each receives the current model; they draw again after each step)
 
 
 @solara.component
@@ -162,10 +275,31 @@ def _deps(model) -> list:
     return [id(model), model.steps, update_counter.value]
 
 
+def metric_caption(names: list[str]) -> str:
+    """HTML lines that explain metric panels from the metric dictionary: title, unit and meaning."""
+    items = []
+    for n in names:
+        m = MD.describe(n)
+        items.append(f"<li title='{escape(m.name)} (docs/ODD.md section {m.odd})'><b>{escape(m.title)}</b> "
+                     f"<span style='color:#666'>[{escape(m.unit)}]</span>: {escape(m.meaning)}</li>")
+    return ("<ul class='citydip-caption' style='font-size:11.5px;line-height:1.3;margin:2px 0 6px 16px;"
+            "padding:0'>" + "".join(items) + "</ul>")
+
+
+def _caption(text: str) -> str:
+    return f"<div class='citydip-caption' style='font-size:11.5px;line-height:1.3;margin:2px 0 6px'>{text}</div>"
+
+
 @solara.component
 def NetworkPanel(model):
     update_counter.get()
-    PngFigure(lambda: F.fig_network(model), _deps(model), alt="network")
+    with solara.Column(gap="0px"):
+        PngFigure(lambda: F.network_png_live(model), _deps(model), alt="network")
+        solara.HTML(tag="div", unsafe_innerHTML=_caption(
+            "Each node is an active network (the 60 largest when more are active): colour its theme, marker its "
+            "membership rule, size its members; lines join networks that share members (each network's four "
+            "strongest links; darker: more shared members). Real "
+            "networks carry their names; networks that share no member with the others shown stand in a row below."))
 
 
 @solara.component
@@ -175,19 +309,30 @@ def CityPanel(model):
     with solara.Column(gap="0px"):
         solara.ToggleButtonsSingle(value=colour_by, values=["memberships", "practice"], on_value=set_colour_by,
                                    dense=True)
-        PngFigure(lambda: F.fig_city_map(model, colour_by=colour_by), _deps(model) + [colour_by], alt="cities")
+        PngFigure(lambda: F.city_png_live(model, colour_by), _deps(model) + [colour_by], alt="cities")
+        solara.HTML(tag="div", unsafe_innerHTML=_caption(
+            "Every city (a sample at world scale): real cities at their coordinates, synthetic ones laid out by "
+            "region with the largest in the middle. Colour: its number of memberships, or its mean practice "
+            "(0-1) over all issues."))
 
 
 @solara.component
 def MetricsPanel(model):
     update_counter.get()
-    PngFigure(lambda: F.timeseries_png_live(model), _deps(model), alt="metrics")
+    with solara.Column(gap="0px"):
+        PngFigure(lambda: F.timeseries_png_live(model), _deps(model), alt="metrics")
+        solara.HTML(tag="div", unsafe_innerHTML=metric_caption(F.HEADLINE))
 
 
 @solara.component
 def ThemePanel(model):
     update_counter.get()
-    PngFigure(lambda: F.fig_theme_shares(C.current_theme_shares(model), model.year), _deps(model), alt="themes")
+    with solara.Column(gap="0px"):
+        PngFigure(lambda: F.theme_png_live(model, C.current_theme_shares(model)), _deps(model), alt="themes")
+        meta = MD.describe(f"theme_share_{model.issue_names[0]}")
+        solara.HTML(tag="div", unsafe_innerHTML=_caption(
+            f"<b>Theme shares</b> [{escape(meta.unit)}]: share of active networks whose primary theme is each issue, "
+            "beside the shares Acuto and Rayner (2016) report for 170 networks (they report five themes)."))
 
 
 @solara.component
@@ -196,13 +341,14 @@ def TopNetworksPanel(model):
     tab = C.top_networks(model, 10)
     title = f"Top networks by members, {model.year}"
     html = tab.to_html(index=False, border=0, classes="citydip-table", float_format=lambda x: f"{x:,.2f}")
-    solara.HTML(tag="div", unsafe_innerHTML=f"<h4 style='margin:4px 0'>{title}</h4>{TABLE_CSS}{html}")
+    solara.HTML(tag="div", unsafe_innerHTML=f"<h4 style='margin:4px 0'>{title}</h4>{TABLE_CSS}{html}"
+                "<div style='font-size:11px;color:#666'>funds: yearly income, million USD</div>")
 
 
 TABLE_CSS = """<style>
 .citydip-table {border-collapse: collapse; font-size: 12px; width: 100%;}
 .citydip-table th, .citydip-table td {padding: 2px 6px; text-align: left; border-bottom: 1px solid #ddd;}
-.citydip-table td:nth-child(4), .citydip-table td:nth-child(5) {text-align: right;}
+.citydip-table td:nth-child(n+2) {white-space: nowrap;}
 </style>"""
 
 
@@ -222,7 +368,8 @@ def RunPanel(model):
         f"<div class='citydip-run' style='font-size:13px;line-height:1.45'>"
         f"<b>Run</b> <code>{escape(cfg.name)}</code> from <code>{escape(model.scenario_file)}</code>, seed {cfg.seed}<br>"
         f"<b class='citydip-year'>{f'Year {model.year}' if done else f'Start (before {cfg.start_year})'}</b>, "
-        f"<span class='citydip-step'>step {done} of {cfg.steps}</span>; {cfg.cities.n:,} cities, "
+        f"<span class='citydip-step'>step {done} of {cfg.steps}</span>; "
+        f"<span class='citydip-city-count'>{model.cities.n:,} cities</span>, "
         f"{active} active networks<br><b>Levers:</b> {levers}<br>"
         f"<b>Interventions:</b> <span class='citydip-interventions'>{escape(ivs or 'none')}</span></div>"))
     for note in model.app_notes:
@@ -253,19 +400,50 @@ def _fmt(v) -> str:
     return f"{v:g}"
 
 
+FOOTER_ROOM = "<div class='citydip-footer-room' style='height:24px'></div>"
+
+# Solara's "This website runs on Solara" banner stays at the bottom right of the window over whatever
+# scrolls beneath it (figures included): it is hidden, and the sidebar credits Mesa and Solara instead.
+PAGE_CSS = """
+.v-application--wrap > div > div[style*="position: absolute"][style*="bottom: 0px"] {display: none;}
+.v-input__slider .v-input__slot {flex-wrap: wrap;}
+.v-input__slider .v-input__slot > .v-label {flex: 0 0 100%; margin-bottom: -4px; white-space: normal;}
+"""  # second rule: a slider's label (with its value and unit) on its own line, the slider at full width
+
+
+@solara.component
+def ExplorePage(model):
+    with solara.Columns([1, 1], gutters_dense=True):
+        with solara.Column(gap="8px"):
+            MetricsPanel(model)
+            ThemePanel(model)
+            TopNetworksPanel(model)
+        with solara.Column(gap="8px"):
+            NetworkPanel(model)
+            CityPanel(model)
+            RunPanel(model)
+    solara.HTML(tag="div", unsafe_innerHTML=FOOTER_ROOM)
+
+
 # ---------------------------------------------------------------------------------------------
-# Page 1: comparison
+# The Compare page
 
 
-def run_side(model, source: str, overrides_text: str, remedies: list[str]):
-    """Run one side of the comparison to the end; returns (label, time series, scenario)."""
+def run_side(model, source: str, overrides_text: str, remedies: list[str], seeds: list[int] | None = None,
+             progress=None):
+    """Run one side of the comparison to the end with each seed of `seeds` (default: the side's own
+    seed); returns (label, [time series, one per seed], scenario). `progress()` after each run."""
     base = model.cfg if source == CURRENT else C.resolve_path(source)
     cfg, _ = C.build_scenario(base, parse_overrides(overrides_text, source="overrides"), remedies)
-    res = run_scenario(cfg, tables=False)
+    runs = []
+    for s in seeds if seeds else [cfg.seed]:
+        runs.append(run_scenario(cfg, seed=s, tables=False).timeseries)
+        if progress is not None:
+            progress()
     name = "current run" if source == CURRENT else Path(source).stem
     extra = [s.strip() for s in (overrides_text or "").replace(";", "\n").splitlines() if s.strip()]
-    label = " + ".join([name] + extra + ([f"{len(remedies)} remedies"] if remedies else []))
-    return label, res.timeseries, cfg
+    label = " + ".join([name] + extra + [C.REMEDIES[r] for r in remedies])
+    return label, runs, cfg
 
 
 @solara.component
@@ -274,7 +452,7 @@ def Side(title: str, source, overrides, remedies):
         solara.Select("Scenario", values=[CURRENT] + SCENARIOS, value=source)
         solara.InputTextArea("Overrides (dotted.key=value, one a line)", value=overrides, rows=2,
                              continuous_update=True)
-        solara.SelectMultiple("Remedies (from the first year)", remedies, list(C.REMEDIES), dense=True)
+        solara.SelectMultiple("Remedies (from the first year)", remedies, list(C.REMEDIES))
 
 
 # The comparison's state: module-level reactive variables hold one value per browser session.
@@ -283,69 +461,131 @@ cmp_b_src = solara.reactive(CURRENT)
 cmp_a_over = solara.reactive("")
 cmp_b_over = solara.reactive("")
 cmp_a_rem = solara.reactive([])
-cmp_b_rem = solara.reactive(list(C.REMEDIES))
-cmp_result = solara.reactive(None)  # ((label, timeseries, scenario) of A, of B)
+cmp_b_rem = solara.reactive([next(iter(C.REMEDIES))])  # one remedy, so that A and B differ at first
+cmp_seeds = solara.reactive(DEFAULT_SEEDS)
+cmp_done = solara.reactive(0)
+cmp_result = solara.reactive(None)  # ((label, [timeseries...], scenario) of A, of B, seeds)
 
 
 @solara.component
 def CompareControls(model):
-    """Left half of the comparison: what A and B are, Run both, and the final values."""
+    """Left half of the comparison: what A and B are, how many seeds, Run both, and the final values."""
 
     def run_both():
-        a = run_side(model, cmp_a_src.value, cmp_a_over.value, cmp_a_rem.value)
-        b = run_side(model, cmp_b_src.value, cmp_b_over.value, cmp_b_rem.value)
-        cmp_result.set((a, b))
+        n = max(1, int(cmp_seeds.value))
+        seeds = replication_seeds(model.cfg.seed, n)
+        cmp_done.set(0)
+
+        def tick():
+            cmp_done.set(cmp_done.value + 1)
+
+        a = run_side(model, cmp_a_src.value, cmp_a_over.value, cmp_a_rem.value, seeds, tick)
+        b = run_side(model, cmp_b_src.value, cmp_b_over.value, cmp_b_rem.value, seeds, tick)
+        cmp_result.set((a, b, seeds))
         return True
 
     task = solara.lab.use_task(run_both, dependencies=None, raise_error=False)
     solara.HTML(tag="div", unsafe_innerHTML=(
         "<h3>Compare two runs</h3><p style='font-size:13px'>Each side: a scenario file or the current run's "
         "settings (the sidebar's, as of the last Reset), optional overrides such as <code>resources.pool=60</code> "
-        "and remedies from the first year. Both run to the end with their scenario's seed.</p>"))
+        "and remedies from the first year. Both sides run with the same seeds, so that the bands show the "
+        "noise between seeds and a difference between A and B can be judged against it.</p>"))
     Side("A", cmp_a_src, cmp_a_over, cmp_a_rem)
     Side("B", cmp_b_src, cmp_b_over, cmp_b_rem)
+    solara.SliderInt(f"Seeds per side: {cmp_seeds.value}", value=cmp_seeds, min=1, max=20)
     solara.Button("Run both", on_click=lambda: task(), color="primary", disabled=task.pending)
-    solara.ProgressLinear(task.pending)
+    total = 2 * max(1, int(cmp_seeds.value))
+    solara.ProgressLinear(100 * cmp_done.value / total if task.pending else False)
+    if task.pending:
+        solara.Text(f"{cmp_done.value} of {total} runs done", style={"font-size": "12px"})
     if task.error:
         solara.Error(f"{task.exception}")
     result = cmp_result.value
     if result is not None:
-        (la, ta, _), (lb, tb, _) = result
-        tab = C.final_table(ta, tb, labels=("A", "B"))
+        (la, ra, _), (lb, rb, _), seeds = result
+        tab = C.compare_table(ra, rb)
         solara.HTML(tag="div", unsafe_innerHTML=(
-            f"<p style='font-size:12px;margin-top:8px'>A: {escape(la)}<br>B: {escape(lb)}<br>final year</p>"
-            + TABLE_CSS + tab.to_html(index=False, border=0, classes="citydip-table", float_format=lambda x: f"{x:.4g}")))
+            f"<p class='citydip-compare-labels' style='font-size:12px;margin-top:8px'>A: {escape(la)}<br>"
+            f"B: {escape(lb)}<br>final year, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} per side: mean "
+            "(lowest to highest over the seeds); apart: the two ranges do not overlap</p>" + TABLE_CSS
+            + tab.to_html(index=False, border=0, classes="citydip-table", float_format=lambda x: f"{x:.4g}")))
 
 
 @solara.component
 def CompareFigures(model):
-    """Right half of the comparison: the key metrics and theme shares of A and B on the same axes."""
+    """Right half of the comparison: the key metrics and theme shares of A and B, mean and range over seeds."""
     result = cmp_result.value
     if result is None:
         solara.HTML(tag="p", unsafe_innerHTML="Choose A and B on the left and press <b>Run both</b>.")
         return
-    (la, ta, ca), (lb, tb, cb) = result
-    labels = (f"A: {la}", f"B: {lb}")
-    PngFigure(lambda: F.fig_timeseries(ta, tb, labels=labels), [id(result)], alt="compare-metrics")
-    PngFigure(lambda: F.fig_theme_shares(C.theme_shares_from_ts(ta, ca.issue_names), None,
-                                         other=C.theme_shares_from_ts(tb, cb.issue_names), labels=labels),
+    (_, ra, ca), (_, rb, cb), seeds = result
+    periods = F.intervention_periods(ca.interventions) if ca.interventions == cb.interventions else []
+    PngFigure(lambda: F.fig_compare([("A", ra), ("B", rb)], periods=periods), [id(result)], alt="compare-metrics")
+    solara.HTML(tag="div", unsafe_innerHTML=metric_caption(F.HEADLINE))
+
+    def shares(runs, issues):
+        per = [C.theme_shares_from_ts(r, issues) for r in runs]
+        mean = {i: sum(p[i] for p in per) / len(per) for i in issues}
+        rng = {i: (min(p[i] for p in per), max(p[i] for p in per)) for i in issues}
+        return mean, rng
+
+    (ma, ga), (mb, gb) = shares(ra, ca.issue_names), shares(rb, cb.issue_names)
+    PngFigure(lambda: F.fig_theme_shares(ma, None, other=mb, labels=("A", "B"), shares_range=ga, other_range=gb,
+                                         range_label=f"mean; error bars: range of {len(seeds)} seeds"),
               [id(result)], alt="compare-themes")
 
 
-# ---------------------------------------------------------------------------------------------
+@solara.component
+def ComparePage(model):
+    with solara.Columns([2, 3], gutters_dense=True):
+        CompareControls(model)
+        with solara.Column():
+            CompareFigures(model)
+    solara.HTML(tag="div", unsafe_innerHTML=FOOTER_ROOM)
 
-COMPONENTS = [
-    (MetricsPanel, 0), (NetworkPanel, 0), (ThemePanel, 0), (CityPanel, 0), (TopNetworksPanel, 0), (RunPanel, 0),
-    (CompareControls, 1), (CompareFigures, 1),
-]
+
+# ---------------------------------------------------------------------------------------------
+# The page: sidebar (Mesa's controller and the controls) and one named tab per page
+
+# (name, component taking the model). The claims lab adds its page here, e.g.
+#     from analysis.server.claims import ClaimsPage; PAGES.append(("Claims", ClaimsPage))
+PAGES: list[tuple[str, object]] = [("Explore", ExplorePage), ("Compare", ComparePage)]
+
+
+@solara.component
+def PageTabs(model, pages=None):
+    """One tab per page, named; only the shown page is drawn (as in Mesa's SolaraViz)."""
+    pages = PAGES if pages is None else pages
+    current, set_current = solara.use_state(0)
+    with solara.v.Tabs(v_model=current, on_v_model=set_current):
+        for name, _ in pages:
+            solara.v.Tab(children=[name])
+    pages[current][1](model)
 
 
 @solara.component
 def Page():
-    """One model per browser session."""
-    model = solara.use_memo(AppModel, [])
-    SolaraViz(model, components=COMPONENTS, model_params=model_params(), name="City diplomacy",
-              play_interval=150)
+    """One model per browser session, driven by Mesa's ModelController."""
+    model = solara.use_reactive(solara.use_memo(AppModel, []))
+    params = solara.use_reactive(solara.use_memo(initial_controls, []))
+    play_interval = solara.use_reactive(150)
+    render_interval = solara.use_reactive(1)
+    use_threads = solara.use_reactive(False)
+    with solara.AppBar():
+        solara.AppBarTitle("City diplomacy")
+    with solara.Sidebar(), solara.Column():
+        with solara.Card("Run"):
+            solara.SliderInt(f"Play interval: {play_interval.value} ms", value=play_interval, min=1, max=500, step=10)
+            solara.SliderInt(f"Steps per Step or frame: {render_interval.value}", value=render_interval, min=1,
+                             max=45, step=1)
+            ModelController(model, model_parameters=params, play_interval=play_interval,
+                            render_interval=render_interval, use_threads=use_threads)
+        with solara.Card("Scenario and levers (take effect on Reset)"):
+            Controls(model.value, params)
+        solara.HTML(tag="div", unsafe_innerHTML="<div style='font-size:11px;color:#777;margin:4px 8px'>Built with "
+                    "<a href='https://mesa.readthedocs.io'>Mesa</a> and <a href='https://solara.dev'>Solara</a></div>")
+    solara.Style(PAGE_CSS)
+    PageTabs(model.value)
 
 
 page = Page

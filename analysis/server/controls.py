@@ -8,6 +8,7 @@ Plain Python (no Solara), so that it can be tested and reused in notebooks; the 
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures import HEADLINE
+from model import metric_dictionary as MD
 from model.config import Scenario, ScenarioError
 from model.interventions import remedies
-from model.loading import apply_overrides, read_yaml, validate_scenario
+from model.loading import Overrides, apply_overrides, read_yaml, validate_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = ROOT / "scenarios"
@@ -35,15 +37,27 @@ class Lever:
     min: float = 0.0
     max: float = 1.0
     step: float = 0.05
+    unit: str = ""
+
+    def text(self, value) -> str:
+        """The slider's label with its current value and unit: 'Funding pool: 120 M USD/yr'."""
+        if self.kind == "bool":
+            return self.label
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.label}: {float(value):g}{unit}"
 
 
 LEVERS = [
-    Lever("pool", "resources.pool", "Funding pool (M USD/yr)", "float", 0.0, 600.0, 1.0),
-    Lever("convergence", "networks.convergence", "Convergence (follow the money)", "float", step=0.01),
-    Lever("invitation_share", "networks.invitation_share", "Invitation-only share", "float", 0.0, 0.8, 0.01),
-    Lever("openness_closed", "networks.openness_closed", "Openness of closed networks", "float", step=0.01),
-    Lever("partnered_share", "networks.partnered_share", "Partner share (networks with partners)", "float", step=0.01),
-    Lever("city_first", "governance.city_first", "City first (governance)", "float", step=0.01),
+    Lever("pool", "resources.pool", "Funding pool", "float", 0.0, 600.0, 1.0, unit="M USD/yr"),
+    Lever("convergence", "networks.convergence", "Convergence (follow the money)", "float", step=0.01,
+          unit="(0-1)"),
+    Lever("invitation_share", "networks.invitation_share", "Invitation-only share", "float", 0.0, 0.8, 0.01,
+          unit="of new networks"),
+    Lever("openness_closed", "networks.openness_closed", "Openness of closed networks", "float", step=0.01,
+          unit="(0-1)"),
+    Lever("partnered_share", "networks.partnered_share", "Networks with partners", "float", step=0.01,
+          unit="of new networks"),
+    Lever("city_first", "governance.city_first", "City first (governance)", "float", step=0.01, unit="(0-1)"),
     Lever("spillover_down", "spillover.down", "Spillover down (to residents)", "bool"),
     Lever("spillover_up", "spillover.up", "Spillover up (to national stance)", "bool"),
     Lever("spillover_horizontal", "spillover.horizontal", "Spillover across networks", "bool"),
@@ -105,7 +119,8 @@ def build_scenario(source: str | Path | Scenario, overrides: dict[str, Any] | No
     else:
         src, data = str(source), read_yaml(source)
     notes: list[str] = []
-    ov = dict(overrides or {})
+    ov = Overrides(overrides or {})
+    ov.labels = dict(getattr(overrides, "labels", {}))
     if "networks.invitation_share" in ov:
         # the rule shares must sum to at most 1: cap the invitation share instead of failing
         base = validate_scenario(copy.deepcopy(data), src)
@@ -163,17 +178,52 @@ def current_theme_shares(model) -> dict[str, float]:
     return {nm: float(c) / len(act) for nm, c in zip(model.issue_names, counts)}
 
 
-def final_table(a: pd.DataFrame, b: pd.DataFrame, labels=("A", "B")) -> pd.DataFrame:
-    """Final values of the key metrics for two runs and their difference (B - A)."""
-    rows = []
-    for col, title in HEADLINE + [("n_networks", "Active networks"), ("share_unaffiliated", "Share of cities in no network")]:
-        va = float(a[col].iloc[-1]) if len(a) else float("nan")
-        vb = float(b[col].iloc[-1]) if len(b) else float("nan")
-        rows.append({"metric": title, labels[0]: round(va, 4), labels[1]: round(vb, 4), "B - A": round(vb - va, 4)})
-    return pd.DataFrame(rows)
-
-
 def theme_shares_from_ts(ts: pd.DataFrame, issues: list[str]) -> dict[str, float]:
     return {i: float(ts[f"theme_share_{i}"].iloc[-1]) if len(ts) else 0.0 for i in issues}
 
 
+@functools.lru_cache(maxsize=32)
+def _file_scenario(path: str, mtime: float) -> Scenario:
+    return validate_scenario(read_yaml(path), path)
+
+
+def file_scenario(label: str) -> Scenario:
+    """The scenario of a file as written (cached while the file does not change)."""
+    p = resolve_path(label)
+    try:
+        mtime = p.stat().st_mtime
+    except OSError:
+        mtime = -1.0
+    return _file_scenario(str(p), mtime)
+
+
+def sidebar_values(cfg: Scenario, label: str) -> dict[str, Any]:
+    """The app's control values that reproduce a scenario file as written: its seed and levers."""
+    out: dict[str, Any] = {"scenario_file": label, "seed": str(cfg.seed)}
+    for lev in LEVERS:
+        v = lever_value(cfg, lev.path)
+        out[lev.param] = bool(v) if lev.kind == "bool" else float(v)
+    return out
+
+
+def compare_table(runs_a: list[pd.DataFrame], runs_b: list[pd.DataFrame], metrics: list[str] | None = None) -> pd.DataFrame:
+    """Final values of the key metrics for two sides of several runs each: each side's mean with the
+    range over its runs, the difference of the means (B - A) and whether the two ranges are apart."""
+    names = metrics or (list(HEADLINE) + ["n_networks", "share_unaffiliated"])
+    rows = []
+    for col in names:
+        va = np.array([float(r[col].iloc[-1]) for r in runs_a if len(r)])
+        vb = np.array([float(r[col].iloc[-1]) for r in runs_b if len(r)])
+        ma = float(va.mean()) if len(va) else float("nan")
+        mb = float(vb.mean()) if len(vb) else float("nan")
+        apart = bool(len(va) and len(vb) and (vb.min() > va.max() or vb.max() < va.min()))
+        rows.append({"metric": MD.title(col), "A": _mean_range(va), "B": _mean_range(vb), "B - A": f"{mb - ma:.3g}",
+                     "apart": "yes" if apart else "no"})
+    return pd.DataFrame(rows)
+
+
+def _mean_range(x: np.ndarray) -> str:
+    """'mean (low to high)' of a side's runs."""
+    if not len(x):
+        return ""
+    return f"{x.mean():.3g}" + (f" ({x.min():.3g} to {x.max():.3g})" if len(x) > 1 else "")

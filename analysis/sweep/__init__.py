@@ -9,7 +9,7 @@ one module per concern:
     plan.py         a validated sweep: base scenario, points, seeds, runs; what `check` prints
     store.py        the output directory: lock, manifest (with the code), resume (run files verified), failed.jsonl
     loop.py         the loop: submit missing runs to an execution back-end, write each atomically
-    results.py      results.parquet and summary.csv
+    results.py      results.parquet, summary.csv and the grid figure
     sensitivity.py  Sobol' and Morris indices (SALib) with plots
 
 Files in the output directory:
@@ -20,14 +20,33 @@ Files in the output directory:
     .lock                held while a sweep writes into the directory
     failed.jsonl         runs that raised: run id, point, replication, parameters, seed, error, traceback
     results.parquet      tidy: run_id, point, replication, parameters..., seed, step, year, metrics...
-    summary.csv          per design point and metric (final step): n, mean, sd, 95% CI
+    summary.csv          per design point and metric (final step): n, mean, sd, 95% CI (within the metric's
+                         range), reliable (n >= 3), clipped
+    sweep_grid.png       grid designs: each metric against each varied parameter
     sensitivity.csv/.png sobol and morris designs: indices per metric and parameter
 """
 
-from analysis.sweep.loop import SweepAborted, SweepResult, _task, run_one, run_sweep
-from analysis.sweep.plan import Sweep, check_text, describe, load_sweep
-from analysis.sweep.spec import SweepSpec, is_sweep_data, json_schema
-from model.randomness import replication_seeds
+import importlib
+
+# The names below are imported on first use (PEP 562), so that `run` and `check`, which only ask
+# whether a file is a sweep file (spec.is_sweep_data), do not import the whole sweep machinery.
+_WHERE = {"SweepAborted": "loop", "SweepResult": "loop", "_task": "loop", "run_one": "loop", "run_sweep": "loop",
+          "Sweep": "plan", "check_text": "plan", "describe": "plan", "load_sweep": "plan",
+          "SweepSpec": "spec", "is_sweep_data": "spec", "json_schema": "spec"}
 
 __all__ = ["Sweep", "SweepAborted", "SweepResult", "SweepSpec", "_task", "check_text", "describe", "is_sweep_data",
            "json_schema", "load_sweep", "replication_seeds", "run_one", "run_sweep"]
+
+
+def __getattr__(name: str):
+    if name == "replication_seeds":
+        from model.randomness import replication_seeds
+
+        return replication_seeds
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"analysis.sweep.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'analysis.sweep' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

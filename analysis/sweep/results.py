@@ -1,6 +1,7 @@
 """Sweep results: each run's tidy table, then results.parquet (every finished run, manifest order)
-and summary.csv (per design point and metric: n, mean, sd, 95% CI), and the sensitivity indices of
-sobol and morris designs."""
+and summary.csv (per design point and metric: n, mean, sd, 95% CI kept inside the metric's possible
+range, whether n is enough for the interval to mean much), a figure of grid sweeps (sweep_grid.png)
+and the sensitivity indices of sobol and morris designs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis.sweep.plan import Sweep
+from model import metric_dictionary
+
+RELIABLE_N = 3  # below this many runs, a 95% t interval says little (summary.csv's `reliable`)
+
 
 def run_table(run_id: str, point: int, rep: int, params: dict, seed: int, frame: pd.DataFrame,
               ptypes: dict[str, str]) -> pa.Table:
@@ -80,6 +85,8 @@ def finish(sw: Sweep, out: Path, quiet: bool = False, analyse: bool = True) -> l
     files = ["manifest.json", "results.parquet", "summary.csv"]
     if (out / "failed.jsonl").exists():
         files.append("failed.jsonl")
+    if analyse and sw.spec.design.kind == "grid" and sw.paths:
+        files += write_grid_figure(sw, out)
     if analyse and sw.spec.design.kind in ("sobol", "morris"):
         from analysis.sweep.sensitivity import write_sensitivity
 
@@ -101,7 +108,7 @@ def write_results(sw: Sweep, out: Path) -> np.ndarray:
     try:
         with open(sum_tmp, "w", newline="", encoding="utf-8") as fh:
             cw = csv.writer(fh)
-            cw.writerow(["point", *sw.paths, "metric", "n", "mean", "sd", "ci_low", "ci_high"])
+            cw.writerow(["point", *sw.paths, "metric", "n", "mean", "sd", "ci_low", "ci_high", "reliable", "clipped"])
             finals: list[np.ndarray] = []
             current = 0
 
@@ -115,8 +122,9 @@ def write_results(sw: Sweep, out: Path) -> np.ndarray:
                     sd = float(x.std(ddof=1)) if n > 1 else float("nan")
                     half = _t975(n) * sd / math.sqrt(n) if n > 1 else float("nan")
                     means[point, j] = mean
+                    lo, hi, clipped = _bounded_interval(m, mean - half, mean + half)
                     cw.writerow([point, *[params[k] for k in sw.paths], m, n, _fmt(mean), _fmt(sd),
-                                 _fmt(mean - half), _fmt(mean + half)])
+                                 _fmt(lo), _fmt(hi), n >= RELIABLE_N, clipped])
 
             for rid, p, r, params, seed in sw.runs():
                 if p != current:
@@ -152,6 +160,34 @@ def write_results(sw: Sweep, out: Path) -> np.ndarray:
         res_tmp.unlink(missing_ok=True)
         sum_tmp.unlink(missing_ok=True)
     return means
+
+
+def _bounded_interval(metric: str, lo: float, hi: float) -> tuple[float, float, bool]:
+    """A 95% interval cut at the metric's possible range (the metric dictionary's low and high): a
+    share's interval never goes below 0 or above 1. Returns (low, high, whether it was cut)."""
+    meta = metric_dictionary.get(metric)
+    if meta is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return lo, hi, False
+    clo, chi = meta.clip(lo), meta.clip(hi)
+    return clo, chi, (clo, chi) != (lo, hi)
+
+
+def write_grid_figure(sw: Sweep, out: Path, quiet: bool = True) -> list[str]:
+    """sweep_grid.png: each recorded metric's final value against each varied parameter (mean and band,
+    analysis.figures.fig_sweep_grid), from summary.csv. Written through a temporary file."""
+    from analysis.figures import fig_sweep_grid
+
+    summary = pd.read_csv(out / "summary.csv")
+    if not len(summary) or summary["mean"].isna().all():
+        return []
+    fig = fig_sweep_grid(summary, list(sw.paths), list(sw.metrics))
+    tmp = out / f".sweep_grid.png.tmp-{os.getpid()}.png"
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, out / "sweep_grid.png")
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ["sweep_grid.png"]
 
 
 def _as_float(v) -> float:

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from model.config import Strict
 from model.loading import translate
+
 FORMAT = "city-diplomacy-sweep"
 FORMAT_VERSION = 1
 MAX_RUNS = 1_000_000

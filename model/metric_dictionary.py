@@ -1,0 +1,169 @@
+"""The metric dictionary: what each metric of `model.metrics.metric_names` means, its unit, its range
+and the section of docs/ODD.md that defines it.
+
+One entry per metric; the per-issue families (`theme_share_<issue>`, `funding_share_<issue>`,
+`national_stance_<issue>`) are one templated entry each, expanded for a scenario's issues by
+`for_issues`. This is the one source of the words that explain a metric: `run` writes it as
+`metrics.csv`, the figures take their y-labels from it, the browser app its captions and the sweep
+summary the ranges that bound its intervals. Written from the formulas of model/metrics.py and
+docs/ODD.md section 9; when a formula changes, change its entry here (tests/test_metric_dictionary.py
+checks that the dictionary covers exactly the metric names).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+ISSUE = "<issue>"  # the placeholder of per-issue families
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: `name` (with `<issue>` in a family's template), a short `title`, a one-line
+    `meaning`, its `unit`, its possible range (`low`, `high`; None: unbounded on that side) and the
+    section of docs/ODD.md that defines it."""
+
+    name: str
+    title: str
+    meaning: str
+    unit: str
+    low: float | None
+    high: float | None
+    odd: str = "9"
+
+    @property
+    def bounded(self) -> bool:
+        return self.low is not None or self.high is not None
+
+    def axis_label(self) -> str:
+        """The y-axis label: the unit (the title goes above the panel)."""
+        return self.unit
+
+    def range_text(self) -> str:
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        return f"[{lo}, {hi}]"
+
+    def clip(self, value: float) -> float:
+        """`value` brought into the metric's possible range (NaN stays NaN)."""
+        if math.isnan(value):
+            return value
+        if self.low is not None and value < self.low:
+            return float(self.low)
+        if self.high is not None and value > self.high:
+            return float(self.high)
+        return float(value)
+
+    def for_issue(self, issue: str) -> Metric:
+        return replace(self, name=self.name.replace(ISSUE, issue), title=self.title.replace(ISSUE, issue),
+                       meaning=self.meaning.replace(ISSUE, issue))
+
+
+SHARE = "share (0-1)"
+
+# In the order of model.metrics.metric_names. Each entry is one call, so that a metric's words can be
+# edited in one place. The meanings of fragmentation_index, duplication_ratio, nonmember_access,
+# efficiency, churn_rate and agenda_misalignment follow the current formulas of docs/ODD.md section 9.
+ENTRIES: list[Metric] = [
+    Metric("n_networks", "Active networks", "Number of active (not dissolved) networks.", "networks", 0, None),
+    Metric("n_memberships", "Memberships", "Number of (city, network) memberships.", "memberships", 0, None),
+    Metric("mean_memberships", "Memberships per city", "Memberships divided by the number of cities.",
+           "memberships per city", 0, None),
+    Metric("share_unaffiliated", "Cities in no network", "Share of cities that belong to no network.",
+           "share of cities (0-1)", 0, 1),
+    Metric("theme_share_<issue>", "Theme share: <issue>",
+           "Share of active networks whose primary theme is <issue>.", "share of active networks (0-1)", 0, 1),
+    Metric("funding_share_<issue>", "Funding share: <issue>",
+           "Share of grants going to <issue>, each network's grants split by its agenda weights.",
+           "share of grants (0-1)", 0, 1),
+    Metric("funding_hhi", "Funding concentration (HHI)",
+           "Herfindahl index of the funding shares across issues (1: all grants on one issue).",
+           "index (1/issues to 1)", 0, 1),
+    Metric("funding_gini", "Funding Gini across networks",
+           "Gini coefficient of income (grants + fees) across active networks.", "Gini (0-1)", 0, 1),
+    Metric("neglect_index", "Neglect index",
+           "Demand (cities' mean priority) not matched by funding shares, summed over issues; 1 without grants.",
+           "share of demand (0-1)", 0, 1),
+    Metric("fragmentation_index", "Fragmentation index",
+           "Per issue, (components - 1)/(networks - 1) of the graph of networks linked by a shared standard "
+           "or a platform; network-weighted mean over issues.", "index (0-1)", 0, 1),
+    Metric("duplication_ratio", "Duplication ratio",
+           "Share of this year's knowledge production that duplicates a better solution of another standard.",
+           "share of production (0-1)", 0, 1),
+    Metric("standards_per_issue", "Standards per issue",
+           "Effective number of competing standards per issue (member-weighted inverse Herfindahl).",
+           "standards", 0, None),
+    Metric("mean_capacity", "Mean capability",
+           "Mean capability of cities (practice averaged over low-politics issues).", "practice level (0-1)", 0, 1),
+    Metric("gini_capacity", "Capability Gini", "Gini coefficient of capability across cities.", "Gini (0-1)", 0, 1),
+    Metric("north_south_gap", "North - South capability gap",
+           "Mean capability of Global North cities minus that of Global South cities.",
+           "practice difference (-1 to 1)", -1, 1),
+    Metric("size_gap", "Capability gap large - small",
+           "Mean capability of the largest 10% of cities minus that of the smallest half.",
+           "practice difference (-1 to 1)", -1, 1),
+    Metric("nonmember_access", "Non-member access (1 = no gap)",
+           "Practice of cities outside invitation-only networks relative to members (weighted by those "
+           "networks' agendas); 1: no gap.", "ratio (1 = no gap)", 0, None),
+    Metric("national_stance_<issue>", "National stance: <issue>",
+           "Mean national stance on <issue> over countries that have cities.", "stance (0-1)", 0, 1),
+    Metric("resident_norm_mean", "Residents' norms", "Mean residents' norm over all cities and issues.",
+           "norm level (0-1)", 0, 1),
+    Metric("high_politics_index", "High-politics index",
+           "Mean national stance on high-politics issues over countries that have cities.", "stance (0-1)", 0, 1),
+    Metric("efficiency", "Efficiency",
+           "Gross practice gained this year per city x 1000, per million USD spent by networks (grants + fees).",
+           "practice x 1000 per M USD", 0, None),
+    Metric("churn_rate", "Churn rate",
+           "Joins plus leaves this year per membership at the start of the membership phase.",
+           "changes per membership", 0, None),
+    Metric("agenda_misalignment", "Agenda misalignment",
+           "Mean distance between a network's agenda and its members' agenda (networks with members).",
+           "distance (0-1)", 0, 1),
+    Metric("partnered_share", "Networks with partners",
+           "Share of active networks with non-governmental partners.", "share of active networks (0-1)", 0, 1),
+]
+
+BY_NAME: dict[str, Metric] = {m.name: m for m in ENTRIES}
+FAMILIES: dict[str, Metric] = {m.name.removesuffix(ISSUE): m for m in ENTRIES if m.name.endswith(ISSUE)}
+
+
+def describe(name: str) -> Metric:
+    """The entry of one metric column (`theme_share_climate` expands its family). KeyError if unknown."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    for prefix, m in FAMILIES.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return m.for_issue(name[len(prefix):])
+    raise KeyError(f"no metric named {name!r} in model/metric_dictionary.py")
+
+
+def get(name: str) -> Metric | None:
+    """`describe`, or None for a column that is not a metric (e.g. `step`)."""
+    try:
+        return describe(name)
+    except KeyError:
+        return None
+
+
+def for_issues(issue_names: list[str]) -> list[Metric]:
+    """Every metric of a scenario with these issues, in the order of `model.metrics.metric_names`."""
+    from model.metrics import metric_names
+
+    return [describe(n) for n in metric_names(list(issue_names))]
+
+
+def table(issue_names: list[str]) -> pd.DataFrame:
+    """The dictionary as a table (metrics.csv): name, title, meaning, unit, low, high, odd_section."""
+    rows = [{"name": m.name, "title": m.title, "meaning": m.meaning, "unit": m.unit, "low": m.low, "high": m.high,
+             "odd_section": m.odd} for m in for_issues(issue_names)]
+    return pd.DataFrame(rows, columns=["name", "title", "meaning", "unit", "low", "high", "odd_section"])
+
+
+def title(name: str) -> str:
+    """A metric's short title (the column name for anything else)."""
+    m = get(name)
+    return m.title if m is not None else name

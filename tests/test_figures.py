@@ -1,0 +1,271 @@
+"""The figure layer (analysis/figures.py) by its artists, not its pixels: y-labels with units and
+meanings from the metric dictionary, interventions as labelled shaded periods, grouped theme bars,
+calibration legends that name every marker and sit beside the data, a readable network graph, and
+texts that do not overlap. The live (blitted) figures of the app give the image a full redraw gives."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.patches import Rectangle
+
+from analysis import figures as F
+from analysis.server import controls as C
+from model import metric_dictionary as MD
+from model.api import run_scenario
+from model.loading import load_scenario
+from model.model import CityDiplomacyModel
+
+SMALL = {"cities.n": 300, "cities.n_countries": 25, "steps": 25, "networks.initial": 15}
+IVS = [{"kind": "cross_network_platform", "start": 1990}, {"kind": "secretariat_exchange", "start": 1990},
+       {"kind": "pandemic", "start": 2000, "end": 2002}]
+
+
+@pytest.fixture(scope="module")
+def res():
+    return run_scenario(load_scenario(None, overrides={**SMALL, "interventions": IVS}), keep_model=True)
+
+
+def _texts(fig) -> list:
+    """Every text a figure draws (titles, labels, tick labels in view, notes, legends), after drawing it."""
+    FigureCanvasAgg(fig).draw()
+    out = list(fig.texts)
+    if fig._suptitle is not None:
+        out.append(fig._suptitle)
+    legends = list(fig.legends)
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        out += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label] + list(ax.texts)
+        for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            lo, hi = min(lo, hi), max(lo, hi)
+            for tick in axis.get_major_ticks():
+                if lo - 1e-9 <= tick.get_loc() <= hi + 1e-9:
+                    out += [tick.label1, tick.label2]
+        if ax.get_legend() is not None:
+            legends.append(ax.get_legend())
+    for leg in legends:
+        out += list(leg.get_texts()) + [leg.get_title()]
+    seen, keep = set(), []
+    for t in out:
+        if id(t) not in seen and t.get_visible() and t.get_text().strip():
+            seen.add(id(t))
+            keep.append(t)
+    return keep
+
+
+def overlapping_texts(fig, tol: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of texts whose boxes overlap by more than `tol` pixels each way."""
+    r = FigureCanvasAgg(fig).get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(r)) for t in _texts(fig)]
+    bad = []
+    for i, (a, ba) in enumerate(boxes):
+        for b, bb in boxes[i + 1:]:
+            dx = min(ba.x1, bb.x1) - max(ba.x0, bb.x0)
+            dy = min(ba.y1, bb.y1) - max(ba.y0, bb.y0)
+            if dx > tol and dy > tol:
+                bad.append((a, b))
+    return bad
+
+
+def _legend_labels(fig) -> set[str]:
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    return {t.get_text() for leg in legends for t in leg.get_texts()}
+
+
+# ------------------------------------------------------------------------------ periods
+def test_intervention_periods_merge_same_years_and_label_them():
+    periods = F.intervention_periods(load_scenario(None, overrides={"interventions": IVS}).interventions)
+    assert [(p.start, p.end, p.remedy) for p in periods] == [(1990, None, True), (2000, 2002, False)]
+    assert periods[0].text() == "from 1990: Cross-network platform + Secretariat exchange"
+    assert periods[1].text() == "2000-2002: Pandemic"
+    hist = F.intervention_periods(load_scenario(C.ROOT / "scenarios" / "history.yaml").interventions)
+    assert "2017-2020: National withdrawal (US, climate)" in [p.text() for p in hist]
+    assert "from 2019: Funding withdrawal (100 Resilient Cities)" in [p.text() for p in hist]
+
+
+def test_run_metrics_figure_has_units_meanings_and_shaded_periods(res):
+    figs = dict(F.run_figures(res))
+    fig = figs["metrics.png"]()
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.lines]
+    assert len(axes) == len(F.KEY_METRICS)
+    for ax, name in zip(axes, F.KEY_METRICS):
+        meta = MD.describe(name)
+        assert ax.get_title() == meta.title and ax.get_ylabel() == meta.unit
+        notes = " ".join(t.get_text() for t in ax.texts).replace("\n", " ")
+        assert notes == meta.meaning, name  # the one-line meaning under the title
+        spans = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert len(spans) == 2, name  # the platform + exchange period and the pandemic
+        assert sorted((p.get_x() + 0.5, p.get_x() + p.get_width() - 0.5) for p in spans) == [
+            (1990, res.scenario.end_year), (2000, 2002)], name
+    labels = _legend_labels(fig)
+    assert {"from 1990: Cross-network platform + Secretariat exchange", "2000-2002: Pandemic"} <= labels
+    assert overlapping_texts(fig) == []
+
+
+def test_periods_after_the_last_year_are_left_out():
+    r = run_scenario(load_scenario(None, overrides={**SMALL, "steps": 5, "interventions": IVS}))
+    fig = F.fig_timeseries(r.timeseries, periods=F.intervention_periods(r.scenario.interventions))
+    assert not any(ax.patches for ax in fig.axes)  # both start after 1984
+    assert not _legend_labels(fig)
+
+
+def test_funding_figure_marks_periods_and_names_its_unit(res):
+    fig = dict(F.run_figures(res))["funding_by_issue.png"]()
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == MD.describe("funding_share_climate").unit
+    assert {"from 1990: Cross-network platform + Secretariat exchange", "2000-2002: Pandemic"} <= _legend_labels(fig)
+
+
+# ------------------------------------------------------------------------------ theme shares
+def test_theme_shares_are_grouped_with_a_note_for_unreported_themes(res):
+    issues = res.scenario.issue_names
+    shares = {i: float(res.timeseries[f"theme_share_{i}"].iloc[-1]) for i in issues}
+    other = {i: v / 2 for i, v in shares.items()}
+    fig = F.fig_theme_shares(shares, 2004, other=other, labels=("A", "B"),
+                             shares_range={i: (v * 0.9, v * 1.1) for i, v in shares.items()})
+    ax = fig.axes[0]
+    bars = {c.get_label(): c for c in ax.containers if hasattr(c, "patches")}
+    assert set(bars) == {"A 2004", "B", F.ACUTO_RAYNER_LABEL}
+    a, b, ref = bars["A 2004"].patches, bars["B"].patches, bars[F.ACUTO_RAYNER_LABEL].patches
+    assert len(a) == len(b) == len(issues) and len(ref) == len(F.ACUTO_RAYNER)
+    for j, i in enumerate(issues):  # each group: A, then B, then the reference, side by side
+        assert b[j].get_x() == pytest.approx(a[j].get_x() + a[j].get_width())
+        if i in F.ACUTO_RAYNER:
+            k = [x for x in issues if x in F.ACUTO_RAYNER].index(i)
+            assert ref[k].get_x() == pytest.approx(b[j].get_x() + b[j].get_width())
+    missing = [i for i in issues if i not in F.ACUTO_RAYNER]
+    assert any(all(i in t.get_text() for i in missing) and "report no share" in t.get_text() for t in fig.texts)
+    leg = ax.get_legend()
+    FigureCanvasAgg(fig).draw()
+    assert leg.get_window_extent().y0 >= ax.get_window_extent().y1 - 1  # the legend sits above the bars
+    assert overlapping_texts(fig) == []
+
+
+# ------------------------------------------------------------------------------ calibration
+def test_calibration_figures_name_every_marker_and_keep_the_legend_off_the_data():
+    facts = [SimpleNamespace(year=1985, target=55, tolerance=15, relation="approx"),
+             SimpleNamespace(year=2015, target=200, tolerance=0, relation="at_least"),
+             SimpleNamespace(year=2020, target=300, tolerance=60, relation="approx")]
+    years = np.arange(1980, 2025)
+    counts = np.vstack([np.linspace(40, 320, len(years)) + k for k in range(4)])
+    periods = [F.Period(2020, 2021, "Pandemic", False)]
+    fig = F.fig_network_count(years, counts, facts, periods=periods)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(labels) == sorted(["model: 95% of 4 replications", "model: mean", "known count ± tolerance",
+                                     "known lower bound (at least)", "2020-2021: Pandemic"])  # each marker once
+    FigureCanvasAgg(fig).draw()
+    assert ax.get_legend().get_window_extent().x0 > ax.get_window_extent().x1  # beside the plot, not on it
+    assert ax.get_ylabel() == MD.describe("n_networks").unit
+    shares = np.array([[0.3, 0.2, 0.1], [0.25, 0.22, 0.12]])
+    fig = F.fig_theme_calibration(["climate", "health", "peace"], shares, 2016)
+    ax = fig.axes[0]
+    assert {"model mean 2016", F.ACUTO_RAYNER_LABEL} == {t.get_text() for t in ax.get_legend().get_texts()}
+    assert "95% of 2 replications" in ax.get_legend().get_title().get_text()
+    assert any("health" in t.get_text() for t in fig.texts)  # Acuto and Rayner report no share for health
+    assert overlapping_texts(fig) == []
+
+
+# ------------------------------------------------------------------------------ the network graph
+def test_network_graph_has_a_size_legend_names_real_networks_and_a_row_of_isolates(res):
+    model = res.model
+    fig = F.fig_network(model)
+    size_ax = fig.axes[1]
+    assert "members" in [t.get_text() for t in size_ax.texts]
+    sizes = size_ax.collections[0].get_sizes()
+    assert len(sizes) >= 2 and np.all(np.diff(sizes) > 0)
+    # node colours are theme colours, none of them grey (grey is for edges and rule markers)
+    for rgba in F.issue_colours(model.issue_names).values():
+        r, g, b = rgba[:3]
+        assert max(r, g, b) - min(r, g, b) > 0.15, rgba
+    from matplotlib.lines import Line2D
+
+    rule_handles = [h for h in fig.legends[0].legend_handles
+                    if isinstance(h, Line2D) and h.get_marker() in F.RULE_MARKERS.values()]
+    assert len(rule_handles) == len(F.RULE_MARKERS)
+    assert all(h.get_markerfacecolor() == "white" for h in rule_handles)
+    # a model with real (catalogue) networks: their names are on the graph
+    names = {int(k): nm for k, nm in enumerate(model.networks.names[:model.networks.n])}
+    biggest = int(F.active_networks(model)[np.argmax(model.networks.members[F.active_networks(model)])])
+    model.catalogue_index = {names[biggest]: biggest}
+    try:
+        fig = F.fig_network(model)
+        assert F.short_name(names[biggest]) in [t.get_text() for t in fig.axes[0].texts]
+    finally:
+        model.catalogue_index = {}
+    assert overlapping_texts(fig) == []
+
+
+def test_isolated_networks_stand_in_a_row_below_the_disc():
+    import networkx as nx
+
+    g = nx.Graph()
+    g.add_nodes_from(range(6))
+    g.add_weighted_edges_from([(0, 1, 3), (1, 2, 1), (2, 0, 2)])
+    class Model:  # the layout cache is keyed (weakly) by the model object
+        pass
+
+    model = Model()
+    pos = F.network_layout(model, g)
+    assert all(np.hypot(*pos[n]) <= 1.0 + 1e-9 for n in (0, 1, 2))
+    assert all(pos[n][1] == F.ISOLATE_ROW for n in (3, 4, 5))
+    assert len({round(pos[n][0], 6) for n in (3, 4, 5)}) == 3
+
+
+def test_short_names():
+    assert F.short_name("International Union of Local Authorities (IULA)") == "IULA"
+    assert F.short_name("ICLEI - Local Governments for Sustainability") == "ICLEI"
+    assert F.short_name("Metropolis (World Association of the Major Metropolises)") == "Metropolis"
+    assert len(F.short_name("C40 Cities Climate Leadership Group")) <= 22
+
+
+# ------------------------------------------------------------------------------ compare (several seeds)
+def test_compare_figure_shows_mean_and_band_per_side_without_overlapping_labels():
+    cfg = load_scenario(None, overrides=SMALL)
+    a = [run_scenario(cfg, seed=s, tables=False).timeseries for s in (1, 2, 3)]
+    b = [run_scenario(cfg, seed=s, tables=False, overrides={"resources.pool": 20}).timeseries for s in (1, 2, 3)]
+    fig = F.fig_compare([("A", a), ("B", b)], periods=[F.Period(1990, None, "Open knowledge", True)])
+    for ax, name in zip(fig.axes, F.HEADLINE):
+        assert ax.get_ylabel() == MD.describe(name).unit
+        bands = [c for c in ax.collections if c.get_paths()]
+        assert len(bands) == 2 and len(ax.lines) == 2
+        mean_a = np.vstack([t[name] for t in a]).mean(axis=0)
+        assert np.allclose(ax.lines[0].get_ydata(), mean_a)
+    assert {"A: mean (range of 3 seeds)", "B: mean (range of 3 seeds)", "from 1990: Open knowledge"} <= _legend_labels(fig)
+    assert overlapping_texts(fig) == []
+
+
+# ------------------------------------------------------------------------------ live figures (the app)
+def _pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def test_live_figures_give_the_image_of_a_full_redraw():
+    """The app draws its panels by blitting; after every step the image equals (but for a handful of
+    pixels where a moving line crosses a spine) a full redraw of the same figure."""
+    m = CityDiplomacyModel(load_scenario(C.ROOT / "scenarios" / "remedies.yaml", overrides={"cities.n": 400}))
+    F.timeseries_png_live(m)
+    for _ in range(8):
+        m.step()
+        if m.steps not in (1, 2, 3, 5, 8):  # early steps: limits widen, axes are drawn again
+            continue
+        pngs = {"ts": F.timeseries_png_live(m), "net": F.network_png_live(m), "city": F.city_png_live(m, "practice"),
+                "themes": F.theme_png_live(m, C.current_theme_shares(m))}
+        live = F._LIVE[m]
+        figs = {"ts": live["timeseries"]["fig"], "net": live["network"]["fig"], "city": live["cities-practice"]["fig"],
+                "themes": live["themes"]["fig"]}
+        for k, png in pngs.items():
+            a, b = _pixels(png), _pixels(F.figure_png(figs[k]))
+            assert a.shape == b.shape, k
+            assert (np.abs(a - b).max(axis=2) > 40).mean() < 0.002, (k, m.steps)
+    for ax, name in zip(live["timeseries"]["fig"].axes, F.HEADLINE):  # the data stay inside the limits
+        y = m.timeseries()[name].to_numpy()
+        lo, hi = ax.get_ylim()
+        assert lo <= y.min() and y.max() <= hi, name
