@@ -258,12 +258,20 @@ def network_layout(model, g: nx.Graph) -> dict:
         rng = np.random.default_rng(len(H))
         for n in H.nodes:
             if n not in init:
-                init[n] = rng.uniform(-1, 1, size=2)
+                # a new network starts where its placed neighbours are, pulled by shared members
+                placed = [(init[m], H[n][m]["weight"]) for m in H[n] if m in init]
+                if placed:
+                    w = np.array([wt for _, wt in placed], dtype=float)
+                    centre = np.average(np.array([p for p, _ in placed]), axis=0, weights=w)
+                    init[n] = centre + rng.normal(0.0, 0.05, size=2)
+                else:
+                    init[n] = rng.uniform(-1, 1, size=2)
         for _, _, d in H.edges(data=True):
             d["w"] = math.log1p(d["weight"])
         k = 1.6 / math.sqrt(max(H.number_of_nodes(), 1))
         raw = nx.spring_layout(H, pos=init, k=k, weight="w", iterations=12 if prev else 60, seed=1)
         raw = {n: np.asarray(p) for n, p in raw.items()}
+        raw = _align(raw, prev)
         _NET_POS[model] = raw  # raw positions: the next step starts from them
         pos.update(_spread(raw))
     if isolates:
@@ -271,6 +279,21 @@ def network_layout(model, g: nx.Graph) -> dict:
         for x, n in zip(xs, isolates):
             pos[n] = np.array([x, ISOLATE_ROW])
     return pos
+
+
+def _align(pos: dict, prev: dict) -> dict:
+    """Turn and shift ``pos`` so that the networks shown last step sit as close as possible to where
+    they were (orthogonal Procrustes on the common nodes): the spring layout is free to rotate the
+    whole picture, and a rotation would read as every network moving."""
+    common = [n for n in pos if n in prev]
+    if len(common) < 3:
+        return pos
+    a = np.array([pos[n] for n in common])
+    b = np.array([prev[n] for n in common])
+    ca, cb = a.mean(axis=0), b.mean(axis=0)
+    u, _, vt = np.linalg.svd((a - ca).T @ (b - cb))
+    rot = u @ vt
+    return {n: (p - ca) @ rot + cb for n, p in pos.items()}
 
 
 def _spread(pos: dict) -> dict:
@@ -658,7 +681,7 @@ def fig_timeseries(ts: pd.DataFrame, other: pd.DataFrame | None = None, labels=(
             if ax is axes[0] and other is not None:
                 run_handles.append(line)
     handles = mark_periods(axes[:len(names)], periods, last, first) if periods else []
-    if ts is None or not len(ts):
+    if ts is None or len(ts) < 2:  # nothing yet, or only the starting state (step 0)
         axes[0].text(0.5, 0.5, "press Step or Play", ha="center", va="center", transform=axes[0].transAxes,
                      fontsize=8, gid="hint")
     _bottom_legend(fig, run_handles + handles, ncol_leg)
@@ -838,14 +861,14 @@ def _timeseries_state(model, **kw) -> dict:
     if st is None or st["periods"] != periods:
         fig = fig_timeseries(ts, years=years, periods=periods, **kw)
         lines = [(ax, col, ax.lines[0], ax.lines[1]) for ax, col in zip(fig.axes, HEADLINE)]
-        st = live["timeseries"] = {"fig": fig, "periods": periods, "lines": lines, "fitted": bool(len(ts)),
+        st = live["timeseries"] = {"fig": fig, "periods": periods, "lines": lines, "fitted": len(ts) >= 2,
                                    "blit": Blitter(fig, [a for _, _, ln, dot in lines for a in (ln, dot)])}
         for ax, _, _, _ in lines:
             ax.set_autoscaley_on(False)
         return st
     x = ts["year"].to_numpy()
     changed = False
-    if len(ts) and not st["fitted"]:  # the first data: drop the hint, fit every axis to the data
+    if len(ts) >= 2 and not st["fitted"]:  # the first step: drop the hint, fit every axis to the data
         for t in [t for ax in st["fig"].axes for t in ax.texts if t.get_gid() == "hint"]:
             t.remove()
         st["fitted"] = changed = first = True

@@ -65,17 +65,18 @@ class Metric:
 SHARE = "share (0-1)"
 
 # In the order of model.metrics.metric_names. Each entry is one call, so that a metric's words can be
-# edited in one place. The meanings of fragmentation_index, duplication_ratio, nonmember_access,
-# efficiency, churn_rate and agenda_misalignment follow the current formulas of docs/ODD.md section 9.
+# edited in one place; the formulas and the reasons why no metric is tied to one lever are in
+# docs/ODD.md section 9. "Operating" networks are active (not dissolved) and have members.
 ENTRIES: list[Metric] = [
-    Metric("n_networks", "Active networks", "Number of active (not dissolved) networks.", "networks", 0, None),
+    Metric("n_networks", "Operating networks",
+           "Number of operating networks (active, with at least one member).", "networks", 0, None),
     Metric("n_memberships", "Memberships", "Number of (city, network) memberships.", "memberships", 0, None),
     Metric("mean_memberships", "Memberships per city", "Memberships divided by the number of cities.",
            "memberships per city", 0, None),
     Metric("share_unaffiliated", "Cities in no network", "Share of cities that belong to no network.",
            "share of cities (0-1)", 0, 1),
     Metric("theme_share_<issue>", "Theme share: <issue>",
-           "Share of active networks whose primary theme is <issue>.", "share of active networks (0-1)", 0, 1),
+           "Share of operating networks whose primary theme is <issue>.", "share of operating networks (0-1)", 0, 1),
     Metric("funding_share_<issue>", "Funding share: <issue>",
            "Share of grants going to <issue>, each network's grants split by its agenda weights.",
            "share of grants (0-1)", 0, 1),
@@ -83,19 +84,19 @@ ENTRIES: list[Metric] = [
            "Herfindahl index of the funding shares across issues (1: all grants on one issue).",
            "index (1/issues to 1)", 0, 1),
     Metric("funding_gini", "Funding Gini across networks",
-           "Gini coefficient of income (grants + fees) across active networks.", "Gini (0-1)", 0, 1),
+           "Gini coefficient of income (grants + fees) across operating networks.", "Gini (0-1)", 0, 1),
     Metric("neglect_index", "Neglect index",
            "Demand (cities' mean priority) not matched by funding shares, summed over issues; 1 without grants.",
            "share of demand (0-1)", 0, 1),
     Metric("fragmentation_index", "Fragmentation index",
-           "Per issue, (components - 1)/(networks - 1) of the graph of networks linked by a shared standard "
-           "or a platform; network-weighted mean over issues.", "index (0-1)", 0, 1),
+           "Dispersion (1 - sum of squared shares) of the solution standards cities actually practise, per "
+           "issue, weighted by practice; practice-weighted mean over issues.", "index (0-1)", 0, 1),
     Metric("duplication_ratio", "Duplication ratio",
-           "Share of this year's knowledge production that duplicates a better solution of another standard.",
-           "share of production (0-1)", 0, 1),
+           "Share of this year's knowledge spending that re-created knowledge another operating network active "
+           "on the same issue already held (after this year's transfers).", "share of spending (0-1)", 0, 1),
     Metric("standards_per_issue", "Standards per issue",
-           "Effective number of competing standards per issue (member-weighted inverse Herfindahl).",
-           "standards", 0, None),
+           "Effective number of solution standards cities practise per issue (practice-weighted inverse "
+           "Herfindahl; 0 before any city practises one).", "standards", 0, None),
     Metric("mean_capacity", "Mean capability",
            "Mean capability of cities (practice averaged over low-politics issues).", "practice level (0-1)", 0, 1),
     Metric("gini_capacity", "Capability Gini", "Gini coefficient of capability across cities.", "Gini (0-1)", 0, 1),
@@ -106,8 +107,9 @@ ENTRIES: list[Metric] = [
            "Mean capability of the largest 10% of cities minus that of the smallest half.",
            "practice difference (-1 to 1)", -1, 1),
     Metric("nonmember_access", "Non-member access (1 = no gap)",
-           "Practice of cities outside invitation-only networks relative to members (weighted by those "
-           "networks' agendas); 1: no gap.", "ratio (1 = no gap)", 0, None),
+           "This year's practice growth of cities outside closed (invitation and competitive) networks relative "
+           "to members', among comparable cities (population quintile x region), on those networks' issues; "
+           "NaN without a closed network.", "ratio of growth (1 = no gap)", 0, None),
     Metric("national_stance_<issue>", "National stance: <issue>",
            "Mean national stance on <issue> over countries that have cities.", "stance (0-1)", 0, 1),
     Metric("resident_norm_mean", "Residents' norms", "Mean residents' norm over all cities and issues.",
@@ -115,16 +117,22 @@ ENTRIES: list[Metric] = [
     Metric("high_politics_index", "High-politics index",
            "Mean national stance on high-politics issues over countries that have cities.", "stance (0-1)", 0, 1),
     Metric("efficiency", "Efficiency",
-           "Gross practice gained this year per city x 1000, per million USD spent by networks (grants + fees).",
+           "Practice gained this year through networks (member learning and openly shared knowledge, not cities' "
+           "own innovation) per city x 1000, per million USD of network money (grants + fees).",
            "practice x 1000 per M USD", 0, None),
     Metric("churn_rate", "Churn rate",
-           "Joins plus leaves this year per membership at the start of the membership phase.",
-           "changes per membership", 0, None),
+           "Memberships that ended this year per membership at the start of the membership phase.",
+           "share of memberships (0-1)", 0, 1),
     Metric("agenda_misalignment", "Agenda misalignment",
-           "Mean distance between a network's agenda and its members' agenda (networks with members).",
+           "Members' mean distance between their network's agenda and their own priorities (what members feel).",
            "distance (0-1)", 0, 1),
     Metric("partnered_share", "Networks with partners",
-           "Share of active networks with non-governmental partners.", "share of active networks (0-1)", 0, 1),
+           "Share of operating networks with non-governmental partners.", "share of operating networks (0-1)", 0, 1),
+    Metric("participation_small_large", "Participation: small / large cities",
+           "Mean memberships of the smallest half of cities divided by that of the largest 10% (who is left out).",
+           "ratio", 0, None),
+    Metric("participation_south_north", "Participation: South / North",
+           "Mean memberships of Global South cities divided by that of Global North cities.", "ratio", 0, None),
 ]
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in ENTRIES}

@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from model import metric_dictionary as MD
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +178,8 @@ def test_page_loads_offline_with_named_tabs_and_a_step_is_fast(app_page, server)
     body = page.locator("body").inner_text()
     assert "Top networks by members" in body
     # each metric panel explains itself from the metric dictionary
-    assert "Fragmentation index [index (0-1)]: Per issue" in body and "Acuto and Rayner (2016) report" in body
+    frag = MD.describe("fragmentation_index")
+    assert f"{frag.title} [{frag.unit}]: {frag.meaning[:40]}" in body and "Acuto and Rayner (2016) report" in body
     assert "Funding pool: 120 M USD/yr" in body  # sliders show their values and units
 
     before = page.locator("img.citydip-metrics").screenshot()

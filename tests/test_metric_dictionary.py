@@ -61,6 +61,7 @@ def test_a_run_stays_inside_the_stated_ranges():
     ts = m.timeseries()
     for meta in D.for_issues(cfg.issue_names):
         x = ts[meta.name].to_numpy(dtype=float)
+        x = x[np.isfinite(x)]  # NaN: not defined (the flows of the initial state; non-member access without a closed network)
         if meta.low is not None:
             assert (x >= meta.low - 1e-12).all(), meta.name
         if meta.high is not None:

@@ -137,7 +137,7 @@ def test_timeseries_shows_the_six_key_metrics(model):
     assert titles == [MD.describe(n).title for n in F.HEADLINE]
     for ax, col in zip(fig.axes, F.HEADLINE):
         line = ax.lines[0]
-        assert np.allclose(line.get_ydata(), ts[col].to_numpy())
+        assert np.allclose(line.get_ydata(), ts[col].to_numpy(), equal_nan=True)
         assert ax.get_xlim()[0] < 2000 and ax.get_xlim()[1] > 2007
         assert ax.get_ylabel() == MD.describe(col).unit  # the unit from the metric dictionary
     other = ts.assign(**{c: ts[c] * 0.5 for c in F.HEADLINE})
@@ -153,16 +153,19 @@ def test_live_timeseries_moves_the_lines_of_one_figure(model):
     assert again is fig
     ts = model.timeseries()
     for ax, col in zip(again.axes, F.HEADLINE):
-        assert np.allclose(ax.lines[0].get_ydata(), ts[col].to_numpy())
+        assert np.allclose(ax.lines[0].get_ydata(), ts[col].to_numpy(), equal_nan=True)
         lo, hi = ax.get_ylim()
-        assert lo <= ts[col].min() and hi >= ts[col].max()
+        assert lo <= ts[col].min() and hi >= ts[col].max()  # (pandas skips the NaN of step 0)
     assert F.timeseries_png_live(model)[:4] == b"\x89PNG"
 
 
 def test_timeseries_before_the_first_step_says_what_to_do():
     m = CityDiplomacyModel(load_scenario(None, overrides=dict(SMALL)))
+    assert len(m.timeseries()) == 1  # the starting state only
     fig = F.fig_timeseries(m.timeseries())
     assert any("Step" in t.get_text() for t in fig.axes[0].texts)
+    m.step()
+    assert not any("Step" in t.get_text() for t in F.fig_timeseries(m.timeseries()).axes[0].texts)
 
 
 def test_theme_shares_match_the_metrics_and_acuto_rayner(model):
@@ -393,7 +396,7 @@ def test_step_and_reset_through_mesa_controller(app):
                             handle_error=False)
     first = model.value
     rc.find(v.Btn, children=["Step"]).widget.click()
-    assert model.value.steps == 1 and len(model.value.records) == 1
+    assert model.value.steps == 1 and len(model.value.records) == 2  # the starting state and step 1
     rc.find(v.Btn, children=["Reset"]).widget.click()
     assert model.value is not first and model.value.steps == 0
     assert model.value.cfg.resources.pool == 60.0
@@ -431,7 +434,7 @@ def test_compare_page_runs_several_seeds_per_side(app):
         assert "Fragmentation index" in html and "B - A" in html and "3 seeds per side" in html
         (_, ra, ca), (_, rb, cb), seeds = app.cmp_result.value
         assert seeds == replication_seeds(m.cfg.seed, 3)
-        assert len(ra) == len(rb) == 3 and all(len(r) == 20 for r in ra + rb)
+        assert len(ra) == len(rb) == 3 and all(len(r) == 21 for r in ra + rb)  # steps 0..20
         assert ca.interventions == [] and [iv.kind for iv in cb.interventions] == [next(iter(C.REMEDIES))]
         # the seeds differ, so the runs of a side differ
         assert not ra[0]["n_memberships"].equals(ra[1]["n_memberships"])
@@ -446,7 +449,7 @@ def test_run_side_applies_overrides_and_remedies(app):
                                     seeds=[1, 2])
     assert cfg.resources.pool == 50 and cfg.networks.convergence == 0.2
     assert [iv.kind for iv in cfg.interventions] == ["city_first"]
-    assert len(runs) == 2 and all(len(ts) == cfg.steps for ts in runs) and "resources.pool=50" in label
+    assert len(runs) == 2 and all(len(ts) == cfg.steps + 1 for ts in runs) and "resources.pool=50" in label
     with pytest.raises(ScenarioError, match="overrides resources.pool"):
         app.run_side(m, app.CURRENT, "resources.pool", [])
 

@@ -247,7 +247,7 @@ def test_grid_figure_has_a_panel_per_metric_and_parameter():
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 4
     titles = [ax.get_title() for ax in axes]
-    assert titles == ["Fragmentation index"] * 2 + ["Active networks"] * 2  # key metrics first
+    assert titles == ["Fragmentation index"] * 2 + ["Operating networks"] * 2  # key metrics first
     assert axes[0].get_ylabel() == "index (0-1)" and axes[-1].get_xlabel() == "resources.gamma"
     assert all(len(ax.lines) == 2 and len(ax.collections) == 2 for ax in axes)  # a line and a band per value
     labels = {t.get_text() for leg in fig.legends for t in leg.get_texts()}

@@ -172,7 +172,7 @@ def _sigterm_while(monkeypatch, target: str):
     monkeypatch.setattr(analysis.figures, target, term)
 
 
-@pytest.mark.parametrize("command, target", [("run", "write_run_figures"), ("calibrate", "save")])
+@pytest.mark.parametrize("command, target", [("run", "run_figures"), ("calibrate", "save")])
 def test_sigterm_while_writing_removes_the_partial_directory(tmp_path, cli_run, monkeypatch, command, target):
     _sigterm_while(monkeypatch, target)
     out = tmp_path / "res" / "out"
@@ -214,9 +214,9 @@ def test_sigterm_from_outside_removes_the_partial_directory(tmp_path):
     """A real `kill -TERM` of a `run.py run` process while it writes its output directory."""
     marker = tmp_path / "writing"
     code = (f"import sys, time, pathlib; sys.path.insert(0, {str(REPO)!r}); import analysis.figures as f\n"
-            f"def slow(res, d):\n    pathlib.Path(d).mkdir(parents=True)\n"
+            f"def slow(res):\n"
             f"    pathlib.Path({str(marker)!r}).touch()\n    time.sleep(60)\n"
-            "f.write_run_figures = slow\nimport run\n"
+            "f.run_figures = slow\nimport run\n"
             f"sys.exit(run.main(['run', {str(BASELINE)!r}, '--set', 'cities.n=50', '--set', 'steps=2', "
             f"'--quiet', '--out', {str(tmp_path / 'res' / 'out')!r}]))\n")
     p = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
