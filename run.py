@@ -130,6 +130,39 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_claims(args) -> int:
+    from analysis.claims import load_claims
+    from analysis.claims.runner import run_claims
+    from analysis.sweep import SweepAborted
+
+    _check_workers(args.workers)
+    if args.workers is not None and (args.scheduler or args.scheduler_file):
+        raise UserError(f"--workers {args.workers}: applies to local worker processes; with --scheduler or "
+                        "--scheduler-file the cluster's workers run the claims")
+    if args.scheduler_file and not Path(args.scheduler_file).is_file():
+        raise UserError(f"--scheduler-file {args.scheduler_file}: file not found")
+    only = None
+    if args.only is not None:
+        only = [x.strip() for x in args.only.split(",") if x.strip()]
+        if not only:
+            raise UserError(f"--only {args.only!r}: expected claim ids separated by commas, e.g. C1,C3")
+    plans = load_claims(args.file, only=only, quick=args.quick)
+    out = Path(args.out) if args.out else Path("results") / ("claims-quick" if args.quick else "claims")
+    flags = (["--quick"] if args.quick else []) + ([f"--only {','.join(only)}"] if only else [])
+    flags += [f"--file {f}" for f in args.file or []] + [f"--out {out}"]
+    command = " ".join(["python run.py claims", *flags])
+    try:
+        run_claims(plans, out, workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
+                   quiet=args.quiet, command=command)
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        raise
+    except SweepAborted as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_check(args) -> int:
     import yaml
 
@@ -166,6 +199,11 @@ def cmd_schema(args) -> int:
         from analysis.sweep.spec import json_schema
 
         print(json.dumps(json_schema(), indent=2))
+        return 0
+    if args.kind == "claim":
+        from analysis.claims.spec import json_schema as claim_schema
+
+        print(json.dumps(claim_schema(), indent=2))
         return 0
     from model.interventions import scenario_json_schema
 
@@ -223,6 +261,19 @@ def build_parser() -> Parser:
     sw.add_argument("--retry-failed", action="store_true", help="run again the runs listed in failed.jsonl")
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     sw.set_defaults(func=cmd_sweep)
+    cl = sub.add_parser("claims", help="test the literature's claims C1-C8 from runs (docs/claims.md)")
+    cl.add_argument("--quick", action="store_true", help="fewer replications and a smaller world (minutes; not for citing)")
+    cl.add_argument("--only", metavar="IDS", help="only these claims, e.g. C1,C3")
+    cl.add_argument("--file", action="append", metavar="CLAIM.yaml",
+                    help="run this claim file instead of scenarios/claims/*.yaml (repeatable)")
+    cl.add_argument("--out", help="output directory (default results/claims/ or results/claims-quick/); re-running "
+                    "into it resumes")
+    cl.add_argument("--workers", type=int, help="local worker processes (default: the cores; 1: in this process)")
+    csched = cl.add_mutually_exclusive_group()
+    csched.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    csched.add_argument("--scheduler-file", metavar="FILE", help="Dask scheduler file")
+    cl.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    cl.set_defaults(func=cmd_claims)
     cal = sub.add_parser("calibrate", help="run the historical scenario with N seeds and compare it with the calibration facts")
     cal.add_argument("--scenario", help="scenario with a calibration section (default scenarios/history.yaml)")
     cal.add_argument("--out", help="output directory (default results/calibration-<timestamp>/)")
@@ -235,7 +286,7 @@ def build_parser() -> Parser:
     c.add_argument("--set", action="append", metavar="dotted.key=VALUE")
     c.set_defaults(func=cmd_check)
     s = sub.add_parser("schema", help="print the JSON Schema of the file formats")
-    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep"])
+    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep", "claim"])
     s.set_defaults(func=cmd_schema)
     sv = sub.add_parser("serve", help="explore and compare runs in the browser (Mesa SolaraViz server)",
                         description="Start the browser app: watch a run, change levers, compare two runs. "

@@ -23,9 +23,9 @@ Files in the output directory:
 """
 
 from analysis.sweep.loop import SweepAborted, SweepResult, _task, run_one, run_sweep
-from analysis.sweep.plan import Sweep, check_text, describe, load_sweep
+from analysis.sweep.plan import Sweep, check_text, describe, load_sweep, sweep_from_points
 from analysis.sweep.spec import SweepSpec, is_sweep_data, json_schema
 from model.randomness import replication_seeds
 
 __all__ = ["Sweep", "SweepAborted", "SweepResult", "SweepSpec", "_task", "check_text", "describe", "is_sweep_data",
-           "json_schema", "load_sweep", "replication_seeds", "run_one", "run_sweep"]
+           "json_schema", "load_sweep", "replication_seeds", "run_one", "run_sweep", "sweep_from_points"]

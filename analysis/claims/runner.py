@@ -1,0 +1,150 @@
+"""Running claims: every arm of every claim through the sweep engine, then the outputs.
+
+`run_claims(plans, out)` runs each claim's sweeps (analysis/claims/plan.py) with `run_sweep` into
+`out/sweeps/<claim id>/` and `out/sweeps/<claim id>-lhs/` (manifest, one file per run, resume after
+a kill), on one execution back-end shared by all of them (local worker processes, a Dask cluster,
+or a given executor), with one progress bar over all runs. Then it evaluates every claim
+(evaluate.py) and writes claims.json, report.md, report.html and figures/ (report.py).
+
+Running the same command again into the same directory runs only what is missing and writes the
+same claims.json. A directory that holds another claim's runs under the same id is refused (the
+sweep manifest's fingerprint names the first difference).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from analysis.claims.evaluate import ClaimResult, evaluate
+from analysis.claims.plan import ClaimPlan
+from analysis.claims.report import write_outputs
+from model.config import ScenarioError
+
+OUTPUTS = ("claims.json", "report.md", "report.html")
+
+
+def check_out(out: Path):
+    """DIR must be new, empty, or a claims directory (one with sweeps/)."""
+    where = f"--out {out}"
+    if out.exists() and not out.is_dir():
+        raise ScenarioError(where, "", "is an existing file; expected a directory")
+    if out.is_dir():
+        entries = [p for p in out.iterdir() if not p.name.startswith(".")]
+        if entries and not (out / "sweeps").is_dir():
+            raise ScenarioError(where, "", "already exists, is not empty and holds no claims run (no sweeps/); "
+                                           "choose a new directory or remove it")
+    parent = out.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    import os
+
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ScenarioError(where, "", f"{parent} is not writable; choose another directory")
+
+
+def _lock(out: Path):
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock
+        return None
+    fh = open(out / ".claims.lock", "a+")  # noqa: SIM115 - held until the run ends
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise ScenarioError(f"--out {out}", "", "another run.py claims is writing into this directory; wait for it "
+                                                "to finish (or stop it) and run this command again") from None
+    return fh
+
+
+def _backend(workers, scheduler, scheduler_file, executor, client):
+    """One back-end for every sweep of the run: kwargs for run_sweep, and what to close at the end."""
+    from analysis.execution import DaskBackend, LocalBackend, default_workers
+
+    if executor is not None:
+        return {"executor": executor, "workers": workers}, None
+    if client is not None:
+        return {"client": client}, None
+    if scheduler is not None or scheduler_file is not None:
+        b = DaskBackend(address=scheduler, scheduler_file=scheduler_file)
+        return {"client": b.client}, b
+    n = default_workers() if workers is None else int(workers)
+    if n <= 1:
+        return {"workers": 1}, None
+    b = LocalBackend(n)
+    return {"executor": b.executor, "workers": n}, b
+
+
+def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, scheduler: str | None = None,
+               scheduler_file: str | None = None, executor=None, client=None, quiet: bool = False,
+               command: str = "", task=None) -> list[ClaimResult]:
+    """Run (or resume) every claim's sweeps into `out`, evaluate them and write the outputs."""
+    from tqdm import tqdm
+
+    from analysis.sweep import run_sweep
+
+    out = Path(out)
+    if not plans:
+        raise ScenarioError("--only", "", "no claims to run")
+    check_out(out)
+    quick = plans[0].quick
+    t0 = time.perf_counter()
+    sweeps = [(name, sw) for p in plans for name, sw in p.sweeps()]
+    total = sum(sw.n_runs for _, sw in sweeps)
+    kwargs, backend = _backend(workers, scheduler, scheduler_file, executor, client)
+    lock = None
+    try:
+        (out / "sweeps").mkdir(parents=True, exist_ok=True)
+        lock = _lock(out)
+        for name in OUTPUTS:  # a result of an earlier command must not look like this one's
+            (out / name).unlink(missing_ok=True)
+        if not quiet:
+            where = backend.describe() if backend is not None else (
+                "1 worker (in this process)" if kwargs.get("workers") == 1 else "the given back-end")
+            print(f"claims ({'quick' if quick else 'full'} run): {len(plans)} claim{'s' if len(plans) != 1 else ''}, "
+                  f"{total} runs on {where} -> {out}", file=sys.stderr)
+        bar = tqdm(total=total, desc="claims", unit="run", disable=quiet or not sys.stderr.isatty(), leave=False,
+                   dynamic_ncols=True, smoothing=0.05)
+        offset = 0
+        try:
+            for name, sw in sweeps:
+                bar.set_description(f"claims {name}")
+
+                def progress(done, failed, n, _o=offset):
+                    bar.n = _o + done + failed
+                    bar.refresh()
+
+                run_sweep(sw, out / "sweeps" / name, quiet=True, progress=progress, analyse=False, task=task,
+                          **kwargs)
+                offset += sw.n_runs
+                bar.n = offset
+                bar.refresh()
+        finally:
+            bar.close()
+        dirs = {name: out / "sweeps" / name for name, _ in sweeps}
+        results = [evaluate(p, dirs) for p in plans]
+        write_outputs(results, out, quick, command=command)
+    except BaseException as e:
+        if backend is not None:
+            backend.close(cancel=not isinstance(e, ScenarioError))
+            backend = None
+        raise
+    finally:
+        if backend is not None:
+            backend.close()
+        if lock is not None:
+            lock.close()
+    failed = sum(r.record["design"]["failed_runs"] for r in results)
+    if failed:
+        print(f"warning: {failed} runs failed (see failed.jsonl under {out / 'sweeps'}); their pairs are left out",
+              file=sys.stderr)
+    if not quiet:
+        counts = {}
+        for r in results:
+            counts[r.record["verdict"]] = counts.get(r.record["verdict"], 0) + 1
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        print(f"wrote {out}: {len(results)} claims ({summary}) in {time.perf_counter() - t0:.1f} s"
+              + (" [QUICK RUN]" if quick else ""))
+    return results
