@@ -79,8 +79,10 @@ def _backend(workers, scheduler, scheduler_file, executor, client):
 
 def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, scheduler: str | None = None,
                scheduler_file: str | None = None, executor=None, client=None, quiet: bool = False,
-               command: str = "", task=None) -> list[ClaimResult]:
-    """Run (or resume) every claim's sweeps into `out`, evaluate them and write the outputs."""
+               command: str = "", task=None, write: bool = True) -> list[ClaimResult]:
+    """Run (or resume) every claim's sweeps into `out`, evaluate them and write the outputs (`write=False`:
+    only return the results; the sweeps stay in `out/sweeps/`). `task` replaces the sweep's worker function
+    (tests)."""
     from tqdm import tqdm
 
     from analysis.sweep import run_sweep
@@ -125,7 +127,8 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
             bar.close()
         dirs = {name: out / "sweeps" / name for name, _ in sweeps}
         results = [evaluate(p, dirs) for p in plans]
-        write_outputs(results, out, quick, command=command)
+        if write:
+            write_outputs(results, out, quick, command=command)
     except BaseException as e:
         if backend is not None:
             backend.close(cancel=not isinstance(e, ScenarioError))

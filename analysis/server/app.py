@@ -36,6 +36,7 @@ from mesa.visualization.utils import force_update, update_counter
 
 from analysis import figures as F
 from analysis.server import controls as C
+from analysis.server.claims_page import ClaimsControls, ClaimsFigures
 from model import CityDiplomacyModel
 from model.api import run_scenario
 from model.config import ScenarioError
@@ -336,7 +337,7 @@ def CompareFigures(model):
 
 COMPONENTS = [
     (MetricsPanel, 0), (NetworkPanel, 0), (ThemePanel, 0), (CityPanel, 0), (TopNetworksPanel, 0), (RunPanel, 0),
-    (CompareControls, 1), (CompareFigures, 1),
+    (CompareControls, 1), (CompareFigures, 1), (ClaimsControls, 2), (ClaimsFigures, 2),
 ]
 
 
