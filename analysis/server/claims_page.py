@@ -155,10 +155,10 @@ def claims_json_figure(doc: dict) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # Solara components (page 2 of the app)
 
-import ipywidgets  # noqa: E402
-import reacton.ipywidgets as rw  # noqa: E402
-import solara  # noqa: E402
-import solara.lab  # noqa: E402
+import ipywidgets
+import reacton.ipywidgets as rw
+import solara
+import solara.lab
 
 TABLE_CSS = """<style>
 .citydip-table {border-collapse: collapse; font-size: 12px; width: 100%;}
