@@ -1,4 +1,4 @@
-"""End-to-end tests of the command line (`python run.py ...`, INTERFACE.md).
+"""End-to-end tests of the command line (`python run.py ...`, README).
 
 Every case runs `run.py` in a subprocess with no terminal (stdin from /dev/null, stdout and stderr
 piped), from the repository root unless it tests the default output directory.
@@ -7,7 +7,7 @@ Speed: starting `run.py` costs about 2-3 s (importing Mesa, pandas, scipy), so t
 the tests selected in this module are started together, a few at a time, by the module fixture
 `jobs`; each test then waits only for its own process. Selecting one test runs only its process.
 
-Bad input (INTERFACE.md: exit code 2, one clear message on stderr naming the file, the field path
+Bad input (README: exit code 2, one clear message on stderr naming the file, the field path
 and what is expected, no traceback, nothing left behind) is one parametrised test over `BAD`
 (the brief's list) and `BAD_EXTRA` (further cases, marked slow). Interrupted and failing runs are
 tested in-process at the end, by monkeypatching the writers.

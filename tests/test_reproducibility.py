@@ -1,4 +1,4 @@
-"""Reproducibility (one seeded numpy Generator, MODEL.md section 7), the flat API of model.api and
+"""Reproducibility (one seeded numpy Generator, docs/ODD.md section 11), the flat API of model.api and
 the Mesa integration (agents as thin views, AgentSet tools, removal of dissolved networks)."""
 
 from __future__ import annotations

@@ -162,8 +162,11 @@ def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects:
         lims = "; ".join(f"{k} in [{fmt(v[0])}, {fmt(v[1])}]" for k, v in box["limits"].items())
         sent += (f"; PRIM's box where it holds: {lims} (density {fmt(box['density'], 2)}, coverage "
                  f"{fmt(box['coverage'], 2)}, {box['n_in_box']} samples)")
+    elif box.get("found") and n and int(y.sum()) == n:
+        sent += "; it holds at every sample"
     elif box.get("found"):
-        sent += "; it holds everywhere in the space sampled"
+        sent += (f"; PRIM restricts no parameter (its box is the whole space sampled, density "
+                 f"{fmt(box['density'], 2)})")
     else:
         sent += f"; no box ({box.get('reason')})"
     return {"samples": n, "share_supported": share, "share_contradicted": contra / n if n else float("nan"),

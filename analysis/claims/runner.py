@@ -61,7 +61,7 @@ def _lock(out: Path):
 
 def _backend(workers, scheduler, scheduler_file, executor, client):
     """One back-end for every sweep of the run: kwargs for run_sweep, and what to close at the end."""
-    from analysis.execution import DaskBackend, LocalBackend, default_workers
+    from analysis.execution import DaskBackend, LocalBackend, SharedBackend, default_workers
 
     if executor is not None:
         return {"executor": executor, "workers": workers}, None
@@ -69,12 +69,12 @@ def _backend(workers, scheduler, scheduler_file, executor, client):
         return {"client": client}, None
     if scheduler is not None or scheduler_file is not None:
         b = DaskBackend(address=scheduler, scheduler_file=scheduler_file)
-        return {"client": b.client}, b
+        return {"backend": SharedBackend(b)}, b
     n = default_workers() if workers is None else int(workers)
     if n <= 1:
         return {"workers": 1}, None
-    b = LocalBackend(n)
-    return {"executor": b.executor, "workers": n}, b
+    b = LocalBackend(n)  # restartable: a worker that dies is found and its run recorded, as in any sweep
+    return {"backend": SharedBackend(b)}, b
 
 
 def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, scheduler: str | None = None,

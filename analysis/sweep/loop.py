@@ -94,21 +94,23 @@ def _bar(total: int, initial: int, quiet: bool, desc: str):
 def run_sweep(sweep: Sweep | str | os.PathLike, out: str | os.PathLike | None = None, *, workers: int | None = None,
               scheduler: str | None = None, scheduler_file: str | None = None, executor=None, client=None,
               quiet: bool = False, retry_failed: bool = False, progress=None, analyse: bool = True,
-              task=None) -> SweepResult:
+              task=None, backend=None) -> SweepResult:
     """Run a sweep (or what is missing of it) and write every output file into `out`.
 
     Back-end: `executor` (any concurrent.futures.Executor), else a Dask cluster (`client`, `scheduler`
     address or `scheduler_file`), else `workers` local processes (default: the cores; 1: in this process).
     `progress(finished, failed, total)` is called after each run. `task` replaces the function that
-    executes one run in a worker (default `_task`; same signature and result), e.g. in tests."""
+    executes one run in a worker (default `_task`; same signature and result), e.g. in tests. `backend`: an
+    `analysis.execution.Backend` to use instead (the sweep closes it at the end, like its own; the claims
+    lab passes one whose close does nothing, to share its worker processes between sweeps)."""
     from analysis.execution import make_backend
 
     t_start = time.perf_counter()
     task = _task if task is None else task
     sw = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
     out = Path(out) if out is not None else Path("results") / "sweeps" / sw.name
-    backend = None
-    if executor is None and (client is not None or scheduler is not None or scheduler_file is not None):
+    if backend is None and executor is None and (client is not None or scheduler is not None
+                                                 or scheduler_file is not None):
         # connect first: a wrong address is the user's error, reported before anything is written
         backend = make_backend(scheduler=scheduler, scheduler_file=scheduler_file, client=client)
     try:

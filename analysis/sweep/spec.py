@@ -219,7 +219,7 @@ class DesignSpec(Strict):
 
 
 class RecordSpec(Strict):
-    metrics: list[str] | Literal["all"] = Field("all", description="Metric columns to keep (MODEL.md section 6), or 'all'.")
+    metrics: list[str] | Literal["all"] = Field("all", description="Metric columns to keep (docs/ODD.md, section 9), or 'all'.")
     every_step: bool = Field(True, description="true: one row per step; false: only the final step of each run.")
 
     @field_validator("metrics")
