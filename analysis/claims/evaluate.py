@@ -193,13 +193,23 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
               "runs": plan.n_runs, "failed_runs": failed}
     res.record = {
         "id": spec.id, "title": spec.title, "statement": spec.statement, "source": spec.source,
-        "file": plan.source, "operationalisation": spec.operationalisation, "design": design,
+        "file": display_path(plan.source), "operationalisation": spec.operationalisation, "design": design,
         **{k: primary[k] for k in ("metric", "direction", "threshold", "years", "effect", "ci_low", "ci_high", "n",
                                    "verdict", "d_z", "glass")},
         "outcomes": outcomes, "mechanism_off": mech, "no_network": no_net, "gradient": gradient,
         "conditions": {"moderators": mods, "uncertainty": unc, "sentences": sentences},
     }
     return res
+
+
+def display_path(path: str) -> str:
+    """A claim file's path relative to the project root when it lies inside it (scenarios/claims/C1.yaml)."""
+    from model.loading import PROJECT_ROOT
+
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _mean(x: np.ndarray) -> float:

@@ -107,25 +107,31 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
                 "1 worker (in this process)" if kwargs.get("workers") == 1 else "the given back-end")
             print(f"claims ({'quick' if quick else 'full'} run): {len(plans)} claim{'s' if len(plans) != 1 else ''}, "
                   f"{total} runs on {where} -> {out}", file=sys.stderr)
-        bar = tqdm(total=total, desc="claims", unit="run", disable=quiet or not sys.stderr.isatty(), leave=False,
-                   dynamic_ncols=True, smoothing=0.05)
+        pre = [len(list((out / "sweeps" / name / "runs").glob("*.parquet")))
+               if (out / "sweeps" / name / "runs").is_dir() else 0 for name, _ in sweeps]  # done before (resume)
+        bar = tqdm(total=total, initial=min(sum(pre), total), desc="claims", unit="run",
+                   disable=quiet or not sys.stderr.isatty(), leave=False, dynamic_ncols=True, smoothing=0.05)
         offset = 0
         try:
-            for name, sw in sweeps:
+            for k, (name, sw) in enumerate(sweeps):
                 bar.set_description(f"claims {name}")
+                later = offset + sum(pre[k + 1:])  # finished runs of this sweep are added to this
 
-                def progress(done, failed, n, _o=offset):
-                    bar.n = _o + done + failed
+                def progress(done, failed, n, _o=later):
+                    bar.n = min(_o + done + failed, total)
                     bar.refresh()
 
                 run_sweep(sw, out / "sweeps" / name, quiet=True, progress=progress, analyse=False, task=task,
                           **kwargs)
                 offset += sw.n_runs
-                bar.n = offset
+                bar.n = min(later + sw.n_runs, total)
                 bar.refresh()
         finally:
             bar.close()
         dirs = {name: out / "sweeps" / name for name, _ in sweeps}
+        if not quiet:
+            print(f"claims: the runs are done; evaluating {len(plans)} claim{'s' if len(plans) != 1 else ''} and "
+                  "writing the report", file=sys.stderr)
         results = [evaluate(p, dirs) for p in plans]
         if write:
             write_outputs(results, out, quick, command=command)
