@@ -18,7 +18,9 @@ Three measurements, printed and written to benchmarks/results/claims[-quick].jso
    points (the first `--sample-points` points of every claim's main sweep, `--sample-reps` seeds each)
    run once bare (`model.api.run_scenario(scenario, seed=...)`, in this process) and once through the
    sweep engine (`run_sweep`, 1 worker, in this process: manifest, each run's table as Parquet,
-   results.parquet). Overhead = sweep wall time / bare time - 1 (target of the issue: under 10%).
+   results.parquet). Overhead = sweep wall time / bare time - 1, and, measured in the same time window
+   (robust to other work on a shared machine), sweep wall time / the runs' own time inside the sweep
+   (`run_one`) - 1. Target of the issue: both under 10%.
 
 Targets (the issue's, judged only for the full run): the full run under 30 minutes on 2 cores;
 sweep overhead per run under 10%. The quick run should finish in under 5 minutes. Another user's
@@ -111,7 +113,7 @@ def overhead_sample(plans, points: int, reps: int, tmp: Path) -> dict:
         n += res.ran
     return {"runs": n, "bare_s": bare_s, "sweep_s": sweep_s, "run_one_s": model_s,
             "bare_per_run_s": bare_s / n, "sweep_per_run_s": sweep_s / n,
-            "overhead": sweep_s / bare_s - 1.0}
+            "overhead": sweep_s / bare_s - 1.0, "overhead_same_window": sweep_s / model_s - 1.0}
 
 
 def main(argv=None) -> int:
@@ -162,11 +164,12 @@ def main(argv=None) -> int:
         ov = overhead_sample(plans, args.sample_points, args.sample_reps, tmp)
         out_rec["overhead_sample"] = ov
         print(f"sweep overhead per run: {ov['runs']} runs, bare run_scenario {ov['bare_per_run_s'] * 1000:.0f} ms/run, "
-              f"through the sweep {ov['sweep_per_run_s'] * 1000:.0f} ms/run: overhead {100 * ov['overhead']:+.1f}% "
+              f"through the sweep {ov['sweep_per_run_s'] * 1000:.0f} ms/run: {100 * ov['overhead']:+.1f}% against the "
+              f"bare runs; {100 * ov['overhead_same_window']:+.1f}% against the model's own time in the same sweep "
               f"(target < {100 * OVERHEAD_MAX:.0f}%)", flush=True)
     limit_s = QUICK_MAX_S if args.quick else FULL_MAX_S
     ok_time = (not stopped) and rc == 0 and wall < limit_s
-    ok_over = ov["overhead"] < OVERHEAD_MAX
+    ok_over = max(ov["overhead"], ov["overhead_same_window"]) < OVERHEAD_MAX
     out_rec["targets"] = {"wall_under_s": limit_s, "wall_met": ok_time, "overhead_met": ok_over}
     print(f"targets: wall < {limit_s / 60:.0f} min: {'PASS' if ok_time else 'FAIL'}; overhead < "
           f"{100 * OVERHEAD_MAX:.0f}%: {'PASS' if ok_over else 'FAIL'}")
