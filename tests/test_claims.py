@@ -169,6 +169,14 @@ def test_prim_finds_the_box_where_the_claim_holds():
     box = prim_box(x, y, density=0.9)
     assert box["found"] and box["restricted"] == ["a"]
     assert 0.4 < box["limits"]["a"][0] <= 0.55 and box["density"] >= 0.9 and box["coverage"] > 0.8
+    from analysis.claims.conditions import uncertainty_summary
+
+    vds = ["supported" if v else "inconclusive" for v in y]
+    summ = uncertainty_summary("T", "m", x.to_dict("records"), [1.0] * 200, vds, 0.5, "increase", 0.9,
+                               {"a": [0.0, 1.0], "b": [0.0, 1.0], "c": [0.0, 1.0]})
+    assert summ["share_supported"] == pytest.approx(y.mean()) and summ["share_beyond_threshold"] == 1.0
+    assert summ["box"]["limits"]["a"][1] == 1.0  # the side PRIM did not peel is the space's bound
+    assert re.search(r"PRIM's box where it holds: a in \[0\.[45]\d*, 1\] \(density 0\.9", summ["sentence"])
     assert prim_box(x, np.zeros(200, bool), 0.8)["found"] is False
     assert prim_box(x, np.ones(200, bool), 0.8)["restricted"] == []
 
@@ -403,9 +411,12 @@ def test_dask_cluster_gives_the_same_claims_json(tmp_path):
     f = write(tmp_path / "d.yaml", claim(**RICH))
     run_claims([load_claim(f)], tmp_path / "local", quiet=True, workers=1)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        run_claims([load_claim(f)], tmp_path / "dask", quiet=True, client=client)
-    assert _claims_json(tmp_path / "local") == _claims_json(tmp_path / "dask")
+                                  dashboard_address=None) as cluster:
+        # by address, as --scheduler does: one connection shared by the claim's sweeps
+        run_claims([load_claim(f)], tmp_path / "dask", quiet=True, scheduler=cluster.scheduler_address)
+        with distributed.Client(cluster) as client:  # and with a client of the caller's
+            run_claims([load_claim(f)], tmp_path / "dask-client", quiet=True, client=client)
+    assert _claims_json(tmp_path / "local") == _claims_json(tmp_path / "dask") == _claims_json(tmp_path / "dask-client")
 
 
 # ================================================================================ outputs

@@ -131,14 +131,16 @@ def prim_box(x: pd.DataFrame, y: np.ndarray, density: float) -> dict:
         reached = False
     lim = box.box_lims[i]
     init = p.box_init
-    limits, restricted = {}, []
+    limits, restricted, sides = {}, [], {}
     for col in x.columns:
         lo, hi = float(lim[col].iloc[0]), float(lim[col].iloc[1])
-        if lo > float(init[col].iloc[0]) or hi < float(init[col].iloc[1]):
+        side = [lo > float(init[col].iloc[0]), hi < float(init[col].iloc[1])]
+        if any(side):
             restricted.append(col)
+            sides[col] = side
         limits[col] = [lo, hi]
     row = traj.loc[i]
-    return {"found": True, "limits": {c: limits[c] for c in restricted}, "restricted": restricted,
+    return {"found": True, "limits": {c: limits[c] for c in restricted}, "restricted": restricted, "sides": sides,
             "coverage": float(row["coverage"]), "density": float(row["density"]), "mass": float(row["mass"]),
             "n_in_box": int(row["n"]), "density_reached": reached}
 
@@ -153,6 +155,9 @@ def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects:
     share = float(y.mean()) if n else float("nan")
     x = pd.DataFrame([{k: v for k, v in row.items()} for row in values])
     box = prim_box(x, y, density) if n else {"found": False, "reason": "no samples"}
+    for k, side in box.get("sides", {}).items():  # a side PRIM did not peel is the space's own bound
+        lo, hi = box["limits"][k]
+        box["limits"][k] = [lo if side[0] else float(bounds[k][0]), hi if side[1] else float(bounds[k][1])]
     contra = sum(v == CONTRADICTED for v in verdicts)
     sent = (f"{claim_id}, {metric}: over {n} Latin-hypercube samples of "
             f"{', '.join(f'{k} in [{fmt(b[0])}, {fmt(b[1])}]' for k, b in bounds.items())}, the claim is supported "
