@@ -217,9 +217,56 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_claims(args) -> int:
+    from analysis.claims import load_claims
+    from analysis.claims.runner import run_claims
+    from analysis.execution import check_scheduler_args
+    from analysis.sweep import SweepAborted
+
+    _check_workers(args.workers)
+    if args.workers is not None and (args.scheduler or args.scheduler_file):
+        raise UserError(f"--workers {args.workers}: applies to local worker processes; with --scheduler or "
+                        "--scheduler-file the cluster's workers run the claims")
+    if not 0 < args.connect_timeout <= 3600:
+        raise UserError(f"--connect-timeout {args.connect_timeout:g}: expected a number of seconds above 0 and at most "
+                        "3600")
+    check_scheduler_args(args.scheduler, args.scheduler_file)
+    limit = _memory_limit(args.memory_limit)
+    only = None
+    if args.only is not None:
+        only = [x.strip() for x in args.only.split(",") if x.strip()]
+        if not only:
+            raise UserError(f"--only {args.only!r}: expected claim ids separated by commas, e.g. C1,C3")
+    plans = load_claims(args.file, only=only, quick=args.quick)
+    out = Path(args.out) if args.out else Path("results") / ("claims-quick" if args.quick else "claims")
+    flags = (["--quick"] if args.quick else []) + ([f"--only {','.join(only)}"] if only else [])
+    flags += [f"--file {f}" for f in args.file or []] + [f"--out {out}"]
+    command = " ".join(["python run.py claims", *flags])
+    try:
+        run_claims(plans, out, workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
+                   quiet=args.quiet, command=command, allow_code_change=args.allow_code_change,
+                   connect_timeout=args.connect_timeout, memory_limit=limit,
+                   out_flag="--out" if args.out else "the default output directory")
+    except Terminated:
+        print("terminated: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        raise
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        raise
+    except SweepAborted as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_check(args) -> int:
     from model.loading import load_scenario, yaml_dump
 
+    if _is_claim_file(args.file):
+        if args.set:
+            raise UserError("check --set applies to scenario files; a claim file sets its arms itself")
+        sys.stdout.write(_claim_check_text(args.file))
+        return 0
     if _is_sweep_file(args.file):
         from analysis.sweep import check_text
 
@@ -236,6 +283,34 @@ def cmd_check(args) -> int:
         sys.stdout.write(f"# warning: {w} (calibrate would refuse it)\n")
     sys.stdout.write(yaml_dump(cfg.model_dump(mode="json")))
     return 0
+
+
+def _is_claim_file(path) -> bool:
+    from model.config import ScenarioError
+    from model.loading import read_yaml
+
+    try:
+        data = read_yaml(path)
+    except ScenarioError:
+        return False  # reported by the scenario loader
+    return isinstance(data, dict) and {"outcomes", "mechanism_off"} <= set(data)
+
+
+def _claim_check_text(path) -> str:
+    """What `check` prints for a claim file: valid, its arms, outcomes and how many runs it takes."""
+    from analysis.claims.plan import load_claim
+
+    full, quick = load_claim(path), load_claim(path, quick=True)
+    spec = full.spec
+    lines = [f"# {path}: valid claim file {spec.id} ({spec.title})",
+             f"# control:   {full.labels.get('control', '')}", f"# treatment: {full.labels.get('treatment', '')}",
+             f"# mechanism off: {spec.mechanism_off.description}"]
+    for i, o in enumerate(spec.outcomes):
+        lines.append(f"# outcome{' (primary)' if i == 0 else ''}: {o.metric} {o.direction} by at least "
+                     f"{o.threshold:g}, {o.years[0]}-{o.years[1]}")
+    lines.append(f"# runs: {full.n_runs} (full, {full.replications} replications per arm), "
+                 f"{quick.n_runs} with --quick; run it with: python run.py claims --file {path}")
+    return "\n".join(lines) + "\n"
 
 
 def _is_sweep_file(path) -> bool:
@@ -256,6 +331,11 @@ def cmd_schema(args) -> int:
         from analysis.sweep.spec import json_schema
 
         print(json.dumps(json_schema(), indent=2))
+        return 0
+    if args.kind == "claim":
+        from analysis.claims.spec import json_schema as claim_schema
+
+        print(json.dumps(claim_schema(), indent=2))
         return 0
     from model.interventions import scenario_json_schema
 
@@ -382,6 +462,24 @@ def build_parser() -> Parser:
     sw.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     sw.set_defaults(func=cmd_sweep)
+    cl = sub.add_parser("claims", help="test the literature's claims C1-C8 from runs (docs/claims.md)")
+    cl.add_argument("--quick", action="store_true", help="fewer replications and a smaller world (minutes; not for citing)")
+    cl.add_argument("--only", metavar="IDS", help="only these claims, e.g. C1,C3")
+    cl.add_argument("--file", action="append", type=FILE, metavar="CLAIM.yaml",
+                    help="run this claim file instead of scenarios/claims/*.yaml (repeatable)")
+    cl.add_argument("--out", type=PATH, help="output directory (default results/claims/ or results/claims-quick/); "
+                    "re-running into it resumes")
+    cl.add_argument("--workers", type=int, help="local worker processes (default: the cores; 1: in this process)")
+    csched = cl.add_mutually_exclusive_group()
+    csched.add_argument("--scheduler", type=ADDRESS, metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    csched.add_argument("--scheduler-file", type=FILE, metavar="FILE", help="Dask scheduler file")
+    cl.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="give up connecting to the Dask scheduler after SECONDS (default 10)")
+    cl.add_argument("--allow-code-change", action="store_true",
+                    help="resume although the model's code changed since the claims run started")
+    cl.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
+    cl.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
+    cl.set_defaults(func=cmd_claims)
     cal = sub.add_parser("calibrate", help="run the historical scenario with N seeds and compare it with the calibration facts")
     cal.add_argument("--scenario", type=FILE, help="scenario with a calibration section (default scenarios/history.yaml)")
     cal.add_argument("--out", type=PATH, help="output directory (default results/calibration-<timestamp>/)")
@@ -390,14 +488,14 @@ def build_parser() -> Parser:
     cal.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     cal.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     cal.set_defaults(func=cmd_calibrate)
-    c = sub.add_parser("check", help="validate a scenario or sweep file and print what it resolves to")
-    c.add_argument("file", type=FILE, help="scenario or sweep YAML file")
+    c = sub.add_parser("check", help="validate a scenario, sweep or claim file and print what it resolves to")
+    c.add_argument("file", type=FILE, help="scenario, sweep or claim YAML file")
     c.add_argument("--set", action="append", metavar="dotted.key=VALUE",
                    help="override a field of a scenario file before checking it (repeatable)")
     c.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     c.set_defaults(func=cmd_check)
     s = sub.add_parser("schema", help="print the JSON Schema of the file formats")
-    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep"],
+    s.add_argument("kind", nargs="?", default="scenario", choices=["scenario", "sweep", "claim"],
                    help="which file format (default: scenario)")
     s.set_defaults(func=cmd_schema)
     sv = sub.add_parser("serve", help="explore and compare runs in the browser (Mesa SolaraViz server)",

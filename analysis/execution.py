@@ -10,7 +10,9 @@ asks the back-end how many runs to keep in flight, so any Executor plugs in:
 - `DaskBackend`: a Dask distributed cluster (`--scheduler ADDRESS` or `--scheduler-file F`),
   through `distributed.Client.get_executor()`;
 - `ExecutorBackend`: any other `concurrent.futures.Executor` you construct yourself
-  (`run_sweep(..., executor=my_executor)`).
+  (`run_sweep(..., executor=my_executor)`);
+- `SharedBackend`: one of the above lent to several sweeps in turn (`run_sweep(..., backend=...)`),
+  closed by its owner: the claims lab runs all its sweeps on one pool of workers.
 """
 
 from __future__ import annotations
@@ -314,6 +316,43 @@ class ExecutorBackend(Backend):
 
     def close(self, cancel: bool = False) -> None:
         pass
+
+
+class SharedBackend(Backend):
+    """A back-end lent to several sweeps in turn (the claims lab's sweeps share one pool of workers):
+    runs, capacity and restarts go to it; `close` does nothing, its owner closes it at the end."""
+
+    def __init__(self, inner: Backend):
+        self.inner = inner
+        self.name = inner.name
+
+    @property
+    def executor(self) -> Executor:
+        return self.inner.executor
+
+    @property
+    def can_restart(self) -> bool:
+        return self.inner.can_restart
+
+    def capacity(self) -> int:
+        return self.inner.capacity()
+
+    def restart(self) -> None:
+        self.inner.restart()
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+
+def local_slots(backend: Backend) -> int:
+    """How many runs `backend` executes at once on this machine (for the memory check): its worker
+    processes for a local pool, 1 in this process, and 1 for a cluster or an executor (whose runs do
+    not share this machine's memory with each other, or are the caller's concern)."""
+    inner = backend.inner if isinstance(backend, SharedBackend) else backend
+    return inner.workers if isinstance(inner, LocalBackend) else 1
 
 
 def make_backend(workers: int | None = None, scheduler: str | None = None, scheduler_file: str | None = None,

@@ -1201,3 +1201,201 @@ def write_run_figures(res, outdir: Path) -> list[Path]:
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     return [save(draw(), outdir / name) for name, draw in run_figures(res)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims
+#
+# The figures of the claims lab (analysis/claims/report.py). Each takes plain numbers (means, bands,
+# effects and intervals), so that the report, the app's Claims page and a notebook draw the same.
+
+VERDICT_COLOURS = {"supported": "#1a9850", "contradicted": "#d73027", "inconclusive": "#8c8c8c"}
+
+
+def _positions(values: list) -> tuple[np.ndarray, list[str] | None]:
+    """x positions of moderator values: the numbers themselves, or 0..k-1 with labels for text and booleans."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=float), None
+    return np.arange(len(values), dtype=float), [str(v) for v in values]
+
+
+def fig_claim_over_time(years: np.ndarray, arms: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+                        diff: tuple[np.ndarray, np.ndarray, np.ndarray], metric: str, window: list[int],
+                        threshold: float, direction: str, reference: float | None = None, title: str = "",
+                        figsize=(7.5, 5.2), dpi: int = 100) -> Figure:
+    """An outcome over time. Top: each arm's mean across replications with its 95% band (`arms`: label,
+    mean, low, high; the first two are control and treatment). Bottom: the paired difference treatment -
+    control per year with its 95% band, the band of effects smaller than the threshold, and the years
+    over which the outcome is averaged (shaded)."""
+    fig = Figure(figsize=figsize, dpi=dpi)
+    top, bot = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    colours = ["#4575b4", "#f46d43", "#7f7f7f", "#984ea3"]
+    for (label, m, lo, hi), col in zip(arms, colours):
+        ls = "-" if col != "#7f7f7f" else ":"
+        top.plot(years, m, color=col, lw=1.6, ls=ls, label=label)
+        top.fill_between(years, lo, hi, color=col, alpha=0.2, lw=0)
+    if reference is not None:
+        top.axhline(reference, color="black", ls="--", lw=1, label=f"reference {reference:g}")
+    for ax in (top, bot):
+        ax.axvspan(window[0] - 0.5, window[1] + 0.5, color="#fee08b", alpha=0.35, lw=0)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    top.set_ylabel(metric, fontsize=8)
+    top.legend(fontsize=7, frameon=False, loc="best")
+    m, lo, hi = diff
+    bot.axhspan(-threshold, threshold, color="#d9d9d9", alpha=0.6, lw=0, label=f"|effect| < {threshold:g}")
+    bot.axhline(0, color="black", lw=0.8)
+    bot.plot(years, m, color="black", lw=1.4, label="treatment - control (paired)")
+    bot.fill_between(years, lo, hi, color="black", alpha=0.15, lw=0)
+    bot.set_ylabel("difference", fontsize=8)
+    bot.set_xlabel("year", fontsize=8)
+    bot.legend(fontsize=7, frameon=False, loc="best")
+    bot.xaxis.set_major_locator(MaxNLocator(8, integer=True))
+    fig.suptitle(title or f"{metric}: arms over time ({direction} predicted; window {window[0]}-{window[1]} shaded)",
+                 fontsize=9, x=0.02, ha="left")
+    fig.subplots_adjust(left=0.11, right=0.98, top=0.92, bottom=0.09, hspace=0.08)
+    return fig
+
+
+def fig_claims_forest(rows: list[dict], title: str = "Effects against the smallest effect that matters",
+                      figsize=None, dpi: int = 100) -> Figure:
+    """Effects with their 95% intervals in threshold units, one row each (`rows`: label, effect, low, high,
+    verdict, optional hollow=True for a mechanism-off row). 1 is the smallest effect that matters in the
+    predicted direction, -1 the same the other way; colour: the verdict. Beyond +-6 the axis is
+    logarithmic (symlog), so that large effects do not hide the threshold."""
+    n = max(1, len(rows))
+    height = 1.35 + 0.3 * n
+    fig = Figure(figsize=figsize or (7.5, height), dpi=dpi)
+    h = fig.get_figheight()
+    ax = fig.add_axes([0.4, 0.55 / h, 0.57, 1 - 1.1 / h])
+    finite = [abs(v) for r in rows for v in (r["effect"], r["low"], r["high"]) if v is not None and math.isfinite(v)]
+    lim = max([2.0] + finite) * 1.15
+    ax.axvspan(1, lim, color=VERDICT_COLOURS["supported"], alpha=0.08, lw=0)
+    ax.axvspan(-lim, -1, color=VERDICT_COLOURS["contradicted"], alpha=0.08, lw=0)
+    for x in (-1, 1):
+        ax.axvline(x, color="black", ls="--", lw=0.8)
+    ax.axvline(0, color="black", lw=0.8)
+    for i, r in enumerate(rows):
+        yv = n - 1 - i
+        col = VERDICT_COLOURS.get(r.get("verdict"), "black")
+        e, lo, hi = r["effect"], r["low"], r["high"]
+        if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+            ax.plot([lo, hi], [yv, yv], color=col, lw=2.2, solid_capstyle="butt")
+        if e is not None and math.isfinite(e):
+            ax.plot([e], [yv], "o", ms=6, color=col, markerfacecolor="white" if r.get("hollow") else col,
+                    markeredgewidth=1.6)
+    ax.set_yticks(range(n), [r["label"] for r in rows][::-1], fontsize=7)
+    ax.set_ylim(-0.7, n - 0.3)
+    if lim > 6:
+        ax.set_xscale("symlog", linthresh=2.0, linscale=1.5)
+        ticks = [t for t in (-1000, -100, -30, -10, -5, -2, -1, 0, 1, 2, 5, 10, 30, 100, 1000) if abs(t) <= lim]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_xlim(-lim, lim)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("effect / smallest effect that matters (> 0: the predicted direction)", fontsize=7)
+    handles = [Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in VERDICT_COLOURS.items()]
+    if any(r.get("hollow") for r in rows):
+        handles.append(Line2D([], [], color="black", marker="o", markerfacecolor="white", lw=0, label="mechanism off"))
+    fig.legend(handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.4, 1 - 0.28 / h),
+               ncol=len(handles))
+    fig.suptitle(title, fontsize=9, x=0.02, y=1 - 0.08 / h, ha="left", va="top")
+    return fig
+
+
+def fig_claim_gradient(parameter: str, values: list, panels: list[dict], figsize=None, dpi: int = 100) -> Figure:
+    """A gradient claim: per outcome (`panels`: metric, effect, low, high per level, threshold, direction),
+    the paired effect of each level against the first with its 95% interval, and the threshold band."""
+    k = max(1, len(panels))
+    fig = Figure(figsize=figsize or (3.3 * k + 0.6, 3.3), dpi=dpi)
+    axes = np.atleast_1d(fig.subplots(1, k))
+    x, labels = _positions(values)
+    for ax, p in zip(axes, panels):
+        t = p["threshold"]
+        ax.axhspan(-t, t, color="#d9d9d9", alpha=0.6, lw=0)
+        ax.axhline(0, color="black", lw=0.8)
+        e, lo, hi = (np.asarray(p[c], dtype=float) for c in ("effect", "low", "high"))
+        ax.fill_between(x, lo, hi, color="#4575b4", alpha=0.25, lw=0)
+        ax.plot(x, e, "o-", color="#4575b4", lw=1.5, ms=4)
+        ax.set_title(f"{p['metric']} ({p['direction']} predicted)", fontsize=8)
+        ax.set_xlabel(parameter, fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if labels:
+            ax.set_xticks(x, labels)
+    axes[0].set_ylabel(f"effect vs {parameter} = {values[0]}", fontsize=7)
+    fig.suptitle(f"Gradient over {parameter}: effect of each level against the first (95% intervals; grey: "
+                 "smaller than the threshold)", fontsize=8, x=0.02, ha="left")
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.82, bottom=0.17, wspace=0.3)
+    return fig
+
+
+def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsize=None, dpi: int = 100) -> Figure:
+    """A moderator: per outcome (`panels`: metric, effect, low, high, verdict per value, threshold, direction,
+    transitions), the effect and 95% interval at each value, coloured by verdict, the threshold band
+    (effects smaller than the smallest effect that matters) and the interpolated values where the
+    verdict changes (dotted lines)."""
+    k = max(1, len(panels))
+    fig = Figure(figsize=figsize or (3.3 * k + 0.6, 3.4), dpi=dpi)
+    axes = np.atleast_1d(fig.subplots(1, k))
+    x, labels = _positions(values)
+    for ax, p in zip(axes, panels):
+        t = p["threshold"]
+        ax.axhspan(-t, t, color="#d9d9d9", alpha=0.6, lw=0)
+        ax.axhline(0, color="black", lw=0.8)
+        e, lo, hi = (np.asarray(p[c], dtype=float) for c in ("effect", "low", "high"))
+        ax.plot(x, e, color="#4d4d4d", lw=1, alpha=0.7)
+        for xi, ei, l, h, v in zip(x, e, lo, hi, p["verdict"]):
+            col = VERDICT_COLOURS.get(v, "black")
+            if math.isfinite(l) and math.isfinite(h):
+                ax.plot([xi, xi], [l, h], color=col, lw=2.2)
+            ax.plot([xi], [ei], "o", color=col, ms=5)
+        for tr in p.get("transitions", []):
+            if tr.get("at") is not None:
+                ax.axvline(tr["at"], color="black", ls=":", lw=1)
+        ax.set_title(f"{p['metric']} ({p['direction']} predicted)", fontsize=8)
+        ax.set_xlabel(parameter, fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if labels:
+            ax.set_xticks(x, labels)
+    axes[0].set_ylabel("effect (treatment - control)", fontsize=7)
+    handles = [Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in VERDICT_COLOURS.items()]
+    fig.legend(handles=handles, fontsize=7, frameon=False, loc="upper right", ncol=3)
+    fig.suptitle(f"Conditions: the effect along {parameter}", fontsize=8, x=0.02, ha="left")
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.8, bottom=0.17, wspace=0.3)
+    return fig
+
+
+def fig_claim_uncertainty(samples: pd.DataFrame, effect_units: np.ndarray, verdicts: list[str], box: dict | None,
+                          metric: str, figsize=None, dpi: int = 100) -> Figure:
+    """The uncertainty space: for each sampled parameter, the effect of every sample (in threshold units,
+    predicted direction > 0) against the parameter's value, coloured by verdict; PRIM's box limits
+    where the claim holds are shaded."""
+    cols = list(samples.columns)
+    k = max(1, len(cols))
+    ncols = min(k, 4)
+    nrows = math.ceil(k / ncols)
+    fig = Figure(figsize=figsize or (2.9 * ncols + 0.5, 2.7 * nrows + 0.6), dpi=dpi)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    eff = np.asarray(effect_units, dtype=float)
+    colours = [VERDICT_COLOURS.get(v, "black") for v in verdicts]
+    limits = (box or {}).get("limits", {})
+    for ax, c in zip(axes, cols):
+        if c in limits:
+            ax.axvspan(limits[c][0], limits[c][1], color=VERDICT_COLOURS["supported"], alpha=0.12, lw=0)
+        ax.axhline(1, color="black", ls="--", lw=0.8)
+        ax.axhline(-1, color="black", ls="--", lw=0.8)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.scatter(samples[c].to_numpy(dtype=float), np.clip(eff, -50, 50), c=colours, s=16)
+        ax.set_xlabel(c, fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(cols):]:
+        ax.axis("off")
+    axes[0].set_ylabel("effect / threshold", fontsize=7)
+    fig.suptitle(f"Uncertainty space: {metric} effect at each sample (shaded: PRIM's box where it holds)",
+                 fontsize=8, x=0.02, ha="left")
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.55 / (2.7 * nrows + 0.6), bottom=0.16 / nrows + 0.05,
+                        wspace=0.3, hspace=0.45)
+    return fig

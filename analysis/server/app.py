@@ -13,7 +13,9 @@ number its pages "Page 0", "Page 1"):
 - Explore: the key metrics over time (with the run's interventions shaded), the network
   ecosystem, theme shares against Acuto and Rayner, the cities, the top networks and the run's
   settings (with a switch to start a remedy in the running model from the next year);
-- Compare: two scenarios or lever settings, each run with several seeds, side by side with bands.
+- Compare: two scenarios or lever settings, each run with several seeds, side by side with bands;
+- Claims: a claim of the literature (scenarios/claims/) run on a few seeds, its effect with its
+  interval and verdict, or a claims.json written by `python run.py claims` opened for reading.
 
 Controls take effect on Reset; until then a note says which changes are pending. Picking a
 scenario file sets the seed and the levers to that file's values.
@@ -39,6 +41,7 @@ from mesa.visualization.utils import force_update, update_counter
 
 from analysis import figures as F
 from analysis.server import controls as C
+from analysis.server.claims_page import ClaimsControls, ClaimsFigures
 from model import CityDiplomacyModel
 from model import metric_dictionary as MD
 from model.api import run_scenario

@@ -31,11 +31,11 @@ import importlib
 # The names below are imported on first use (PEP 562), so that `run` and `check`, which only ask
 # whether a file is a sweep file (spec.is_sweep_data), do not import the whole sweep machinery.
 _WHERE = {"SweepAborted": "loop", "SweepResult": "loop", "_task": "loop", "run_one": "loop", "run_sweep": "loop",
-          "Sweep": "plan", "check_text": "plan", "describe": "plan", "load_sweep": "plan",
+          "Sweep": "plan", "check_text": "plan", "describe": "plan", "load_sweep": "plan", "sweep_from_points": "plan",
           "SweepSpec": "spec", "is_sweep_data": "spec", "json_schema": "spec"}
 
 __all__ = ["Sweep", "SweepAborted", "SweepResult", "SweepSpec", "_task", "check_text", "describe", "is_sweep_data",
-           "json_schema", "load_sweep", "replication_seeds", "run_one", "run_sweep"]
+           "json_schema", "load_sweep", "replication_seeds", "run_one", "run_sweep", "sweep_from_points"]
 
 
 def __getattr__(name: str):

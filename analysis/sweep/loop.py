@@ -112,17 +112,19 @@ def run_sweep(sweep: Sweep | str | os.PathLike, out: str | os.PathLike | None = 
               scheduler: str | None = None, scheduler_file: str | None = None, executor=None, client=None,
               quiet: bool = False, retry_failed: bool = False, progress=None, analyse: bool = True,
               task=None, allow_code_change: bool = False, connect_timeout: float | None = None,
-              memory_limit: float | None = None) -> SweepResult:
+              memory_limit: float | None = None, backend=None) -> SweepResult:
     """Run a sweep (or what is missing of it) and write every output file into `out`.
 
     Back-end: `executor` (any concurrent.futures.Executor), else a Dask cluster (`client`, `scheduler`
     address or `scheduler_file`, connecting for at most `connect_timeout` seconds), else `workers` local
-    processes (default: the cores; 1: in this process). `progress(finished, failed, total)` is called
-    after each run. `task` replaces the function that executes one run in a worker (default `_task`;
-    same signature and result), e.g. in tests. Resuming with other model code than the directory's is
-    refused unless `allow_code_change`. `memory_limit` (bytes; default that of the Sweep, else
-    model.footprint.default_limit()) bounds the memory of the runs in flight on this machine."""
-    from analysis.execution import CONNECT_TIMEOUT, make_backend
+    processes (default: the cores; 1: in this process). `backend`: an `analysis.execution.Backend` to
+    use instead (the sweep closes it at the end, like its own; the claims lab passes one whose close
+    does nothing, to share its worker processes between sweeps). `progress(finished, failed, total)` is
+    called after each run. `task` replaces the function that executes one run in a worker (default
+    `_task`; same signature and result), e.g. in tests. Resuming with other model code than the
+    directory's is refused unless `allow_code_change`. `memory_limit` (bytes; default that of the Sweep,
+    else model.footprint.default_limit()) bounds the memory of the runs in flight on this machine."""
+    from analysis.execution import CONNECT_TIMEOUT, local_slots, make_backend
     from model import footprint
     from model.config import ScenarioError
 
@@ -132,15 +134,18 @@ def run_sweep(sweep: Sweep | str | os.PathLike, out: str | os.PathLike | None = 
     out = Path(out) if out is not None else Path("results") / "sweeps" / sw.name
     limit = memory_limit if memory_limit is not None else sw.memory_limit
     limit = footprint.default_limit() if limit is None else float(limit)
-    dask = executor is None and (client is not None or scheduler is not None or scheduler_file is not None)
-    local = 1 if dask or executor is not None else (default_workers() if workers is None else max(1, int(workers)))
+    dask = backend is None and executor is None and (client is not None or scheduler is not None
+                                                     or scheduler_file is not None)
+    if backend is not None:
+        local = local_slots(backend)
+    else:
+        local = 1 if dask or executor is not None else (default_workers() if workers is None else max(1, int(workers)))
     at_once = min(local, sw.n_runs)
     if sw.peak_bytes * at_once > limit:
         raise ScenarioError(f"--workers {local}" if workers is not None else sw.source, "",
                             f"{at_once} runs at once need about {sw.peak_bytes * at_once / 1e9:.1f} GB of memory "
                             f"({sw.peak_bytes / 1e9:.1f} GB each), more than the limit of {limit / 1e9:.1f} GB; "
                             "use fewer --workers, or raise --memory-limit if this machine has the memory")
-    backend = None
     if dask:
         # connect first: a wrong address is the user's error, reported before anything is written
         backend = make_backend(scheduler=scheduler, scheduler_file=scheduler_file, client=client,

@@ -2,6 +2,8 @@
 
 Each run is one (design point, replication); replication r uses the same seed at every design point
 (common random numbers): `model.randomness.replication_seeds(seed, replications)[r]`.
+`load_sweep` makes a Sweep from a sweep file; `sweep_from_points` makes one in code from a base
+scenario and a list of design points (the claims lab's arms, which also vary interventions).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from analysis.sweep.spec import (
     FORMAT,
     FORMAT_VERSION,
     MAX_RUNS,
+    DesignSpec,
     ParamSpec,
     RecordSpec,
     SweepSpec,
@@ -261,6 +264,51 @@ def load_sweep(path: str | os.PathLike, memory_limit: float | None = None) -> Sw
         sw.warnings.append(f"{len(bad)} of {of} design points are not valid scenarios (first: point {p}: "
                            f"{msg}); their runs fail at once and are listed in failed.jsonl")
     return sw
+
+
+def sweep_from_points(base: dict, points: list[dict], *, name: str, source: str, seed: int, replications: int,
+                      metrics: list[str], every_step: bool = True, description: str = "") -> Sweep:
+    """A Sweep made in code rather than from a sweep file (the claims lab builds its arms this way).
+
+    `base` is a scenario mapping (validated and resolved here); each point is a dict of dotted
+    overrides of it, every point with the same keys, in the same order; the key `interventions` may
+    hold a list (the run's whole list of interventions), which a sweep file cannot vary. Replication
+    r of every point runs with `replication_seeds(seed, replications)[r]` (common random numbers).
+    The manifest, resume, loop and results are those of any sweep; its design kind is `points`.
+    Errors in the inputs are ScenarioErrors naming `source`."""
+    if not points:
+        raise ScenarioError(source, "", "no design points")
+    if len(points) * replications > MAX_RUNS:
+        raise ScenarioError(source, "", f"{len(points)} points x {replications} replications is more than {MAX_RUNS} runs")
+    cfg = validate_scenario(copy.deepcopy(base), source)
+    resolved = cfg.model_dump(mode="json")
+    paths = [_norm(k) for k in points[0]]
+    for i, p in enumerate(points):
+        if [_norm(k) for k in p] != paths:
+            raise ScenarioError(source, "", f"point {i} has the keys {list(p)}; expected {paths} as in point 0")
+        if "seed" in paths or "steps" in paths:
+            raise ScenarioError(source, "", "seed and steps are not point parameters (replications and the base set them)")
+    names = metric_names(cfg.issue_names)
+    for m in metrics:
+        if m not in names:
+            raise ScenarioError(source, "record.metrics", f"unknown metric {m!r}")
+    kinds = {k: field_kind(Scenario, k.split(".")) for k in paths}
+    record = RecordSpec(metrics=list(metrics), every_step=every_step)
+    spec = SweepSpec.model_construct(name=name, description=description, scenario=None, fixed={}, steps=None,
+                                     seed=int(seed), replications=int(replications), parameters={},
+                                     design=DesignSpec.model_construct(kind="points"), record=record)
+    pts = [{_norm(k): v for k, v in p.items()} for p in points]
+    peak = 0.0  # the largest run among the points (what the memory check of run_sweep needs)
+    for i, p in enumerate(pts):
+        trial = copy.deepcopy(resolved)
+        apply_overrides(trial, copy.deepcopy(p), source=source)
+        try:
+            peak = max(peak, footprint.estimate(validate_scenario(trial, source)).total)
+        except ScenarioError as e:
+            raise ScenarioError(source, e.path, f"point {i}: {e.message}") from None
+    return Sweep(spec=spec, source=source, name=name, base=resolved, paths=paths, kinds=kinds, points=pts, unit=None,
+                 seeds=replication_seeds(seed, replications), metrics=list(metrics), every_step=every_step,
+                 peak_bytes=peak)
 
 
 def _safe_name(stem: str) -> str:

@@ -1,0 +1,53 @@
+"""The claims lab: `python run.py claims` tests the literature's claims C1-C8 from runs (docs/claims.md).
+
+One experiment file per claim (scenarios/claims/*.yaml) names its arms, outcomes, the smallest
+effect that matters, its mechanism-off arm and its conditions. The package, one module per concern:
+
+    spec.py         the claim file format (pydantic) and its JSON Schema
+    plan.py         a claim file resolved into valid scenarios (arms) and the sweeps that run them
+    statistics.py   outcomes over years, paired differences, bootstrap intervals, standardised effects
+    verdict.py      the one verdict rule: supported, contradicted, inconclusive
+    conditions.py   where the verdict changes along a moderator; share supported and PRIM's box
+    evaluate.py     from a claim's finished sweeps to its record (effects, verdicts, conditions)
+    report.py       claims.json, report.md, report.html (self-contained) and figures/
+    runner.py       every sweep through the sweep engine (parallel, resumable, Dask), then the outputs
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model.config import ScenarioError
+
+CLAIMS_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "claims"
+
+
+def default_files() -> list[Path]:
+    """The shipped claim files, in order of their names (C1.yaml ... C8.yaml)."""
+    return sorted(CLAIMS_DIR.glob("*.yaml"), key=lambda p: (len(p.stem), p.stem))
+
+
+def load_claims(files=None, only: list[str] | None = None, quick: bool = False):
+    """Validated ClaimPlans of `files` (default: the shipped ones), restricted to the ids in `only`."""
+    from analysis.claims.plan import load_claim
+
+    files = [Path(f) for f in files] if files else default_files()
+    if not files:
+        raise ScenarioError(str(CLAIMS_DIR), "", "holds no claim files (*.yaml)")
+    plans, seen = [], {}
+    for f in files:
+        p = load_claim(f, quick=quick)
+        if p.id in seen:
+            raise ScenarioError(str(f), "id", f"{p.id!r} is also the id of {seen[p.id]}; ids must be unique")
+        seen[p.id] = str(f)
+        plans.append(p)
+    if only:
+        ids = [p.id for p in plans]
+        for o in only:
+            if o not in ids:
+                raise ScenarioError("--only", "", f"no claim {o!r}; expected one of: {', '.join(ids)}")
+        plans = [p for p in plans if p.id in only]
+    return plans
+
+
+__all__ = ["CLAIMS_DIR", "default_files", "load_claims"]

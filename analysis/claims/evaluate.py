@@ -1,0 +1,236 @@
+"""From a claim's finished sweeps to its numbers: effects, intervals, verdicts, conditions.
+
+`evaluate(plan, dirs)` reads the results of the claim's sweeps (results.parquet, written by the sweep
+engine) and returns a `ClaimResult`: the record that goes into claims.json (analysis/claims/report.py
+describes its fields) and the series the figures draw. The statistics are in statistics.py, the
+verdict rule in verdict.py, the conditions in conditions.py. Only replications where both arms of a
+contrast finished are paired; runs that failed are counted in `design.failed_runs`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.claims.conditions import moderator_sentence, transitions, uncertainty_summary
+from analysis.claims.plan import Arm, ClaimPlan, describe_layer
+from analysis.claims.statistics import Effect, paired_effect, rng_for, window_mean
+from analysis.claims.verdict import in_threshold_units, verdict
+
+
+@dataclass
+class ClaimResult:
+    plan: ClaimPlan
+    record: dict
+    years: np.ndarray
+    runs: dict = field(default_factory=dict)  # (point, sweep name) -> {metric: R x T array}
+
+    def series(self, arm: Arm | None, metric: str, lhs: bool = False) -> np.ndarray | None:
+        if arm is None:
+            return None
+        return self.runs[("lhs" if lhs else "main", arm.point)][metric]
+
+
+def read_runs(sweep, out: Path, years: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
+    """{point: {metric: array (replications x years)}} from a finished sweep directory (NaN: missing run)."""
+    R, T = sweep.replications, len(years)
+    cols = ["point", "replication", "year", *sweep.metrics]
+    path = Path(out) / "results.parquet"
+    df = pd.read_parquet(path, columns=cols) if path.exists() else pd.DataFrame(columns=cols)
+    out_: dict[int, dict[str, np.ndarray]] = {p: {m: np.full((R, T), np.nan) for m in sweep.metrics}
+                                              for p in range(sweep.n_points)}
+    if len(df):
+        pi = df["point"].to_numpy(np.int64)
+        ri = df["replication"].to_numpy(np.int64)
+        ti = np.searchsorted(years, df["year"].to_numpy(np.int64))
+        ok = (ti < T) & (years[np.minimum(ti, T - 1)] == df["year"].to_numpy(np.int64))
+        for m in sweep.metrics:
+            v = pd.to_numeric(df[m], errors="coerce").to_numpy(float)
+            for p in np.unique(pi):
+                sel = ok & (pi == p)
+                out_[int(p)][m][ri[sel], ti[sel]] = v[sel]
+    return out_
+
+
+def outcome_values(runs: np.ndarray, years: np.ndarray, window: list[int]) -> np.ndarray:
+    """Each replication's outcome: the metric's mean over the window (NaN for a missing run)."""
+    return np.array([window_mean(years, row, window[0], window[1]) if np.isfinite(row).any() else np.nan
+                     for row in runs])
+
+
+def _effect_record(e: Effect, o, with_verdict: bool = True) -> dict:
+    d = e.as_dict()
+    if with_verdict:
+        d["verdict"] = verdict(e.ci_low, e.ci_high, o.threshold, o.direction)
+        d["effect_in_threshold_units"] = (in_threshold_units(e.effect, o.threshold, o.direction)
+                                          if math.isfinite(e.effect) else None)
+    return d
+
+
+def _failed(out: Path) -> int:
+    from analysis.sweep.store import read_failed
+
+    return len(read_failed(Path(out), rewrite=False))
+
+
+def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
+    """The claim's record and series from its sweep directories ({sweep name: directory})."""
+    spec = plan.spec
+    start = int(plan.base["start_year"])
+    years = np.arange(start, start + plan.steps, dtype=np.int64)
+    runs = {("main", p): v for p, v in read_runs(plan.main, dirs[plan.id], years).items()}
+    if plan.lhs is not None:
+        runs.update({("lhs", p): v for p, v in read_runs(plan.lhs, dirs[f"{plan.id}-lhs"], years).items()})
+    res = ClaimResult(plan=plan, record={}, years=years, runs=runs)
+
+    def y(arm: Arm | None, o, lhs: bool = False) -> np.ndarray:
+        return outcome_values(res.series(arm, o.metric, lhs=lhs), years, o.years)
+
+    ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
+    outcomes = []
+    for o in spec.outcomes:
+        e = paired_effect(y(trt, o), y(ctrl, o), rng_for(spec.id, o.metric, "main"))
+        outcomes.append({"metric": o.metric, "direction": o.direction, "threshold": o.threshold,
+                         "years": list(o.years), "why": o.why, "reference": o.reference,
+                         "reference_source": o.reference_source, **_effect_record(e, o)})
+    primary = outcomes[0]
+
+    # mechanism off
+    oc, ot = plan.find("off", "control"), plan.find("off", "treatment")
+    off_out = []
+    for o in spec.outcomes:
+        e = paired_effect(y(ot, o), y(oc, o), rng_for(spec.id, o.metric, "mechanism_off"))
+        # the mechanism's part of the effect: seed by seed, the effect with it minus the effect without it
+        part = paired_effect(y(trt, o) - y(ctrl, o), y(ot, o) - y(oc, o),
+                             rng_for(spec.id, o.metric, "mechanism_contribution"))
+        contribution = {k: v for k, v in _effect_record(part, o).items()
+                        if k in ("effect", "ci_low", "ci_high", "n", "verdict", "effect_in_threshold_units")}
+        off_out.append({"metric": o.metric, **_effect_record(e, o), "contribution": contribution})
+    mech = {"description": spec.mechanism_off.description, "changes": _changes(spec.mechanism_off),
+            **{k: off_out[0][k] for k in ("metric", "effect", "ci_low", "ci_high", "n", "verdict", "contribution")},
+            "outcomes": off_out}
+
+    # no network
+    no_net = None
+    nn = plan.find("no_network", "no_network")
+    if nn is not None:
+        rows = []
+        for o in spec.outcomes:
+            base_y = y(nn, o)
+            rows.append({"metric": o.metric,
+                         "no_network_mean": _mean(base_y),
+                         "control_minus_no_network": _effect_record(
+                             paired_effect(y(ctrl, o), base_y, rng_for(spec.id, o.metric, "no_network:control")), o,
+                             with_verdict=False),
+                         "treatment_minus_no_network": _effect_record(
+                             paired_effect(y(trt, o), base_y, rng_for(spec.id, o.metric, "no_network:treatment")), o,
+                             with_verdict=False)})
+        no_net = {"description": spec.no_network.description, "changes": _changes(spec.no_network), "outcomes": rows}
+
+    # gradient levels
+    gradient = None
+    if spec.gradient is not None:
+        g = spec.gradient
+        level_arms = [ctrl] + [plan.find("level", "level", level=j) for j in range(1, len(g.values) - 1)] + [trt]
+        gout = []
+        for o in spec.outcomes:
+            base_y = y(ctrl, o)
+            levels = []
+            for j, (v, a) in enumerate(zip(g.values, level_arms)):
+                e = paired_effect(y(a, o), base_y, rng_for(spec.id, o.metric, f"level:{j}"))
+                levels.append({"value": v, "mean": e.treatment_mean, "effect": e.effect, "ci_low": e.ci_low,
+                               "ci_high": e.ci_high, "n": e.n})
+            gout.append({"metric": o.metric, "levels": levels})
+        gradient = {"parameter": g.parameter, "values": list(g.values), "outcomes": gout}
+
+    # conditions: moderators
+    mods = []
+    for m, mod in enumerate(plan.moderators):
+        mouts = []
+        for o in spec.outcomes:
+            effs = []
+            for j in range(len(mod.values)):
+                a_c = plan.find("moderator", "control", moderator=m, value=j)
+                a_t = plan.find("moderator", "treatment", moderator=m, value=j)
+                effs.append(paired_effect(y(a_t, o), y(a_c, o), rng_for(spec.id, o.metric, f"moderator:{m}:{j}")))
+            lows, highs = [e.ci_low for e in effs], [e.ci_high for e in effs]
+            vds = [verdict(e.ci_low, e.ci_high, o.threshold, o.direction) for e in effs]
+            trans = transitions(list(mod.values), lows, highs, vds, o.threshold, o.direction)
+            mouts.append({"metric": o.metric, "effect": [e.effect for e in effs], "ci_low": lows, "ci_high": highs,
+                          "n": [e.n for e in effs], "verdict": vds, "transitions": trans,
+                          "sentence": moderator_sentence(spec.id, o.metric, mod.parameter, list(mod.values),
+                                                         [e.effect for e in effs], vds, trans, o.threshold,
+                                                         o.direction)})
+        mods.append({"parameter": mod.parameter, "values": list(mod.values), "outcomes": mouts})
+
+    # conditions: the uncertainty space (primary outcome)
+    unc = None
+    if plan.lhs is not None:
+        u = spec.uncertainty
+        o = spec.outcomes[0]
+        effs = []
+        for s in range(len(plan.lhs_values)):
+            a_c = plan.find("lhs", "control", sample=s)
+            a_t = plan.find("lhs", "treatment", sample=s)
+            effs.append(paired_effect(y(a_t, o, lhs=True), y(a_c, o, lhs=True), rng_for(spec.id, o.metric, f"lhs:{s}")))
+        vds = [verdict(e.ci_low, e.ci_high, o.threshold, o.direction) for e in effs]
+        bounds = {k: [b.low, b.high] for k, b in u.parameters.items()}
+        summ = uncertainty_summary(spec.id, o.metric, plan.lhs_values, [e.effect for e in effs], vds, o.threshold,
+                                   o.direction, u.density, bounds)
+        unc = {"metric": o.metric, "parameters": bounds, "replications": plan.lhs_replications,
+               "density": u.density, **summ,
+               "sample_values": plan.lhs_values, "sample_effect": [e.effect for e in effs],
+               "sample_ci_low": [e.ci_low for e in effs], "sample_ci_high": [e.ci_high for e in effs],
+               "sample_verdict": vds}
+
+    sentences = [mo["outcomes"][0]["sentence"] for mo in mods] + ([unc["sentence"]] if unc else [])
+    failed = _failed(dirs[plan.id]) + (_failed(dirs[f"{plan.id}-lhs"]) if plan.lhs is not None else 0)
+    design = {"kind": "arms" if spec.arms is not None else "gradient",
+              "control": plan.labels["control"], "treatment": plan.labels["treatment"],
+              "base_scenario": plan.base.get("name"), "cities": plan.base["cities"]["n"]
+              if plan.base["cities"]["source"] == "synthetic" else f"real (>= {plan.base['cities']['min_population']:g})",
+              "years_run": [int(years[0]), int(years[-1])], "steps": plan.steps, "seed": spec.seed,
+              "replications": plan.replications, "uncertainty_replications": plan.lhs_replications or None,
+              "runs": plan.n_runs, "failed_runs": failed}
+    res.record = {
+        "id": spec.id, "title": spec.title, "statement": spec.statement, "source": spec.source,
+        "file": display_path(plan.source), "operationalisation": spec.operationalisation, "design": design,
+        **{k: primary[k] for k in ("metric", "direction", "threshold", "years", "effect", "ci_low", "ci_high", "n",
+                                   "verdict", "d_z", "glass")},
+        "through_mechanism": through_mechanism(primary["verdict"], mech["verdict"], mech["contribution"]["verdict"]),
+        "outcomes": outcomes, "mechanism_off": mech, "no_network": no_net, "gradient": gradient,
+        "conditions": {"moderators": mods, "uncertainty": unc, "sentences": sentences},
+    }
+    return res
+
+
+def through_mechanism(main: str, off: str, contribution: str) -> bool | None:
+    """Whether a supported claim holds through the mechanism it names: its effect is gone with the
+    mechanism off (that verdict is not supported) and the mechanism's own part of the effect (with it
+    minus without it, seed by seed) is supported. None when the claim is not supported at all."""
+    if main != "supported":
+        return None
+    return off != "supported" and contribution == "supported"
+
+
+def display_path(path: str) -> str:
+    """A claim file's path relative to the project root when it lies inside it (scenarios/claims/C1.yaml)."""
+    from model.loading import PROJECT_ROOT
+
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _mean(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else float("nan")
+
+
+def _changes(layer) -> str:
+    return describe_layer(layer, "no change")

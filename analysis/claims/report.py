@@ -1,0 +1,400 @@
+"""The outputs of a claims run: claims.json, report.md, a self-contained report.html and figures/.
+
+claims.json (format `city-diplomacy-claims`): `mode` (quick or full), `quick`, a `notice` for quick
+runs, the verdict rule, and one record per claim: id, title, statement, source, file,
+operationalisation, design (arms, replications, steps, runs, failed runs), the primary outcome's
+metric, direction, threshold, years, effect, ci_low, ci_high, n, verdict, d_z and glass; every
+outcome with the same fields and the arms' means; the mechanism-off result; the no-network
+counterfactual; the gradient levels; and the conditions (moderators with their effects, verdicts,
+transitions and sentences; the uncertainty space with its share supported and PRIM box). NaN is
+written as null. claims.json holds no time stamps and no paths but the claim files' own, so the
+same runs give the same file (also after a resumed run).
+
+report.md and report.html carry the same content: a summary table of verdicts, the summary figure,
+then one section per claim. The HTML embeds every figure as a base64 data URI and loads nothing.
+Files are written atomically; claims.json last.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import shutil
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import figures as F
+from analysis.claims.conditions import fmt, signed
+from analysis.claims.evaluate import ClaimResult
+from analysis.claims.statistics import CONFIDENCE, RESAMPLES, mean_band
+from analysis.claims.verdict import in_threshold_units
+from analysis.outputs import write_bytes_atomic, write_text_atomic
+
+FORMAT = "city-diplomacy-claims"
+FORMAT_VERSION = 1
+QUICK_NOTICE = ("QUICK RUN: fewer replications and a smaller world than the full run; for checking that the "
+                "claims lab works, not for citing. The full run (python run.py claims) is the one to cite.")
+RULE = ("supported when the 95% interval of the paired effect lies wholly at or beyond the smallest effect that "
+        "matters in the predicted direction; contradicted when it lies wholly at or beyond it the other way; "
+        "inconclusive otherwise (also when the interval straddles zero or the threshold)")
+STATS = (f"paired differences d_r = T_r - C_r of each run's outcome averaged over the stated years, replication r "
+         f"of both arms with the same seed; effect = mean(d); d_z = mean(d)/sd(d); glass = mean(d)/sd(C); "
+         f"{int(CONFIDENCE * 100)}% interval: paired bootstrap of mean(d) (scipy.stats.bootstrap, BCa, {RESAMPLES} "
+         f"resamples, generator fixed by claim id, metric and contrast)")
+
+
+def clean(obj):
+    """JSON-ready: numpy scalars to Python, NaN and infinities to None."""
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [clean(v) for v in obj.tolist()]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def claims_document(results: list[ClaimResult], quick: bool) -> dict:
+    doc = {"format": FORMAT, "version": FORMAT_VERSION, "mode": "quick" if quick else "full", "quick": quick}
+    if quick:
+        doc["notice"] = QUICK_NOTICE
+    doc["replications"] = sorted({r.plan.replications for r in results})
+    doc["verdict_rule"] = RULE
+    doc["statistics"] = STATS
+    doc["claims"] = [r.record for r in results]
+    return clean(doc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def _arm_band(res: ClaimResult, arm, metric: str):
+    x = res.series(arm, metric)
+    return mean_band(x, axis=0)
+
+
+def claim_figures(res: ClaimResult) -> dict[str, bytes]:
+    """{file name: PNG bytes} of one claim's figures."""
+    plan, rec = res.plan, res.record
+    cid = plan.id
+    out: dict[str, bytes] = {}
+    ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
+    nn = plan.find("no_network", "no_network")
+    for o in plan.spec.outcomes:
+        arms = [("control: " + _short(plan.labels["control"]), *_arm_band(res, ctrl, o.metric)),
+                ("treatment: " + _short(plan.labels["treatment"]), *_arm_band(res, trt, o.metric))]
+        if nn is not None:
+            arms.append(("no networks", *_arm_band(res, nn, o.metric)))
+        diff = mean_band(res.series(trt, o.metric) - res.series(ctrl, o.metric), axis=0)
+        fig = F.fig_claim_over_time(res.years, arms, diff, o.metric, list(o.years), o.threshold, o.direction,
+                                    reference=o.reference,
+                                    title=f"{cid} {o.metric}: arms over time ({o.direction} predicted; "
+                                          f"window {o.years[0]}-{o.years[1]} shaded)")
+        out[f"{cid}_{o.metric}_over_time.png"] = F.figure_png(fig)
+    rows = []
+    for oc, off in zip(rec["outcomes"], rec["mechanism_off"]["outcomes"]):
+        for r, label, hollow in ((oc, oc["metric"], False), (off, f"{oc['metric']} (mechanism off)", True)):
+            rows.append({"label": label, "verdict": r["verdict"], "hollow": hollow,
+                         **_units(r, oc["threshold"], oc["direction"])})
+    out[f"{cid}_effects.png"] = F.figure_png(F.fig_claims_forest(rows, title=f"{cid}: effects and 95% intervals"))
+    if rec["gradient"] is not None:
+        g = rec["gradient"]
+        panels = [{"metric": go["metric"], "effect": [lv["effect"] for lv in go["levels"]],
+                   "low": [_nan(lv["ci_low"]) for lv in go["levels"]], "high": [_nan(lv["ci_high"]) for lv in go["levels"]],
+                   "threshold": o.threshold, "direction": o.direction}
+                  for go, o in zip(g["outcomes"], plan.spec.outcomes)]
+        out[f"{cid}_gradient.png"] = F.figure_png(F.fig_claim_gradient(g["parameter"], g["values"], panels))
+    for m, mod in enumerate(rec["conditions"]["moderators"]):
+        panels = [{"metric": mo["metric"], "effect": [_nan(x) for x in mo["effect"]],
+                   "low": [_nan(x) for x in mo["ci_low"]], "high": [_nan(x) for x in mo["ci_high"]],
+                   "verdict": mo["verdict"], "transitions": mo["transitions"], "threshold": o.threshold,
+                   "direction": o.direction}
+                  for mo, o in zip(mod["outcomes"], plan.spec.outcomes)]
+        out[f"{cid}_conditions_{m}.png"] = F.figure_png(F.fig_claim_conditions(mod["parameter"], mod["values"], panels))
+    unc = rec["conditions"]["uncertainty"]
+    if unc is not None:
+        o = plan.spec.outcomes[0]
+        eff = [in_threshold_units(e, o.threshold, o.direction) if e is not None and math.isfinite(e) else np.nan
+               for e in unc["sample_effect"]]
+        fig = F.fig_claim_uncertainty(pd.DataFrame(unc["sample_values"]), np.array(eff), unc["sample_verdict"],
+                                      unc["box"], o.metric)
+        out[f"{cid}_uncertainty.png"] = F.figure_png(fig)
+    return out
+
+
+def summary_figure(results: list[ClaimResult]) -> bytes:
+    rows = []
+    for r in results:
+        rec = r.record
+        for oc, off in zip(rec["outcomes"], rec["mechanism_off"]["outcomes"]):
+            rows.append({"label": f"{rec['id']} {oc['metric']}", "verdict": oc["verdict"],
+                         **_units(oc, oc["threshold"], oc["direction"])})
+            rows.append({"label": f"{rec['id']} {oc['metric']} (mech. off)", "verdict": off["verdict"], "hollow": True,
+                         **_units(off, oc["threshold"], oc["direction"])})
+    fig = F.fig_claims_forest(rows, title="All claims: effect and 95% interval against the smallest effect that "
+                                          "matters (filled: claim; hollow: mechanism off)")
+    return F.figure_png(fig)
+
+
+def _nan(x):
+    return float("nan") if x is None else x
+
+
+def _units(r: dict, threshold: float, direction: str) -> dict:
+    def u(x):
+        return in_threshold_units(x, threshold, direction) if x is not None and math.isfinite(x) else None
+    lo, hi = u(r["ci_low"]), u(r["ci_high"])
+    if lo is not None and hi is not None and lo > hi:
+        lo, hi = hi, lo
+    return {"effect": u(r["effect"]), "low": lo, "high": hi}
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# The report as blocks, rendered to Markdown and to HTML
+
+
+THROUGH = ("Mechanism off: the same contrast with the claim's mechanism switched off in both arms. The "
+           "mechanism's part: seed by seed, the effect with the mechanism minus the effect without it, judged by "
+           "the same rule. A supported claim holds through its mechanism when its effect is gone with the "
+           "mechanism off (not supported) and the mechanism's part is supported; otherwise the effect comes (also) "
+           "from elsewhere.")
+
+
+def _through(x: bool | None) -> str:
+    return "n/a (not supported)" if x is None else ("yes" if x else "NO")
+
+
+def _ci(r: dict) -> str:
+    if r.get("effect") is None:
+        return "n/a"
+    if r.get("ci_low") is None:
+        return f"{signed(r['effect'])} [no interval]"
+    return f"{signed(r['effect'])} [{signed(r['ci_low'])}, {signed(r['ci_high'])}]"
+
+
+def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures: dict[str, bytes]) -> list[tuple]:
+    b: list[tuple] = [("h", 1, "Claims lab report" + (" (QUICK RUN)" if quick else ""))]
+    if quick:
+        b.append(("notice", QUICK_NOTICE))
+    reps = sorted({r.plan.replications for r in results})
+    b.append(("p", f"Command: {command}" if command else "Command: python run.py claims"))
+    b.append(("p", (f"Mode: {'quick' if quick else 'full'}; replications per arm: {', '.join(map(str, reps))} "
+                    "(every arm of a claim runs with the same seeds: common random numbers).")))
+    b.append(("p", f"Verdict rule: {RULE}."))
+    b.append(("p", (f"Statistics: {STATS}. For a metric that is a gap between groups the paired difference is a "
+                    "difference in differences.")))
+    b.append(("h", 2, "Summary"))
+    rows = []
+    for r in results:
+        rec = r.record
+        mo = rec["mechanism_off"]
+        rows.append([rec["id"], rec["title"], rec["metric"], rec["direction"], fmt(rec["threshold"]),
+                     _ci(rec), str(rec["n"]), rec["verdict"].upper(), f"{mo['verdict']} ({_ci(mo)})",
+                     _through(rec["through_mechanism"])])
+    b.append(("table", ["claim", "title", "primary metric", "predicted", "threshold", "effect [95% CI]", "n",
+                        "verdict", "mechanism off", "through its mechanism"], rows))
+    b.append(("p", THROUGH))
+    if "summary.png" in figures:
+        b.append(("img", "summary.png", "All claims: effects and intervals against the threshold"))
+    for r in results:
+        b += _claim_blocks(r, figures)
+    return b
+
+
+def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
+    rec = res.record
+    cid = rec["id"]
+    d = rec["design"]
+    b: list[tuple] = [("h", 2, f"{cid}: {rec['title']}")]
+    b.append(("p", (f"Verdict: {rec['verdict'].upper()} on {rec['metric']} (effect {_ci(rec)}, n = {rec['n']}; "
+                    f"{rec['direction']} predicted, smallest effect that matters {fmt(rec['threshold'])}).")))
+    b.append(("kv", "Claim", rec["statement"]))
+    b.append(("kv", "Source", rec["source"]))
+    if rec["operationalisation"]:
+        b.append(("kv", "Operationalisation", rec["operationalisation"]))
+    arms = [f"control: {d['control']}", f"treatment: {d['treatment']}",
+            f"mechanism off (both arms): {rec['mechanism_off']['description']} [{rec['mechanism_off']['changes']}]"]
+    if rec["no_network"] is not None:
+        arms.append(f"no-network counterfactual (control arm): {rec['no_network']['description']} "
+                    f"[{rec['no_network']['changes']}]")
+    b.append(("list", "Arms", arms))
+    b.append(("p", f"Runs: base scenario {d['base_scenario']} ({d['cities']} cities, {d['years_run'][0]}-"
+                   f"{d['years_run'][1]}), {d['replications']} replications per arm, seed entropy {d['seed']}, "
+                   f"{d['runs']} runs in all" + (f", {d['failed_runs']} failed" if d["failed_runs"] else "") + "."))
+    rows = []
+    for oc, off in zip(rec["outcomes"], rec["mechanism_off"]["outcomes"]):
+        rows.append([oc["metric"], oc["direction"], fmt(oc["threshold"]), f"{oc['years'][0]}-{oc['years'][1]}",
+                     fmt(oc["control_mean"]), fmt(oc["treatment_mean"]), _ci(oc), fmt(oc["d_z"]), fmt(oc["glass"]),
+                     str(oc["n"]), oc["verdict"], f"{off['verdict']} ({_ci(off)})",
+                     f"{off['contribution']['verdict']} ({_ci(off['contribution'])})"])
+    b.append(("table", ["outcome", "predicted", "threshold", "years", "control", "treatment", "effect [95% CI]",
+                        "d_z", "glass", "n", "verdict", "mechanism off", "mechanism's part"], rows))
+    for oc in rec["outcomes"]:
+        if oc["why"]:
+            b.append(("kv", f"Why {oc['metric']}", oc["why"]))
+        if oc["reference"] is not None:
+            b.append(("p", f"{oc['metric']}: reference level {fmt(oc['reference'])}"
+                           + (f" ({oc['reference_source']})" if oc["reference_source"] else "")
+                           + f"; control arm {fmt(oc['control_mean'])}, treatment arm {fmt(oc['treatment_mean'])}."))
+    if rec["no_network"] is not None:
+        nrows = [[x["metric"], fmt(x["no_network_mean"]), _ci(x["control_minus_no_network"]),
+                  _ci(x["treatment_minus_no_network"])] for x in rec["no_network"]["outcomes"]]
+        b.append(("table", ["outcome", "no networks", "control - no networks [95% CI]",
+                            "treatment - no networks [95% CI]"], nrows))
+    b.append(("img", f"{cid}_effects.png", f"{cid}: effects and intervals"))
+    for oc in rec["outcomes"]:
+        b.append(("img", f"{cid}_{oc['metric']}_over_time.png", f"{cid}: {oc['metric']} over time"))
+    if rec["gradient"] is not None:
+        g = rec["gradient"]
+        b.append(("p", (f"Gradient over {g['parameter']}: levels {', '.join(fmt(v) for v in g['values'])}; "
+                        "control is the first level, treatment the last.")))
+        b.append(("img", f"{cid}_gradient.png", f"{cid}: gradient"))
+    cond = rec["conditions"]
+    if cond["moderators"] or cond["uncertainty"]:
+        b.append(("h", 3, f"{cid}: conditions"))
+    for m, mod in enumerate(cond["moderators"]):
+        for mo in mod["outcomes"]:
+            b.append(("p", mo["sentence"]))
+        b.append(("img", f"{cid}_conditions_{m}.png", f"{cid}: conditions along {mod['parameter']}"))
+    unc = cond["uncertainty"]
+    if unc is not None:
+        b.append(("p", unc["sentence"] + f" ({unc['replications']} replications per arm at each sample.)"))
+        b.append(("img", f"{cid}_uncertainty.png", f"{cid}: uncertainty space"))
+    return [blk for blk in b if blk[0] != "img" or blk[1] in figures]
+
+
+def _md_cell(x: str) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def render_md(blocks: list[tuple]) -> str:
+    out = []
+    for blk in blocks:
+        kind = blk[0]
+        if kind == "h":
+            out.append("#" * blk[1] + " " + blk[2])
+        elif kind == "notice":
+            out.append(f"> **{blk[1]}**")
+        elif kind == "p":
+            out.append(blk[1])
+        elif kind == "kv":
+            out.append(f"**{blk[1]}.** {blk[2]}")
+        elif kind == "list":
+            out.append(f"**{blk[1]}.**\n\n" + "\n".join(f"- {x}" for x in blk[2]))
+        elif kind == "table":
+            head, rows = blk[1], blk[2]
+            lines = ["| " + " | ".join(_md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+            out.append("\n".join(lines))
+        elif kind == "img":
+            out.append(f"![{blk[2]}](figures/{blk[1]})")
+    return "\n\n".join(out) + "\n"
+
+
+CSS = """
+body {font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 1.5em auto;
+      padding: 0 1em; color: #222; line-height: 1.45;}
+table {border-collapse: collapse; font-size: 13px; margin: 0.8em 0;}
+th, td {border-bottom: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-align: top;}
+th {background: #f3f3f3;}
+img {max-width: 100%; height: auto; display: block; margin: 0.6em 0;}
+.notice {background: #fff3cd; border: 2px solid #e0a800; padding: 0.6em 1em; font-weight: bold;}
+.v-supported {color: #1a9850; font-weight: bold;} .v-contradicted {color: #d73027; font-weight: bold;}
+.v-inconclusive {color: #666; font-weight: bold;}
+"""
+
+
+def _verdict_cell(text: str) -> str:
+    t = escape(str(text))
+    for v in ("supported", "contradicted", "inconclusive"):
+        if str(text).lower().startswith(v):
+            return f"<span class='v-{v}'>{t}</span>"
+    return t
+
+
+def render_html(blocks: list[tuple], figures: dict[str, bytes], quick: bool) -> str:
+    title = "Claims lab report" + (" (QUICK RUN)" if quick else "")
+    out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>", f"<title>{escape(title)}</title>",
+           f"<style>{CSS}</style></head><body>"]
+    for blk in blocks:
+        kind = blk[0]
+        if kind == "h":
+            out.append(f"<h{blk[1]}>{escape(blk[2])}</h{blk[1]}>")
+        elif kind == "notice":
+            out.append(f"<p class='notice'>{escape(blk[1])}</p>")
+        elif kind == "p":
+            out.append(f"<p>{escape(blk[1])}</p>")
+        elif kind == "kv":
+            out.append(f"<p><b>{escape(blk[1])}.</b> {escape(blk[2])}</p>")
+        elif kind == "list":
+            items = "".join(f"<li>{escape(x)}</li>" for x in blk[2])
+            out.append(f"<p><b>{escape(blk[1])}.</b></p><ul>{items}</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{escape(h)}</th>" for h in blk[1])
+            body = "".join("<tr>" + "".join(f"<td>{_verdict_cell(c)}</td>" for c in row) + "</tr>" for row in blk[2])
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif kind == "img":
+            data = base64.b64encode(figures[blk[1]]).decode("ascii")
+            out.append(f"<img alt='{escape(blk[2])}' src='data:image/png;base64,{data}'>")
+    if quick:
+        out.append(f"<p class='notice'>{escape(QUICK_NOTICE)}</p>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _replace_dir(tmp: Path, final: Path):
+    """Put the finished directory `tmp` in place of `final` (which may exist)."""
+    old = None
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_outputs(results: list[ClaimResult], out: Path, quick: bool, command: str = "") -> list[str]:
+    """figures/, report.md, report.html, then claims.json (each atomically). Returns the files written."""
+    out = Path(out)
+    figures: dict[str, bytes] = {}
+    for r in results:
+        figures.update(claim_figures(r))
+    if results:
+        figures["summary.png"] = summary_figure(results)
+    tmp = out / f".figures.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        for name, data in figures.items():
+            (tmp / name).write_bytes(data)
+        _replace_dir(tmp, out / "figures")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    blocks = report_blocks(results, quick, command, figures)
+    write_text_atomic(out / "report.md", render_md(blocks))
+    write_text_atomic(out / "report.html", render_html(blocks, figures, quick))
+    doc = claims_document(results, quick)
+    write_bytes_atomic(out / "claims.json", (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode("utf-8"))
+    return ["claims.json", "report.md", "report.html", "figures/"]

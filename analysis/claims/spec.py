@@ -1,0 +1,219 @@
+"""The claim file format: one experiment per claim of the literature (docs/claims.md).
+
+A claim file names the claim (id, title, statement, source), a base scenario, two arms (control and
+treatment, as overrides and interventions) or a gradient over one parameter, the outcomes with
+their predicted direction and the smallest effect that matters, the mechanism-off arm, optionally
+a no-network counterfactual, the moderators of its conditions and an uncertainty space. Strict:
+unknown keys, NaN and infinities are errors. `python run.py schema claim` prints the JSON Schema
+built from these classes; `analysis/claims/plan.py` resolves and checks a validated file against
+the scenario schema.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from model.config import InterventionConfig, Strict
+from model.loading import translate
+
+MAX_REPLICATIONS = 10_000
+MAX_LEVELS = 100
+ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,39}$"
+
+
+def _scalar_values(v: list, what: str) -> list:
+    if len(v) != len({(type(x).__name__, repr(x)) for x in v}):
+        raise ValueError(f"{what} are repeated; give each value once")
+    for i, x in enumerate(v):
+        if isinstance(x, float) and not math.isfinite(x):
+            raise ValueError(f"item {i}: expected a finite number (NaN and infinity are not allowed)")
+        if not isinstance(x, (bool, int, float, str)):
+            raise ValueError(f"item {i}: expected a number, true/false or text, got {type(x).__name__}")  # noqa: TRY004
+    return v
+
+
+class Overrides(Strict):
+    """Changes to a scenario: dotted overrides (as --set) and interventions appended to the scenario's own.
+
+    A dotted path may name an intervention's parameter by kind, `interventions.<kind>.<param>`: it is
+    set on every intervention of that kind in the arm (arms without one are unchanged)."""
+
+    fixed: dict[str, Any] = Field(default_factory=dict, alias="set",
+                                  description="Dotted overrides of the scenario (e.g. resources.pool: 60), applied in order.")
+    interventions: list[InterventionConfig] = Field(
+        default_factory=list, description="Interventions appended to the scenario's own (kind, start, end, params).")
+
+    model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
+
+    @property
+    def empty(self) -> bool:
+        return not self.fixed and not self.interventions
+
+
+class ArmSpec(Overrides):
+    """One arm of the contrast."""
+
+    label: str = Field("", max_length=200, description="A short description of the arm (default: from its changes).")
+
+
+class ArmsSpec(Strict):
+    control: ArmSpec = Field(description="The control arm (what the claim compares against).")
+    treatment: ArmSpec = Field(description="The treatment arm (where the claim says the effect appears).")
+
+
+class GradientSpec(Overrides):
+    """A gradient over one parameter: control = the first value, treatment = the last, the levels between
+    are shown as a curve. `set` and `interventions` apply at every level."""
+
+    parameter: str = Field(min_length=1, description="Dotted scenario path (or interventions.<kind>.<param>) varied.")
+    values: list[Any] = Field(min_length=2, max_length=MAX_LEVELS,
+                              description="Levels v0 ... vk; control = v0, treatment = vk.")
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, v):
+        return _scalar_values(v, "values")
+
+
+class OutcomeSpec(Strict):
+    """An outcome: a metric, its predicted direction and the smallest effect that matters (stated before running)."""
+
+    metric: str = Field(min_length=1, description="A metric of model.metrics.metric_names (docs/ODD.md, Observation).")
+    direction: Literal["increase", "decrease"] = Field(
+        description="Predicted direction of treatment minus control.")
+    threshold: float = Field(gt=0, description="The smallest effect that matters, in the metric's units (> 0).")
+    years: list[int] = Field(min_length=2, max_length=2,
+                             description="[first, last]: calendar years over which the outcome is averaged (inclusive).")
+    why: str = Field("", description="Why this metric and this threshold (shown in the report).")
+    reference: float | None = Field(None, description="A level from the literature drawn beside the arms (e.g. an "
+                                                      "observed share); not part of the verdict.")
+    reference_source: str = Field("", description="Where the reference level comes from.")
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, v):
+        if v[1] < v[0]:
+            raise ValueError(f"the last year ({v[1]}) is before the first ({v[0]})")
+        return v
+
+
+class ModeratorSpec(Strict):
+    """A parameter whose values may change the effect: the contrast runs again at each value."""
+
+    parameter: str = Field(min_length=1, description="Dotted scenario path (or interventions.<kind>.<param>).")
+    values: list[Any] = Field(min_length=2, max_length=MAX_LEVELS, description="Values at which the contrast runs.")
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, v):
+        return _scalar_values(v, "values")
+
+
+class BoundsSpec(Strict):
+    low: float = Field(description="Lower bound.")
+    high: float = Field(description="Upper bound.")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        return self
+
+
+class UncertaintySpec(Strict):
+    """An uncertainty space: a Latin hypercube of parameter values; at each sample the contrast runs and
+    gets a verdict; PRIM finds the box of parameters where the claim is supported."""
+
+    parameters: dict[str, BoundsSpec] = Field(min_length=1, description="Dotted path -> {low, high} (uniform).")
+    samples: int = Field(16, ge=2, le=10_000, description="Latin hypercube samples (scipy.stats.qmc).")
+    replications: int = Field(6, ge=2, le=MAX_REPLICATIONS, description="Replications per arm at each sample.")
+    density: float = Field(0.8, gt=0, le=1, description="PRIM: the least share of supported samples inside the box.")
+
+
+class MechanismOffSpec(Overrides):
+    """The same contrast with the mechanism the claim depends on switched off: these changes apply to both arms."""
+
+    description: str = Field(min_length=1, description="Which mechanism is switched off, and how.")
+
+
+class NoNetworkSpec(Overrides):
+    """A counterfactual arm without networks: these changes apply to the control arm."""
+
+    description: str = Field("a world without international city networks", description="What the arm is.")
+
+
+class QuickSpec(Strict):
+    """What --quick changes: fewer replications, fewer steps, a smaller world, fewer moderator values, a smaller
+    uncertainty sample."""
+
+    replications: int = Field(5, ge=2, le=MAX_REPLICATIONS, description="Replications per arm.")
+    steps: int | None = Field(None, ge=1, le=1000, description="Steps (default: as the full run).")
+    fixed: dict[str, Any] = Field(default_factory=dict, alias="set",
+                                  description="Extra dotted overrides of the base scenario (e.g. cities.n: 300).")
+    moderators: int | None = Field(None, ge=0, le=10, description="Keep only the first N moderators (default: all).")
+    moderator_values: int | None = Field(None, ge=2, le=MAX_LEVELS, description="At most this many values per "
+                                         "moderator, evenly spread and including the first and last (default: all).")
+    samples: int | None = Field(None, ge=2, le=10_000, description="Uncertainty samples (default: as the full run).")
+    uncertainty_replications: int | None = Field(None, ge=2, le=MAX_REPLICATIONS,
+                                                 description="Replications per arm at each uncertainty sample.")
+
+    model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
+
+
+class ClaimSpec(Strict):
+    """A claim file: the claim, its arms or gradient, outcomes, mechanism-off arm, conditions."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Short identifier, e.g. C1 (used in file and figure names).")
+    title: str = Field(min_length=1, max_length=200, description="A short title.")
+    statement: str = Field(min_length=1, description="The claim as the literature makes it.")
+    source: str = Field(min_length=1, description="Where the claim comes from.")
+    operationalisation: str = Field("", description="How the claim is put into the model: mechanism, arms, metric, "
+                                                    "threshold and why (shown in the report).")
+    scenario: str | dict[str, Any] | None = Field(
+        None, description="Base scenario: a path relative to the claim file's folder, an inline mapping of "
+                          "scenario fields, or null for all defaults.")
+    fixed: dict[str, Any] = Field(default_factory=dict, alias="set",
+                                  description="Fixed dotted overrides of the base scenario (both arms).")
+    steps: int | None = Field(None, ge=1, le=1000, description="Steps of every run (default: the base scenario's).")
+    seed: int = Field(1, ge=0, le=2**63 - 1, description="Entropy of the replication seeds: replication r of every "
+                      "arm runs with replication_seeds(seed, R)[r] (common random numbers).")
+    replications: int = Field(20, ge=2, le=MAX_REPLICATIONS, description="Replications per arm (full run).")
+    quick: QuickSpec = Field(default_factory=QuickSpec, description="What --quick changes.")
+    arms: ArmsSpec | None = Field(None, description="Control and treatment arms (or give a gradient).")
+    gradient: GradientSpec | None = Field(None, description="A gradient over one parameter (or give arms).")
+    outcomes: list[OutcomeSpec] = Field(min_length=1, max_length=20, description="Outcomes; the first is the "
+                                        "primary outcome, whose verdict is the claim's.")
+    mechanism_off: MechanismOffSpec = Field(description="Changes to both arms that switch off the mechanism the "
+                                                        "claim depends on.")
+    no_network: NoNetworkSpec | None = Field(None, description="Optional counterfactual: the control arm without networks.")
+    moderators: list[ModeratorSpec] = Field(default_factory=list, max_length=10,
+                                            description="Parameters over which the contrast is repeated (conditions).")
+    uncertainty: UncertaintySpec | None = Field(None, description="Parameter space for the share supported and PRIM.")
+
+    model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_design(self):
+        if (self.arms is None) == (self.gradient is None):
+            raise ValueError("give exactly one of arms (control and treatment) or gradient")
+        metrics = [o.metric for o in self.outcomes]
+        for m in metrics:
+            if metrics.count(m) > 1:
+                raise ValueError(f"outcome metric {m!r} is listed twice")
+        return self
+
+
+def validate_spec(data: dict, source: str) -> ClaimSpec:
+    """A validated ClaimSpec; the first problem as a ScenarioError naming the file and field."""
+    try:
+        return ClaimSpec.model_validate(data)
+    except ValidationError as e:
+        raise translate(e, ClaimSpec, source) from None
+
+
+def json_schema() -> dict:
+    """JSON Schema of claim files."""
+    return ClaimSpec.model_json_schema(by_alias=True)

@@ -1,0 +1,251 @@
+"""The browser app's Claims page (registered in analysis/server/app.py as page 2).
+
+Pick a claim (scenarios/claims/*.yaml), run its control and treatment arms for a few seeds in the
+background with a progress bar, and see both arms' outcome over time with 95% bands and the paired
+effect with its 95% interval and verdict: the same statistics, verdict rule and figures as
+`python run.py claims`, but only the main contrast, on few seeds (for the conditions, the
+mechanism-off arm and the full replications run the command line). The page can also open a
+finished claims.json and show its verdicts.
+
+The logic (`run_claim_arms`, `read_claims_json`) is plain Python, testable without a browser; the
+Solara components at the end only draw it.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+
+import numpy as np
+
+from analysis import figures as F
+from analysis.claims import default_files
+from analysis.claims.evaluate import outcome_values
+from analysis.claims.plan import load_claim
+from analysis.claims.statistics import mean_band, paired_effect, rng_for
+from analysis.claims.verdict import in_threshold_units, verdict
+from model.api import run_scenario
+from model.config import ScenarioError
+from model.randomness import replication_seeds
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_JSON = ROOT / "results" / "claims" / "claims.json"
+
+
+def claim_choices() -> dict[str, Path]:
+    """{'C1: Fragmentation by competition': path} for the shipped claim files that validate."""
+    out = {}
+    for f in default_files():
+        try:
+            p = load_claim(f, quick=True)
+        except ScenarioError:
+            continue
+        out[f"{p.id}: {p.spec.title}"] = f
+    return out
+
+
+def run_claim_arms(path, seeds: int = 4, quick: bool = True, progress=None) -> dict:
+    """Run a claim's control and treatment arms for `seeds` common seeds (the claim's replication seeds)
+    and return, per outcome, the arms' series, the paired effect, its interval and the verdict.
+    `quick`: the claim's quick world; `progress(done, total)` after each run."""
+    plan = load_claim(path, quick=quick)
+    ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
+    seed_list = replication_seeds(plan.spec.seed, seeds)
+    metrics = plan.metrics
+    start = int(plan.base["start_year"])
+    years = np.arange(start, start + plan.steps)
+    runs = {a: {m: np.full((seeds, len(years)), np.nan) for m in metrics} for a in ("control", "treatment")}
+    total, done = 2 * seeds, 0
+    for r, s in enumerate(seed_list):
+        for name, arm in (("control", ctrl), ("treatment", trt)):
+            ts = run_scenario(arm.data, seed=s, tables=False).timeseries
+            ts = ts[ts["step"] >= 1]  # the years run (step 0 is the state before the first year)
+            for m in metrics:
+                runs[name][m][r, :] = ts[m].to_numpy(float)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    outcomes = []
+    for o in plan.spec.outcomes:
+        e = paired_effect(outcome_values(runs["treatment"][o.metric], years, o.years),
+                          outcome_values(runs["control"][o.metric], years, o.years),
+                          rng_for(plan.id, o.metric, "main"))
+        outcomes.append({"outcome": o, "effect": e, "verdict": verdict(e.ci_low, e.ci_high, o.threshold, o.direction)})
+    return {"plan": plan, "years": years, "runs": runs, "seeds": seed_list, "outcomes": outcomes, "quick": quick}
+
+
+def result_figures(res: dict) -> list[bytes]:
+    """PNGs: the effects and intervals, then each outcome over time (both arms with bands, the difference)."""
+    plan, years, runs = res["plan"], res["years"], res["runs"]
+    rows = []
+    for x in res["outcomes"]:
+        o, e = x["outcome"], x["effect"]
+        u = [in_threshold_units(v, o.threshold, o.direction) if np.isfinite(v) else None
+             for v in (e.effect, e.ci_low, e.ci_high)]
+        lo, hi = sorted((u[1], u[2])) if None not in u[1:] else (None, None)
+        rows.append({"label": o.metric, "effect": u[0], "low": lo, "high": hi, "verdict": x["verdict"]})
+    pngs = [F.figure_png(F.fig_claims_forest(rows, title=f"{plan.id}: effects and 95% intervals "
+                                                         f"({len(res['seeds'])} seeds)"))]
+    for x in res["outcomes"]:
+        o = x["outcome"]
+        c, t = runs["control"][o.metric], runs["treatment"][o.metric]
+        arms = [("control: " + plan.labels["control"][:60], *mean_band(c)),
+                ("treatment: " + plan.labels["treatment"][:60], *mean_band(t))]
+        pngs.append(F.figure_png(F.fig_claim_over_time(years, arms, mean_band(t - c), o.metric, list(o.years),
+                                                       o.threshold, o.direction, reference=o.reference,
+                                                       dpi=90)))
+    return pngs
+
+
+def result_table(res: dict) -> str:
+    """The outcomes as an HTML table: metric, predicted direction, threshold, effect and interval, n, verdict."""
+    rows = []
+    for x in res["outcomes"]:
+        o, e = x["outcome"], x["effect"]
+        ci = f"{e.effect:+.4g} [{e.ci_low:+.4g}, {e.ci_high:+.4g}]" if np.isfinite(e.ci_low) else f"{e.effect:+.4g}"
+        rows.append(f"<tr><td>{escape(o.metric)}</td><td>{o.direction}</td><td>{o.threshold:g}</td>"
+                    f"<td>{ci}</td><td>{e.n}</td><td><b>{x['verdict']}</b></td></tr>")
+    return ("<table class='citydip-table citydip-claim-result'><tr><th>outcome</th><th>predicted</th><th>threshold</th>"
+            "<th>effect [95% CI]</th><th>n</th><th>verdict</th></tr>" + "".join(rows) + "</table>")
+
+
+def read_claims_json(path) -> dict:
+    """A finished claims.json (run.py claims); a missing or wrong file is a ScenarioError naming it."""
+    p = Path(str(path).strip()).expanduser()
+    if not p.is_file():
+        raise ScenarioError(str(p), "", "file not found; expected the claims.json of a finished run.py claims")
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ScenarioError(str(p), "", f"cannot be read as JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != "city-diplomacy-claims":
+        raise ScenarioError(str(p), "format", "is not a claims.json of run.py claims")
+    return doc
+
+
+def claims_json_html(doc: dict) -> str:
+    """The verdicts of a claims.json as HTML (with the quick-run notice where it is one)."""
+    head = (f"<p class='citydip-quick'><b>{escape(doc.get('notice', ''))}</b></p>" if doc.get("quick") else "")
+    rows = []
+    for c in doc.get("claims", []):
+        ci = "n/a" if c.get("ci_low") is None else f"{c['effect']:+.4g} [{c['ci_low']:+.4g}, {c['ci_high']:+.4g}]"
+        off = c.get("mechanism_off", {})
+        sent = "<br>".join(escape(s) for s in c.get("conditions", {}).get("sentences", []))
+        rows.append(f"<tr><td>{escape(c['id'])}</td><td>{escape(c['title'])}</td><td>{escape(c['metric'])}</td>"
+                    f"<td>{ci}</td><td>{c['n']}</td><td><b>{escape(c['verdict'])}</b></td>"
+                    f"<td>{escape(str(off.get('verdict')))}</td><td style='font-size:11px'>{sent}</td></tr>")
+    return (head + f"<p>{escape(doc.get('mode', ''))} run, replications {doc.get('replications')}</p>"
+            "<table class='citydip-table citydip-claims-json'><tr><th>claim</th><th>title</th><th>metric</th>"
+            "<th>effect [95% CI]</th><th>n</th><th>verdict</th><th>mechanism off</th><th>conditions</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def claims_json_figure(doc: dict) -> bytes:
+    rows = []
+    for c in doc.get("claims", []):
+        for o in c.get("outcomes", []):
+            u = [in_threshold_units(v, o["threshold"], o["direction"]) if v is not None else None
+                 for v in (o["effect"], o["ci_low"], o["ci_high"])]
+            lo, hi = sorted((u[1], u[2])) if None not in u[1:] else (None, None)
+            rows.append({"label": f"{c['id']} {o['metric']}", "effect": u[0], "low": lo, "high": hi,
+                         "verdict": o["verdict"]})
+    return F.figure_png(F.fig_claims_forest(rows, title="claims.json: effects and 95% intervals"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Solara components (page 2 of the app)
+
+import ipywidgets
+import reacton.ipywidgets as rw
+import solara
+import solara.lab
+
+TABLE_CSS = """<style>
+.citydip-table {border-collapse: collapse; font-size: 12px; width: 100%;}
+.citydip-table th, .citydip-table td {padding: 2px 6px; text-align: left; border-bottom: 1px solid #ddd;}
+</style>"""
+
+CHOICES = claim_choices()
+claim_pick = solara.reactive(next(iter(CHOICES), ""))
+claim_seeds = solara.reactive(4)
+claim_quick = solara.reactive(True)
+claim_progress = solara.reactive(0.0)
+claim_result = solara.reactive(None)
+json_path = solara.reactive(str(DEFAULT_JSON))
+json_doc = solara.reactive(None)
+json_error = solara.reactive("")
+
+
+@solara.component
+def Png(png: bytes, alt: str):
+    """PNG bytes shown at the panel's width."""
+    rw.Image(value=png, format="png", layout=ipywidgets.Layout(width="100%", height="auto"),
+             _dom_classes=["citydip-figure", f"citydip-{alt}"])
+
+
+@solara.component
+def ClaimsControls(model):
+    """Left half of the Claims page: which claim, how many seeds, Run; open a claims.json."""
+
+    def run():
+        claim_progress.set(0.0)
+        res = run_claim_arms(CHOICES[claim_pick.value], seeds=int(claim_seeds.value), quick=bool(claim_quick.value),
+                             progress=lambda d, t: claim_progress.set(100.0 * d / t))
+        claim_result.set(res)
+        return True
+
+    task = solara.lab.use_task(run, dependencies=None, raise_error=False)
+
+    def open_json():
+        try:
+            json_doc.set(read_claims_json(json_path.value))
+            json_error.set("")
+        except ScenarioError as e:
+            json_doc.set(None)
+            json_error.set(str(e))
+
+    solara.HTML(tag="div", unsafe_innerHTML=(
+        "<h3>Claims</h3><p style='font-size:13px'>Run a claim's control and treatment arms on a few common seeds "
+        "and see the paired effect, its 95% interval and the verdict (the rule of docs/claims.md). For the "
+        "conditions, the mechanism-off arm and the replications to cite, run <code>python run.py claims</code> and "
+        "open its claims.json below.</p>"))
+    if not CHOICES:
+        solara.Warning("no valid claim files in scenarios/claims/")
+        return
+    solara.Select("Claim", values=list(CHOICES), value=claim_pick)
+    solara.SliderInt("Seeds per arm", value=claim_seeds, min=2, max=20)
+    solara.Checkbox(label="Quick world (the claim's smaller world; uncheck for the full one)", value=claim_quick)
+    solara.Button("Run both arms", on_click=lambda: task(), color="primary", disabled=task.pending)
+    if task.pending:
+        solara.ProgressLinear(claim_progress.value)
+    if task.error:
+        solara.Error(f"{task.exception}")
+    res = claim_result.value
+    if res is not None:
+        plan = res["plan"]
+        solara.HTML(tag="div", unsafe_innerHTML=(
+            f"<p style='font-size:12px'><b>{escape(plan.id)}</b> {escape(plan.spec.statement)}<br>control: "
+            f"{escape(plan.labels['control'])}<br>treatment: {escape(plan.labels['treatment'])}<br>"
+            f"{len(res['seeds'])} seeds per arm, {'quick' if res['quick'] else 'full'} world"
+            f" ({plan.base['cities']['n']} cities)</p>" + TABLE_CSS + result_table(res)))
+    solara.InputText("claims.json of a finished run", value=json_path)
+    solara.Button("Open claims.json", on_click=open_json, outlined=True)
+    if json_error.value:
+        solara.Error(json_error.value)
+
+
+@solara.component
+def ClaimsFigures(model):
+    """Right half of the Claims page: the figures of the last run, or of the opened claims.json."""
+    res = claim_result.value
+    doc = json_doc.value
+    pngs = solara.use_memo(lambda: result_figures(res) if res is not None else [], [id(res)])
+    doc_png = solara.use_memo(lambda: claims_json_figure(doc) if doc is not None else b"", [id(doc)])
+    for i, png in enumerate(pngs):
+        Png(png, alt="claim-effects" if i == 0 else "claim-over-time")
+    if doc is not None:
+        solara.HTML(tag="div", unsafe_innerHTML=TABLE_CSS + claims_json_html(doc))
+        Png(doc_png, alt="claims-json")
+    if res is None and doc is None:
+        solara.HTML(tag="p", unsafe_innerHTML="Pick a claim and press <b>Run both arms</b>, or open a claims.json.")
