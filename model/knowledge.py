@@ -231,18 +231,22 @@ def _adopt_standards(model, edges: CityEdges, contrib: np.ndarray, open_gain: np
     current-standard source): it switches exactly when another source gives more than 1/switch_ratio
     times the best current-standard source."""
     c, nets = model.cities, model.networks
-    std = c.standard
-    N, I = std.shape
+    N, I = c.standard.shape
+    rows = np.arange(N) if who is None else np.flatnonzero(who)  # the cities that reconsider (sorted)
+    std = c.standard[rows]
     bonus = 1.0 / max(model.cfg.knowledge.switch_ratio, 1e-9)
     cols = np.arange(I)
-    open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)[c.region]  # (N, I)
-    best_val = np.where(open_std == std, bonus, 1.0) * open_gain
-    best_std = np.where(open_gain > 0, open_std, -1)
+    open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)[c.region[rows]]
+    gain_open = open_gain[rows]
+    best_val = np.where(open_std == std, bonus, 1.0) * gain_open
+    best_std = np.where(gain_open > 0, open_std, -1)
     E = len(edges.order)
     if E:
-        owners, starts = edges.owners, edges.starts
+        owners = edges.owners if who is None else np.searchsorted(rows, edges.owners)  # positions in `rows`
+        starts = edges.starts
         edge_std = np.ascontiguousarray(nets.standard[: nets.n].T)[:, edges.net]  # (I, E) each membership's standard
-        value = np.where(edge_std == np.ascontiguousarray(std.T)[:, edges.city], bonus * contrib, contrib)
+        city_rows = edges.city if who is None else np.repeat(owners, edges.lengths)
+        value = np.where(edge_std == np.ascontiguousarray(std.T)[:, city_rows], bonus * contrib, contrib)
         # the largest value and its standard in one pass: values quantised in the high bits of an integer
         # key, the standard in the low bits (ties: the larger standard id)
         bits = max(int(nets.next_standard).bit_length(), 1)
@@ -257,9 +261,8 @@ def _adopt_standards(model, edges: CityEdges, contrib: np.ndarray, open_gain: np
         best_val[owners] = np.where(better, gmax, bv).T
         best_std[owners] = np.where(better, top & ((1 << bits) - 1), bs).T
     switch = (best_val > 0) & (best_std >= 0)
-    if who is not None:
-        switch &= who[:, None]
     np.copyto(std, best_std, where=switch)
+    c.standard[rows] = std
 
 
 def learning(model) -> tuple[np.ndarray, np.ndarray]:
