@@ -242,7 +242,8 @@ def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=Non
             cands = candidates(model, rng, prop, n_founders, room)
             U = coalition_utility(model, prop, cands, open_seen) if len(cands) else np.zeros(0)
             order = np.argsort(-U, kind="stable")
-            bar = model.cfg.membership.join_threshold + model.levers.selectivity  # cities are choosier in a shock
+            # cities are choosier in a shock, about what engages them much (membership.py)
+            bar = model.cfg.membership.join_threshold + model.levers.selectivity * prop["engagement"]
             willing = cands[order][U[order] > bar]
             if len(willing) < cfg.min_founders:
                 if require_coalition:

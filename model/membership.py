@@ -25,9 +25,10 @@ knowledge c can use without joining, e = engagement, d = agenda drift, I issues)
 What a city can learn without joining does not count for joining (openness lets cities free-ride),
 exclusivity is worth less the more a closed network opens, agenda drift weakens commitment, and
 the relational benefits (status, peers, standing) grow with how much a membership engages the city.
-A member keeps a network while U > -switching_cost + selectivity (a founder keeps it through its
-commitment, see founding.py); a non-member wants it when U > join_threshold + selectivity
-(selectivity is 0 except under a pandemic).
+A member keeps a network while U > -switching_cost + selectivity e_k (a founder keeps it through
+its commitment, see founding.py); a non-member wants it when U > join_threshold + selectivity e_k
+(selectivity is 0 except under a pandemic; times the engagement e_k, since a shock makes cities
+choosy about what costs them attention and money, not about a declaration that costs almost none).
 
 The city takes its wanted networks in order (committed ones first, then by decreasing U), each one
 that still fits: the engagement of its memberships within its attention (units of engagement, so a
@@ -282,8 +283,9 @@ def membership_phase(model, year: int) -> dict:
     elig &= (rule != THRESHOLD) | (cities.population[pc] >= nets.threshold[pk])
     elig &= (rule != INVITATION) | invited
     U = utility(model, pc, pk, is_member.astype(np.int64), open_seen=open_pool(model)[0])
-    want = np.where(is_member, nets.active[pk] & ((U > -cfg.switching_cost + lev.selectivity) | committed),
-                    elig & (U > cfg.join_threshold + lev.selectivity))
+    choosy = lev.selectivity * nets.engagement[pk]  # a shock makes cities choosy about what costs them much
+    want = np.where(is_member, nets.active[pk] & ((U > -cfg.switching_cost + choosy) | committed),
+                    elig & (U > cfg.join_threshold + choosy))
     # attention and budget: committed memberships first, then by decreasing utility, each that fits
     frac = 0.5 - np.arctan(U) / np.pi  # in (0, 1), smaller for larger U
     order = np.argsort(pc + np.where(committed, 0.5 * frac, 0.5 + 0.5 * frac), kind="stable")
