@@ -187,24 +187,29 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
-def cmd_sweep(args) -> int:
+def _check_backend_flags(args, what: str) -> float | None:
+    """The back-end flags of `sweep` and `claims`, checked before anything else (one line, exit 2);
+    returns the memory limit in bytes (None: the default)."""
     from analysis.execution import check_scheduler_args
-    from analysis.sweep import SweepAborted, load_sweep, run_sweep
 
     _check_workers(args.workers)
     if args.workers is not None and (args.scheduler or args.scheduler_file):
         raise UserError(f"--workers {args.workers}: applies to local worker processes; with --scheduler or "
-                        "--scheduler-file the cluster's workers run the sweep")
+                        f"--scheduler-file the cluster's workers run the {what}")
     if not 0 < args.connect_timeout <= 3600:
         raise UserError(f"--connect-timeout {args.connect_timeout:g}: expected a number of seconds above 0 and at most "
                         "3600")
-    check_scheduler_args(args.scheduler, args.scheduler_file)  # before anything else: one line, exit 2
-    limit = _memory_limit(args.memory_limit)
-    sw = load_sweep(args.file, memory_limit=limit)
+    check_scheduler_args(args.scheduler, args.scheduler_file)
+    return _memory_limit(args.memory_limit)
+
+
+def _resumable(run) -> int:
+    """Run a resumable command (`sweep`, `claims`): on SIGTERM or Ctrl-C say that finished runs are kept;
+    a run stopped by the machine (disk full) exits 1 with its message."""
+    from analysis.sweep import SweepAborted
+
     try:
-        run_sweep(sw, args.out, workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
-                  quiet=args.quiet, retry_failed=args.retry_failed, allow_code_change=args.allow_code_change,
-                  connect_timeout=args.connect_timeout, memory_limit=limit)
+        run()
     except Terminated:
         print("terminated: finished runs are kept; run the same command again to resume", file=sys.stderr)
         raise
@@ -217,21 +222,22 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from analysis.sweep import load_sweep, run_sweep
+
+    limit = _check_backend_flags(args, "sweep")
+    sw = load_sweep(args.file, memory_limit=limit)
+    return _resumable(lambda: run_sweep(
+        sw, args.out, workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
+        quiet=args.quiet, retry_failed=args.retry_failed, allow_code_change=args.allow_code_change,
+        connect_timeout=args.connect_timeout, memory_limit=limit))
+
+
 def cmd_claims(args) -> int:
     from analysis.claims import load_claims
     from analysis.claims.runner import run_claims
-    from analysis.execution import check_scheduler_args
-    from analysis.sweep import SweepAborted
 
-    _check_workers(args.workers)
-    if args.workers is not None and (args.scheduler or args.scheduler_file):
-        raise UserError(f"--workers {args.workers}: applies to local worker processes; with --scheduler or "
-                        "--scheduler-file the cluster's workers run the claims")
-    if not 0 < args.connect_timeout <= 3600:
-        raise UserError(f"--connect-timeout {args.connect_timeout:g}: expected a number of seconds above 0 and at most "
-                        "3600")
-    check_scheduler_args(args.scheduler, args.scheduler_file)
-    limit = _memory_limit(args.memory_limit)
+    limit = _check_backend_flags(args, "claims")
     only = None
     if args.only is not None:
         only = [x.strip() for x in args.only.split(",") if x.strip()]
@@ -242,21 +248,11 @@ def cmd_claims(args) -> int:
     flags = (["--quick"] if args.quick else []) + ([f"--only {','.join(only)}"] if only else [])
     flags += [f"--file {f}" for f in args.file or []] + [f"--out {out}"]
     command = " ".join(["python run.py claims", *flags])
-    try:
-        run_claims(plans, out, workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
-                   quiet=args.quiet, command=command, allow_code_change=args.allow_code_change,
-                   connect_timeout=args.connect_timeout, memory_limit=limit,
-                   out_flag="--out" if args.out else "the default output directory")
-    except Terminated:
-        print("terminated: finished runs are kept; run the same command again to resume", file=sys.stderr)
-        raise
-    except KeyboardInterrupt:
-        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
-        raise
-    except SweepAborted as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return _resumable(lambda: run_claims(
+        plans, out, workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
+        quiet=args.quiet, command=command, allow_code_change=args.allow_code_change,
+        connect_timeout=args.connect_timeout, memory_limit=limit,
+        out_flag="--out" if args.out else "the default output directory"))
 
 
 def cmd_check(args) -> int:

@@ -1303,18 +1303,29 @@ def fig_claims_forest(rows: list[dict], title: str = "Effects against the smalle
     return fig
 
 
-def fig_claim_gradient(parameter: str, values: list, panels: list[dict], figsize=None, dpi: int = 100) -> Figure:
-    """A gradient claim: per outcome (`panels`: metric, effect, low, high per level, threshold, direction),
-    the paired effect of each level against the first with its 95% interval, and the threshold band."""
+def _effect_panels(values: list, panels: list[dict], figsize, dpi: int, height: float):
+    """One axis per outcome panel over the values of a parameter, each with the threshold band (grey:
+    effects smaller than the smallest that matters) and zero drawn; returns the figure, the x
+    positions, the tick labels (None for numbers) and, per panel, (axis, panel, (effect, low, high))."""
     k = max(1, len(panels))
-    fig = Figure(figsize=figsize or (3.3 * k + 0.6, 3.3), dpi=dpi)
+    fig = Figure(figsize=figsize or (3.3 * k + 0.6, height), dpi=dpi)
     axes = np.atleast_1d(fig.subplots(1, k))
     x, labels = _positions(values)
+    rows = []
     for ax, p in zip(axes, panels):
         t = p["threshold"]
         ax.axhspan(-t, t, color="#d9d9d9", alpha=0.6, lw=0)
         ax.axhline(0, color="black", lw=0.8)
-        e, lo, hi = (np.asarray(p[c], dtype=float) for c in ("effect", "low", "high"))
+        rows.append((ax, p, tuple(np.asarray(p[c], dtype=float) for c in ("effect", "low", "high"))))
+    return fig, x, labels, rows
+
+
+def fig_claim_gradient(parameter: str, values: list, panels: list[dict], figsize=None, dpi: int = 100) -> Figure:
+    """A gradient claim: per outcome (`panels`: metric, effect, low, high per level, threshold, direction),
+    the paired effect of each level against the first with its 95% interval, and the threshold band."""
+    fig, x, labels, rows = _effect_panels(values, panels, figsize, dpi, 3.3)
+    axes = fig.axes
+    for ax, p, (e, lo, hi) in rows:
         ax.fill_between(x, lo, hi, color="#4575b4", alpha=0.25, lw=0)
         ax.plot(x, e, "o-", color="#4575b4", lw=1.5, ms=4)
         ax.set_title(f"{p['metric']} ({p['direction']} predicted)", fontsize=8)
@@ -1335,15 +1346,9 @@ def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsi
     transitions), the effect and 95% interval at each value, coloured by verdict, the threshold band
     (effects smaller than the smallest effect that matters) and the interpolated values where the
     verdict changes (dotted lines)."""
-    k = max(1, len(panels))
-    fig = Figure(figsize=figsize or (3.3 * k + 0.6, 3.4), dpi=dpi)
-    axes = np.atleast_1d(fig.subplots(1, k))
-    x, labels = _positions(values)
-    for ax, p in zip(axes, panels):
-        t = p["threshold"]
-        ax.axhspan(-t, t, color="#d9d9d9", alpha=0.6, lw=0)
-        ax.axhline(0, color="black", lw=0.8)
-        e, lo, hi = (np.asarray(p[c], dtype=float) for c in ("effect", "low", "high"))
+    fig, x, labels, rows = _effect_panels(values, panels, figsize, dpi, 3.4)
+    axes = fig.axes
+    for ax, p, (e, lo, hi) in rows:
         ax.plot(x, e, color="#4d4d4d", lw=1, alpha=0.7)
         for xi, ei, l, h, v in zip(x, e, lo, hi, p["verdict"]):
             col = VERDICT_COLOURS.get(v, "black")

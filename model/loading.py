@@ -633,6 +633,15 @@ def resolve_data_path(path: str) -> Path:
     return PROJECT_ROOT / p
 
 
+def validate_as(cls, data, source: str = ""):
+    """`data` validated as the pydantic model `cls` (a scenario, a sweep or a claim file); the first
+    problem as a ScenarioError naming the file and field (`translate`)."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        raise translate(e, cls, source) from None
+
+
 def validate_scenario(data: dict, source: str = "") -> Scenario:
     """A complete Scenario from a mapping of fields: the schema, each intervention's parameters, then
     the pre-flight checks of everything else that can be known before the first step (the catalogue
@@ -640,10 +649,7 @@ def validate_scenario(data: dict, source: str = "") -> Scenario:
     from model.interventions import validate_intervention
     from model.preflight import preflight
 
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as e:
-        raise translate(e, Scenario, source) from None
+    scenario = validate_as(Scenario, data, source)
     plugins = [validate_intervention(iv, scenario, f"interventions.{i}", source)
                for i, iv in enumerate(scenario.interventions)]
     cat = scenario.networks.catalogue

@@ -41,18 +41,9 @@ def check_out(out: Path, flag: str = "--out"):
 
 
 def _lock(out: Path):
-    try:
-        import fcntl
-    except ImportError:  # not on POSIX: no lock
-        return None
-    fh = open(out / ".claims.lock", "a+")  # noqa: SIM115 - held until the run ends
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        raise ScenarioError(f"--out {out}", "", "another run.py claims is writing into this directory; wait for it "
-                                                "to finish (or stop it) and run this command again") from None
-    return fh
+    from analysis.sweep.store import _lock as lock
+
+    return lock(out, ".claims.lock", "run.py claims")
 
 
 def _backend(workers, scheduler, scheduler_file, executor, client, connect_timeout=None):

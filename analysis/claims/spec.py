@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from model.config import InterventionConfig, Strict
-from model.loading import translate
+from model.loading import validate_as
 
 MAX_REPLICATIONS = 10_000
 MAX_LEVELS = 100
@@ -208,10 +208,7 @@ class ClaimSpec(Strict):
 
 def validate_spec(data: dict, source: str) -> ClaimSpec:
     """A validated ClaimSpec; the first problem as a ScenarioError naming the file and field."""
-    try:
-        return ClaimSpec.model_validate(data)
-    except ValidationError as e:
-        raise translate(e, ClaimSpec, source) from None
+    return validate_as(ClaimSpec, data, source)
 
 
 def json_schema() -> dict:

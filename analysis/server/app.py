@@ -41,7 +41,6 @@ from mesa.visualization.utils import force_update, update_counter
 
 from analysis import figures as F
 from analysis.server import controls as C
-from analysis.server.claims_page import ClaimsControls, ClaimsFigures
 from model import CityDiplomacyModel
 from model import metric_dictionary as MD
 from model.api import run_scenario

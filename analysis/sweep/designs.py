@@ -10,6 +10,7 @@ import numpy as np
 
 from analysis.sweep.spec import ParamSpec, SweepSpec
 
+
 def _native(v):
     if isinstance(v, np.generic):
         return v.item()

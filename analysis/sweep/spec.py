@@ -10,10 +10,10 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from model.config import Strict
-from model.loading import translate
+from model.loading import validate_as
 
 FORMAT = "city-diplomacy-sweep"
 FORMAT_VERSION = 1
@@ -262,10 +262,7 @@ def is_sweep_data(data: dict) -> bool:
 
 def validate_spec(data: dict, source: str) -> SweepSpec:
     """A validated SweepSpec; the first problem as a ScenarioError naming the file and field."""
-    try:
-        return SweepSpec.model_validate(data)
-    except ValidationError as e:
-        raise translate(e, SweepSpec, source) from None
+    return validate_as(SweepSpec, data, source)
 
 
 def json_schema() -> dict:

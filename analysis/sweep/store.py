@@ -189,20 +189,20 @@ def _check_code(old: dict, new: dict, out: Path, allow: bool):
     write_text_atomic(out / "manifest.json", json.dumps(old, indent=1, allow_nan=False))
 
 
-def _lock(out: Path):
-    """An exclusive lock on DIR/.lock for as long as this sweep runs (released by the OS even after
-    SIGKILL), taken before anything else is read or written: a second `run.py sweep` into the same
-    directory is refused instead of mixing its manifest or runs with this one's."""
+def _lock(out: Path, name: str = ".lock", command: str = "run.py sweep"):
+    """An exclusive lock on DIR/`name` for as long as this `command` runs (released by the OS even after
+    SIGKILL), taken before anything else is read or written: a second one into the same directory is
+    refused instead of mixing its manifest or runs with this one's."""
     try:
         import fcntl
     except ImportError:  # not on POSIX: no lock
         return None
-    fh = open(out / ".lock", "a+")  # noqa: SIM115 - held open until the sweep ends
+    fh = open(out / name, "a+")  # noqa: SIM115 - held open until the command ends
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         fh.close()
-        raise ScenarioError(f"--out {out}", "", "another run.py sweep is writing into this directory; wait for it "
+        raise ScenarioError(f"--out {out}", "", f"another {command} is writing into this directory; wait for it "
                                                 "to finish (or stop it) and run this command again") from None
     return fh
 
