@@ -22,8 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +88,7 @@ def main(argv=None) -> int:
           + ("  [the command failed]" if failed else ""))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    out.write_text(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"),
                                "scenario": a.scenario, "sets": a.set, "limit_mib": a.limit_mib,
                                "peak_mib": peak, "verdict": verdict, "runs": runs}, indent=2))
     print(f"wrote {out}")

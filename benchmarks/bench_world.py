@@ -41,7 +41,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,7 +143,7 @@ def time_model(overrides: dict) -> dict:
            "networks_founded": int(m.networks.n),
            "networks_active_end": int(m.networks.active[: m.networks.n].sum()),
            "networks_active_mean": (sum(nets_series) / len(nets_series)) if nets_series else float("nan"),
-           "memberships_end": int(len(m.memberships)),
+           "memberships_end": len(m.memberships),
            "memberships_mean": (sum(mem_series) / len(mem_series)) if mem_series else float("nan"),
            "knobs": world_knobs(cfg)}
     del m
@@ -189,6 +189,7 @@ def main(argv=None) -> int:
 
     import mesa
     import numpy as np
+
     from model import load_scenario
 
     git = _git_state()  # right after importing the model: the code being timed
@@ -241,7 +242,7 @@ def main(argv=None) -> int:
         print("  (quick mode: not the world-scale configuration; the verdict is indicative only)")
 
     result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if a.quick else "full", "repeat": a.repeat,
         "python": platform.python_version(), "mesa": mesa.__version__, "numpy": np.__version__,
         "cpu_count": os.cpu_count(), "machine": platform.machine(), "git": git,

@@ -61,7 +61,7 @@ class CityAgent(Agent):
         return sorted(int(k) for k in mem.net[mem.city == self.index])
 
     @property
-    def networks(self) -> list["NetworkAgent"]:
+    def networks(self) -> list[NetworkAgent]:
         return [self.model.network_agents[k] for k in self.network_ids]
 
     @property

@@ -79,13 +79,13 @@ class Intervention:
     def validate(self, scenario, source: str):
         """Checks that need the whole scenario (issue names, funder count); raise ScenarioError."""
 
-    def begin(self, model):  # noqa: D102 - once, in the start year
+    def begin(self, model):
         pass
 
-    def step(self, model):  # noqa: D102 - every year while active
+    def step(self, model):
         pass
 
-    def finish(self, model):  # noqa: D102 - once, the year after the end
+    def finish(self, model):
         pass
 
 

@@ -212,7 +212,7 @@ class CityEdges:
         self.owners = self.city[self.starts]
         self.lengths = np.diff(np.r_[self.starts, E])
 
-    def subset(self, cities: np.ndarray) -> tuple["CityEdges", np.ndarray]:
+    def subset(self, cities: np.ndarray) -> tuple[CityEdges, np.ndarray]:
         """(the memberships of the cities in the bool mask `cities`, their positions in this order)."""
         keep = np.flatnonzero(cities[self.city])
         return CityEdges(self.model, self.order[keep]), keep

@@ -633,6 +633,24 @@ def resolve_data_path(path: str) -> Path:
     return PROJECT_ROOT / p
 
 
+def base_scenario(scenario, source: str, here: Path, what: str) -> tuple[dict, str]:
+    """The base scenario of a sweep or claim file (`what`: "sweep", "claim"): its `scenario` field, a
+    path relative to the file's folder `here`, an inline mapping, or None (all defaults). Returns (the
+    mapping, the source name its errors are reported under)."""
+    import copy
+
+    if isinstance(scenario, str):
+        p = Path(scenario).expanduser()
+        p = p if p.is_absolute() else here / p
+        if not p.is_file():
+            raise ScenarioError(source, "scenario", f"scenario file not found: {scenario} (relative paths start at "
+                                                    f"the {what} file's folder, {here})")
+        return read_yaml(p), str(p)
+    if isinstance(scenario, dict):
+        return copy.deepcopy(scenario), source
+    return {}, source
+
+
 def validate_as(cls, data, source: str = ""):
     """`data` validated as the pydantic model `cls` (a scenario, a sweep or a claim file); the first
     problem as a ScenarioError naming the file and field (`translate`)."""

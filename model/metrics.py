@@ -221,7 +221,7 @@ def observe_named(model) -> list[dict]:
             continue
         who = mem.city[mem.net == k]
         rows.append({"step": int(model.steps), "year": int(model.year), "network_id": k, "name": name,
-                     "members": len(who), "countries": int(len(np.unique(c.country[who]))),
+                     "members": len(who), "countries": len(np.unique(c.country[who])),
                      "median_member_population": float(np.median(c.population[who])) if len(who) else 0.0})
     return rows
 

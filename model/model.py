@@ -173,7 +173,7 @@ class CityDiplomacyModel(mesa.Model):
                 progress(self)
         return self
 
-    def run_for(self, duration: float | int) -> None:
+    def run_for(self, duration: float) -> None:
         """Mesa's run_for, within the scenario: at most the steps left before its end year (a warning
         says so when `duration` asks for more; set `steps` in the scenario to run longer)."""
         left = self.cfg.steps - self.steps
@@ -185,7 +185,7 @@ class CityDiplomacyModel(mesa.Model):
         if duration > 0:
             super().run_for(duration)
 
-    def run_until(self, end_time: float | int) -> None:
+    def run_until(self, end_time: float) -> None:
         """Mesa's run_until, within the scenario (see run_for)."""
         self.run_for(end_time - self.time)
 

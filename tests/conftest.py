@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.loading import load_scenario
 from model.founding import found_networks
+from model.loading import load_scenario
 from model.membership import refresh_counts
 from model.model import CityDiplomacyModel
 from model.state import GLOBAL_SCOPE, OPEN, Memberships
@@ -111,3 +111,18 @@ def set_members():
         return model.memberships
 
     return _set
+
+
+@pytest.fixture
+def cli_run(tmp_path, monkeypatch, capsys):
+    """`cli_run(args)`: run.py's main in tmp_path; returns (exit code, non-empty stderr lines, stdout)."""
+    import run as cli
+
+    monkeypatch.chdir(tmp_path)
+
+    def call(args):
+        rc = cli.main([str(a) for a in args])
+        cap = capsys.readouterr()
+        return rc, [ln for ln in cap.err.splitlines() if ln.strip()], cap.out
+
+    return call

@@ -7,11 +7,11 @@ compares with numbers computed by hand in the comments.
 
 from __future__ import annotations
 
-
 import pytest
-
 from conftest import ABC
+
 from model import agenda
+
 
 def _agenda_state(make_model, add_networks, set_members, **ov):
     """Network 0: theme a, partner_share 0.5, partner_pref (0,0,1), agenda (1/3,1/3,1/3);

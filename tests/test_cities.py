@@ -7,12 +7,12 @@ compares with numbers computed by hand in the comments.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from model.cities import synthetic_cities, synthetic_countries
 from model.loading import load_scenario
+
 
 def test_synthetic_cities():
     cfg = load_scenario(None, overrides={"cities.n": 3000, "seed": 7})

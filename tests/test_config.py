@@ -7,11 +7,11 @@ compares with numbers computed by hand in the comments.
 
 from __future__ import annotations
 
-
 import pytest
 
 from model.config import ScenarioError
 from model.loading import load_scenario
+
 
 def _err(overrides=None, path=None):
     with pytest.raises(ScenarioError) as ei:

@@ -7,13 +7,13 @@ compares with numbers computed by hand in the comments.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-
 from conftest import ABC
+
 from model import founding
 from model.state import GLOBAL_SCOPE, INVITATION, OPEN
+
 
 def test_dissolution_floor_years(make_model, add_networks, set_members):
     m = make_model(ABC, networks__min_members=4, networks__min_income=0.02, networks__floor_years=3)

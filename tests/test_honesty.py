@@ -242,7 +242,7 @@ def test_small_circles_stay_small():
     share = np.isin(np.arange(m.cities.n), mem.city[inv]).mean()
     assert share < 0.12, share
     eng = nets.engagement[: nets.n][nets.operating()]
-    assert eng.min() < 0.2 < 0.6 < eng.max()  # declarations and programmes
+    assert eng.min() < 0.2 and eng.max() > 0.6  # declarations and programmes
 
 
 # ---------------------------------------------------------------------------------------------- 9

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import A_PEACE, ABC, scenario
+
 from model import agenda, knowledge, membership, metrics, resources, spillover
 from model.config import InterventionConfig, ScenarioError
-from model.loading import load_scenario
 from model.founding import found_networks
-from model.interventions import REGISTRY, Intervention, Params, validate_intervention
-from model.interventions import country_index
-from model.membership import refresh_counts
+from model.interventions import REGISTRY, Intervention, Params, country_index, validate_intervention
+from model.loading import load_scenario
 from model.model import CityDiplomacyModel
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, THRESHOLD
 

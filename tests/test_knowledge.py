@@ -11,9 +11,10 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import A_PEACE, ABC
+
 from model import knowledge
+
 
 def test_best_other():
     K = np.array([[0.5], [0.3], [0.7], [0.2]])

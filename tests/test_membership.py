@@ -11,11 +11,12 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import ABC
+
 from model import membership
 from model.membership import refresh_counts
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN
+
 
 def _utility_state(make_model, add_networks, set_members):
     """City 0 (non-member) and network 0 with members 1 (same country), 2 (same region), 3 (elsewhere)."""

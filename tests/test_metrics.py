@@ -7,13 +7,13 @@ compares with numbers computed by hand in the comments.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-
 from conftest import ABC
+
 from model import metrics
 from model.state import COMPETITIVE, INVITATION, OPEN, active_on
+
 
 @pytest.mark.parametrize("x, g", [
     ([1, 1, 1, 1], 0.0),

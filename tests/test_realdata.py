@@ -10,9 +10,21 @@ import pytest
 
 from model.config import ScenarioError
 from model.loading import load_scenario
-from model.realdata import (COUNTRIES_CSV, INCOME_GROUPS, NETWORK_COLUMNS, NETWORKS_CSV, SPONSORS,
-                            catalogue_codes, default_issue_names, default_region_names, geonames_cities,
-                            load_catalogue, load_countries, real_cities, real_world)
+from model.realdata import (
+    COUNTRIES_CSV,
+    INCOME_GROUPS,
+    NETWORK_COLUMNS,
+    NETWORKS_CSV,
+    SPONSORS,
+    catalogue_codes,
+    default_issue_names,
+    default_region_names,
+    geonames_cities,
+    load_catalogue,
+    load_countries,
+    real_cities,
+    real_world,
+)
 from model.state import GLOBAL_SCOPE, RULES
 
 ISSUES = default_issue_names()

@@ -11,14 +11,15 @@ import math
 
 import numpy as np
 import pytest
+from conftest import ABC
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ABC
 from model import resources
 from model.loading import load_scenario
 from model.model import CityDiplomacyModel
 from model.state import GLOBAL_SCOPE
+
 
 def _contest_state(make_model, add_networks, set_members, **ov):
     """One funder with preference (1,0,0) and budget 10; network 0 agenda (0.5,0.25,0.25) with 3 members,

@@ -7,12 +7,12 @@ compares with numbers computed by hand in the comments.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
-from model.resources import update_funder_budgets
 from model.model import CityDiplomacyModel
+from model.resources import update_funder_budgets
+
 
 def test_model_years_and_steps(small_model):
     assert small_model.year == small_model.cfg.start_year - 1

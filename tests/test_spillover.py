@@ -7,12 +7,12 @@ compares with numbers computed by hand in the comments.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-
 from conftest import A_PEACE
+
 from model import spillover
+
 
 def _spill_state(make_model, add_networks, set_members, **ov):
     m = make_model(A_PEACE, **ov)

@@ -29,7 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import run as cli
 from analysis.outputs import OWNER, PARTIAL, remove_stale_partials
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
@@ -47,18 +46,6 @@ def sweep_file(d: Path, **fields) -> Path:
     p = d / "sw.yaml"
     p.write_text(yaml.safe_dump(spec))
     return p
-
-
-@pytest.fixture
-def cli_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-
-    def call(args):
-        rc = cli.main([str(a) for a in args])
-        cap = capsys.readouterr()
-        return rc, [ln for ln in cap.err.splitlines() if ln.strip()], cap.out
-
-    return call
 
 
 def commands(d: Path, out) -> dict[str, list]:

@@ -26,7 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import run as cli
 from analysis.sweep import load_sweep, run_sweep, store
 from model.config import ScenarioError
 
@@ -50,18 +49,6 @@ def reference(tmp_path_factory):
     f = sweep_file(d)
     run_sweep(load_sweep(f), d / "out", workers=1, quiet=True)
     return f, d / "out", pd.read_parquet(d / "out" / "results.parquet")
-
-
-@pytest.fixture
-def cli_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-
-    def call(args):
-        rc = cli.main([str(a) for a in args])
-        cap = capsys.readouterr()
-        return rc, [ln for ln in cap.err.splitlines() if ln.strip()], cap.out
-
-    return call
 
 
 # ------------------------------------------------------------------------------------------- damaged run files

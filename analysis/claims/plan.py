@@ -36,7 +36,15 @@ from analysis.claims.spec import ClaimSpec, Overrides, validate_spec
 from analysis.sweep.plan import Sweep, sweep_from_points
 from model.config import Scenario, ScenarioError
 from model.interventions import REGISTRY
-from model.loading import apply_overrides, check_path, field_kind, read_yaml, split_path, validate_scenario
+from model.loading import (
+    apply_overrides,
+    base_scenario,
+    check_path,
+    field_kind,
+    read_yaml,
+    split_path,
+    validate_scenario,
+)
 from model.metrics import metric_names
 from model.randomness import replication_seeds
 
@@ -204,17 +212,7 @@ class ClaimPlan:
 
 
 def _base(spec: ClaimSpec, src: str, here: Path, quick: bool) -> dict:
-    if isinstance(spec.scenario, str):
-        p = Path(spec.scenario).expanduser()
-        p = p if p.is_absolute() else here / p
-        if not p.is_file():
-            raise ScenarioError(src, "scenario", f"scenario file not found: {spec.scenario} (relative paths start at "
-                                                 f"the claim file's folder, {here})")
-        data, base_src = read_yaml(p), str(p)
-    elif isinstance(spec.scenario, dict):
-        data, base_src = copy.deepcopy(spec.scenario), src
-    else:
-        data, base_src = {}, src
+    data, base_src = base_scenario(spec.scenario, src, here, "claim")
     layers = [("set", spec.fixed)]
     if quick:
         layers.append(("quick.set", spec.quick.fixed))

@@ -36,7 +36,7 @@ from analysis.sweep.spec import (
 )
 from model import footprint
 from model.config import Scenario, ScenarioError
-from model.loading import apply_overrides, field_kind, read_yaml, validate_scenario
+from model.loading import apply_overrides, base_scenario, field_kind, read_yaml, validate_scenario
 from model.metrics import metric_names
 from model.randomness import replication_seeds
 
@@ -148,19 +148,9 @@ def load_sweep(path: str | os.PathLike, memory_limit: float | None = None) -> Sw
     name = spec.name or _safe_name(Path(path).stem)
 
     # -- the base scenario, with the fixed overrides and steps
-    if isinstance(spec.scenario, str):
-        p = Path(spec.scenario).expanduser()
-        p = p if p.is_absolute() else here / p
-        if not p.is_file():
-            raise ScenarioError(src, "scenario", f"scenario file not found: {spec.scenario} (relative paths start at "
-                                                 f"the sweep file's folder, {here})")
-        base_data, base_src = read_yaml(p), str(p)
-        if is_sweep_data(base_data):
-            raise ScenarioError(src, "scenario", f"{spec.scenario} is a sweep file; expected a scenario file")
-    elif isinstance(spec.scenario, dict):
-        base_data, base_src = copy.deepcopy(spec.scenario), src
-    else:
-        base_data, base_src = {}, src
+    base_data, base_src = base_scenario(spec.scenario, src, here, "sweep")
+    if isinstance(spec.scenario, str) and is_sweep_data(base_data):
+        raise ScenarioError(src, "scenario", f"{spec.scenario} is a sweep file; expected a scenario file")
     fixed = {}
     for k, v in spec.fixed.items():
         if _norm(k) in fixed:
