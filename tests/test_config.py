@@ -56,7 +56,7 @@ def test_config_nan_in_file(tmp_path):
     ("resources.gamma", -1.0),
     ("networks.convergence", 1.5),
     ("cities.n", 5),
-    ("spillover.up_threshold", -0.1),
+    ("spillover.up_threshold_practice", -0.1),
     ("membership.review_rate", 2),
 ])
 def test_config_out_of_range(key, value):
