@@ -210,6 +210,7 @@ class KnowledgeConfig(Strict):
     obsolescence: Share = _f(0.03, "Yearly loss of network knowledge as problems and technologies change (fraction).")
     depreciation: Share = _f(0.02, "Yearly loss of city practice without renewal (fraction).")
     activity_threshold: Share = _f(0.15, "Agenda weight above which a network counts as active on an issue (duplication, variety, coverage).")
+    compatibility: Share = _f(0.6, "Share of a knowledge gap a city can learn from a network (or open source) teaching another standard than the one it practises on the issue: solutions made for another standard are only partly usable (an assumption; 1: standards do not matter).")
     switch_ratio: Share = _f(0.5, "Inertia of practised standards: a city keeps the standard it practises on an issue while a source teaching it gives at least this share of the year's largest gain on the issue.")
 
 
@@ -226,6 +227,7 @@ class SpilloverConfig(Strict):
     up_threshold_norm: Share = _f(0.5, "Signal (population-weighted residents' norm plus advocacy) a country's cities must pass to move its national stance on a high-politics issue (norms start higher than practice, so the threshold is higher).")
     high_politics_resistance: Share = _f(0.6, "How far national governments resist movement on high politics, where states keep control: the rise of stance on a high-politics issue is multiplied by (1 - resistance).")
     advocacy: Share = _f(0.2, "Weight of networks' advocacy voice in the upward signal.")
+    backlash: Share = _f(0.05, "Sovereignty backlash on high politics: each year a national government lowers its stance on a high-politics issue by backlash x its cities' engagement on that issue x stance (states guard their control against cities' activism; an assumption).")
     reversal: Share = _f(0.03, "Yearly erosion of national stance while the signal is below threshold (governments resist or reverse).")
     national_uptake: Share = _f(0.02, "Yearly share of the gap to the national stance that every city's practice closes on low-politics issues (national adoption diffuses back down; part of the up channel).")
     horizontal_rate: Share = _f(0.05, "Yearly share of the knowledge gap closed across a full bridge (shared members; a platform link has its own rate).")

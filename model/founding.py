@@ -4,7 +4,8 @@ Proposals. New initiatives per year ~ Poisson(founding_rate x (1 + founding_grow
 t the years since the start, U the unmet demand (the share of cities' priority mass on issues none of
 their networks is active on); at most `max_networks` operate at once. A proposal's theme is drawn with
     P(theme = i) = convergence x funding_share_i + (1 - convergence) x unmet_share_i
-("follow the money" against "fill the niche"); rule, scope, partner share, openness, engagement
+("follow the money" against "fill the niche"; before any grant, for the initial networks, there is
+no money to follow and themes fill the niche, so funders' preferences act only through the run); rule, scope, partner share, openness, engagement
 (declaration or programme), fee, target size, agenda and starting knowledge are drawn from the
 configured distributions.
 
@@ -72,7 +73,7 @@ def theme_probabilities(model, niche: np.ndarray | None = None) -> np.ndarray:
         _, niche = unmet_demand(model)
     money = model.last_funding_share
     if money is None or not np.isfinite(money).all() or money.sum() <= 0:
-        money = model.issue_appeal / model.issue_appeal.sum()
+        money = niche  # before any grant (the initial networks) there is no money to follow: the niche
     p = cfg.convergence * money + (1 - cfg.convergence) * niche
     return p / p.sum()
 

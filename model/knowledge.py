@@ -23,12 +23,16 @@ by agenda focus) that produces such duplicates: sum spend_ki dup_ki / D_ki / sum
 
 Learning. Member c of network k closes
     r_ck = member_learning x secretariat_k x engagement_k x (1 - drift_execution x drift_k) x capacity_c
-of the gap max(0, K_ki - p_ci), times interest_ci = 0.5 + 0.5 min(1, I P_ci); over several networks
+of the gap max(0, K_ki - p_ci), times interest_ci = 0.5 + 0.5 min(1, I P_ci), times `compatibility`
+when k teaches on i another standard than the one c practises there (a solution made for another
+standard is only partly usable: fragmentation costs learning; a city with no standard yet, -1,
+learns fully); over several networks
     gain_ci = interest_ci x sum_k r_ck gap_cki / max(1, sum_k r_ck),
 so that the gain never exceeds the largest single gap (execution suffers when the agenda drifts from
 what members would set; a declaration teaches less than a programme). Every city (member or not)
 learns from openly shared knowledge, the best openness_k x K_ki among operating networks reachable in
-its region (`open_pool`), at nonmember_learning x interest; `extend_services` raises the openness
+its region (`open_pool`), at nonmember_learning x interest (x compatibility if the provider's
+standard differs from the city's); `extend_services` raises the openness
 non-members see. Own innovation: innovation x capacity_c x min(1, I P_ci) x (1 - p_ci).
 On high-politics issues every practice gain is multiplied by `high_politics_competence`.
 Knowledge loses `obsolescence` and practice `depreciation` of its level each year.
@@ -286,6 +290,10 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
         r = (cfg.member_learning * nets.secretariat[edges.net] * nets.engagement[edges.net] * execution
              * c.capacity[edges.city])
         contrib *= r[None, :]
+        if cfg.compatibility < 1:  # a network teaching another standard than the city practises
+            edge_std = np.ascontiguousarray(nets.standard[: nets.n].T)[:, edges.net]
+            city_std = np.ascontiguousarray(c.standard.T)[:, edges.city]
+            contrib *= np.where((city_std >= 0) & (edge_std != city_std), cfg.compatibility, 1.0)
         total = np.add.reduceat(contrib, edges.starts, axis=1)
         div = np.maximum(1.0, np.add.reduceat(r, edges.starts))
         total /= div[None, :]
@@ -300,6 +308,10 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
     np.maximum(tmp, 0.0, out=tmp)
     tmp *= interest
     tmp *= cfg.nonmember_learning
+    if cfg.compatibility < 1:
+        cols = np.arange(I)
+        open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)[c.region]
+        tmp *= np.where((c.standard >= 0) & (open_std != c.standard), cfg.compatibility, 1.0)
     open_gain = tmp.copy()
     gain += tmp
     network = gain.copy()

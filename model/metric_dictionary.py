@@ -110,6 +110,9 @@ ENTRIES: list[Metric] = [
            "This year's practice growth of cities outside closed (invitation and competitive) networks relative "
            "to members', among comparable cities (population quintile x region), on those networks' issues; "
            "NaN without a closed network.", "ratio of growth (1 = no gap)", 0, None),
+    Metric("small_city_growth", "Growth of small cities",
+           "This year's mean practice gain (low-politics issues, from every source) of the smallest half of cities "
+           "by population.", "practice gain per year x 1000", 0, None),
     Metric("national_stance_<issue>", "National stance: <issue>",
            "Mean national stance on <issue> over countries that have cities.", "stance (0-1)", 0, 1),
     Metric("resident_norm_mean", "Residents' norms", "Mean residents' norm over all cities and issues.",
@@ -118,7 +121,8 @@ ENTRIES: list[Metric] = [
            "Mean national stance on high-politics issues over countries that have cities.", "stance (0-1)", 0, 1),
     Metric("efficiency", "Efficiency",
            "Practice gained this year through networks (member learning and openly shared knowledge, not cities' "
-           "own innovation) per city x 1000, per million USD of network money (grants + fees).",
+           "own innovation) per city x 1000, per million USD of network money (grants + fees + the IO framework's "
+           "overhead).",
            "practice x 1000 per M USD", 0, None),
     Metric("churn_rate", "Churn rate",
            "Memberships that ended this year per membership at the start of the membership phase.",

@@ -17,9 +17,14 @@ formula, its range and why it is not tied to any single lever is in docs/ODD.md,
   members; the ratio of the member-weighted sums over strata with both, sum n_in g_out / sum n_in g_in.
   It compares changes, not levels (a difference in differences written as a ratio: 1 = no gap); NaN
   where there is no closed network or no stratum with both members and non-members.
+- small_city_growth: this year's mean practice gain (x 1000, low-politics issues, every source) of
+  the smallest half of cities by population, a fixed group: what reaches those that circles leave
+  out, in absolute terms (a cost of opening that slows members does not raise it, unlike a ratio to
+  members' growth, and nobody's joining or leaving changes the group).
 - efficiency: practice gained this step through networks (member learning and openly shared
   knowledge, not cities' own innovation or national uptake) per city x 1000 per million USD of
-  network money (grants + fees).
+  network money (grants + fees + the IO framework's overhead on pooled money: what a remedy's
+  administration uses is spent on networks, so wasting more of it cannot raise efficiency).
 - churn_rate: memberships that ended this year / memberships at the start of the membership phase.
 - agenda_misalignment: members' mean distance 0.5 sum_i |A_ki - P_ci| between their network's
   agenda and their own priorities (membership-weighted; agenda.py).
@@ -131,6 +136,18 @@ def nonmember_access(model) -> float:
     return float((n_in * g_out)[both].sum()) / den
 
 
+def small_city_growth(model) -> float:
+    """Mean practice gain this year (x 1000, averaged over low-politics issues, from every source) of the
+    smallest half of cities by population: a fixed group (populations do not change), so that who
+    joins or leaves a network cannot move it by itself."""
+    low = ~model.high
+    if not low.any():
+        return float("nan")
+    pop = model.cities.population
+    small = pop <= np.median(pop)
+    return float(model.gains[small][:, low].mean() * 1000)
+
+
 def budget_share_under_1pct(model) -> float:
     """Share of cities whose international-engagement budget is under 1% of their city budget (NaN
     when city budgets are unknown)."""
@@ -140,7 +157,7 @@ def budget_share_under_1pct(model) -> float:
     return float(np.mean(c.budget * 1e6 < 0.01 * c.city_budget))
 
 
-FLOW_METRICS = ("duplication_ratio", "efficiency", "churn_rate", "nonmember_access")  # need a step to be measured
+FLOW_METRICS = ("duplication_ratio", "efficiency", "churn_rate", "nonmember_access", "small_city_growth")  # need a step to be measured
 
 
 def observe(model, phase_out: dict | None) -> dict:
@@ -183,13 +200,16 @@ def observe(model, phase_out: dict | None) -> dict:
     big, small = size_classes(model)
     row["size_gap"] = float(cap[big].mean() - cap[small].mean()) if big.any() and small.any() else 0.0
     row["nonmember_access"] = nonmember_access(model)
+    row["small_city_growth"] = small_city_growth(model)
     has_city = np.bincount(c.country, minlength=co.n) > 0
     stance = co.stance[has_city]
     for j, nm in enumerate(names):
         row[f"national_stance_{nm}"] = float(stance[:, j].mean())
     row["resident_norm_mean"] = float(col_sums(c.norm).sum() / c.norm.size)
     row["high_politics_index"] = float(stance[:, model.high].mean()) if model.high.any() else 0.0
-    spent = float(gtot + (nets.fees[:n] * op).sum())
+    # all the money spent on networks this year: grants, fees and what the IO's administration used of
+    # the pooled money (money lost to overhead is spent, not saved)
+    spent = float(gtot + (nets.fees[:n] * op).sum() + getattr(model, "io_overhead_spent", 0.0))
     row["efficiency"] = float(phase_out.get("network_gain", 0.0) / N * 1000 / spent) if spent > 0 else 0.0
     row["churn_rate"] = float(model.last_churn)
     from model.agenda import felt_misalignment
@@ -233,7 +253,7 @@ def metric_names(issue_names: list[str]) -> list[str]:
     out += [f"funding_share_{i}" for i in issue_names]
     out += ["funding_hhi", "funding_gini", "neglect_index", "fragmentation_index", "duplication_ratio",
             "standards_per_issue", "mean_capacity", "gini_capacity", "north_south_gap", "size_gap",
-            "nonmember_access"]
+            "nonmember_access", "small_city_growth"]
     out += [f"national_stance_{i}" for i in issue_names]
     out += ["resident_norm_mean", "high_politics_index", "efficiency", "churn_rate", "agenda_misalignment",
             "partnered_share", "participation_small_large", "participation_south_north"]

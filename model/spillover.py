@@ -18,7 +18,10 @@ Up (switchable): for country s and issue i, with population weights,
     stance_si += up_rate x (1 - resistance_i) x (signal - thr)/(1 - thr) x (1 - stance)   if signal > thr
     stance_si -= reversal x stance_si x (thr - signal)/thr                                otherwise
 with resistance_i = high_politics_resistance on high-politics issues (states keep control there), 0
-otherwise. Stances locked by a national withdrawal stay at 0 while the withdrawal lasts.
+otherwise; and on high-politics issues a sovereignty backlash against cities' activism,
+    stance_sh -= backlash x voice_sh x stance_sh,     voice = population-weighted mean_c(E_ch),
+so that networks engaging cities on high politics can also provoke the centre (the sign of their
+effect on national stances is an outcome). Stances locked by a national withdrawal stay at 0 while the withdrawal lasts.
 National uptake (part of the up channel): national adoption diffuses back to every city of the
 country, members or not, on low-politics issues:
     p_ci += national_uptake x max(0, stance_si - p_ci)
@@ -68,21 +71,22 @@ def thresholds(model) -> np.ndarray:
     return np.where(model.high, cfg.up_threshold_norm, cfg.up_threshold_practice)
 
 
-def signals(model, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(countries x issues) upward signal and whether the country has cities."""
+def signals(model, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(countries x issues) upward signal, cities' voice (population-weighted engagement) and whether
+    the country has cities."""
     cfg, c, co = model.cfg.spillover, model.cities, model.countries
     x = np.where(model.high[None, :], c.norm, c.practice)
     W = co.population_weights(c)  # country x city, population weights
     wsum = np.maximum(np.asarray(W.sum(axis=1)).ravel(), 1e-12)
     level = np.asarray(W @ x) / wsum[:, None]
     voice = np.asarray(W @ E) / wsum[:, None]
-    return level + cfg.advocacy * voice, wsum > 1e-12
+    return level + cfg.advocacy * voice, voice, wsum > 1e-12
 
 
 def up(model, E: np.ndarray):
     """National stances from the population-weighted signal, and national uptake (module docstring)."""
     cfg, c, co = model.cfg.spillover, model.cities, model.countries
-    signal, has_city = signals(model, E)
+    signal, voice, has_city = signals(model, E)
     thr = thresholds(model)[None, :]
     s = co.stance
     old = s.copy()
@@ -90,7 +94,8 @@ def up(model, E: np.ndarray):
     resist = np.where(model.high, 1 - cfg.high_politics_resistance, 1.0)[None, :]
     rise = cfg.up_rate * resist * (signal - thr) / np.maximum(1 - thr, 1e-9) * (1 - s)
     fall = cfg.reversal * s * (thr - signal) / np.maximum(thr, 1e-9)
-    s += np.where(above, rise, -fall)
+    backlash = cfg.backlash * voice * old * model.high[None, :]  # states guard high politics
+    s += np.where(above, rise, -fall) - backlash
     s[~has_city] = old[~has_city]  # countries without cities keep their stance
     s[co.locked] = 0.0
     np.clip(s, 0.0, 1.0, out=s)

@@ -89,11 +89,14 @@ def test_theme_probabilities(make_model, add_networks, set_members, convergence,
     assert p.sum() == pytest.approx(1.0)
 
 
-def test_theme_probabilities_without_funding_follow_appeal(make_model, add_networks, set_members):
+def test_theme_probabilities_without_funding_fill_the_niche(make_model, add_networks, set_members):
+    """Before any grant (the initial networks) there is no money to follow, whatever the funders'
+    appeal table says: themes fill the niche even at convergence 1, so arms that differ only in the
+    appeal table start with the same networks."""
     m = _theme_state(make_model, add_networks, set_members, 1.0)
     m.last_funding_share = None
-    # ABC issues all have funder_appeal 1: uniform
-    assert founding.theme_probabilities(m) == pytest.approx([1 / 3] * 3)
+    m.issue_appeal = np.array([3.0, 1.0, 0.5])  # would favour the first issue
+    assert founding.theme_probabilities(m) == pytest.approx([2 / 7.5, 3 / 7.5, 2.5 / 7.5])
 
 
 def _coalition_model(make_model, **ov):

@@ -187,7 +187,7 @@ def test_spillover_thresholds_fit_their_signals_and_high_politics_moves_slowly()
     from model import spillover
 
     m = CityDiplomacyModel(load_scenario("scenarios/baseline.yaml", overrides=dict(SMALL, seed=SEEDS[2])))
-    sig, has = spillover.signals(m, spillover.engagement(m))
+    sig, _, has = spillover.signals(m, spillover.engagement(m))
     above = (sig > spillover.thresholds(m)[None, :])[has].mean(axis=0)
     assert above[m.high].max() < 0.15 and above[~m.high].max() < 0.15, above
 

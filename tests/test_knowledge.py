@@ -154,6 +154,32 @@ def test_learning_members_sum_of_gains(make_model, add_networks, set_members):
     assert gain[1:] == pytest.approx(0.0)
 
 
+def test_learning_across_standards_is_discounted(make_model, add_networks, set_members):
+    """A network teaching another standard than the one the city practises on the issue teaches only
+    `compatibility` of its gap; a city with no standard yet (-1) learns fully."""
+    m = _learning_state(make_model, add_networks, set_members, knowledge__member_learning=0.15,
+                        knowledge__compatibility=0.6)
+    m.cities.standard[0, 0] = m.networks.standard[0, 0]  # city 0 practises network 0's standard on a
+    gain, _ = knowledge.learning(m)
+    # a: 0.15 (0.6 + 0.6 x 0.5) = 0.135; peace: no standard yet, full: 0.15 (0.1 + 0.7) x 0.1 = 0.012
+    assert gain[0] == pytest.approx([0.135, 0.012])
+    m = _learning_state(make_model, add_networks, set_members, knowledge__member_learning=0.15,
+                        knowledge__compatibility=1.0)
+    m.cities.standard[0, 0] = m.networks.standard[0, 0]
+    assert knowledge.learning(m)[0][0] == pytest.approx([0.165, 0.012])  # standards of no consequence
+
+
+def test_open_learning_across_standards_is_discounted(make_model, add_networks, set_members):
+    m = _learning_state(make_model, add_networks, set_members, knowledge__member_learning=0.0,
+                        knowledge__nonmember_learning=0.5, knowledge__compatibility=0.6)
+    m.networks.openness[:2] = [1.0, 0.0]                  # only network 0 shares: open pool (0.8, 0.3)
+    m.cities.standard[1, 0] = m.networks.standard[1, 0]   # city 1 practises another standard on a
+    gain, _ = knowledge.learning(m)
+    # city 2 (no standard): 0.5 x (0.8 - 0.2) = 0.3 on a; city 1: 0.6 x 0.3 = 0.18
+    assert gain[2, 0] == pytest.approx(0.3)
+    assert gain[1, 0] == pytest.approx(0.18)
+
+
 def test_learning_bounded_by_largest_gap(make_model, add_networks, set_members):
     m = _learning_state(make_model, add_networks, set_members, knowledge__member_learning=1.0)
     m.networks.secretariat[:2] = [1.0, 0.5]

@@ -134,6 +134,27 @@ def test_participation_of_small_and_southern_cities(make_model, add_networks, se
     assert row["participation_south_north"] == pytest.approx(1.0)
 
 
+def test_small_city_growth_is_the_absolute_growth_of_a_fixed_group(make_model, add_networks, set_members):
+    m = _access_state(make_model, add_networks, set_members)
+    # smallest half (populations 1e5 ... 5e5: cities 0-4), mean gain over the three low-politics issues x 1000:
+    # (0.56 + 0.04 + 0.12 + 0.06 + 0) / 15 x 1000 = 52; members of the closed network (0, 2) count like the others
+    assert metrics.small_city_growth(m) == pytest.approx((0.56 + 0.04 + 0.12 + 0.06) / 15 * 1000)
+    # a lower growth of members does not raise it (unlike nonmember_access, a ratio to members' growth)
+    before = metrics.small_city_growth(m)
+    m.gains[[2, 8, 9]] *= 0.1
+    assert metrics.small_city_growth(m) <= before
+
+
+def test_efficiency_counts_the_io_overhead_as_money_spent(small_model):
+    m = small_model
+    m.step()
+    row = metrics.observe(m, {"network_gain": 1.0})
+    m.io_overhead_spent = 5.0
+    row2 = metrics.observe(m, {"network_gain": 1.0})
+    # efficiency = gain / N x 1000 / spent: the overhead raises the denominator by 5 (M USD)
+    assert 1 / row2["efficiency"] - 1 / row["efficiency"] == pytest.approx(5.0 * m.cities.n / 1000)
+
+
 def test_observe_has_contract_columns(small_model):
     small_model.step()
     row = small_model.records[-1]

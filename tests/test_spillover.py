@@ -103,6 +103,26 @@ def test_spillover_up_threshold_and_reversal(make_model, add_networks, set_membe
     assert m.cities.practice[1, 0] == pytest.approx(0.6)      # above the national stance: unchanged
 
 
+def test_spillover_up_sovereignty_backlash_on_high_politics(make_model, add_networks, set_members):
+    """Cities' activism on high politics provokes the centre: stance_sh -= backlash x voice_sh x stance_sh,
+    on high-politics issues only."""
+    m = _up_state(make_model, add_networks, set_members)
+    m.cfg.spillover.backlash = 0.05
+    E = np.zeros((m.cities.n, 2))
+    E[0] = [1.0, 1.0]                # voice a = voice peace = 1e6 / 4e6 = 0.25
+    spillover.up(m, E)
+    s = m.countries.stance[0]
+    # a (low politics): signal 0.55 > 0.35, the rise as without backlash
+    assert s[0] == pytest.approx(0.3 + 0.08 * 0.2 / 0.65 * 0.7)
+    # peace: signal 0.175 + 0.2 x 0.25 = 0.225 < 0.35: fall 0.03 x 0.4 x 0.125/0.35, and backlash
+    # 0.05 x 0.25 x 0.4 = 0.005
+    assert s[1] == pytest.approx(0.4 - 0.03 * 0.4 * 0.125 / 0.35 - 0.005)
+    m2 = _up_state(make_model, add_networks, set_members)
+    m2.cfg.spillover.backlash = 0.0
+    spillover.up(m2, E)
+    assert m2.countries.stance[0, 1] == pytest.approx(0.4 - 0.03 * 0.4 * 0.125 / 0.35)
+
+
 def test_spillover_up_high_politics_uses_norm_not_practice(make_model, add_networks, set_members):
     m = _up_state(make_model, add_networks, set_members)
     m.cities.practice[:2, 1] = 1.0   # practice on peace is irrelevant

@@ -201,20 +201,34 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
         "file": display_path(plan.source), "operationalisation": spec.operationalisation, "design": design,
         **{k: primary[k] for k in ("metric", "direction", "threshold", "years", "effect", "ci_low", "ci_high", "n",
                                    "verdict", "d_z", "glass")},
-        "through_mechanism": through_mechanism(primary["verdict"], mech["verdict"], mech["contribution"]["verdict"]),
+        **dict(zip(("through_mechanism", "through_mechanism_reason"),
+                   through_mechanism(primary, mech, spec.outcomes[0].threshold))),
         "outcomes": outcomes, "mechanism_off": mech, "no_network": no_net, "gradient": gradient,
         "conditions": {"moderators": mods, "uncertainty": unc, "sentences": sentences},
     }
     return res
 
 
-def through_mechanism(main: str, off: str, contribution: str) -> bool | None:
-    """Whether a supported claim holds through the mechanism it names: its effect is gone with the
-    mechanism off (that verdict is not supported) and the mechanism's own part of the effect (with it
-    minus without it, seed by seed) is supported. None when the claim is not supported at all."""
-    if main != "supported":
-        return None
-    return off != "supported" and contribution == "supported"
+def through_mechanism(primary: dict, off: dict, threshold: float) -> tuple[bool | None, str]:
+    """Whether a supported claim holds through the mechanism it names, and why (docs/claims.md): yes when
+    its effect is gone with the mechanism off (every effect that interval allows is smaller than the
+    threshold in the claimed direction; it may go the other way) and the mechanism's own part of the
+    effect (with it minus without it, seed by seed) is supported; no when the effect is still supported with the mechanism off; None (cannot tell) when
+    the claim is not supported, the mechanism-off arms do not differ at all (no test), or the
+    intervals leave it open."""
+    if primary["verdict"] != "supported":
+        return None, "the claim is not supported"
+    lo, hi = off.get("ci_low"), off.get("ci_high")
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return None, "no interval with the mechanism off"
+    if off["verdict"] == "supported":
+        return False, "the effect is still supported with the mechanism off: it comes from elsewhere"
+    if hi - lo <= 1e-12 * max(1.0, abs(lo)):
+        return None, "the mechanism-off arms give identical outcomes in every pair: nothing was tested"
+    s = 1.0 if primary["direction"] == "increase" else -1.0
+    if max(s * lo, s * hi) < threshold and off["contribution"]["verdict"] == "supported":
+        return True, "gone with the mechanism off, and the mechanism's part is supported"
+    return None, "the intervals leave it open (the effect with the mechanism off, or its part, is not decided)"
 
 
 def display_path(path: str) -> str:

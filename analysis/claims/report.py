@@ -170,12 +170,16 @@ def _short(text: str, n: int = 60) -> str:
 THROUGH = ("Mechanism off: the same contrast with the claim's mechanism switched off in both arms. The "
            "mechanism's part: seed by seed, the effect with the mechanism minus the effect without it, judged by "
            "the same rule. A supported claim holds through its mechanism when its effect is gone with the "
-           "mechanism off (not supported) and the mechanism's part is supported; otherwise the effect comes (also) "
-           "from elsewhere.")
+           "mechanism off (every effect that interval allows is smaller than the threshold in the claimed "
+           "direction) and the mechanism's part is supported; NO when the effect is still supported without the mechanism (it comes from "
+           "elsewhere); otherwise the runs cannot tell (also when the mechanism-off arms do not differ at all).")
 
 
-def _through(x: bool | None) -> str:
-    return "n/a (not supported)" if x is None else ("yes" if x else "NO")
+def _through(rec: dict) -> str:
+    x = rec["through_mechanism"]
+    if x is None:
+        return "n/a (not supported)" if rec["verdict"] != "supported" else f"cannot tell: {rec['through_mechanism_reason']}"
+    return "yes" if x else "NO: " + rec["through_mechanism_reason"]
 
 
 def _ci(r: dict) -> str:
@@ -204,7 +208,7 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
         mo = rec["mechanism_off"]
         rows.append([rec["id"], rec["title"], rec["metric"], rec["direction"], fmt(rec["threshold"]),
                      _ci(rec), str(rec["n"]), rec["verdict"].upper(), f"{mo['verdict']} ({_ci(mo)})",
-                     _through(rec["through_mechanism"])])
+                     _through(rec)])
     b.append(("table", ["claim", "title", "primary metric", "predicted", "threshold", "effect [95% CI]", "n",
                         "verdict", "mechanism off", "through its mechanism"], rows))
     b.append(("p", THROUGH))

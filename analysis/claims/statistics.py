@@ -8,10 +8,11 @@ For one outcome and one contrast (treatment T against control C, both run with t
 - two standardised effects: d_z = mean(d) / sd(d) (the paired, within-seed effect) and
   glass = mean(d) / sd(C) (the effect in units of the control arm's spread across seeds);
   sd with ddof = 1; None where the sd is zero or n < 2;
-- a 95% interval for the mean of d by the paired bootstrap: `scipy.stats.bootstrap` over the n pairs
-  (BCa, 9,999 resamples), with a random generator fixed by the claim id, the metric and the
-  contrast, so that the same runs always give the same interval. When all d_r are equal the
-  interval is that value; with n < 2 there is no interval.
+- a 95% interval for the mean of d: the wider of the paired bootstrap (`scipy.stats.bootstrap` over
+  the n pairs, BCa, 9,999 resamples, with a random generator fixed by the claim id, the metric and
+  the contrast, so that the same runs always give the same interval) and the Student t interval
+  (the bootstrap alone covers too rarely with few pairs). When all d_r are equal the interval is
+  that value; with n < 2 there is no interval.
 
 A metric that is itself a gap between groups (north_south_gap, size_gap, nonmember_access) makes
 the paired difference a difference in differences: (gap under T) - (gap under C).
@@ -76,8 +77,23 @@ def _ratio(a: float, b: float | None) -> float | None:
     return float(a / b)
 
 
+def t_interval(d: np.ndarray) -> tuple[float, float]:
+    """95% Student t interval of the mean of d (n >= 2)."""
+    from scipy.stats import t
+
+    n = len(d)
+    half = float(t.ppf(0.5 + CONFIDENCE / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
+    m = float(d.mean())
+    return m - half, m + half
+
+
 def mean_interval(d: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """95% bootstrap interval of the mean of d (BCa; the percentile interval where BCa is undefined)."""
+    """95% interval of the mean of d: the wider of the paired bootstrap interval (BCa; the percentile
+    interval where BCa is undefined) and the Student t interval. The bootstrap alone covers the mean
+    too rarely with few pairs (about 84% at 5 pairs and 90% at 20 for normal differences), which would
+    make verdicts too decisive; the wider of the two covers about 94% at 3, 5 and 20 normal pairs
+    (measured, 300 samples each), less for strongly skewed differences (lognormal: about 80% at 5
+    pairs, 90% at 20)."""
     from scipy.stats import bootstrap
 
     d = np.asarray(d, dtype=float)
@@ -98,7 +114,8 @@ def mean_interval(d: np.ndarray, rng: np.random.Generator) -> tuple[float, float
             res = bootstrap((d,), np.mean, confidence_level=CONFIDENCE, n_resamples=RESAMPLES, method="percentile",
                             vectorized=True, axis=-1, rng=rng)
             lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return lo, hi
+    t_lo, t_hi = t_interval(d)
+    return min(lo, t_lo), max(hi, t_hi)
 
 
 def paired_effect(treatment: np.ndarray, control: np.ndarray, rng: np.random.Generator) -> Effect:
