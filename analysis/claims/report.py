@@ -44,8 +44,9 @@ RULE = ("supported when the 95% interval of the paired effect lies wholly at or 
         "inconclusive otherwise (also when the interval straddles zero or the threshold)")
 STATS = (f"paired differences d_r = T_r - C_r of each run's outcome averaged over the stated years, replication r "
          f"of both arms with the same seed; effect = mean(d); d_z = mean(d)/sd(d); glass = mean(d)/sd(C); "
-         f"{int(CONFIDENCE * 100)}% interval: paired bootstrap of mean(d) (scipy.stats.bootstrap, BCa, {RESAMPLES} "
-         f"resamples, generator fixed by claim id, metric and contrast)")
+         f"{int(CONFIDENCE * 100)}% interval of mean(d): the wider of the paired bootstrap (scipy.stats.bootstrap, "
+         f"BCa, {RESAMPLES} resamples, generator fixed by claim id, metric and contrast) and the Student t interval "
+         f"(the bootstrap alone covers too rarely with few pairs)")
 
 
 def clean(obj):
