@@ -492,6 +492,19 @@ def test_quick_claim_through_the_command_line(tmp_path):
     assert html.count("QUICK RUN") >= 2
     figs = sorted(x.name for x in (out / "figures").glob("*.png"))
     assert "summary.png" in figs and "T1_mean_capacity_over_time.png" in figs and "T1_conditions_0.png" in figs
+    # published into documentation: summary and effects figures beside it, every image link resolves
+    from analysis.claims.report import _main as publish_main
+
+    dest = tmp_path / "docs" / "claims_report.md"
+    dest.parent.mkdir()
+    assert publish_main(["--publish", str(out), str(dest)]) == 0
+    text = dest.read_text()
+    assert "QUICK" in text.splitlines()[2] and "--publish" in text
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links and all((dest.parent / x).is_file() for x in links), links
+    assert sorted(x.name for x in (dest.parent / "claims_report_figures").iterdir()) == ["T1_effects.png", "summary.png"]
+    assert "T1_conditions_0.png" in text  # named, not linked
+    assert publish_main(["--publish", str(tmp_path / "none"), str(dest)]) == 2
 
 
 # ================================================================================ the app's Claims page

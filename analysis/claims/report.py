@@ -34,6 +34,7 @@ from analysis.claims.evaluate import ClaimResult
 from analysis.claims.statistics import CONFIDENCE, RESAMPLES, mean_band
 from analysis.claims.verdict import in_threshold_units
 from analysis.outputs import write_bytes_atomic, write_text_atomic
+from model.config import ScenarioError
 
 FORMAT = "city-diplomacy-claims"
 FORMAT_VERSION = 1
@@ -403,3 +404,79 @@ def write_outputs(results: list[ClaimResult], out: Path, quick: bool, command: s
     doc = claims_document(results, quick)
     write_bytes_atomic(out / "claims.json", (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode("utf-8"))
     return ["claims.json", "report.md", "report.html", "figures/"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Publishing a finished run's report into the documentation (docs/claims_report.md)
+
+PUBLISHED_FIGURES = ("summary.png", "_effects.png")  # kept with the published report; the rest stay in the run
+
+
+def publish(claims_dir, dest, command: str = "") -> Path:
+    """Copy the report.md of a finished claims run (`claims_dir`) to `dest` (a .md file), with the summary
+    and each claim's effects figure copied beside it into `<dest stem>_figures/` and the other figures
+    named (they stay in the run's figures/). A header says where the report comes from and how it was
+    made. Refuses a directory without a finished run (no claims.json)."""
+    import re
+
+    src = Path(claims_dir)
+    dest = Path(dest)
+    doc_path = src / "claims.json"
+    if not (doc_path.is_file() and (src / "report.md").is_file()):
+        raise ScenarioError(str(src), "", "holds no finished claims run (claims.json and report.md); run "
+                                          "python run.py claims first")
+    doc = json.loads(doc_path.read_text())
+    fig_dir = dest.parent / f"{dest.stem}_figures"
+    kept = [p for p in sorted((src / "figures").glob("*.png")) if p.name.endswith(PUBLISHED_FIGURES)]
+    text = (src / "report.md").read_text()
+
+    def image(m):
+        alt, name = m.group(1), Path(m.group(2)).name
+        if name.endswith(PUBLISHED_FIGURES):
+            return f"![{alt}]({fig_dir.name}/{name})"
+        return f"*Figure `{name}` ({alt}): in the run's `figures/` directory.*"
+
+    text = re.sub(r"!\[([^\]]*)\]\(figures/([^)]+)\)", image, text)
+    runs = sum(c["design"]["runs"] for c in doc["claims"])
+    reps = sorted({c["design"]["replications"] for c in doc["claims"]})
+    head = (f"<!-- Published from a claims run by analysis/claims/report.py (publish); do not edit by hand. -->\n\n"
+            f"This is the report of a {'QUICK' if doc.get('quick') else 'full'} claims run: {len(doc['claims'])} "
+            f"claims, {runs:,} runs, {', '.join(map(str, reps))} replications per arm. To make it again:\n\n"
+            f"    {command or 'python run.py claims --out results/claims'}\n"
+            f"    python -m analysis.claims.report --publish results/claims {dest}\n\n"
+            "The summary and each claim's effects figure are beside this file; the other figures named below "
+            "are in the run's `figures/` directory.\n\n")
+    tmp = fig_dir.parent / f".{fig_dir.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        for p in kept:
+            shutil.copyfile(p, tmp / p.name)
+        _replace_dir(tmp, fig_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    write_text_atomic(dest, head + text)
+    return dest
+
+
+def _main(argv=None) -> int:
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m analysis.claims.report",
+                                 description="Publish a finished claims run's report (e.g. as docs/claims_report.md).")
+    ap.add_argument("--publish", nargs=2, metavar=("CLAIMS_DIR", "DEST_MD"), required=True)
+    ap.add_argument("--command", default="", help="the command that made the run (for the header)")
+    a = ap.parse_args(argv)
+    try:
+        print(f"wrote {publish(a.publish[0], a.publish[1], a.command)}")
+    except ScenarioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
