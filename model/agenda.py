@@ -19,6 +19,7 @@ Misalignment as members feel it (the networks table's `misalignment`, the metric
 `agenda_misalignment`) is the mean over a network's members of the distance between the agenda and
 each member's own priorities, 0.5 x sum_i |agenda_ki - P_ci|: it depends on who the members are
 (which cities join and stay), on the mission and on whether partners pull toward or away from them.
+It is computed in phase 8 (metrics.observe) on the members at the end of the year.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def felt_misalignment(model) -> np.ndarray:
 
 
 def agenda_phase(model):
-    """Move active networks' agendas toward their targets; record drift and felt misalignment."""
+    """Move active networks' agendas toward their targets; record drift (felt misalignment is recorded
+    in phase 8, metrics.observe, for the members after this year's membership phase)."""
     cfg = model.cfg.networks
     nets = model.networks
     n = nets.n
@@ -75,4 +77,3 @@ def agenda_phase(model):
     has_members = nets.members[:n] > 0
     drift = np.where(has_members, 0.5 * np.abs(ag - city_agenda).sum(axis=1), 0.0)  # no members: nothing to drift from
     nets.drift[:n] = np.where(act, drift, nets.drift[:n])
-    nets.misalignment[:n] = np.where(act, felt_misalignment(model), nets.misalignment[:n])

@@ -293,14 +293,14 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
         if cfg.compatibility < 1:  # a network teaching another standard than the city practises
             edge_std = np.ascontiguousarray(nets.standard[: nets.n].T)[:, edges.net]
             city_std = np.ascontiguousarray(c.standard.T)[:, edges.city]
-            contrib *= np.where((city_std >= 0) & (edge_std != city_std), cfg.compatibility, 1.0)
+            other = edge_std != city_std
+            other &= city_std >= 0
+            contrib *= np.array([1.0, cfg.compatibility])[other.view(np.int8)]  # a lookup: faster than np.where
         total = np.add.reduceat(contrib, edges.starts, axis=1)
         div = np.maximum(1.0, np.add.reduceat(r, edges.starts))
         total /= div[None, :]
         gain[edges.owners] = total.T * interest[edges.owners]
-        # each membership's part of the city's gain (what it compares with the open pool's)
-        contrib *= (1.0 / np.repeat(div, edges.lengths))[None, :]
-        contrib *= np.ascontiguousarray(interest.T)[:, edges.city]
+        edge_div = np.repeat(div, edges.lengths)
     pool, provider = open_pool(model)
     np.take(pool, c.region, axis=0, out=tmp)  # open pool seen by each city
     tmp -= p
@@ -311,7 +311,9 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
     if cfg.compatibility < 1:
         cols = np.arange(I)
         open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)[c.region]
-        tmp *= np.where((c.standard >= 0) & (open_std != c.standard), cfg.compatibility, 1.0)
+        other = open_std != c.standard
+        other &= c.standard >= 0
+        tmp *= np.array([1.0, cfg.compatibility])[other.view(np.int8)]
     open_gain = tmp.copy()
     gain += tmp
     network = gain.copy()
@@ -330,10 +332,16 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
     network *= scale  # the network-caused part of what the cap (1 - p) lets through
     who = getattr(model, "reviewers", None)  # this year's reviewing cities (membership phase)
     if who is None or len(who) != c.n:
-        _adopt_standards(model, edges, contrib, open_gain, provider)
+        sub, keep, who = edges, slice(None), None
     else:
         sub, keep = edges.subset(who)
-        _adopt_standards(model, sub, contrib[:, keep], open_gain, provider, who)
+    # each membership's part of the city's gain (what it compares with the open pool's), for the
+    # memberships of the cities that reconsider their standards
+    part = contrib[:, keep]
+    if len(sub.order):
+        part *= (1.0 / edge_div[keep])[None, :]
+        part *= np.ascontiguousarray(interest.T)[:, sub.city]
+    _adopt_standards(model, sub, part, open_gain, provider, who)
     p += gain
     p *= 1 - cfg.depreciation
     return gain, network

@@ -143,9 +143,10 @@ def small_city_growth(model) -> float:
     low = ~model.high
     if not low.any():
         return float("nan")
-    pop = model.cities.population
-    small = pop <= np.median(pop)
-    return float(model.gains[small][:, low].mean() * 1000)
+    if getattr(model, "_small_half", None) is None:
+        pop = model.cities.population
+        model._small_half = np.flatnonzero(pop <= np.median(pop))
+    return float(np.take(model.gains, model._small_half, axis=0)[:, low].mean() * 1000)
 
 
 def budget_share_under_1pct(model) -> float:
