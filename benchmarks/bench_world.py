@@ -5,8 +5,8 @@ plus how the cost scales with the number of cities and of networks.
     python benchmarks/bench_world.py --repeat 3    # best of 3 for every timed figure
     python benchmarks/bench_world.py --quick       # smoke run (fewer steps, smaller sizes)
 
-Target (from the project issue): the model, construction plus run in one process, costs per
-city-step at most 0.2 x what BoltzmannWealth (10,000 agents on a 100 x 100 grid) costs per
+Target (from the project issues): the model, construction plus run in one process, costs per
+city-step at most 0.15 x what BoltzmannWealth (10,000 agents on a 100 x 100 grid) costs per
 agent-step, both timed in the same run. The verdict uses Boltzmann's *step* cost (construction
 excluded), which is the stricter denominator; the ratio against Boltzmann's construction-inclusive
 cost is printed as well.
@@ -14,6 +14,9 @@ cost is printed as well.
 Both sides are timed alternately in one process (Boltzmann, model, Boltzmann, model, ...) and the
 best of --repeat is kept for each, so the ratio compares like with like on a noisy machine. The
 median of the per-repeat (paired) ratios is printed as a robustness check.
+
+Baseline. The model time (construction + run, best of --repeat, interleaved with the comparison
+above) of scenarios/baseline.yaml (2,000 cities, 45 steps): target under 1.5 s.
 
 Scaling. Two sweeps, each figure construction + all steps, best of --repeat (taken in rounds over
 all sizes, so a burst of load from another process does not hit one size only):
@@ -48,7 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SCENARIO = ROOT / "scenarios" / "world_scale.yaml"
-TARGET_RATIO = 0.2
+TARGET_RATIO = 0.15  # the honest-mechanisms issue: no regression, at most 0.15 (the aim 0.1)
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+BASELINE_TARGET_S = 1.5  # model time (construction + run) of the baseline scenario, 2,000 cities, 45 steps
 LINEAR_SLOPE_MAX = 1.15  # "about linear": a log-log slope of time against size no steeper than this
 BOLTZMANN_N = 10_000
 # Network-population knobs of scenarios/world_scale.yaml and the other knobs scaled with them.
@@ -123,10 +128,10 @@ def time_boltzmann(n: int, steps: int) -> dict:
             "us_per_agent_step_incl_construct": (cw + sw) / (n * steps) * 1e6}
 
 
-def time_model(overrides: dict) -> dict:
+def time_model(overrides: dict, scenario: Path = SCENARIO) -> dict:
     from model import CityDiplomacyModel, load_scenario
 
-    cfg = load_scenario(str(SCENARIO), overrides=overrides)
+    cfg = load_scenario(str(scenario), overrides=overrides)
     gc.collect()
     t = _clock()
     m = CityDiplomacyModel(cfg)
@@ -212,10 +217,11 @@ def main(argv=None) -> int:
     time_model(scaled_overrides(knobs, base_n, 500, steps=3))
 
     # ---- A: Boltzmann vs model, interleaved
-    bs, ms, paired = [], [], []
+    bs, ms, paired, bl = [], [], [], []
     for r in range(a.repeat):
         b = time_boltzmann(BOLTZMANN_N, b_steps)
         m = time_model(world_ov)
+        bl.append(time_model({}, BASELINE))
         bs.append(b)
         ms.append(m)
         paired.append(m["us_per_city_step"] / b["us_per_agent_step"])
@@ -240,6 +246,11 @@ def main(argv=None) -> int:
           f"CPU-time ratio: {ratio_cpu:.3f}]")
     if a.quick:
         print("  (quick mode: not the world-scale configuration; the verdict is indicative only)")
+    BL = best(bl, "total_s")
+    bl_verdict = "PASS" if BL["total_s"] < BASELINE_TARGET_S else "FAIL"
+    print(f"  {'baseline.yaml, ' + f'{BL['cities']:,} cities, {BL['steps']} steps, construct+run':<52} {BL['total_s']:8.2f} s"
+          f"   (target < {BASELINE_TARGET_S} s) -> {bl_verdict}   [CPU {BL['best_cpu_s']:.2f} s; all: "
+          f"{', '.join(f'{x:.2f}' for x in BL['samples_total_s'])}]")
 
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -251,6 +262,7 @@ def main(argv=None) -> int:
         "model": M,
         "ratio": ratio, "ratio_vs_boltzmann_incl_construct": ratio_incl, "ratio_paired_median": median(paired),
         "ratio_paired": paired, "ratio_cpu_time": ratio_cpu, "verdict": verdict,
+        "baseline": BL | {"target_s": BASELINE_TARGET_S, "verdict": bl_verdict},
     }
 
     if not a.no_scaling:
