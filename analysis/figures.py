@@ -1328,17 +1328,22 @@ def fig_claim_gradient(parameter: str, values: list, panels: list[dict], figsize
     for ax, p, (e, lo, hi) in rows:
         ax.fill_between(x, lo, hi, color="#4575b4", alpha=0.25, lw=0)
         ax.plot(x, e, "o-", color="#4575b4", lw=1.5, ms=4)
-        ax.set_title(f"{p['metric']} ({p['direction']} predicted)", fontsize=8)
-        ax.set_xlabel(parameter, fontsize=7)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        if labels:
-            ax.set_xticks(x, labels)
+        _label_effect_axis(ax, p, parameter, x, labels)
     axes[0].set_ylabel(f"effect vs {parameter} = {values[0]}", fontsize=7)
     fig.suptitle(f"Gradient over {parameter}: effect of each level against the first (95% intervals; grey: "
                  "smaller than the threshold)", fontsize=8, x=0.02, ha="left")
     fig.subplots_adjust(left=0.09, right=0.98, top=0.82, bottom=0.17, wspace=0.3)
     return fig
+
+
+def _label_effect_axis(ax, panel: dict, parameter: str, x, labels):
+    """Title (metric and predicted direction), x label, ticks and grid of one effect panel."""
+    ax.set_title(f"{panel['metric']} ({panel['direction']} predicted)", fontsize=8)
+    ax.set_xlabel(parameter, fontsize=7)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    if labels:
+        ax.set_xticks(x, labels)
 
 
 def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsize=None, dpi: int = 100) -> Figure:
@@ -1358,12 +1363,7 @@ def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsi
         for tr in p.get("transitions", []):
             if tr.get("at") is not None:
                 ax.axvline(tr["at"], color="black", ls=":", lw=1)
-        ax.set_title(f"{p['metric']} ({p['direction']} predicted)", fontsize=8)
-        ax.set_xlabel(parameter, fontsize=7)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        if labels:
-            ax.set_xticks(x, labels)
+        _label_effect_axis(ax, p, parameter, x, labels)
     axes[0].set_ylabel("effect (treatment - control)", fontsize=7)
     handles = [Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in VERDICT_COLOURS.items()]
     fig.legend(handles=handles, fontsize=7, frameon=False, loc="upper right", ncol=3)
