@@ -1308,7 +1308,7 @@ def _effect_panels(values: list, panels: list[dict], figsize, dpi: int, height: 
     effects smaller than the smallest that matters) and zero drawn; returns the figure, the x
     positions, the tick labels (None for numbers) and, per panel, (axis, panel, (effect, low, high))."""
     k = max(1, len(panels))
-    fig = Figure(figsize=figsize or (3.3 * k + 0.6, height), dpi=dpi)
+    fig = Figure(figsize=figsize or (max(3.3 * k + 0.6, 5.0), height), dpi=dpi)
     axes = np.atleast_1d(fig.subplots(1, k))
     x, labels = _positions(values)
     rows = []
@@ -1330,10 +1330,18 @@ def fig_claim_gradient(parameter: str, values: list, panels: list[dict], figsize
         ax.plot(x, e, "o-", color="#4575b4", lw=1.5, ms=4)
         _label_effect_axis(ax, p, parameter, x, labels)
     axes[0].set_ylabel(f"effect vs {parameter} = {values[0]}", fontsize=7)
-    fig.suptitle(f"Gradient over {parameter}: effect of each level against the first (95% intervals; grey: "
-                 "smaller than the threshold)", fontsize=8, x=0.02, ha="left")
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.82, bottom=0.17, wspace=0.3)
+    lines = _panel_title(fig, f"Gradient over {parameter}: effect of each level against the first (95% intervals; "
+                              "grey: smaller than the threshold)")
+    fig.subplots_adjust(left=max(0.09, 0.6 / fig.get_figwidth()), right=0.98, top=0.87 - 0.05 * lines, bottom=0.17,
+                        wspace=0.3)
     return fig
+
+
+def _panel_title(fig, text: str) -> int:
+    """The figure's title at the top left, wrapped to the figure's width; returns its number of lines."""
+    lines = textwrap.wrap(text, max(30, int(fig.get_figwidth() * 15)))
+    fig.suptitle("\n".join(lines), fontsize=8, x=0.02, y=0.98, ha="left", va="top")
+    return len(lines)
 
 
 def _label_effect_axis(ax, panel: dict, parameter: str, x, labels):
@@ -1366,9 +1374,11 @@ def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsi
         _label_effect_axis(ax, p, parameter, x, labels)
     axes[0].set_ylabel("effect (treatment - control)", fontsize=7)
     handles = [Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in VERDICT_COLOURS.items()]
-    fig.legend(handles=handles, fontsize=7, frameon=False, loc="upper right", ncol=3)
-    fig.suptitle(f"Conditions: the effect along {parameter}", fontsize=8, x=0.02, ha="left")
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.8, bottom=0.17, wspace=0.3)
+    lines = _panel_title(fig, f"Conditions: the effect along {parameter}")
+    # the legend on its own line under the title (beside it, a long parameter name runs into it)
+    below = 0.97 - 0.05 * lines
+    fig.legend(handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.01, below), ncol=3)
+    fig.subplots_adjust(left=max(0.09, 0.6 / fig.get_figwidth()), right=0.98, top=below - 0.14, bottom=0.17, wspace=0.3)
     return fig
 
 
