@@ -1391,7 +1391,7 @@ def fig_claim_uncertainty(samples: pd.DataFrame, effect_units: np.ndarray, verdi
     k = max(1, len(cols))
     ncols = min(k, 4)
     nrows = math.ceil(k / ncols)
-    fig = Figure(figsize=figsize or (2.9 * ncols + 0.5, 2.7 * nrows + 0.6), dpi=dpi)
+    fig = Figure(figsize=figsize or (max(2.9 * ncols + 0.5, 5.5), 2.7 * nrows + 0.6), dpi=dpi)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     eff = np.asarray(effect_units, dtype=float)
     colours = [VERDICT_COLOURS.get(v, "black") for v in verdicts]
@@ -1409,8 +1409,14 @@ def fig_claim_uncertainty(samples: pd.DataFrame, effect_units: np.ndarray, verdi
     for ax in axes[len(cols):]:
         ax.axis("off")
     axes[0].set_ylabel("effect / threshold", fontsize=7)
-    fig.suptitle(f"Uncertainty space: {metric} effect at each sample (shaded: PRIM's box where it holds)",
-                 fontsize=8, x=0.02, ha="left")
-    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.55 / (2.7 * nrows + 0.6), bottom=0.16 / nrows + 0.05,
-                        wspace=0.3, hspace=0.45)
+    lines = _panel_title(fig, f"Uncertainty space: {metric} effect at each sample (shaded: PRIM's box where it holds)")
+    height = fig.get_figheight()
+    below = 1 - (0.1 + 0.16 * lines) / height  # the legend on its own line under the title
+    handles = [Line2D([], [], color=col, marker="o", lw=0, label=v) for v, col in VERDICT_COLOURS.items()]
+    handles += [Patch(color=VERDICT_COLOURS["supported"], alpha=0.12, label="PRIM's box"),
+                Line2D([], [], color="black", ls="--", lw=0.8, label="±1: the smallest effect that matters")]
+    fig.legend(handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.01, below),
+               ncol=5 if fig.get_figwidth() >= 8 else 3)
+    fig.subplots_adjust(left=max(0.08, 0.6 / fig.get_figwidth()), right=0.98, top=below - 0.45 / height,
+                        bottom=0.16 / nrows + 0.05, wspace=0.3, hspace=0.45)
     return fig
