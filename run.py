@@ -347,7 +347,9 @@ def cmd_serve(args) -> int:
 
     root = Path(__file__).resolve().parent
     scenario = Path(args.scenario) if args.scenario else root / "scenarios" / "baseline.yaml"
-    load_scenario(scenario)  # a wrong file: one message and exit 2 before any server starts
+    cfg = load_scenario(scenario)  # a wrong file: one message and exit 2 before any server starts
+    limit = _memory_limit(args.memory_limit)
+    _check_memory(cfg, str(scenario), args.memory_limit)  # the app refuses the same for every model it builds
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: expected a port number from 1 to 65535 (0: any free port)")
     if importlib.util.find_spec("solara") is None:
@@ -355,6 +357,8 @@ def cmd_serve(args) -> int:
     _check_listen(args.host, args.port)
     env = dict(os.environ)
     env["CITYDIP_SCENARIO"] = str(scenario.resolve())
+    if limit is not None:
+        env["CITYDIP_MEMORY_LIMIT"] = repr(limit)
     env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no usage reports: the app works offline
     env.setdefault("MPLBACKEND", "Agg")
@@ -502,6 +506,9 @@ def build_parser() -> Parser:
                     help="address to listen on (default 127.0.0.1: this machine only). 0.0.0.0 exposes the app "
                     "to every machine that can reach this one: anyone can then run models on it, with no password")
     sv.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    sv.add_argument("--memory-limit", type=float, metavar="GB",
+                    help="refuse, in the app too, a scenario whose estimated memory exceeds GB gigabytes (default: "
+                    "80%% of this machine's memory)")
     sv.set_defaults(func=cmd_serve)
     return p
 

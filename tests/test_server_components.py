@@ -237,6 +237,24 @@ def test_build_scenario_errors_name_the_file(tmp_path):
         C.build_scenario(BASELINE, None, ["pandemic_party"])
 
 
+def test_the_app_refuses_scenarios_over_its_memory_limit(monkeypatch):
+    """Every model the app builds (sidebar, Compare sides) goes through build_scenario, which applies
+    the limit `run.py serve --memory-limit` passes on; a Claims page arm is checked the same way."""
+    from analysis.server.claims_page import run_claim_arms
+    from analysis.claims import default_files
+
+    monkeypatch.setenv(C.MEMORY_ENV, repr(0.05e9))
+    with pytest.raises(ScenarioError, match="more than the limit of 0.1 GB.*run.py serve --memory-limit"):
+        C.build_scenario(BASELINE)
+    with pytest.raises(ScenarioError, match="more than the limit"):
+        run_claim_arms(default_files()[0], seeds=2)
+    monkeypatch.setenv(C.MEMORY_ENV, repr(2e9))
+    cfg, _ = C.build_scenario(BASELINE, {"cities.n": 1000})
+    assert cfg.cities.n == 1000
+    with pytest.raises(ScenarioError, match=r"more than the limit of 2.0 GB \(200000 cities"):
+        C.build_scenario(BASELINE, {"cities.n": 200000, "networks.initial": 5000, "networks.founders": 10000})
+
+
 def test_build_scenario_from_a_resolved_scenario():
     base = load_scenario(BASELINE, {"resources.pool": 77})
     cfg, _ = C.build_scenario(base, {"seed": 5}, ["secretariat_exchange"])

@@ -561,6 +561,19 @@ def test_serve_on_a_host_it_cannot_listen_on(cli_run, no_exec, monkeypatch, host
     assert_user_error(rc, err, f"--host {host} --port 8765", expect)
 
 
+def test_serve_refuses_a_scenario_over_the_memory_limit_and_passes_the_limit_on(cli_run, monkeypatch):
+    started = []
+    monkeypatch.setattr(os, "execve", lambda exe, cmd, env: started.append(env))
+    monkeypatch.setattr(subprocess, "call", lambda cmd, env=None: started.append(env))
+    rc, err, _ = cli_run(["serve", "--memory-limit", "0.01", "--port", "0"])
+    assert_user_error(rc, err, "baseline.yaml", "more than the limit of 0.0 GB", "--memory-limit")
+    assert not started
+    rc, err, _ = cli_run(["serve", "--memory-limit", "-1", "--port", "0"])
+    assert_user_error(rc, err, "--memory-limit -1", "positive number")
+    rc, _, _ = cli_run(["serve", "--memory-limit", "64", "--port", "0"])
+    assert rc in (None, 0) and started and started[0]["CITYDIP_MEMORY_LIMIT"] == repr(64e9)
+
+
 def test_serve_on_a_free_port_starts_the_server(cli_run, monkeypatch):
     started = []
 

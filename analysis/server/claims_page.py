@@ -13,6 +13,7 @@ Solara components at the end only draw it.
 
 from __future__ import annotations
 
+import copy
 import json
 from html import escape
 from pathlib import Path
@@ -25,8 +26,10 @@ from analysis.claims.evaluate import outcome_values
 from analysis.claims.plan import load_claim
 from analysis.claims.statistics import mean_band, paired_effect, rng_for
 from analysis.claims.verdict import in_threshold_units, verdict
+from analysis.server.controls import check_memory
 from model.api import run_scenario
 from model.config import ScenarioError
+from model.loading import validate_scenario
 from model.randomness import replication_seeds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +54,8 @@ def run_claim_arms(path, seeds: int = 4, quick: bool = True, progress=None) -> d
     `quick`: the claim's quick world; `progress(done, total)` after each run."""
     plan = load_claim(path, quick=quick)
     ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
+    for arm in (ctrl, trt):  # the app's memory limit, as for every model it builds
+        check_memory(validate_scenario(copy.deepcopy(arm.data), str(path)), str(path))
     seed_list = replication_seeds(plan.spec.seed, seeds)
     metrics = plan.metrics
     start = int(plan.base["start_year"])

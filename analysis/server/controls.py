@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from model.loading import Overrides, apply_overrides, read_yaml, validate_scenar
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = ROOT / "scenarios"
+MEMORY_ENV = "CITYDIP_MEMORY_LIMIT"  # bytes; set by `run.py serve --memory-limit GB` (default: footprint's)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,19 @@ def build_scenario(source: str | Path | Scenario, overrides: dict[str, Any] | No
                 raise ScenarioError(src, "interventions", f"unknown remedy '{kind}'; expected one of: {', '.join(REMEDIES)}")
             ivs.append({"kind": kind, "start": year})
         data["interventions"] = ivs
-    return validate_scenario(data, src), notes
+    cfg = validate_scenario(data, src)
+    check_memory(cfg, src)
+    return cfg, notes
+
+
+def check_memory(cfg: Scenario, source: str):
+    """Refuse (ScenarioError naming `source`) a scenario whose estimated memory exceeds the app's limit
+    (model/footprint.py; $CITYDIP_MEMORY_LIMIT in bytes, as `run.py serve --memory-limit` sets it),
+    as the command line refuses it: the app builds every model it runs in its own process."""
+    from model.footprint import check
+
+    raw = os.environ.get(MEMORY_ENV)
+    check(cfg, source, float(raw) if raw else None, flag="run.py serve --memory-limit")
 
 
 def add_remedy_now(model, kind: str):
