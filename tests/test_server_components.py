@@ -240,8 +240,8 @@ def test_build_scenario_errors_name_the_file(tmp_path):
 def test_the_app_refuses_scenarios_over_its_memory_limit(monkeypatch):
     """Every model the app builds (sidebar, Compare sides) goes through build_scenario, which applies
     the limit `run.py serve --memory-limit` passes on; a Claims page arm is checked the same way."""
-    from analysis.server.claims_page import run_claim_arms
     from analysis.claims import default_files
+    from analysis.server.claims_page import run_claim_arms
 
     monkeypatch.setenv(C.MEMORY_ENV, repr(0.05e9))
     with pytest.raises(ScenarioError, match="more than the limit of 0.1 GB.*run.py serve --memory-limit"):
