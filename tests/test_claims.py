@@ -562,3 +562,30 @@ def test_claims_page_renders_and_runs_in_the_background(tmp_path):
     assert CP.claim_result.value["plan"].id == "T1"
     rc.close()
     CP.CHOICES.pop("T1: test claim")
+
+
+def test_differences_lists_the_leaves_in_which_two_scenarios_differ():
+    from analysis.claims.plan import differences
+
+    a = {"x": 1, "n": {"y": 2, "z": [1, 2]}, "l": [{"k": 1, "j": 0}], "iv": [1]}
+    b = {"x": 1, "n": {"y": 3, "z": [1, 2]}, "l": [{"k": 1, "j": 5}], "iv": [1, 2], "new": 0}
+    assert differences(a, b) == ["n.y", "l.0.j", "iv", "new"]
+    assert differences(a, a) == []
+
+
+# the contrast of each shipped claim, every default filled in: its stated lever and nothing else
+SHIPPED_CONTRASTS = {
+    "C1": ["networks.founding_rate"],
+    "C2": ["networks.invitation_share"],
+    "C3": ["networks.initial", "networks.founding_rate", "networks.demand_rate"],
+    "C4": ["interventions"], "C5": ["interventions"], "C6": ["interventions"], "C8": ["interventions"],
+    "C7": [f"issues.{i}.funder_appeal" for i in (0, 1, 2, 3, 4, 6, 7, 8)],  # health's appeal is already 1.0
+}
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_shipped_claims_arms_differ_only_in_their_lever(quick):
+    """A control arm written as a whole table (C7's issues) once also changed every issue's co-benefit
+    to its default; the resolved arms must differ in the claim's lever alone."""
+    got = {load_claim(f, quick=quick).id: load_claim(f, quick=quick).arm_differences() for f in default_files()}
+    assert got == SHIPPED_CONTRASTS

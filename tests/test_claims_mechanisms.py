@@ -79,6 +79,8 @@ def _extras():
         ("C1", "full sharing"): (_arm("C1", "main", "treatment", [FULL_SHARING]), _arm("C1", "main", "control",
                                                                                         [FULL_SHARING]), 5),
         ("C3", "hostile"): (_arm("C3", "main", "treatment", **HOSTILE), _arm("C3", "main", "control", **HOSTILE), 5),
+        ("C3", "off, no backlash"): (_arm("C3", "off", "treatment", spillover__backlash=0.0),
+                                     _arm("C3", "off", "control", spillover__backlash=0.0), 5),
         ("C4", "wasteful io"): (_arm("C4", "off", "treatment", **{"interventions.io_framework.overhead": 0.9}),
                                 _arm("C4", "off", "treatment", **{"interventions.io_framework.overhead": 0.0}), 3),
         ("C4", "labels only"): (_arm("C4", "main", "treatment", **LABELS_ONLY),
@@ -168,12 +170,23 @@ def test_c2_keeping_solutions_inside_widens_the_gap_compared_with_sharing_them(r
 
 
 # ------------------------------------------------------------------------------------------------ C3
-def test_c3_without_networks_routes_to_stances_the_effect_disappears(runs):
-    """Down channel, advocacy and horizontal flow off, governments still responding to their cities'
-    practice: the effect of networks on high politics disappears, in arms where stances still move."""
+def test_c3_without_networks_indirect_routes_the_effect_disappears(runs):
+    """The co-benefit of low-politics cooperation, advocacy and horizontal flow off, residents' norms
+    and governments still responding: the effect of networks on high politics disappears, in arms
+    where stances still move."""
     _gone(runs, "C3", "high_politics_index")
     y, v = runs[("C3", "off", "treatment")][0]
     assert np.nanstd(v["high_politics_index"][1:]) > 0  # stances move with the mechanism off
+
+
+def test_c3_mechanism_off_is_not_frozen_but_for_the_backlash(runs):
+    """Red-team finding: with the whole down channel off, residents' norms froze and the arms differed
+    on high politics only by the backlash, so the effect vanished by construction. With the mechanism
+    off and no backlash, networks must still make a difference (direct work on peace moves norms)."""
+    d = _extra(runs, "C3", "off, no backlash", "high_politics_index", [2000, 2024])
+    assert np.all(d != 0), d
+    d = _extra(runs, "C3", "off, no backlash", "resident_norm_mean", [2000, 2024])
+    assert np.all(d > 0), d  # norms still move with networks' engagement
 
 
 def test_c3_a_countervailing_force_can_turn_the_sign(runs):

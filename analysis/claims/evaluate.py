@@ -191,6 +191,7 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
     failed = _failed(dirs[plan.id]) + (_failed(dirs[f"{plan.id}-lhs"]) if plan.lhs is not None else 0)
     design = {"kind": "arms" if spec.arms is not None else "gradient",
               "control": plan.labels["control"], "treatment": plan.labels["treatment"],
+              "arms_differ_in": plan.arm_differences(),
               "base_scenario": plan.base.get("name"), "cities": plan.base["cities"]["n"]
               if plan.base["cities"]["source"] == "synthetic" else f"real (>= {plan.base['cities']['min_population']:g})",
               "years_run": [int(years[0]), int(years[-1])], "steps": plan.steps, "seed": spec.seed,

@@ -141,6 +141,22 @@ def get_path(data, key: str):
     return node
 
 
+def differences(a, b, prefix: str = "") -> list[str]:
+    """The dotted paths of the leaves in which two resolved scenarios differ (list items by index; a
+    list of another length as a whole): what a contrast really changes, every default filled in."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in list(a) + [k for k in b if k not in a]:
+            if k not in a or k not in b:
+                out.append(f"{prefix}{k}")
+            else:
+                out += differences(a[k], b[k], f"{prefix}{k}.")
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{prefix}{i}.")]
+    return [] if a == b else [prefix[:-1] if prefix.endswith(".") else prefix]
+
+
 def has_kind(data: dict, kind: str) -> bool:
     return any(isinstance(iv, dict) and iv.get("kind") == kind for iv in data.get("interventions") or [])
 
@@ -209,6 +225,11 @@ class ClaimPlan:
     @property
     def steps(self) -> int:
         return int(self.base["steps"])
+
+    def arm_differences(self) -> list[str]:
+        """The fields in which the resolved control and treatment scenarios differ (reported, so that a
+        reader sees that the contrast changes its lever and nothing else)."""
+        return differences(self.find("main", "control").data, self.find("main", "treatment").data)
 
 
 def _base(spec: ClaimSpec, src: str, here: Path, quick: bool) -> dict:

@@ -237,6 +237,8 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
     if rec["no_network"] is not None:
         arms.append(f"no-network counterfactual (control arm): {rec['no_network']['description']} "
                     f"[{rec['no_network']['changes']}]")
+    if d.get("arms_differ_in"):
+        arms.append("the resolved control and treatment scenarios differ in: " + ", ".join(d["arms_differ_in"]))
     b.append(("list", "Arms", arms))
     b.append(("p", f"Runs: base scenario {d['base_scenario']} ({d['cities']} cities, {d['years_run'][0]}-"
                    f"{d['years_run'][1]}), {d['replications']} replications per arm, seed entropy {d['seed']}, "
