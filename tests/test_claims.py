@@ -504,6 +504,8 @@ def test_quick_claim_through_the_command_line(tmp_path):
     assert links and all((dest.parent / x).is_file() for x in links), links
     assert sorted(x.name for x in (dest.parent / "claims_report_figures").iterdir()) == ["T1_effects.png", "summary.png"]
     assert "T1_conditions_0.png" in text  # named, not linked
+    command = next(line for line in text.splitlines() if line.startswith("Command:"))
+    assert str(tmp_path) not in command and "--out DIR" in command  # no directory of this machine
     assert publish_main(["--publish", str(tmp_path / "none"), str(dest)]) == 2
 
 

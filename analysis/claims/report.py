@@ -439,6 +439,21 @@ def publish(claims_dir, dest, command: str = "") -> Path:
         return f"*Figure `{name}` ({alt}): in the run's `figures/` directory.*"
 
     text = re.sub(r"!\[([^\]]*)\]\(figures/([^)]+)\)", image, text)
+    root = Path(__file__).resolve().parents[2]
+
+    def local_paths(m):  # a published document names no directory of the machine that made the run
+        words = []
+        for w in m.group(1).split(" "):
+            p = Path(w)
+            if p.is_absolute():
+                try:
+                    w = str(p.resolve().relative_to(root))
+                except ValueError:
+                    w = "DIR"
+            words.append(w)
+        return "Command: " + " ".join(words)
+
+    text = re.sub(r"^Command: (.*)$", local_paths, text, count=1, flags=re.M)
     runs = sum(c["design"]["runs"] for c in doc["claims"])
     reps = sorted({c["design"]["replications"] for c in doc["claims"]})
     head = (f"<!-- Published from a claims run by analysis/claims/report.py (publish); do not edit by hand. -->\n\n"
