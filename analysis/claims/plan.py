@@ -154,7 +154,7 @@ def differences(a, b, prefix: str = "") -> list[str]:
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{prefix}{i}.")]
-    return [] if a == b else [prefix[:-1] if prefix.endswith(".") else prefix]
+    return [] if a == b else [prefix.removesuffix(".")]
 
 
 def has_kind(data: dict, kind: str) -> bool:

@@ -453,7 +453,7 @@ def publish(claims_dir, dest, command: str = "") -> Path:
             words.append(w)
         return "Command: " + " ".join(words)
 
-    text = re.sub(r"^Command: (.*)$", local_paths, text, count=1, flags=re.M)
+    text = re.sub(r"^Command: (.*)$", local_paths, text, count=1, flags=re.MULTILINE)
     runs = sum(c["design"]["runs"] for c in doc["claims"])
     reps = sorted({c["design"]["replications"] for c in doc["claims"]})
     head = (f"<!-- Published from a claims run by analysis/claims/report.py (publish); do not edit by hand. -->\n\n"
