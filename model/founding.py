@@ -95,7 +95,9 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
     u = rng.random(12)
     z = rng.standard_normal(3)
     appeal = model.issue_appeal / model.issue_appeal.sum()
-    g = rng.gamma(4.0 * I * appeal) + 1e-12
+    # from a child stream: the gamma sampler consumes a number of values that depends on the appeal,
+    # which would otherwise shift every later draw of the proposal (its candidates) between arms
+    g = rng.spawn(1)[0].gamma(4.0 * I * appeal) + 1e-12
     p_theme = theme_probabilities(model, niche)
     theme = _pick(p_theme, u[0]) if theme is None else int(theme)
     if rule is None:

@@ -17,8 +17,9 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
 
 
-# The phases that draw random numbers, in a fixed order: their ids are part of every stream's key.
-PHASES = ("founding", "membership", "knowledge", "interventions")
+# The phases that draw random numbers, in a fixed order: their ids are part of every stream's key
+# ("funders": the funders drawn at construction, resources.make_funders, year start_year - 1).
+PHASES = ("founding", "membership", "knowledge", "interventions", "funders")
 
 
 class Streams:

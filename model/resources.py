@@ -34,18 +34,22 @@ from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, Funders
 def make_funders(model) -> Funders:
     """The funders: pool weights ~ Dirichlet(2, ..., 2); issue preferences ~ normalised
     Gamma(3 I appeal_i) (appeal: the issues' funder_appeal, normalised); the first
-    round(regional_funders x F) are restricted to a region drawn by number of cities."""
-    cfg, rng = model.cfg.resources, model.rng
+    round(regional_funders x F) are restricted to a region drawn by number of cities.
+    Weights, preferences and regions each come from their own stream ("funders", the year before the
+    first): numpy's gamma sampler consumes a number of values that depends on its shape, so on a
+    shared stream a change of funders' appeal would also change the draws after it."""
+    cfg = model.cfg.resources
+    year = model.cfg.start_year - 1
     F = cfg.n_funders
-    weight = rng.dirichlet(np.full(F, 2.0))
+    weight = model.streams.rng("funders", year, 0).dirichlet(np.full(F, 2.0))
     appeal = model.issue_appeal / model.issue_appeal.sum()
-    g = rng.gamma(3.0 * model.n_issues * appeal, size=(F, model.n_issues)) + 1e-12
+    g = model.streams.rng("funders", year, 1).gamma(3.0 * model.n_issues * appeal, size=(F, model.n_issues)) + 1e-12
     pref = g / g.sum(axis=1, keepdims=True)
     n_reg = int(round(cfg.regional_funders * F))
     region = np.full(F, GLOBAL_SCOPE, dtype=np.int64)
     if n_reg:
         w = np.bincount(model.cities.region, minlength=model.n_regions) + 1.0
-        region[:n_reg] = rng.choice(model.n_regions, size=n_reg, p=w / w.sum())
+        region[:n_reg] = model.streams.rng("funders", year, 2).choice(model.n_regions, size=n_reg, p=w / w.sum())
     return Funders(budget=np.zeros(F), weight=weight, pref=pref, region=region, active=np.ones(F, dtype=bool))
 
 
