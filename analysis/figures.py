@@ -628,7 +628,7 @@ def _metric_axes(metrics: list[str], ncols: int, figsize, dpi: int, meanings: bo
     meaning_h = lines * font * 1.25 / 72
     for ax, col in zip(axes, metrics):
         meta = MD.get(col)
-        ax.set_title(meta.title if meta else col, fontsize=font + 1, pad=3 + (meaning_h * 72 + 2 if meanings else 0))
+        ax.set_title(meta.title if meta else col, fontsize=font + 1, pad=5 + (meaning_h * 72 + 2 if meanings else 0))
         if meanings and meta is not None:
             ax.annotate("\n".join(textwrap.wrap(meta.meaning, wrap, break_on_hyphens=False)), xy=(0.5, 1),
                         xycoords="axes fraction",
@@ -643,7 +643,7 @@ def _metric_axes(metrics: list[str], ncols: int, figsize, dpi: int, meanings: bo
             ax.set_xlim(years[0] - 0.5, years[1] + 0.5)
     for ax in axes[len(metrics):]:
         ax.axis("off")
-    panel_title_h = (font + 1) * 1.3 / 72 + meaning_h + 0.06
+    panel_title_h = (font + 1) * 1.3 / 72 + meaning_h + 0.09  # the title clears a tick label at the top edge
     _margins(fig, top_in=0.32 + panel_title_h, bottom_in=0.28 + 0.17 * legend_rows, left_in=0.5,
              wspace=0.55 if figsize[0] / ncols < 3 else 0.4, hspace_in=0.3 + panel_title_h, nrows=nrows)
     fig.suptitle(title, fontsize=10, x=0.01, ha="left", y=1 - 0.06 / figsize[1])
