@@ -332,6 +332,30 @@ def override_label(key: str, value: Any, source: str, labels: dict[str, str] | N
     return f"{source} {_shorten(f'{key}={text}')}"
 
 
+MISSING = type("Missing", (), {"__repr__": lambda self: "missing"})()  # a key on the other side only
+
+
+def differences(a, b, where: str = ""):
+    """Where two nested documents (dicts and lists of scalars, e.g. resolved scenarios or manifests)
+    differ, in document order: yields (dotted path, kind, a's part, b's part) with kind "missing" (a
+    key on one side only; its part is None on the other), "length" (lists of different lengths, as
+    a whole) or "value" (unequal leaves)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if k not in a or k not in b:
+                yield f"{where}{k}", "missing", a.get(k, MISSING), b.get(k, MISSING)
+            else:
+                yield from differences(a[k], b[k], f"{where}{k}.")
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            yield where.removesuffix("."), "length", a, b
+        else:
+            for i, (x, y) in enumerate(zip(a, b)):
+                yield from differences(x, y, f"{where}{i}.")
+    elif a != b:
+        yield where.removesuffix("."), "value", a, b
+
+
 def split_path(key: str) -> list[str]:
     """A dotted (or `__`-separated) field path as its parts."""
     return str(key).strip().replace("__", ".").split(".")

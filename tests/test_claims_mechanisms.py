@@ -230,12 +230,15 @@ def test_c5_without_drift_consequences_city_first_only_costs(runs):
 
 # ------------------------------------------------------------------------------------------------ C6
 def test_c6_opening_reaches_no_one_when_non_members_cannot_learn(runs):
+    """Non-members cannot learn from shared knowledge: opening no longer narrows the gaps (`_gone`
+    asserts: not supported, smaller than the threshold, and the arms not frozen)."""
     _gone(runs, "C6", "size_gap")
     _gone(runs, "C6", "small_city_growth")
 
 
 # ------------------------------------------------------------------------------------------------ C7
 def test_c7_when_money_steers_no_theme_funders_appeal_does_not_set_the_shares(runs):
+    """No convergence and no contest by fit: funders' appeal no longer raises the climate share."""
     _gone(runs, "C7", "theme_share_climate")
 
 
@@ -249,5 +252,6 @@ def test_c7_arms_start_with_the_same_networks(runs):
 
 # ------------------------------------------------------------------------------------------------ C8
 def test_c8_a_shock_without_cuts_or_selectivity_leaves_no_one_out(runs):
+    """A pandemic that cuts no budget and makes no one choosy: no participation gap opens."""
     for m in ("participation_small_large", "share_unaffiliated", "participation_south_north"):
         _gone(runs, "C8", m)

@@ -40,6 +40,7 @@ from model.loading import (
     apply_overrides,
     base_scenario,
     check_path,
+    differences,
     field_kind,
     read_yaml,
     split_path,
@@ -141,22 +142,6 @@ def get_path(data, key: str):
     return node
 
 
-def differences(a, b, prefix: str = "") -> list[str]:
-    """The dotted paths of the leaves in which two resolved scenarios differ (list items by index; a
-    list of another length as a whole): what a contrast really changes, every default filled in."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in list(a) + [k for k in b if k not in a]:
-            if k not in a or k not in b:
-                out.append(f"{prefix}{k}")
-            else:
-                out += differences(a[k], b[k], f"{prefix}{k}.")
-        return out
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{prefix}{i}.")]
-    return [] if a == b else [prefix.removesuffix(".")]
-
-
 def has_kind(data: dict, kind: str) -> bool:
     return any(isinstance(iv, dict) and iv.get("kind") == kind for iv in data.get("interventions") or [])
 
@@ -229,7 +214,8 @@ class ClaimPlan:
     def arm_differences(self) -> list[str]:
         """The fields in which the resolved control and treatment scenarios differ (reported, so that a
         reader sees that the contrast changes its lever and nothing else)."""
-        return differences(self.find("main", "control").data, self.find("main", "treatment").data)
+        return [path for path, *_ in differences(self.find("main", "control").data,
+                                                 self.find("main", "treatment").data)]
 
 
 def _base(spec: ClaimSpec, src: str, here: Path, quick: bool) -> dict:

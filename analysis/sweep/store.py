@@ -27,6 +27,7 @@ from analysis.outputs import write_text_atomic
 from analysis.sweep.plan import Sweep
 from analysis.sweep.spec import FORMAT
 from model.config import ScenarioError
+from model.loading import differences
 
 ROOT = Path(__file__).resolve().parents[2]
 # What shapes a run's results: the model, its data, and the sweep code that runs a run and tabulates it
@@ -72,25 +73,12 @@ def code_identity(base: dict | None = None) -> dict:
 
 
 def _first_difference(a, b, where="") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in list(a) + [k for k in b if k not in a]:
-            if k not in a or k not in b:
-                return f"{where}{k}: {'missing' if k not in a else repr(a[k])[:60]} in the directory, " \
-                       f"{'missing' if k not in b else repr(b[k])[:60]} now"
-            d = _first_difference(a[k], b[k], f"{where}{k}.")
-            if d:
-                return d
-        return None
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return f"{where.rstrip('.')}: {len(a)} items in the directory, {len(b)} now"
-        for i, (x, y) in enumerate(zip(a, b)):
-            d = _first_difference(x, y, f"{where}{i}.")
-            if d:
-                return d
-        return None
-    if a != b:
-        return f"{where.rstrip('.')}: {a!r} in the directory, {b!r} now"
+    for path, kind, x, y in differences(a, b, where):
+        if kind == "missing":
+            return f"{path}: {repr(x)[:60]} in the directory, {repr(y)[:60]} now"  # MISSING: "missing"
+        if kind == "length":
+            return f"{path}: {len(x)} items in the directory, {len(y)} now"
+        return f"{path}: {x!r} in the directory, {y!r} now"
     return None
 
 
