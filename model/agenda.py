@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.compiled import jit
+
 
 def member_mean_priority(model) -> np.ndarray:
     """(networks x issues) mean priority of members; the network's agenda where it has none."""
@@ -44,9 +46,21 @@ def felt_misalignment(model) -> np.ndarray:
     n = nets.n
     if len(mem) == 0 or n == 0:
         return np.zeros(n)
-    d = 0.5 * np.abs(np.take(nets.agenda, mem.net, axis=0) - np.take(c.priority, mem.city, axis=0)).sum(axis=1)
-    tot = np.bincount(mem.net, weights=d, minlength=n)[:n]
+    tot = np.zeros(n)
+    _felt_total(mem.net, mem.city, nets.agenda, c.priority, tot)
     return tot / np.maximum(nets.members[:n], 1)
+
+
+@jit
+def _felt_total(net, city, A, P, tot):
+    """tot_k += 0.5 x sum_i |A_ki - P_ci| over the memberships (c, k), in edge-list order."""
+    I = P.shape[1]
+    for e in range(len(net)):
+        k, ci = net[e], city[e]
+        d = 0.0
+        for i in range(I):
+            d += abs(A[k, i] - P[ci, i])
+        tot[k] += 0.5 * d
 
 
 def agenda_phase(model):

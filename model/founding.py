@@ -200,11 +200,11 @@ def coalition_utility(model, prop: dict, cands: np.ndarray, open_seen: np.ndarra
     K = np.maximum(prop["knowledge"], c.practice[cands].max(axis=0) * focus)
     same_c = np.bincount(c.country[cands], minlength=model.countries.n)[c.country[cands]] - 1
     same_r = np.bincount(c.region[cands], minlength=model.n_regions)[c.region[cands]] - 1
-    return pair_utility(model, cands, np.tile(prop["agenda"], (k, 1)), np.tile(K, (k, 1)),
-                        np.take(open_seen, c.region[cands], axis=0), np.zeros(k), np.full(k, k - 1),
-                        np.full(k, c.visibility[cands].mean()), np.full(k, prop["rule"]),
-                        np.full(k, prop["openness"]), np.full(k, prop["fee"]), np.full(k, prop["engagement"]),
-                        np.zeros(k), same_c, same_r)
+    one = np.zeros(k, dtype=np.int64)  # every candidate reads the proposal's one row
+    return pair_utility(model, cands, one, one, prop["agenda"][None, :], K[None, :], open_seen, np.array([k - 1.0]),
+                        np.zeros(1), np.array([c.visibility[cands].mean()]), np.array([prop["rule"]]),
+                        np.array([float(prop["openness"])]), np.array([float(prop["fee"])]),
+                        np.array([float(prop["engagement"])]), np.zeros(1), same_c, same_r)
 
 
 def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=None, names: list[str] | None = None,

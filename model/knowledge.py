@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.compiled import jit
 from model.state import GLOBAL_SCOPE, active_on
 
 
@@ -199,152 +200,109 @@ def horizontal(model, year: int):
     nets.knowledge[idx] = K + gain
 
 
-class CityEdges:
-    """The memberships in city order (the order of `Memberships.selection`), with each city's run:
-    per-membership quantities computed in this order are summed or maximised over a city's
-    memberships by `reduceat`, without a sparse product or a gather back. `subset(mask)`: the
-    memberships of the cities in a mask, in the same order."""
-
-    def __init__(self, model, order: np.ndarray | None = None):
-        mem = model.memberships
-        self.order = mem.selection(model.cities.n, model.networks.n).indices if order is None else order
-        self.city = mem.city[self.order]
-        self.net = mem.net[self.order]
-        self.model = model
-        E = len(self.order)
-        self.starts = np.r_[0, np.flatnonzero(self.city[1:] != self.city[:-1]) + 1] if E else np.zeros(0, np.int64)
-        self.owners = self.city[self.starts]
-        self.lengths = np.diff(np.r_[self.starts, E])
-
-    def subset(self, cities: np.ndarray) -> tuple[CityEdges, np.ndarray]:
-        """(the memberships of the cities in the bool mask `cities`, their positions in this order)."""
-        keep = np.flatnonzero(cities[self.city])
-        return CityEdges(self.model, self.order[keep]), keep
-
-
-def _adopt_standards(model, edges: CityEdges, contrib: np.ndarray, open_gain: np.ndarray, provider: np.ndarray,
-                     who: np.ndarray | None = None):
-    """Cities practise the standard of their largest source of learning this year (module docstring),
-    with inertia: a city keeps its standard while a source teaching that standard gives at least
-    `switch_ratio` of the largest gain. Sources: its memberships (contribution r_ck gap_cki; `contrib`
-    is issues x memberships in `edges` order) and the open pool's provider (its open gain). Only the
-    cities in the bool mask `who` (default all) reconsider.
-
-    Computed as one maximum: a source teaching the city's current standard counts 1/switch_ratio times
-    its gain, and the city practises the standard of the largest such value (its own when that is a
-    current-standard source): it switches exactly when another source gives more than 1/switch_ratio
-    times the best current-standard source."""
-    c, nets = model.cities, model.networks
-    N, I = c.standard.shape
-    rows = np.arange(N) if who is None else np.flatnonzero(who)  # the cities that reconsider (sorted)
-    std = c.standard[rows]
-    bonus = 1.0 / max(model.cfg.knowledge.switch_ratio, 1e-9)
-    cols = np.arange(I)
-    open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)[c.region[rows]]
-    gain_open = open_gain[rows]
-    best_val = np.where(open_std == std, bonus, 1.0) * gain_open
-    best_std = np.where(gain_open > 0, open_std, -1)
-    E = len(edges.order)
-    if E:
-        owners = edges.owners if who is None else np.searchsorted(rows, edges.owners)  # positions in `rows`
-        starts = edges.starts
-        edge_std = np.ascontiguousarray(nets.standard[: nets.n].T)[:, edges.net]  # (I, E) each membership's standard
-        city_rows = edges.city if who is None else np.repeat(owners, edges.lengths)
-        value = np.where(edge_std == np.ascontiguousarray(std.T)[:, city_rows], bonus * contrib, contrib)
-        # the largest value and its standard in one pass: values quantised in the high bits of an integer
-        # key, the standard in the low bits (ties: the larger standard id)
-        bits = max(int(nets.next_standard).bit_length(), 1)
-        scale = 2.0 ** (61 - bits) / max(bonus, 1.0)
-        key = (np.minimum(value, max(bonus, 1.0)) * scale).astype(np.int64)
-        key <<= bits
-        key |= edge_std
-        top = np.maximum.reduceat(key, starts, axis=1)  # (I, owners)
-        gmax = (top >> bits).astype(float) / scale
-        bv, bs = best_val[owners].T, best_std[owners].T
-        better = gmax > bv
-        best_val[owners] = np.where(better, gmax, bv).T
-        best_std[owners] = np.where(better, top & ((1 << bits) - 1), bs).T
-    switch = (best_val > 0) & (best_std >= 0)
-    np.copyto(std, best_std, where=switch)
-    c.standard[rows] = std
-
-
 def learning(model) -> tuple[np.ndarray, np.ndarray]:
     """Cities' practice gains this year (n_cities x I), applied in place; returns (the gains, the part
-    of them caused by networks: member learning and openly shared knowledge)."""
+    of them caused by networks: member learning and openly shared knowledge). The cities reviewing
+    their memberships this year (`model.reviewers`; all cities when not set) reconsider the standards
+    they practise. One compiled pass over the cities and their memberships (`_learn`)."""
     cfg, nets, c = model.cfg.knowledge, model.networks, model.cities
-    I = model.n_issues
-    p = c.practice
-    focus = np.minimum(1.0, I * c.priority)  # min(1, I P_ci)
-    interest = 0.5 + 0.5 * focus
-    gain = np.zeros_like(p)
-    tmp = np.empty_like(p)
-    edges = CityEdges(model)
-    contrib = np.zeros((I, 0))
-    if len(edges.order):
-        # issues x memberships (one issue per row: gathers and reduceats along contiguous rows)
-        contrib = np.ascontiguousarray(nets.knowledge[: nets.n].T)[:, edges.net]
-        contrib -= np.ascontiguousarray(p.T)[:, edges.city]
-        np.maximum(contrib, 0.0, out=contrib)
-        execution = np.clip(1 - cfg.drift_execution * nets.drift[edges.net], 0.0, 1.0)
-        r = (cfg.member_learning * nets.secretariat[edges.net] * nets.engagement[edges.net] * execution
-             * c.capacity[edges.city])
-        contrib *= r[None, :]
-        if cfg.compatibility < 1:  # a network teaching another standard than the city practises
-            edge_std = np.ascontiguousarray(nets.standard[: nets.n].T)[:, edges.net]
-            city_std = np.ascontiguousarray(c.standard.T)[:, edges.city]
-            other = edge_std != city_std
-            other &= city_std >= 0
-            contrib *= np.array([1.0, cfg.compatibility])[other.view(np.int8)]  # a lookup: faster than np.where
-        total = np.add.reduceat(contrib, edges.starts, axis=1)
-        div = np.maximum(1.0, np.add.reduceat(r, edges.starts))
-        total /= div[None, :]
-        gain[edges.owners] = total.T * interest[edges.owners]
-        edge_div = np.repeat(div, edges.lengths)
+    N, I = c.practice.shape
+    n = nets.n
+    mem = model.memberships
+    sel = mem.selection(N, n)  # memberships in city order: sel.indptr per city, sel.indices edge positions
+    net = mem.net[sel.indices] if len(mem) else np.zeros(0, dtype=np.int64)
+    execution = np.clip(1 - cfg.drift_execution * nets.drift[:n], 0.0, 1.0)
+    rate = cfg.member_learning * nets.secretariat[:n] * nets.engagement[:n] * execution  # r_ck / capacity_c
     pool, provider = open_pool(model)
-    np.take(pool, c.region, axis=0, out=tmp)  # open pool seen by each city
-    tmp -= p
-    tmp -= gain
-    np.maximum(tmp, 0.0, out=tmp)
-    tmp *= interest
-    tmp *= cfg.nonmember_learning
-    if cfg.compatibility < 1:
-        cols = np.arange(I)
-        open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)[c.region]
-        other = open_std != c.standard
-        other &= c.standard >= 0
-        tmp *= np.array([1.0, cfg.compatibility])[other.view(np.int8)]
-    open_gain = tmp.copy()
-    gain += tmp
-    network = gain.copy()
-    np.subtract(1.0, p, out=tmp)  # own innovation: innovation x capacity x focus x (1 - p - gain)
-    tmp -= gain
-    tmp *= focus
-    tmp *= (cfg.innovation * c.capacity)[:, None]
-    np.maximum(tmp, 0.0, out=tmp)
-    gain += tmp
-    gain[:, model.high] *= cfg.high_politics_competence
-    network[:, model.high] *= cfg.high_politics_competence
-    np.subtract(1.0, p, out=tmp)
-    total = gain.copy()
-    np.clip(gain, 0.0, tmp, out=gain)
-    scale = np.divide(gain, total, out=np.ones_like(gain), where=total > 0)
-    network *= scale  # the network-caused part of what the cap (1 - p) lets through
+    cols = np.arange(I)
+    open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)
     who = getattr(model, "reviewers", None)  # this year's reviewing cities (membership phase)
-    if who is None or len(who) != c.n:
-        sub, keep, who = edges, slice(None), None
-    else:
-        sub, keep = edges.subset(who)
-    # each membership's part of the city's gain (what it compares with the open pool's), for the
-    # memberships of the cities that reconsider their standards
-    part = contrib[:, keep]
-    if len(sub.order):
-        part *= (1.0 / edge_div[keep])[None, :]
-        part *= np.ascontiguousarray(interest.T)[:, sub.city]
-    _adopt_standards(model, sub, part, open_gain, provider, who)
-    p += gain
-    p *= 1 - cfg.depreciation
+    if who is None or len(who) != N:
+        who = np.ones(N, dtype=bool)
+    gain = np.empty((N, I))
+    network = np.empty((N, I))
+    high = np.asarray(model.high, dtype=np.bool_)
+    _learn(sel.indptr, net, nets.knowledge, nets.standard, rate, c.practice, c.priority, c.capacity, c.standard,
+           c.region, pool, open_std, who, high, float(cfg.compatibility), float(cfg.nonmember_learning),
+           float(cfg.innovation), float(cfg.high_politics_competence), float(cfg.depreciation),
+           1.0 / max(model.cfg.knowledge.switch_ratio, 1e-9), gain, network)
     return gain, network
+
+
+@jit
+def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, open_std, who, high, compat,
+           nonmember, innovation, hpc, depreciation, bonus, gain, network):
+    """The learning of the module docstring, city by city; writes `gain` and `network`, updates the
+    practice `p` and, for the cities in `who`, the standards `std` in place.
+
+    Standards: the largest source of learning wins, where a source teaching the city's current
+    standard counts 1/switch_ratio (`bonus`) times its gain (its own when that is a current-standard
+    source: the city switches exactly when another source gives more than 1/switch_ratio times the
+    best current-standard source); among member sources of equal value the larger standard id; a
+    member source beats the open pool only with a strictly larger value."""
+    N, I = p.shape
+    contrib = np.empty((64, I))
+    total = np.empty(I)
+    for ci in range(N):
+        lo, hi = indptr[ci], indptr[ci + 1]
+        m = hi - lo
+        if m > contrib.shape[0]:
+            contrib = np.empty((2 * m, I))
+        cap_c = capacity[ci]
+        rsum = 0.0
+        total[:] = 0.0
+        for e in range(m):
+            k = net[lo + e]
+            r = rate[k] * cap_c
+            rsum += r
+            for i in range(I):
+                x = max(K[k, i] - p[ci, i], 0.0) * r
+                if compat < 1.0 and std[ci, i] >= 0 and net_std[k, i] != std[ci, i]:
+                    x *= compat
+                contrib[e, i] = x
+                total[i] += x
+        div = max(1.0, rsum)
+        reg = region[ci]
+        review = who[ci]
+        for i in range(I):
+            focus = min(1.0, I * P[ci, i])
+            interest = 0.5 + 0.5 * focus
+            p_ci = p[ci, i]
+            s_ci = std[ci, i]
+            g = total[i] / div * interest
+            # open knowledge: what the best open provider in the region adds beyond the member gain
+            o_std = open_std[reg, i]
+            og = max(pool[reg, i] - p_ci - g, 0.0) * interest * nonmember
+            if compat < 1.0 and s_ci >= 0 and o_std != s_ci:
+                og *= compat
+            g += og
+            net_g = g
+            g += max((1.0 - p_ci - g) * focus * (innovation * cap_c), 0.0)  # own innovation
+            if high[i]:
+                g *= hpc
+                net_g *= hpc
+            clipped = min(max(g, 0.0), 1.0 - p_ci)
+            if g > 0:
+                net_g *= clipped / g  # the network-caused part of what the cap (1 - p) lets through
+            gain[ci, i] = clipped
+            network[ci, i] = net_g
+            if review:
+                best_val = (bonus if o_std == s_ci else 1.0) * og
+                best_std = o_std if og > 0 else -1
+                top_val = -1.0
+                top_std = -1
+                for e in range(m):
+                    s = net_std[net[lo + e], i]
+                    v = contrib[e, i] / div * interest
+                    if s == s_ci:
+                        v *= bonus
+                    if v > top_val or (v == top_val and s > top_std):
+                        top_val, top_std = v, s
+                if m > 0 and top_val > best_val:
+                    best_val, best_std = top_val, top_std
+                if best_val > 0 and best_std >= 0:
+                    std[ci, i] = best_std
+            p[ci, i] = (p_ci + clipped) * (1.0 - depreciation)
 
 
 def knowledge_phase(model, year: int) -> dict:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.compiled import jit
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
 
 
@@ -153,66 +154,93 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray, open_seen: 
         from model.knowledge import open_pool
 
         open_seen = open_pool(model)[0]
-    m_other = nets.members[k] - member
+    c = np.asarray(c, dtype=np.int64)
+    k = np.asarray(k, dtype=np.int64)
+    member = np.asarray(member, dtype=np.int64)
     same_c = mem.country_counts[cities.country[c], k] - member
     same_r = mem.region_counts[cities.region[c], k] - member
-    return pair_utility(model, c, np.take(nets.agenda, k, axis=0), np.take(nets.knowledge, k, axis=0),
-                        np.take(open_seen, cities.region[c], axis=0), nets.programme[k], m_other, nets.prestige[k],
-                        nets.rule[k], nets.openness[k], nets.fee[k], nets.engagement[k], nets.drift[k],
-                        same_c, same_r)
+    n = nets.n
+    return pair_utility(model, c, k, member, nets.agenda, nets.knowledge, open_seen, nets.members[:n], nets.programme[:n],
+                        nets.prestige[:n], nets.rule[:n], nets.openness[:n], nets.fee[:n], nets.engagement[:n],
+                        nets.drift[:n], same_c, same_r)
 
 
-def pair_utility(model, c, A, K, open_c, programme, m_other, prestige, rule, openness, fee, engagement, drift,
-                 same_country, same_region) -> np.ndarray:
-    """The utility formula of the module docstring for pairs (city c, network with rows A, K, ...); used
-    for existing networks (`utility`) and for proposed ones (founding coalitions). Overwrites K."""
+def pair_utility(model, c, k, member, A, K, open_seen, members, programme, prestige, rule, openness, fee, engagement,
+                 drift, same_country, same_region) -> np.ndarray:
+    """The utility formula of the module docstring for pairs (city c, network row k); `member` 1 where
+    c is a member of k, same_country and same_region the other members from c's country and region,
+    the rest network rows (A agenda, K knowledge, members, ...), for existing networks (`utility`) and
+    for proposed ones (founding coalitions); `open_seen` the (regions x issues) open knowledge."""
     cfg = model.cfg.membership
     cities = model.cities
-    I = model.n_issues
-    P = np.take(cities.priority, c, axis=0)
-    fit = np.einsum("ij,ij->i", P, A)
-    fit *= I
-    fit -= 1.0
-    gap = K
-    gap -= np.maximum(np.take(cities.practice, c, axis=0), open_c)
-    np.maximum(gap, 0.0, out=gap)
-    learn = np.einsum("ij,ij->i", P, gap)
-    learn *= I * cities.capacity[c] * engagement
-    budget = np.maximum(cities.budget[c], 1e-9)
-    funds = np.log1p(np.minimum(programme / (m_other + 1) / budget, 1e6))
-    vis_c = cities.visibility[c]
-    status = prestige * 2.0 * vis_c  # status matters more to globally fluent cities
-    similar = 1.0 - np.abs(vis_c - prestige)
-    exclusive = ((rule == INVITATION) | (rule == COMPETITIVE)) * vis_c * (1.0 - openness)
-    peers = np.minimum(1.0, (same_country + 0.3 * same_region) / (m_other + 1))
-    engaged = (cfg.w_fit * fit + cfg.w_prestige * status + cfg.w_peers * peers + cfg.w_similar * similar
-               + cfg.w_exclusive * exclusive - cfg.attention_cost)
-    return (engagement * engaged + cfg.w_learn * learn + cfg.w_funds * funds
-            - cfg.w_fee * fee / budget - cfg.w_drift * drift)
+    closed = ((rule == INVITATION) | (rule == COMPETITIVE)).astype(np.float64)
+    w = np.array([cfg.w_fit, cfg.w_learn, cfg.w_funds, cfg.w_prestige, cfg.w_peers, cfg.w_similar, cfg.w_exclusive,
+                  cfg.w_fee, cfg.w_drift, cfg.attention_cost], dtype=np.float64)
+    out = np.empty(len(c))
+    _pair_utility(np.asarray(c, dtype=np.int64), np.asarray(k, dtype=np.int64), np.asarray(member, dtype=np.float64),
+                  A, K, open_seen, cities.region, np.asarray(members, dtype=np.float64), programme, prestige, closed,
+                  openness, fee, engagement, drift, np.asarray(same_country, dtype=np.float64),
+                  np.asarray(same_region, dtype=np.float64), cities.priority, cities.practice, cities.capacity,
+                  cities.budget, cities.visibility, w, out)
+    return out
+
+
+@jit
+def _pair_utility(c, k, member, A, K, open_seen, region, members, programme, prestige, closed, openness, fee,
+                  engagement, drift, same_c, same_r, P, practice, capacity, budget, visibility, w, out):
+    """One pass over the pairs; w = (w_fit, w_learn, w_funds, w_prestige, w_peers, w_similar, w_exclusive,
+    w_fee, w_drift, attention_cost)."""
+    I = P.shape[1]
+    for j in range(len(c)):
+        ci, kk = c[j], k[j]
+        reg = region[ci]
+        fit = 0.0
+        learn = 0.0
+        for i in range(I):
+            pr = P[ci, i]
+            fit += pr * A[kk, i]
+            learn += pr * max(K[kk, i] - max(practice[ci, i], open_seen[reg, i]), 0.0)
+        fit = fit * I - 1.0
+        e = engagement[kk]
+        learn *= I * capacity[ci] * e
+        b = max(budget[ci], 1e-9)
+        m_other = members[kk] - member[j]
+        funds = np.log1p(min(programme[kk] / (m_other + 1) / b, 1e6))
+        vis = visibility[ci]
+        status = prestige[kk] * 2.0 * vis  # status matters more to globally fluent cities
+        similar = 1.0 - abs(vis - prestige[kk])
+        exclusive = closed[kk] * vis * (1.0 - openness[kk])
+        peers = min(1.0, (same_c[j] + 0.3 * same_r[j]) / (m_other + 1))
+        engaged = w[0] * fit + w[3] * status + w[4] * peers + w[5] * similar + w[6] * exclusive - w[9]
+        out[j] = e * engaged + w[1] * learn + w[2] * funds - w[7] * fee[kk] / b - w[8] * drift[kk]
 
 
 def greedy_fit(owner: np.ndarray, size: np.ndarray, cost: np.ndarray, capacity: np.ndarray,
                budget: np.ndarray) -> np.ndarray:
     """Accept items in order within each owner (items grouped by owner, in preference order): an item
     is taken when the owner's accepted sizes plus its size fit `capacity` and the accepted costs plus
-    its cost fit `budget` (later, smaller items may still fit). Vectorised over owners, one pass per
-    position in the lists."""
-    n = len(owner)
-    keep = np.zeros(n, dtype=bool)
-    if n == 0:
-        return keep
-    rank = _group_rank(owner)
-    used_s = np.zeros(len(capacity))
-    used_c = np.zeros(len(budget))
-    for j in range(int(rank.max()) + 1):
-        at = np.flatnonzero(rank == j)
-        o = owner[at]
-        ok = (used_s[o] + size[at] <= capacity[o] + 1e-9) & (used_c[o] + cost[at] <= budget[o] + 1e-12)
-        at, o = at[ok], o[ok]
-        keep[at] = True
-        used_s[o] += size[at]
-        used_c[o] += cost[at]
+    its cost fit `budget` (later, smaller items may still fit). One compiled pass over the items."""
+    keep = np.zeros(len(owner), dtype=np.bool_)
+    if len(owner):
+        _greedy_fit(np.asarray(owner, dtype=np.int64), np.asarray(size, dtype=np.float64),
+                    np.asarray(cost, dtype=np.float64), np.asarray(capacity, dtype=np.float64),
+                    np.asarray(budget, dtype=np.float64), keep)
     return keep
+
+
+@jit
+def _greedy_fit(owner, size, cost, capacity, budget, keep):
+    prev = -1
+    used_s = 0.0
+    used_c = 0.0
+    for j in range(len(owner)):
+        o = owner[j]
+        if o != prev:
+            prev, used_s, used_c = o, 0.0, 0.0
+        if used_s + size[j] <= capacity[o] + 1e-9 and used_c + cost[j] <= budget[o] + 1e-12:
+            keep[j] = True
+            used_s += size[j]
+            used_c += cost[j]
 
 
 def _group_rank(keys: np.ndarray) -> np.ndarray:

@@ -39,6 +39,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from model.compiled import jit
+
 from model.state import COMPETITIVE, INVITATION, RULES, col_sums
 
 
@@ -59,13 +61,23 @@ def practised_standards(model) -> tuple[np.ndarray, np.ndarray]:
     I = model.n_issues
     std = c.standard
     S = max(int(model.networks.next_standard), 1)
-    has = std >= 0
-    keys = (np.arange(I)[None, :] * S + std)[has]
-    w = np.bincount(keys, weights=c.practice[has], minlength=I * S).astype(float).reshape(I, S)
+    w = np.zeros((I, S))
+    _practice_by_standard(std, c.practice, w)
     weight = w.sum(axis=1)
     q = np.divide(w, weight[:, None], out=np.zeros_like(w), where=weight[:, None] > 0)
     f = np.where(weight > 0, 1.0 - (q ** 2).sum(axis=1), 0.0)
     return f, weight
+
+
+@jit
+def _practice_by_standard(std, practice, w):
+    """w[i, s] += practice[c, i] over cities c practising network standard s on issue i (city order)."""
+    N, I = std.shape
+    for ci in range(N):
+        for i in range(I):
+            s = std[ci, i]
+            if s >= 0:
+                w[i, s] += practice[ci, i]
 
 
 def fragmentation(model, practised: tuple | None = None) -> float:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.state import row_sums
+from model.compiled import jit
 
 
 def engagement(model) -> np.ndarray:
@@ -41,27 +41,56 @@ def engagement(model) -> np.ndarray:
     if len(mem) == 0:
         return np.zeros((c.n, model.n_issues))
     n = nets.n
-    weighted = nets.agenda[:n] * nets.engagement[:n, None]
-    return np.minimum(1.0, np.asarray(mem.matrix(c.n, n) @ weighted))
+    sel = mem.selection(c.n, n)  # memberships in city order
+    E = np.empty((c.n, model.n_issues))
+    _engagement(sel.indptr, mem.net[sel.indices], nets.agenda, nets.engagement, E)
+    return E
+
+
+@jit
+def _engagement(indptr, net, A, eng, E):
+    """E_ci = min(1, sum over c's memberships k of eng_k x A_ki)."""
+    N, I = E.shape
+    for ci in range(N):
+        for i in range(I):
+            x = 0.0
+            for e in range(indptr[ci], indptr[ci + 1]):
+                k = net[e]
+                x += A[k, i] * eng[k]
+            E[ci, i] = min(1.0, x)
 
 
 def down(model, E: np.ndarray):
     """Residents' norms, the co-benefit on high politics, norm decay and priority feedback (module docstring)."""
     cfg, c = model.cfg.spillover, model.cities
-    norm = c.norm
-    before = norm.copy()
-    norm += cfg.down_rate * E * (1 - norm)
     w = np.array([i.cobenefit for i in model.cfg.issues], dtype=float)
-    co = cfg.cobenefit * np.minimum(1.0, E @ w)
-    norm[:, model.high] += co[:, None] * (1 - norm[:, model.high])
-    norm += cfg.norm_decay * (c.norm0 - norm)
-    np.clip(norm, 0.0, 1.0, out=norm)
-    before -= norm
-    before *= -cfg.priority_feedback  # priority_feedback x change of norm
-    before += 1.0
-    np.maximum(before, 0.0, out=before)
-    c.priority *= before
-    c.priority /= np.maximum(row_sums(c.priority), 1e-300)[:, None]
+    _down(c.norm, c.norm0, c.priority, E, w, np.asarray(model.high, dtype=np.bool_), float(cfg.down_rate),
+          float(cfg.cobenefit), float(cfg.norm_decay), float(cfg.priority_feedback))
+
+
+@jit
+def _down(norm, norm0, P, E, w, high, down_rate, cobenefit, decay, feedback):
+    """City by city: norms, the co-benefit on high politics, decay, and priorities from norm changes."""
+    N, I = norm.shape
+    for ci in range(N):
+        x = 0.0
+        for i in range(I):
+            x += E[ci, i] * w[i]
+        co = cobenefit * min(1.0, x)
+        total = 0.0
+        for i in range(I):
+            before = norm[ci, i]
+            v = before + down_rate * E[ci, i] * (1.0 - before)
+            if high[i]:
+                v += co * (1.0 - v)
+            v += decay * (norm0[ci, i] - v)
+            v = min(max(v, 0.0), 1.0)
+            norm[ci, i] = v
+            P[ci, i] *= max(1.0 + feedback * (v - before), 0.0)  # priority_feedback x change of norm
+            total += P[ci, i]
+        total = max(total, 1e-300)
+        for i in range(I):
+            P[ci, i] /= total
 
 
 def thresholds(model) -> np.ndarray:
@@ -75,12 +104,27 @@ def signals(model, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(countries x issues) upward signal, cities' voice (population-weighted engagement) and whether
     the country has cities."""
     cfg, c, co = model.cfg.spillover, model.cities, model.countries
-    x = np.where(model.high[None, :], c.norm, c.practice)
-    W = co.population_weights(c)  # country x city, population weights
-    wsum = np.maximum(np.asarray(W.sum(axis=1)).ravel(), 1e-12)
-    level = np.asarray(W @ x) / wsum[:, None]
-    voice = np.asarray(W @ E) / wsum[:, None]
+    C, I = co.n, model.n_issues
+    level, voice, wsum = np.zeros((C, I)), np.zeros((C, I)), np.zeros(C)
+    _country_means(c.country, c.population, c.norm, c.practice, E, np.asarray(model.high, dtype=np.bool_),
+                   level, voice, wsum)
+    wsum = np.maximum(wsum, 1e-12)
+    level /= wsum[:, None]
+    voice /= wsum[:, None]
     return level + cfg.advocacy * voice, voice, wsum > 1e-12
+
+
+@jit
+def _country_means(country, pop, norm, practice, E, high, level, voice, wsum):
+    """Population-weighted sums per country (city order) of the signal (norm on high politics,
+    practice otherwise) and of engagement, and the weights."""
+    N, I = norm.shape
+    for ci in range(N):
+        s, w = country[ci], pop[ci]
+        wsum[s] += w
+        for i in range(I):
+            level[s, i] += w * (norm[ci, i] if high[i] else practice[ci, i])
+            voice[s, i] += w * E[ci, i]
 
 
 def up(model, E: np.ndarray):
@@ -99,14 +143,22 @@ def up(model, E: np.ndarray):
     s[~has_city] = old[~has_city]  # countries without cities keep their stance
     s[co.locked] = 0.0
     np.clip(s, 0.0, 1.0, out=s)
-    delta = np.take(s, c.country, axis=0)
-    delta -= c.practice
-    np.maximum(delta, 0.0, out=delta)
-    delta[:, model.high] = 0.0  # national uptake acts on low-politics issues only
-    delta *= cfg.national_uptake
-    np.minimum(delta, 1.0 - c.practice, out=delta)
-    c.practice += delta
-    model.gains = model.gains + delta
+    _uptake(s, c.country, c.practice, model.gains, np.asarray(model.high, dtype=np.bool_), float(cfg.national_uptake))
+
+
+@jit
+def _uptake(stance, country, p, gains, high, uptake):
+    """National uptake on low-politics issues: p_ci += min(1 - p_ci, uptake x max(0, stance_si - p_ci)),
+    added to this year's gains too."""
+    N, I = p.shape
+    for ci in range(N):
+        s = country[ci]
+        for i in range(I):
+            if high[i]:
+                continue
+            d = min(uptake * max(stance[s, i] - p[ci, i], 0.0), 1.0 - p[ci, i])
+            p[ci, i] += d
+            gains[ci, i] += d
 
 
 def spillover_phase(model):
