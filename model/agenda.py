@@ -33,11 +33,23 @@ def member_mean_priority(model) -> np.ndarray:
     """(networks x issues) mean priority of members; the network's agenda where it has none."""
     nets = model.networks
     n = nets.n
-    S = model.memberships.matrix(model.cities.n, n)
-    sums = np.asarray(S.T @ model.cities.priority)
+    mem = model.memberships
+    sel = mem.selection(model.cities.n, n)  # memberships in city order
+    sums = np.zeros((n, model.n_issues))
+    _member_sums(mem.city[sel.indices], mem.net[sel.indices], model.cities.priority, sums)
     cnt = nets.members[:n].astype(float)
     mean = np.where(cnt[:, None] > 0, sums / np.maximum(cnt, 1)[:, None], nets.agenda[:n])
     return mean
+
+
+@jit
+def _member_sums(city, net, P, sums):
+    """sums[k] += P[c] over the memberships (c, k), in the order given."""
+    I = P.shape[1]
+    for e in range(len(net)):
+        k, ci = net[e], city[e]
+        for i in range(I):
+            sums[k, i] += P[ci, i]
 
 
 def felt_misalignment(model) -> np.ndarray:

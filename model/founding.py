@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.membership import pair_utility, refresh_counts
+from model.compiled import jit
+from model.membership import _held, pair_utility, refresh_counts
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, active_on, col_sums
 
 RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Circle", COMPETITIVE: "Challenge"}
@@ -52,7 +53,20 @@ def coverage(model) -> np.ndarray:
     if len(mem) == 0 or model.networks.n == 0:
         return np.zeros((c.n, model.n_issues), dtype=bool)
     on = active_on(model)
-    return np.asarray(mem.matrix(c.n, model.networks.n) @ on.astype(np.float64)) > 0
+    out = np.zeros((c.n, model.n_issues), dtype=np.bool_)
+    _covered(mem.city, mem.net, on, out)
+    return out
+
+
+@jit
+def _covered(city, net, on, out):
+    """out[c, i] |= on[k, i] over the memberships (c, k)."""
+    I = on.shape[1]
+    for e in range(len(net)):
+        k, ci = net[e], city[e]
+        for i in range(I):
+            if on[k, i]:
+                out[ci, i] = True
 
 
 def unmet_demand(model) -> tuple[float, np.ndarray]:
@@ -106,7 +120,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
         rule = _pick(np.clip(p, 0, None), u[1])
     rule = int(rule)
     if scope is None:
-        region_w = np.bincount(cities.region, minlength=model.n_regions).astype(float)
+        region_w = region_sizes(model).astype(float)
         scope = GLOBAL_SCOPE if u[2] < cfg.global_share else _pick(region_w, u[3])
     scope = int(scope)
     thr = cfg.threshold_pop * np.exp(0.5 * z[0])
@@ -119,7 +133,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
         declaration = (not closed) and u[6] < cfg.declaration_share
         engagement = cfg.declaration_level if declaration else cfg.programme_low + u[7] * (1 - cfg.programme_low)
     engagement = float(engagement)
-    eligible = cities.n if scope == GLOBAL_SCOPE else int((cities.region == scope).sum())
+    eligible = cities.n if scope == GLOBAL_SCOPE else int(region_sizes(model)[scope])
     tgt = max(cfg.target_min, int(round(cfg.target_share * eligible * np.exp(-0.08 + 0.4 * z[2]))))
     if target is not None and target > 0:
         tgt = int(target)
@@ -145,6 +159,13 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
     return prop
 
 
+def region_sizes(model) -> np.ndarray:
+    """(regions,) the number of cities in each region (cities do not move: counted once)."""
+    if getattr(model, "_region_sizes", None) is None:
+        model._region_sizes = np.bincount(model.cities.region, minlength=model.n_regions)
+    return model._region_sizes
+
+
 def _pick(weights: np.ndarray, u: float) -> int:
     """The index drawn with probabilities proportional to `weights` by the uniform `u`."""
     cum = np.cumsum(weights)
@@ -157,8 +178,10 @@ class Room:
 
     def __init__(self, model):
         c, nets, mem = model.cities, model.networks, model.memberships
-        self.attention = c.attention - np.bincount(mem.city, weights=nets.engagement[mem.net], minlength=c.n)
-        self.budget = c.budget - np.bincount(mem.city, weights=nets.fee[mem.net], minlength=c.n)
+        fees, held = np.zeros(c.n), np.zeros(c.n)
+        _held(mem.city, mem.net, nets.fee, nets.engagement, fees, held)
+        self.attention = c.attention - held
+        self.budget = c.budget - fees
 
     def fits(self, cities: np.ndarray, engagement: float, fee: float) -> np.ndarray:
         return (self.attention[cities] >= engagement - 1e-9) & (self.budget[cities] >= fee - 1e-12)
@@ -229,6 +252,7 @@ def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=Non
         _, niche = unmet_demand(model)
     room = Room(model)
     open_seen = open_pool(model)[0]
+    pending: list = []  # founders' memberships, added once after the proposals (nothing in the loop reads them)
     start = model.founding_slots.get((year, kind), 0)
     made, proposed = [], 0
     for j in range(k if attempts is None else attempts):
@@ -257,9 +281,10 @@ def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=Non
             room.take(members, prop["engagement"], prop["fee"])
             model.new_founders[members] = True  # they reconsider the standards they practise this year
         name = names[f] if names is not None else None
-        made.append(create(model, prop, members, year, name))
+        made.append(create(model, prop, members, year, name, pending))
         if kind == INITIAL:  # founded in one of the 30 years before the start
             model.networks.founded[made[-1]] = year - prop["founded_offset"]
+    _add_founders(model, pending, year)
     model.founding_slots[(year, kind)] = start + proposed
     model.founding_log.append({"year": int(year), "kind": int(kind), "proposed": proposed, "founded": len(made)})
     idx = np.array(made, dtype=np.int64)
@@ -269,8 +294,11 @@ def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=Non
     return idx
 
 
-def create(model, prop: dict, founders: np.ndarray, year: int, name: str | None = None) -> int:
-    """Write one network's row (founded in `year`) and its founders' committed memberships."""
+def create(model, prop: dict, founders: np.ndarray, year: int, name: str | None = None,
+           pending: list | None = None) -> int:
+    """Write one network's row (founded in `year`) and its founders' committed memberships (appended
+    to `pending` as (founders, network, committed until) when given, for one `Memberships.add` of a
+    phase's foundings)."""
     nets, c = model.networks, model.cities
     I = model.n_issues
     k = int(nets.add(1)[0])
@@ -294,11 +322,27 @@ def create(model, prop: dict, founders: np.ndarray, year: int, name: str | None 
     nets.names.append(name if name is not None else f"{model.issue_names[t].title()} {RULE_WORDS[prop['rule']]} {k + 1:03d}")
     if len(founders):
         commit = model.cfg.networks.commitment_years
-        model.memberships.add(founders, np.full(len(founders), k), year,
-                              committed_until=year + commit - 1 if commit > 0 else -1)
+        until = year + commit - 1 if commit > 0 else -1
+        if pending is None:
+            model.memberships.add(founders, np.full(len(founders), k), year, committed_until=until)
+        else:
+            pending.append((founders, k, until))
         focus = prop["agenda"] / prop["agenda"].max()
         nets.knowledge[k] = np.maximum(nets.knowledge[k], c.practice[founders].max(axis=0) * focus)
     return k
+
+
+def _add_founders(model, pending: list, year: int):
+    """One `Memberships.add` for the founders' memberships of a phase, in founding order."""
+    if not pending:
+        return
+    until = np.concatenate([np.full(len(f), u, dtype=np.int64) for f, _, u in pending])
+    city = np.concatenate([f for f, _, _ in pending])
+    net = np.concatenate([np.full(len(f), k, dtype=np.int64) for f, k, _ in pending])
+    mem = model.memberships
+    start = len(mem)
+    mem.add(city, net, year)
+    mem.committed[start:] = until
 
 
 def initial_networks(model):

@@ -142,26 +142,32 @@ def absorption(model):
     cfg, nets, mem = model.cfg.knowledge, model.networks, model.memberships
     if len(mem) == 0:
         return
-    net = mem.net.astype(np.int16) if nets.n < 32000 else mem.net  # 16-bit keys: numpy's radix sort
-    order = np.argsort(net, kind="stable")
-    ks = mem.net[order]
-    starts = np.r_[0, np.flatnonzero(ks[1:] != ks[:-1]) + 1]
-    cs = mem.city[order]
-    PT = np.ascontiguousarray(model.cities.practice.T)  # one issue per row: 1-D gathers and reduceats are faster
-    best = np.empty((len(starts), PT.shape[0]))
-    for i in range(PT.shape[0]):
-        best[:, i] = np.maximum.reduceat(PT[i][cs], starts)
-    k_ids = ks[starts]
-    K = nets.knowledge
-    K[k_ids] += cfg.absorption * np.maximum(best - K[k_ids], 0.0)
+    best = np.full((nets.n, model.n_issues), -1.0)  # -1: no members
+    _best_member_practice(mem.net, mem.city, model.cities.practice, best)
+    K = nets.knowledge[: nets.n]
+    has = best[:, 0] >= 0
+    K[has] += cfg.absorption * np.maximum(best[has] - K[has], 0.0)
+
+
+@jit
+def _best_member_practice(net, city, practice, best):
+    """best[k, i] = max over the members c of k of practice[c, i] (left at its initial value without members)."""
+    I = practice.shape[1]
+    for e in range(len(net)):
+        k, ci = net[e], city[e]
+        for i in range(I):
+            if practice[ci, i] > best[k, i]:
+                best[k, i] = practice[ci, i]
 
 
 def link_weights(model) -> np.ndarray:
     """(n x n) yearly transfer rates R_kj of horizontal flow: bridges (shared members) and platform links."""
     nets = model.networks
     n = nets.n
-    S = model.memberships.matrix(model.cities.n, n)
-    shared = (S.T @ S).toarray() if n else np.zeros((0, 0))
+    mem = model.memberships
+    sel = mem.selection(model.cities.n, n)  # memberships in city order
+    shared = np.zeros((n, n))
+    _shared_members(sel.indptr, mem.net[sel.indices], shared)
     W = model.cfg.spillover.horizontal_rate * np.minimum(1.0, shared / model.cfg.spillover.bridge_scale)
     L = model.levers.link_matrix(n)
     if L is not None:
@@ -171,6 +177,16 @@ def link_weights(model) -> np.ndarray:
     W[~op] = 0.0
     W[:, ~op] = 0.0
     return W
+
+
+@jit
+def _shared_members(indptr, net, shared):
+    """shared[k, j] = number of cities that are members of both k and j (k != j)."""
+    for ci in range(len(indptr) - 1):
+        for a in range(indptr[ci], indptr[ci + 1]):
+            for b in range(indptr[ci], indptr[ci + 1]):
+                if a != b:
+                    shared[net[a], net[b]] += 1.0
 
 
 def horizontal(model, year: int):
@@ -186,18 +202,42 @@ def horizontal(model, year: int):
     if len(idx) < 2:
         return
     W = link_weights(model)[np.ix_(idx, idx)]
-    K = nets.knowledge[idx]
-    gain = np.zeros_like(K)
-    rows = np.arange(len(idx))
-    for i in range(K.shape[1]):
-        d = np.maximum(K[None, :, i] - K[:, None, i], 0.0)  # d[k, j] = K_j - K_k
-        wd = W * d
-        best = wd.argmax(axis=1)
-        gain[:, i] = wd[rows, best]
-        w_best = np.minimum(1.0, W[rows, best] / max(cfg.horizontal_rate, 1e-12))
-        adopt = (gain[:, i] > 0) & (u[idx, i] < cfg.standard_adoption * w_best)
-        nets.standard[idx[adopt], i] = nets.standard[idx[best[adopt]], i]
-    nets.knowledge[idx] = K + gain
+    _horizontal(idx, W, nets.knowledge, nets.standard, u, float(cfg.horizontal_rate), float(cfg.standard_adoption))
+
+
+@jit
+def _horizontal(idx, W, K, std, u, rate, adoption):
+    """For each operating network a (rows idx) and issue i: the partner b with the largest
+    W_ab max(0, K_bi - K_ai) (the first such), whose gain is added to K_ai after all issues, and
+    whose standard a adopts when u_ai < adoption x min(1, W_ab / rate) (standards read before any
+    adoption on the issue)."""
+    m = len(idx)
+    I = K.shape[1]
+    Ks = np.empty((m, I))
+    for a in range(m):
+        for i in range(I):
+            Ks[a, i] = K[idx[a], i]
+    gain = np.zeros((m, I))
+    new_std = np.empty(m, np.int64)
+    adopt = np.zeros(m, np.bool_)
+    for i in range(I):
+        for a in range(m):
+            best = 0
+            bv = W[a, 0] * max(Ks[0, i] - Ks[a, i], 0.0)
+            for b in range(1, m):
+                v = W[a, b] * max(Ks[b, i] - Ks[a, i], 0.0)
+                if v > bv:
+                    best, bv = b, v
+            gain[a, i] = bv
+            w_best = min(1.0, W[a, best] / max(rate, 1e-12))
+            adopt[a] = bv > 0 and u[idx[a], i] < adoption * w_best
+            new_std[a] = std[idx[best], i]
+        for a in range(m):
+            if adopt[a]:
+                std[idx[a], i] = new_std[a]
+    for a in range(m):
+        for i in range(I):
+            K[idx[a], i] = Ks[a, i] + gain[a, i]
 
 
 def learning(model) -> tuple[np.ndarray, np.ndarray]:

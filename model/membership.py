@@ -107,11 +107,23 @@ def refresh_counts(model):
         mem.country_counts = np.zeros((model.countries.n, 0))
         mem.region_counts = np.zeros((model.n_regions, 0))
         return
-    vis_sum = np.bincount(mem.net, weights=c.visibility[mem.city], minlength=n)[:n]
-    nets.prestige[:n] = vis_sum / np.maximum(nets.members[:n], 1)
     C, R = model.countries.n, model.n_regions
-    mem.country_counts = np.bincount(c.country[mem.city] * n + mem.net, minlength=C * n)[: C * n].reshape(C, n)
-    mem.region_counts = np.bincount(c.region[mem.city] * n + mem.net, minlength=R * n)[: R * n].reshape(R, n)
+    vis_sum = np.zeros(n)
+    mem.country_counts = np.zeros((C, n), dtype=np.int64)
+    mem.region_counts = np.zeros((R, n), dtype=np.int64)
+    _member_counts(mem.net, mem.city, c.visibility, c.country, c.region, vis_sum, mem.country_counts, mem.region_counts)
+    nets.prestige[:n] = vis_sum / np.maximum(nets.members[:n], 1)
+
+
+@jit
+def _member_counts(net, city, visibility, country, region, vis_sum, by_country, by_region):
+    """One pass over the memberships (edge order): members' visibility per network, members per
+    country and network, per region and network."""
+    for e in range(len(net)):
+        k, ci = net[e], city[e]
+        vis_sum[k] += visibility[ci]
+        by_country[country[ci], k] += 1
+        by_region[region[ci], k] += 1
 
 
 def invitations(model) -> tuple[np.ndarray, np.ndarray]:
@@ -215,34 +227,6 @@ def _pair_utility(c, k, member, A, K, open_seen, region, members, programme, pre
         out[j] = e * engaged + w[1] * learn + w[2] * funds - w[7] * fee[kk] / b - w[8] * drift[kk]
 
 
-def greedy_fit(owner: np.ndarray, size: np.ndarray, cost: np.ndarray, capacity: np.ndarray,
-               budget: np.ndarray) -> np.ndarray:
-    """Accept items in order within each owner (items grouped by owner, in preference order): an item
-    is taken when the owner's accepted sizes plus its size fit `capacity` and the accepted costs plus
-    its cost fit `budget` (later, smaller items may still fit). One compiled pass over the items."""
-    keep = np.zeros(len(owner), dtype=np.bool_)
-    if len(owner):
-        _greedy_fit(np.asarray(owner, dtype=np.int64), np.asarray(size, dtype=np.float64),
-                    np.asarray(cost, dtype=np.float64), np.asarray(capacity, dtype=np.float64),
-                    np.asarray(budget, dtype=np.float64), keep)
-    return keep
-
-
-@jit
-def _greedy_fit(owner, size, cost, capacity, budget, keep):
-    prev = -1
-    used_s = 0.0
-    used_c = 0.0
-    for j in range(len(owner)):
-        o = owner[j]
-        if o != prev:
-            prev, used_s, used_c = o, 0.0, 0.0
-        if used_s + size[j] <= capacity[o] + 1e-9 and used_c + cost[j] <= budget[o] + 1e-12:
-            keep[j] = True
-            used_s += size[j]
-            used_c += cost[j]
-
-
 def _group_rank(keys: np.ndarray) -> np.ndarray:
     """Position of each element within its run of equal keys (keys already sorted)."""
     n = len(keys)
@@ -276,8 +260,8 @@ def membership_phase(model, year: int) -> dict:
     reviewing = u_review < min(1.0, cfg.review_rate * lev.review_boost)
     reviewing[inv_c] = True
     # a city whose budget or attention no longer covers what it holds (a shock's cuts) must review
-    fees = np.bincount(mem.city, weights=nets.fee[mem.net], minlength=N)
-    held = np.bincount(mem.city, weights=nets.engagement[mem.net], minlength=N)
+    fees, held = np.zeros(N), np.zeros(N)
+    _held(mem.city, mem.net, nets.fee, nets.engagement, fees, held)
     reviewing |= (fees > cities.budget + 1e-12) | (held > cities.attention + 1e-9)
     # reviewers and this year's founders reconsider the standards they practise (knowledge.py)
     model.reviewers = reviewing | model.new_founders
@@ -287,8 +271,8 @@ def membership_phase(model, year: int) -> dict:
     vis = network_visibility_weights(model, active)
     S = cfg.candidates
     samp_c = np.repeat(R, S)
-    cum = np.cumsum(vis)
-    samp_k = active[np.searchsorted(cum, u_cand[R].ravel() * cum[-1], side="right").clip(0, len(active) - 1)]
+    samp_k = np.empty(len(R) * S, dtype=np.int64)
+    _sample(np.cumsum(vis), active, u_cand, R, samp_k)
     pc = np.concatenate([mem.city[own], samp_c, inv_c])
     pk = np.concatenate([mem.net[own], samp_k, inv_k])
     key = pc * n + pk
@@ -315,12 +299,8 @@ def membership_phase(model, year: int) -> dict:
     want = np.where(is_member, nets.active[pk] & ((U > -cfg.switching_cost + choosy) | committed),
                     elig & (U > cfg.join_threshold + choosy))
     # attention and budget: committed memberships first, then by decreasing utility, each that fits
-    frac = 0.5 - np.arctan(U) / np.pi  # in (0, 1), smaller for larger U
-    order = np.argsort(pc + np.where(committed, 0.5 * frac, 0.5 + 0.5 * frac), kind="stable")
-    w_idx = order[want[order]]
-    keep = greedy_fit(pc[w_idx], nets.engagement[pk[w_idx]], nets.fee[pk[w_idx]], cities.attention, cities.budget)
-    accepted = np.zeros(len(pc), dtype=bool)
-    accepted[w_idx[keep]] = True
+    accepted = np.zeros(len(pc), dtype=np.bool_)
+    _choose(pc, pk, U, committed, want, nets.engagement, nets.fee, cities.attention, cities.budget, accepted)
     # competitive networks select the best-ranked applicants up to their open slots
     newc = accepted & ~is_member & (rule == COMPETITIVE)
     if newc.any():
@@ -336,21 +316,102 @@ def membership_phase(model, year: int) -> dict:
     leaves = is_member & ~accepted
     joins = ~is_member & accepted
     refused = invited & ~is_member & ~accepted  # declined invitations are not repeated
-    for k in np.unique(pk[refused]):
-        who = pc[refused & (pk == k)]
-        mem.declined[int(k)] = np.union1d(mem.declined.get(int(k), who[:0]), who)
+    r = np.flatnonzero(refused)
+    if len(r):
+        r = r[np.argsort(pk[r], kind="stable")]  # by network; cities ascending within (pairs sorted by city)
+        rk = pk[r]
+        cut = np.flatnonzero(rk[1:] != rk[:-1]) + 1
+        for k, who in zip(rk[np.r_[0, cut]].tolist(), np.split(pc[r], cut)):
+            prev = mem.declined.get(k)
+            mem.declined[k] = who if prev is None else np.union1d(prev, who)
     if leaves.any():
         stay_mask = np.ones(len(mem), dtype=bool)
         stay_mask[edge_pos[leaves]] = False
         mem.keep(stay_mask)
     if joins.any():
         mem.add(pc[joins], pk[joins], year)
-    engaged = np.bincount(mem.city, weights=nets.engagement[mem.net], minlength=N)
+    engaged, _ = np.zeros(N), np.zeros(N)
+    _held(mem.city, mem.net, nets.engagement, nets.engagement, engaged, _)
     cities.visibility += cfg.fluency_gain * np.minimum(1.0, engaged / 3.0) * (1 - cities.visibility)
     refresh_counts(model)  # after the fluency gain, so prestige reads this year's visibility
     n_j, n_l = int(joins.sum()), int(leaves.sum())
     model.last_churn = n_l / max(before, 1)
     return {"joins": n_j, "leaves": n_l}
+
+
+@jit
+def _held(city, net, fee, engagement, fees, held):
+    """Per city: the fees and the engagement of the memberships it holds (edge order)."""
+    for e in range(len(city)):
+        fees[city[e]] += fee[net[e]]
+        held[city[e]] += engagement[net[e]]
+
+
+@jit
+def _sample(cum, active, u, R, out):
+    """For each reviewing city r (in R order) and candidate slot s, the active network whose
+    cumulative visibility weight first exceeds u[r, s] x total (np.searchsorted side="right"),
+    found from a guide table of buckets of equal width (a step or two from the bucket's first
+    candidate; the scans make it exact whatever the rounding of the bucket)."""
+    S = u.shape[1]
+    L = len(cum)
+    total = cum[-1]
+    G = 2 * L
+    guide = np.empty(G + 1, np.int64)
+    i = 0
+    for b in range(G + 1):
+        t = total * b / G
+        while i < L and cum[i] <= t:
+            i += 1
+        guide[b] = i
+    for j in range(len(R)):
+        for s in range(S):
+            x = u[R[j], s] * total
+            b = min(max(int(x / total * G), 0), G) if total > 0 else 0
+            i = guide[b]
+            while i > 0 and cum[i - 1] > x:
+                i -= 1
+            while i < L and cum[i] <= x:
+                i += 1
+            out[j * S + s] = active[min(i, L - 1)]
+
+
+@jit
+def _choose(pc, pk, U, committed, want, engagement, fee, attention, budget, accepted):
+    """Each city's wanted networks (pairs grouped by city, as `pc` is sorted), committed ones first,
+    then by decreasing utility (ties: pair order), each taken while its engagement fits the city's
+    attention and its fee the city's budget (later, smaller ones may still fit)."""
+    P = len(pc)
+    idx = np.empty(64, np.int64)
+    a = 0
+    while a < P:
+        b = a
+        while b < P and pc[b] == pc[a]:
+            b += 1
+        m = 0
+        if b - a > len(idx):
+            idx = np.empty(2 * (b - a), np.int64)
+        for p in range(a, b):  # the wanted pairs, by a stable insertion sort: committed first, then larger U
+            if not want[p]:
+                continue
+            t = m - 1
+            while t >= 0 and (committed[p] > committed[idx[t]]
+                              or (committed[p] == committed[idx[t]] and U[p] > U[idx[t]])):
+                idx[t + 1] = idx[t]
+                t -= 1
+            idx[t + 1] = p
+            m += 1
+        ci = pc[a]
+        used_s = 0.0
+        used_c = 0.0
+        for j in range(m):
+            p = idx[j]
+            k = pk[p]
+            if used_s + engagement[k] <= attention[ci] + 1e-9 and used_c + fee[k] <= budget[ci] + 1e-12:
+                accepted[p] = True
+                used_s += engagement[k]
+                used_c += fee[k]
+        a = b
 
 
 def network_visibility_weights(model, active: np.ndarray) -> np.ndarray:

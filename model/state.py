@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from model.compiled import jit
+
 RULES = ("open", "threshold", "invitation", "competitive")
 
 
@@ -209,20 +211,33 @@ class Memberships:
         return self._by_edge
 
     def _refresh(self, n_cities: int, n_networks: int):
-        """Both matrices, built directly in CSR form (a stable counting order by city; 16-bit keys
-        use numpy's radix sort)."""
+        """Both matrices, built directly in CSR form (a stable counting sort by city, `_by_city`)."""
         key = (self.version, len(self.city), n_cities, n_networks)
         if self._key == key:
             return
         city = self.city
-        keys = city.astype(np.uint16) if n_cities <= 65535 else city
-        order = np.argsort(keys, kind="stable")
         indptr = np.zeros(n_cities + 1, dtype=np.int64)
-        np.cumsum(np.bincount(city, minlength=n_cities), out=indptr[1:])
+        order = np.empty(len(city), dtype=np.int64)
+        _by_city(city, indptr, order)
         data = np.ones(len(city), dtype=np.float64)
         self._by_net = sp.csr_matrix((data, self.net[order], indptr), shape=(n_cities, n_networks))
         self._by_edge = sp.csr_matrix((data, order, indptr), shape=(n_cities, len(city)))
         self._key = key
+
+
+@jit
+def _by_city(city, indptr, order):
+    """A stable counting sort of the edge list by city: indptr[c]..indptr[c+1] the positions in
+    `order` of city c's memberships, in edge-list order."""
+    for e in range(len(city)):
+        indptr[city[e] + 1] += 1
+    for c in range(len(indptr) - 1):
+        indptr[c + 1] += indptr[c]
+    fill = indptr[:-1].copy()
+    for e in range(len(city)):
+        c = city[e]
+        order[fill[c]] = e
+        fill[c] += 1
 
 
 @dataclass
