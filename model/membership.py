@@ -299,8 +299,7 @@ def membership_phase(model, year: int) -> dict:
     want = np.where(is_member, nets.active[pk] & ((U > -cfg.switching_cost + choosy) | committed),
                     elig & (U > cfg.join_threshold + choosy))
     # attention and budget: committed memberships first, then by decreasing utility, each that fits
-    accepted = np.zeros(len(pc), dtype=np.bool_)
-    _choose(pc, pk, U, committed, want, nets.engagement, nets.fee, cities.attention, cities.budget, accepted)
+    accepted = choose(pc, pk, U, committed, want, nets.engagement, nets.fee, cities.attention, cities.budget)
     # competitive networks select the best-ranked applicants up to their open slots
     newc = accepted & ~is_member & (rule == COMPETITIVE)
     if newc.any():
@@ -374,6 +373,16 @@ def _sample(cum, active, u, R, out):
             while i < L and cum[i] <= x:
                 i += 1
             out[j * S + s] = active[min(i, L - 1)]
+
+
+def choose(pc, pk, U, committed, want, engagement, fee, attention, budget) -> np.ndarray:
+    """(pairs,) bool: the pairs (city pc, network pk; sorted by city) each city takes (`_choose`)."""
+    accepted = np.zeros(len(pc), dtype=np.bool_)
+    _choose(np.asarray(pc, dtype=np.int64), np.asarray(pk, dtype=np.int64), np.asarray(U, dtype=np.float64),
+            np.asarray(committed, dtype=np.bool_), np.asarray(want, dtype=np.bool_),
+            np.asarray(engagement, dtype=np.float64), np.asarray(fee, dtype=np.float64),
+            np.asarray(attention, dtype=np.float64), np.asarray(budget, dtype=np.float64), accepted)
+    return accepted
 
 
 @jit

@@ -263,14 +263,27 @@ def test_declined_invitations_are_remembered(make_model, add_networks, set_membe
     assert set(m.memberships.declined[1].tolist()) >= {5, 6}
 
 
-def test_greedy_fit_takes_each_item_that_still_fits():
-    # owner 0: items of sizes (1.0, 0.6, 0.1) in preference order, capacity 1.15: the first fits (1.0),
-    # the second does not (1.6), the third still does (1.1); owner 1: costs (0.5, 0.6) with budget 1:
-    # the second would overflow the budget
-    owner = np.array([0, 0, 0, 1, 1])
-    keep = membership.greedy_fit(owner, np.array([1.0, 0.6, 0.1, 0.2, 0.2]), np.array([0, 0, 0, 0.5, 0.6]),
-                                 capacity=np.array([1.15, 5.0]), budget=np.array([10.0, 1.0]))
-    assert keep.tolist() == [True, False, True, True, False]
+def test_choice_takes_each_wanted_network_that_still_fits_committed_first_then_by_utility():
+    # city 0: networks 0, 1, 2 of engagement 1.0, 0.6, 0.1 with utilities 3, 2, 1, attention 1.15: the
+    # first fits (1.0), the second does not (1.6), the third still does (1.1); city 1: fees 0.5, 0.6
+    # with budget 1: the second would overflow it. City 2: the committed network (utility 0, fee 0.7)
+    # comes before the one of utility 5 (fee 0.6), which no longer fits the budget of 1; the unwanted
+    # network of utility 9 is not taken although it would fit.
+    pc = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    pk = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    U = np.array([3.0, 2.0, 1.0, 1.0, 0.5, 5.0, 0.0, 9.0])
+    committed = np.array([False] * 6 + [True, False])
+    want = np.array([True] * 7 + [False])
+    engagement = np.array([1.0, 0.6, 0.1, 0.2, 0.2, 0.1, 0.1, 0.1])
+    fee = np.array([0, 0, 0, 0.5, 0.6, 0.6, 0.7, 0.0])
+    got = membership.choose(pc, pk, U, committed, want, engagement, fee,
+                            attention=np.array([1.15, 5.0, 5.0]), budget=np.array([10.0, 1.0, 1.0]))
+    assert got.tolist() == [True, False, True, True, False, False, True, False]
+    # the order of the pairs within a city does not matter, only utility and commitment
+    rev = np.array([2, 1, 0, 4, 3, 7, 6, 5])
+    again = membership.choose(pc, pk[rev], U[rev], committed[rev], want[rev], engagement, fee,
+                              attention=np.array([1.15, 5.0, 5.0]), budget=np.array([10.0, 1.0, 1.0]))
+    assert again.tolist() == got[rev].tolist()
 
 
 def test_a_declaration_fits_where_a_programme_network_does_not(make_model, add_networks, set_members):
