@@ -34,9 +34,9 @@ def member_mean_priority(model) -> np.ndarray:
     nets = model.networks
     n = nets.n
     mem = model.memberships
-    sel = mem.selection(model.cities.n, n)  # memberships in city order
+    o = mem.by_city(model.cities.n)  # memberships in city order
     sums = np.zeros((n, model.n_issues))
-    _member_sums(mem.city[sel.indices], mem.net[sel.indices], model.cities.priority, sums)
+    _member_sums(o.city, o.net, model.cities.priority, sums)
     cnt = nets.members[:n].astype(float)
     mean = np.where(cnt[:, None] > 0, sums / np.maximum(cnt, 1)[:, None], nets.agenda[:n])
     return mean

@@ -165,9 +165,9 @@ def link_weights(model) -> np.ndarray:
     nets = model.networks
     n = nets.n
     mem = model.memberships
-    sel = mem.selection(model.cities.n, n)  # memberships in city order
+    o = mem.by_city(model.cities.n)  # memberships in city order
     shared = np.zeros((n, n))
-    _shared_members(sel.indptr, mem.net[sel.indices], shared)
+    _shared_members(o.indptr, o.net, shared)
     W = model.cfg.spillover.horizontal_rate * np.minimum(1.0, shared / model.cfg.spillover.bridge_scale)
     L = model.levers.link_matrix(n)
     if L is not None:
@@ -249,8 +249,7 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
     N, I = c.practice.shape
     n = nets.n
     mem = model.memberships
-    sel = mem.selection(N, n)  # memberships in city order: sel.indptr per city, sel.indices edge positions
-    net = mem.net[sel.indices] if len(mem) else np.zeros(0, dtype=np.int64)
+    o = mem.by_city(N)  # memberships in city order
     execution = np.clip(1 - cfg.drift_execution * nets.drift[:n], 0.0, 1.0)
     rate = cfg.member_learning * nets.secretariat[:n] * nets.engagement[:n] * execution  # r_ck / capacity_c
     pool, provider = open_pool(model)
@@ -262,7 +261,7 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
     gain = np.empty((N, I))
     network = np.empty((N, I))
     high = np.asarray(model.high, dtype=np.bool_)
-    _learn(sel.indptr, net, nets.knowledge, nets.standard, rate, c.practice, c.priority, c.capacity, c.standard,
+    _learn(o.indptr, o.net, nets.knowledge, nets.standard, rate, c.practice, c.priority, c.capacity, c.standard,
            c.region, pool, open_std, who, high, float(cfg.compatibility), float(cfg.nonmember_learning),
            float(cfg.innovation), float(cfg.high_politics_competence), float(cfg.depreciation),
            1.0 / max(model.cfg.knowledge.switch_ratio, 1e-9), gain, network)

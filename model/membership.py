@@ -141,7 +141,9 @@ def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     hc = np.concatenate(heads)
     hk = np.repeat(inv, [len(h) for h in heads])
     key = hk * N + hc
-    sel = np.isin(mem.net, inv)
+    is_inv = np.zeros(n, dtype=bool)
+    is_inv[inv] = True
+    sel = is_inv[mem.net]
     taken = np.sort(mem.net[sel] * N + mem.city[sel])  # current members of these networks
     refused = [k * N + mem.declined[int(k)] for k in inv if int(k) in mem.declined]
     if refused:
@@ -169,12 +171,20 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray, open_seen: 
     c = np.asarray(c, dtype=np.int64)
     k = np.asarray(k, dtype=np.int64)
     member = np.asarray(member, dtype=np.int64)
-    same_c = mem.country_counts[cities.country[c], k] - member
-    same_r = mem.region_counts[cities.region[c], k] - member
+    same_c, same_r = np.empty(len(c)), np.empty(len(c))
+    _same_place(c, k, member, cities.country, cities.region, mem.country_counts, mem.region_counts, same_c, same_r)
     n = nets.n
     return pair_utility(model, c, k, member, nets.agenda, nets.knowledge, open_seen, nets.members[:n], nets.programme[:n],
                         nets.prestige[:n], nets.rule[:n], nets.openness[:n], nets.fee[:n], nets.engagement[:n],
                         nets.drift[:n], same_c, same_r)
+
+
+@jit
+def _same_place(c, k, member, country, region, by_country, by_region, same_c, same_r):
+    """The other members of network k[j] from city c[j]'s country and region."""
+    for j in range(len(c)):
+        same_c[j] = by_country[country[c[j]], k[j]] - member[j]
+        same_r[j] = by_region[region[c[j]], k[j]] - member[j]
 
 
 def pair_utility(model, c, k, member, A, K, open_seen, members, programme, prestige, rule, openness, fee, engagement,

@@ -115,6 +115,21 @@ def size_classes(model) -> tuple[np.ndarray, np.ndarray]:
     return model._size_classes
 
 
+def group_means(model) -> dict[str, np.ndarray]:
+    """Weights w_g = mask_g / |g| of the fixed city groups (North, South, largest 10%, smallest 50%),
+    so that a group's mean of a per-city quantity x is the product x @ w_g (a group with no city: NaN
+    weights). Populations and the North/South split do not change in a run."""
+    if getattr(model, "_group_means", None) is None:
+        big, small = size_classes(model)
+        north = model.cities.north.astype(bool)
+        out = {}
+        for name, mask in (("north", north), ("south", ~north), ("big", big), ("small", small)):
+            cnt = int(mask.sum())
+            out[name] = mask / cnt if cnt else np.full(len(mask), np.nan)
+        model._group_means = out
+    return model._group_means
+
+
 def comparison_strata(model) -> np.ndarray:
     """(cities,) stratum of comparable cities: population quintile x region (populations do not change)."""
     if getattr(model, "_strata", None) is None:
@@ -155,10 +170,11 @@ def small_city_growth(model) -> float:
     low = ~model.high
     if not low.any():
         return float("nan")
-    if getattr(model, "_small_half", None) is None:
+    if getattr(model, "_small_weights", None) is None:
         pop = model.cities.population
-        model._small_half = np.flatnonzero(pop <= np.median(pop))
-    return float(np.take(model.gains, model._small_half, axis=0)[:, low].mean() * 1000)
+        half = pop <= np.median(pop)
+        model._small_weights = half / half.sum()
+    return float((model._small_weights @ model.gains) @ (low / low.sum()) * 1000)
 
 
 def budget_share_under_1pct(model) -> float:
@@ -209,9 +225,11 @@ def observe(model, phase_out: dict | None) -> dict:
     cap = capability(model)
     row["mean_capacity"] = float(cap.mean())
     row["gini_capacity"] = gini(cap)
-    row["north_south_gap"] = float(cap[c.north].mean() - cap[~c.north].mean()) if c.north.any() and (~c.north).any() else 0.0
-    big, small = size_classes(model)
-    row["size_gap"] = float(cap[big].mean() - cap[small].mean()) if big.any() and small.any() else 0.0
+    g = group_means(model)
+    north_south = float(cap @ g["north"] - cap @ g["south"])
+    row["north_south_gap"] = north_south if np.isfinite(north_south) else 0.0
+    size_gap = float(cap @ g["big"] - cap @ g["small"])
+    row["size_gap"] = size_gap if np.isfinite(size_gap) else 0.0
     row["nonmember_access"] = nonmember_access(model)
     row["small_city_growth"] = small_city_growth(model)
     has_city = np.bincount(c.country, minlength=co.n) > 0
@@ -231,10 +249,9 @@ def observe(model, phase_out: dict | None) -> dict:
     m = nets.members[:n] * op
     row["agenda_misalignment"] = float((nets.misalignment[:n] * m).sum() / m.sum()) if m.sum() > 0 else 0.0
     row["partnered_share"] = float((nets.partner_share[:n][op] > 0).mean()) if n_op else 0.0
-    row["participation_small_large"] = _ratio(per_city[small].mean() if small.any() else np.nan,
-                                              per_city[big].mean() if big.any() else np.nan)
-    row["participation_south_north"] = _ratio(per_city[~c.north].mean() if (~c.north).any() else np.nan,
-                                              per_city[c.north].mean() if c.north.any() else np.nan)
+    held = per_city.astype(np.float64)
+    row["participation_small_large"] = _ratio(held @ g["small"], held @ g["big"])
+    row["participation_south_north"] = _ratio(held @ g["south"], held @ g["north"])
     if initial:
         for k in FLOW_METRICS:
             row[k] = float("nan")

@@ -41,23 +41,25 @@ def engagement(model) -> np.ndarray:
     if len(mem) == 0:
         return np.zeros((c.n, model.n_issues))
     n = nets.n
-    sel = mem.selection(c.n, n)  # memberships in city order
+    o = mem.by_city(c.n)  # memberships in city order
     E = np.empty((c.n, model.n_issues))
-    _engagement(sel.indptr, mem.net[sel.indices], nets.agenda, nets.engagement, E)
+    _engagement(o.indptr, o.net, nets.agenda, nets.engagement, E)
     return E
 
 
 @jit
 def _engagement(indptr, net, A, eng, E):
-    """E_ci = min(1, sum over c's memberships k of eng_k x A_ki)."""
+    """E_ci = min(1, sum over c's memberships k of eng_k x A_ki) (memberships in city order)."""
     N, I = E.shape
+    x = np.empty(I)
     for ci in range(N):
+        x[:] = 0.0
+        for e in range(indptr[ci], indptr[ci + 1]):
+            k = net[e]
+            for i in range(I):
+                x[i] += A[k, i] * eng[k]
         for i in range(I):
-            x = 0.0
-            for e in range(indptr[ci], indptr[ci + 1]):
-                k = net[e]
-                x += A[k, i] * eng[k]
-            E[ci, i] = min(1.0, x)
+            E[ci, i] = min(1.0, x[i])
 
 
 def down(model, E: np.ndarray):

@@ -171,9 +171,10 @@ class Memberships:
     declined: dict = field(default_factory=dict)  # network -> cities that refused its invitation
     country_counts: np.ndarray | None = None  # (countries x networks) members per country
     region_counts: np.ndarray | None = None  # (regions x networks) members per region
-    _key: tuple | None = field(default=None, repr=False)
-    _by_net: sp.csr_matrix | None = field(default=None, repr=False)
-    _by_edge: sp.csr_matrix | None = field(default=None, repr=False)
+    _order_key: tuple | None = field(default=None, repr=False)
+    _order: CityOrder | None = field(default=None, repr=False)
+    _matrix_key: tuple | None = field(default=None, repr=False)
+    _matrix: sp.csr_matrix | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.city)
@@ -201,28 +202,35 @@ class Memberships:
     def matrix(self, n_cities: int, n_networks: int) -> sp.csr_matrix:
         """City x network sparse 0/1 membership matrix (networks ever founded as columns); cached
         until the memberships or the number of networks change. Treat it as read-only."""
-        self._refresh(n_cities, n_networks)
-        return self._by_net
-
-    def selection(self, n_cities: int, n_networks: int) -> sp.csr_matrix:
-        """City x edge 0/1 matrix (cached with `matrix`): `selection @ values` sums any
-        per-membership quantity over each city's memberships."""
-        self._refresh(n_cities, n_networks)
-        return self._by_edge
-
-    def _refresh(self, n_cities: int, n_networks: int):
-        """Both matrices, built directly in CSR form (a stable counting sort by city, `_by_city`)."""
         key = (self.version, len(self.city), n_cities, n_networks)
-        if self._key == key:
-            return
-        city = self.city
-        indptr = np.zeros(n_cities + 1, dtype=np.int64)
-        order = np.empty(len(city), dtype=np.int64)
-        _by_city(city, indptr, order)
-        data = np.ones(len(city), dtype=np.float64)
-        self._by_net = sp.csr_matrix((data, self.net[order], indptr), shape=(n_cities, n_networks))
-        self._by_edge = sp.csr_matrix((data, order, indptr), shape=(n_cities, len(city)))
-        self._key = key
+        if self._matrix_key != key:
+            o = self.by_city(n_cities)
+            self._matrix = sp.csr_matrix((np.ones(len(o.net)), o.net, o.indptr), shape=(n_cities, n_networks))
+            self._matrix_key = key
+        return self._matrix
+
+    def by_city(self, n_cities: int) -> CityOrder:
+        """The memberships in city order (a stable counting sort, `_by_city`): city c's memberships
+        are positions indptr[c]..indptr[c+1] of `order` (edge-list positions), `city` and `net`;
+        cached until the memberships change. Treat it as read-only."""
+        key = (self.version, len(self.city), n_cities)
+        if self._order_key != key:
+            indptr = np.zeros(n_cities + 1, dtype=np.int64)
+            order = np.empty(len(self.city), dtype=np.int64)
+            _by_city(self.city, indptr, order)
+            self._order = CityOrder(indptr, order, self.city[order], self.net[order])
+            self._order_key = key
+        return self._order
+
+
+@dataclass(frozen=True)
+class CityOrder:
+    """The membership edge list in city order (`Memberships.by_city`)."""
+
+    indptr: np.ndarray  # (cities + 1,) run of each city
+    order: np.ndarray  # edge-list positions, city by city (edge-list order within a city)
+    city: np.ndarray  # the memberships' cities in this order
+    net: np.ndarray  # the memberships' networks in this order
 
 
 @jit

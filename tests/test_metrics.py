@@ -92,7 +92,7 @@ def _access_state(make_model, add_networks, set_members, rule=INVITATION):
     c = m.cities
     c.population[:] = np.arange(1, 11) * 1e5
     c.region[:] = 0
-    m._size_classes = m._strata = m._small_half = None  # populations do not change in a run: the caches were built at set-up
+    m._size_classes = m._strata = m._small_weights = m._group_means = None  # populations do not change in a run: the caches were built at set-up
     add_networks(m, 2, rules=[rule, OPEN], agenda=[[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
     set_members(m, {0: [0, 2], 1: [8, 9]})
     g = np.zeros((10, 3))
