@@ -97,31 +97,38 @@ def eligible_mask(model, k: int) -> np.ndarray:
 
 
 def refresh_counts(model):
-    """Members per network, prestige (members' mean visibility) and members per country and region,
-    from the membership edge list (after every change of memberships)."""
+    """Members per network and prestige (members' mean visibility), from the membership edge list
+    (after every change of memberships and of visibility). Members per country and region are
+    counted when read (`place_counts`)."""
     c, nets, mem = model.cities, model.networks, model.memberships
     n = nets.n
     nets.members[:] = 0
     nets.members[:n] = np.bincount(mem.net, minlength=n)[:n]
     if n == 0:
-        mem.country_counts = np.zeros((model.countries.n, 0))
-        mem.region_counts = np.zeros((model.n_regions, 0))
         return
-    C, R = model.countries.n, model.n_regions
-    vis_sum = np.zeros(n)
-    mem.country_counts = np.zeros((C, n), dtype=np.int64)
-    mem.region_counts = np.zeros((R, n), dtype=np.int64)
-    _member_counts(mem.net, mem.city, c.visibility, c.country, c.region, vis_sum, mem.country_counts, mem.region_counts)
+    vis_sum = np.bincount(mem.net, weights=c.visibility[mem.city], minlength=n)[:n]
     nets.prestige[:n] = vis_sum / np.maximum(nets.members[:n], 1)
 
 
+def place_counts(model) -> tuple[np.ndarray, np.ndarray]:
+    """(countries x networks) and (regions x networks) members, from the edge list; cached on the
+    memberships until they or the number of networks change (cities do not move)."""
+    mem, n = model.memberships, model.networks.n
+    key = (mem.version, len(mem), n)
+    if mem.country_counts is None or mem._place_key != key:
+        mem.country_counts = np.zeros((model.countries.n, n), dtype=np.int64)
+        mem.region_counts = np.zeros((model.n_regions, n), dtype=np.int64)
+        _place_counts(mem.net, mem.city, model.cities.country, model.cities.region, mem.country_counts,
+                      mem.region_counts)
+        mem._place_key = key
+    return mem.country_counts, mem.region_counts
+
+
 @jit
-def _member_counts(net, city, visibility, country, region, vis_sum, by_country, by_region):
-    """One pass over the memberships (edge order): members' visibility per network, members per
-    country and network, per region and network."""
+def _place_counts(net, city, country, region, by_country, by_region):
+    """Members per country and network, per region and network (one pass over the memberships)."""
     for e in range(len(net)):
         k, ci = net[e], city[e]
-        vis_sum[k] += visibility[ci]
         by_country[country[ci], k] += 1
         by_region[region[ci], k] += 1
 
@@ -172,7 +179,8 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray, open_seen: 
     k = np.asarray(k, dtype=np.int64)
     member = np.asarray(member, dtype=np.int64)
     same_c, same_r = np.empty(len(c)), np.empty(len(c))
-    _same_place(c, k, member, cities.country, cities.region, mem.country_counts, mem.region_counts, same_c, same_r)
+    by_country, by_region = place_counts(model)
+    _same_place(c, k, member, cities.country, cities.region, by_country, by_region, same_c, same_r)
     n = nets.n
     return pair_utility(model, c, k, member, nets.agenda, nets.knowledge, open_seen, nets.members[:n], nets.programme[:n],
                         nets.prestige[:n], nets.rule[:n], nets.openness[:n], nets.fee[:n], nets.engagement[:n],
@@ -277,26 +285,22 @@ def membership_phase(model, year: int) -> dict:
     model.reviewers = reviewing | model.new_founders
     R = np.flatnonzero(reviewing)
     # candidate pairs: own networks, sampled networks, invitations
-    own = np.flatnonzero(reviewing[mem.city])  # positions in the edge list of reviewers' memberships
     vis = network_visibility_weights(model, active)
     S = cfg.candidates
-    samp_c = np.repeat(R, S)
     samp_k = np.empty(len(R) * S, dtype=np.int64)
     _sample(np.cumsum(vis), active, u_cand, R, samp_k)
-    pc = np.concatenate([mem.city[own], samp_c, inv_c])
-    pk = np.concatenate([mem.net[own], samp_k, inv_k])
-    key = pc * n + pk
-    key, first = np.unique(key, return_index=True)
-    pc, pk = pc[first], pk[first]
-    # own memberships come first, and every membership of a reviewer is among them, so a pair is a
-    # membership exactly when its first occurrence lies in that segment
-    is_member = first < len(own)
-    edge_pos = np.where(is_member, own[np.minimum(first, max(len(own) - 1, 0))] if len(own) else 0, -1)
-    committed = np.zeros(len(pc), dtype=bool)
+    o = mem.by_city(N)
+    inv_order = np.lexsort((inv_k, inv_c))
+    inv_c, inv_k = inv_c[inv_order], inv_k[inv_order]
+    size = int((o.indptr[R + 1] - o.indptr[R]).sum()) + len(samp_k) + len(inv_c)
+    pc, pk = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+    edge_pos = np.empty(size, dtype=np.int64)
+    invited = np.empty(size, dtype=np.bool_)
+    P = _candidate_pairs(R, o.indptr, o.order, o.net, samp_k, S, inv_c, inv_k, pc, pk, edge_pos, invited)
+    pc, pk, edge_pos, invited = pc[:P], pk[:P], edge_pos[:P], invited[:P]
+    is_member = edge_pos >= 0
+    committed = np.zeros(P, dtype=bool)
     committed[is_member] = mem.committed[edge_pos[is_member]] >= year
-    inv_keys = np.sort(inv_c * n + inv_k)
-    ipos = np.searchsorted(inv_keys, key).clip(0, max(len(inv_keys) - 1, 0))
-    invited = (inv_keys[ipos] == key) if len(inv_keys) else np.zeros(len(key), dtype=bool)
     # eligibility
     rule = nets.rule[pk]
     scope = nets.scope[pk]
@@ -393,6 +397,60 @@ def choose(pc, pk, U, committed, want, engagement, fee, attention, budget) -> np
             np.asarray(engagement, dtype=np.float64), np.asarray(fee, dtype=np.float64),
             np.asarray(attention, dtype=np.float64), np.asarray(budget, dtype=np.float64), accepted)
     return accepted
+
+
+@jit
+def _candidate_pairs(R, indptr, order, net, samp_k, S, inv_c, inv_k, pc, pk, edge_pos, invited):
+    """The distinct (city, network) pairs a reviewing city considers, sorted by city and network: its
+    memberships (edge_pos: the membership's position in the edge list; -1 for others), its S sampled
+    networks and the networks that invited it (invited; inv_c, inv_k sorted by city). Returns the
+    number of pairs written."""
+    ks = np.empty(64, np.int64)
+    src = np.empty(64, np.int64)  # edge position, or -1
+    inv = np.empty(64, np.bool_)
+    P = 0
+    q = 0  # next invitation
+    for j in range(len(R)):
+        c = R[j]
+        while q < len(inv_c) and inv_c[q] < c:
+            q += 1
+        q_end = q
+        while q_end < len(inv_c) and inv_c[q_end] == c:
+            q_end += 1
+        m = (indptr[c + 1] - indptr[c]) + S + (q_end - q)
+        if m > len(ks):
+            ks = np.empty(2 * m, np.int64)
+            src = np.empty(2 * m, np.int64)
+            inv = np.empty(2 * m, np.bool_)
+        t = 0
+        for e in range(indptr[c], indptr[c + 1]):  # own memberships first, then samples, then invitations
+            ks[t], src[t], inv[t] = net[e], order[e], False
+            t += 1
+        for s in range(S):
+            ks[t], src[t], inv[t] = samp_k[j * S + s], -1, False
+            t += 1
+        for x in range(q, q_end):
+            ks[t], src[t], inv[t] = inv_k[x], -1, True
+            t += 1
+        q = q_end
+        for a in range(1, t):  # stable insertion sort by network: the first occurrence of a network leads
+            ka, sa, ia = ks[a], src[a], inv[a]
+            b = a - 1
+            while b >= 0 and ks[b] > ka:
+                ks[b + 1], src[b + 1], inv[b + 1] = ks[b], src[b], inv[b]
+                b -= 1
+            ks[b + 1], src[b + 1], inv[b + 1] = ka, sa, ia
+        a = 0
+        while a < t:
+            b = a
+            any_inv = False
+            while b < t and ks[b] == ks[a]:
+                any_inv = any_inv or inv[b]
+                b += 1
+            pc[P], pk[P], edge_pos[P], invited[P] = c, ks[a], src[a], any_inv
+            P += 1
+            a = b
+    return P
 
 
 @jit

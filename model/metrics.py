@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.compiled import jit
+from model.compiled import dot, jit, matvec, vecmat
 
 from model.state import COMPETITIVE, INVITATION, RULES, col_sums
 
@@ -97,7 +97,7 @@ def capability(model) -> np.ndarray:
     """Each city's mean practice over low-politics issues."""
     low = ~model.high
     w = low / low.sum() if low.any() else np.full(len(low), 1.0 / len(low))
-    return model.cities.practice @ w
+    return matvec(model.cities.practice, w.astype(np.float64))
 
 
 def in_invitation_network(model) -> np.ndarray:
@@ -117,7 +117,7 @@ def size_classes(model) -> tuple[np.ndarray, np.ndarray]:
 
 def group_means(model) -> dict[str, np.ndarray]:
     """Weights w_g = mask_g / |g| of the fixed city groups (North, South, largest 10%, smallest 50%),
-    so that a group's mean of a per-city quantity x is the product x @ w_g (a group with no city: NaN
+    so that a group's mean of a per-city quantity x is the product x . w_g (a group with no city: NaN
     weights). Populations and the North/South split do not change in a run."""
     if getattr(model, "_group_means", None) is None:
         big, small = size_classes(model)
@@ -149,7 +149,7 @@ def nonmember_access(model) -> float:
     inside = np.zeros(c.n, dtype=bool)
     inside[mem.city[closed[mem.net]]] = True
     w = nets.agenda[:n][closed].sum(axis=0)
-    growth = model.gains @ (w / w.sum())
+    growth = matvec(model.gains, w / w.sum())
     strata = comparison_strata(model)
     S = int(strata.max()) + 1
     n_in = np.bincount(strata[inside], minlength=S)
@@ -174,7 +174,7 @@ def small_city_growth(model) -> float:
         pop = model.cities.population
         half = pop <= np.median(pop)
         model._small_weights = half / half.sum()
-    return float((model._small_weights @ model.gains) @ (low / low.sum()) * 1000)
+    return float(dot(vecmat(model._small_weights, model.gains), low / low.sum()) * 1000)
 
 
 def budget_share_under_1pct(model) -> float:
@@ -226,9 +226,9 @@ def observe(model, phase_out: dict | None) -> dict:
     row["mean_capacity"] = float(cap.mean())
     row["gini_capacity"] = gini(cap)
     g = group_means(model)
-    north_south = float(cap @ g["north"] - cap @ g["south"])
+    north_south = float(dot(cap, g["north"]) - dot(cap, g["south"]))
     row["north_south_gap"] = north_south if np.isfinite(north_south) else 0.0
-    size_gap = float(cap @ g["big"] - cap @ g["small"])
+    size_gap = float(dot(cap, g["big"]) - dot(cap, g["small"]))
     row["size_gap"] = size_gap if np.isfinite(size_gap) else 0.0
     row["nonmember_access"] = nonmember_access(model)
     row["small_city_growth"] = small_city_growth(model)
@@ -250,8 +250,8 @@ def observe(model, phase_out: dict | None) -> dict:
     row["agenda_misalignment"] = float((nets.misalignment[:n] * m).sum() / m.sum()) if m.sum() > 0 else 0.0
     row["partnered_share"] = float((nets.partner_share[:n][op] > 0).mean()) if n_op else 0.0
     held = per_city.astype(np.float64)
-    row["participation_small_large"] = _ratio(held @ g["small"], held @ g["big"])
-    row["participation_south_north"] = _ratio(held @ g["south"], held @ g["north"])
+    row["participation_small_large"] = _ratio(dot(held, g["small"]), dot(held, g["big"]))
+    row["participation_south_north"] = _ratio(dot(held, g["south"]), dot(held, g["north"]))
     if initial:
         for k in FLOW_METRICS:
             row[k] = float("nan")

@@ -12,20 +12,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from model.compiled import jit
+from model.compiled import jit, matvec, vecmat
 
 RULES = ("open", "threshold", "invitation", "competitive")
 
 
 def row_sums(x: np.ndarray) -> np.ndarray:
-    """Sums over the (few) issues of a cities x issues array: a matrix-vector product, several
-    times faster than x.sum(axis=1) for narrow rows."""
-    return x @ np.ones(x.shape[1])
+    """Sums over the (few) issues of a cities x issues array (a compiled loop: no BLAS threads)."""
+    return matvec(np.ascontiguousarray(x, dtype=np.float64), np.ones(x.shape[1]))
 
 
 def col_sums(x: np.ndarray) -> np.ndarray:
-    """Sums over cities of a cities x issues array (matrix-vector product)."""
-    return np.ones(x.shape[0]) @ x
+    """Sums over cities of a cities x issues array (a compiled loop: no BLAS threads)."""
+    return vecmat(np.ones(x.shape[0]), np.ascontiguousarray(x, dtype=np.float64))
 
 
 OPEN, THRESHOLD, INVITATION, COMPETITIVE = range(4)
@@ -169,8 +168,9 @@ class Memberships:
     committed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # last year of a founder's commitment (-1: none)
     version: int = 0  # bumped on every change, so that derived matrices can be cached
     declined: dict = field(default_factory=dict)  # network -> cities that refused its invitation
-    country_counts: np.ndarray | None = None  # (countries x networks) members per country
+    country_counts: np.ndarray | None = None  # (countries x networks) members per country (membership.place_counts)
     region_counts: np.ndarray | None = None  # (regions x networks) members per region
+    _place_key: tuple | None = field(default=None, repr=False)
     _order_key: tuple | None = field(default=None, repr=False)
     _order: CityOrder | None = field(default=None, repr=False)
     _matrix_key: tuple | None = field(default=None, repr=False)
