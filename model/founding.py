@@ -60,13 +60,22 @@ def coverage(model) -> np.ndarray:
 
 @jit
 def _covered(city, net, on, out):
-    """out[c, i] |= on[k, i] over the memberships (c, k)."""
-    I = on.shape[1]
-    for e in range(len(net)):
-        k, ci = net[e], city[e]
+    """out[c, i]: some network k of city c has on[k, i] (issues as bits of words of 62: one OR per
+    membership and word)."""
+    N, I = out.shape
+    W = (I + 61) // 62
+    bits = np.zeros((on.shape[0], W), np.int64)
+    for k in range(on.shape[0]):
         for i in range(I):
             if on[k, i]:
-                out[ci, i] = True
+                bits[k, i // 62] |= np.int64(1) << (i % 62)
+    acc = np.zeros((N, W), np.int64)
+    for e in range(len(net)):
+        for w in range(W):
+            acc[city[e], w] |= bits[net[e], w]
+    for ci in range(N):
+        for i in range(I):
+            out[ci, i] = (acc[ci, i // 62] >> (i % 62)) & 1
 
 
 def unmet_demand(model) -> tuple[float, np.ndarray]:
@@ -117,7 +126,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
     if rule is None:
         p = np.array([1 - cfg.invitation_share - cfg.competitive_share - cfg.threshold_share,
                       cfg.threshold_share, cfg.invitation_share, cfg.competitive_share])
-        rule = _pick(np.clip(p, 0, None), u[1])
+        rule = _pick(np.maximum(p, 0.0), u[1])
     rule = int(rule)
     if scope is None:
         region_w = region_sizes(model).astype(float)
@@ -169,7 +178,7 @@ def region_sizes(model) -> np.ndarray:
 def _pick(weights: np.ndarray, u: float) -> int:
     """The index drawn with probabilities proportional to `weights` by the uniform `u`."""
     cum = np.cumsum(weights)
-    return int(np.searchsorted(cum, u * cum[-1], side="right").clip(0, len(weights) - 1))
+    return min(int(np.searchsorted(cum, u * cum[-1], side="right")), len(weights) - 1)
 
 
 class Room:
@@ -206,7 +215,8 @@ def candidates(model, rng, prop: dict, n_founders: int, room: Room) -> np.ndarra
         elig &= c.population >= prop["threshold"]
     cand = np.flatnonzero(elig)
     if len(cand) > 50 * n_founders:
-        cand = np.unique(cand[rng.integers(0, len(cand), 50 * n_founders)])
+        cand = np.sort(cand[rng.integers(0, len(cand), 50 * n_founders)])
+        cand = cand[np.r_[True, cand[1:] != cand[:-1]]]  # np.unique of a small array, without its hash table
     else:
         rng.integers(0, 1, 50 * n_founders)  # the same number of draws either way
     cand = cand[room.fits(cand, prop["engagement"], prop["fee"])]

@@ -335,8 +335,8 @@ def membership_phase(model, year: int) -> dict:
         rk = pk[r]
         cut = np.flatnonzero(rk[1:] != rk[:-1]) + 1
         for k, who in zip(rk[np.r_[0, cut]].tolist(), np.split(pc[r], cut)):
-            prev = mem.declined.get(k)
-            mem.declined[k] = who if prev is None else np.union1d(prev, who)
+            prev = mem.declined.get(k)  # never invited again, so never among `who`
+            mem.declined[k] = who if prev is None else np.concatenate([prev, who])
     if leaves.any():
         stay_mask = np.ones(len(mem), dtype=bool)
         stay_mask[edge_pos[leaves]] = False
