@@ -59,7 +59,8 @@ def felt_misalignment(model) -> np.ndarray:
     if len(mem) == 0 or n == 0:
         return np.zeros(n)
     tot = np.zeros(n)
-    _felt_total(mem.net, mem.city, nets.agenda, c.priority, tot)
+    o = mem.by_city(c.n)  # city order: each city's priorities read once, in order
+    _felt_total(o.net, o.city, nets.agenda, c.priority, tot)
     return tot / np.maximum(nets.members[:n], 1)
 
 

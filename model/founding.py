@@ -54,7 +54,8 @@ def coverage(model) -> np.ndarray:
         return np.zeros((c.n, model.n_issues), dtype=bool)
     on = active_on(model)
     out = np.zeros((c.n, model.n_issues), dtype=np.bool_)
-    _covered(mem.city, mem.net, on, out)
+    o = mem.by_city(c.n)
+    _covered(o.city, o.net, on, out)
     return out
 
 
@@ -188,7 +189,8 @@ class Room:
     def __init__(self, model):
         c, nets, mem = model.cities, model.networks, model.memberships
         fees, held = np.zeros(c.n), np.zeros(c.n)
-        _held(mem.city, mem.net, nets.fee, nets.engagement, fees, held)
+        o = mem.by_city(c.n)
+        _held(o.city, o.net, nets.fee, nets.engagement, fees, held)
         self.attention = c.attention - held
         self.budget = c.budget - fees
 

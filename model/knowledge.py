@@ -143,7 +143,8 @@ def absorption(model):
     if len(mem) == 0:
         return
     best = np.full((nets.n, model.n_issues), -1.0)  # -1: no members
-    _best_member_practice(mem.net, mem.city, model.cities.practice, best)
+    o = mem.by_city(model.cities.n)  # city order: practice read row by row
+    _best_member_practice(o.net, o.city, model.cities.practice, best)
     K = nets.knowledge[: nets.n]
     has = best[:, 0] >= 0
     K[has] += cfg.absorption * np.maximum(best[has] - K[has], 0.0)
@@ -156,8 +157,7 @@ def _best_member_practice(net, city, practice, best):
     for e in range(len(net)):
         k, ci = net[e], city[e]
         for i in range(I):
-            if practice[ci, i] > best[k, i]:
-                best[k, i] = practice[ci, i]
+            best[k, i] = max(best[k, i], practice[ci, i])
 
 
 def link_weights(model) -> np.ndarray:
@@ -280,6 +280,8 @@ def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, ope
     best current-standard source); among member sources of equal value the larger standard id; a
     member source beats the open pool only with a strictly larger value."""
     N, I = p.shape
+    cf = np.array([1.0, compat])  # factor of a source teaching another standard (lookups: no branch to mispredict)
+    bf = np.array([1.0, bonus])  # weight of a source teaching the city's current standard
     contrib = np.empty((64, I))
     total = np.empty(I)
     for ci in range(N):
@@ -295,9 +297,8 @@ def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, ope
             r = rate[k] * cap_c
             rsum += r
             for i in range(I):
-                x = max(K[k, i] - p[ci, i], 0.0) * r
-                if compat < 1.0 and std[ci, i] >= 0 and net_std[k, i] != std[ci, i]:
-                    x *= compat
+                s = std[ci, i]
+                x = max(K[k, i] - p[ci, i], 0.0) * r * cf[int((s >= 0) & (net_std[k, i] != s))]
                 contrib[e, i] = x
                 total[i] += x
         div = max(1.0, rsum)
@@ -312,8 +313,7 @@ def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, ope
             # open knowledge: what the best open provider in the region adds beyond the member gain
             o_std = open_std[reg, i]
             og = max(pool[reg, i] - p_ci - g, 0.0) * interest * nonmember
-            if compat < 1.0 and s_ci >= 0 and o_std != s_ci:
-                og *= compat
+            og *= cf[int((s_ci >= 0) & (o_std != s_ci))]
             g += og
             net_g = g
             g += max((1.0 - p_ci - g) * focus * (innovation * cap_c), 0.0)  # own innovation
@@ -332,9 +332,7 @@ def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, ope
                 top_std = -1
                 for e in range(m):
                     s = net_std[net[lo + e], i]
-                    v = contrib[e, i] / div * interest
-                    if s == s_ci:
-                        v *= bonus
+                    v = contrib[e, i] / div * interest * bf[int(s == s_ci)]
                     if v > top_val or (v == top_val and s > top_std):
                         top_val, top_std = v, s
                 if m > 0 and top_val > best_val:

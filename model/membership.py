@@ -132,7 +132,8 @@ def place_counts(model) -> tuple[np.ndarray, np.ndarray]:
     if mem.country_counts is None or mem._place_key != key:
         mem.country_counts = np.zeros((model.countries.n, n), dtype=np.int64)
         mem.region_counts = np.zeros((model.n_regions, n), dtype=np.int64)
-        _place_counts(mem.net, mem.city, model.cities.country, model.cities.region, mem.country_counts,
+        o = mem.by_city(model.cities.n)
+        _place_counts(o.net, o.city, model.cities.country, model.cities.region, mem.country_counts,
                       mem.region_counts)
         mem._place_key = key
     return mem.country_counts, mem.region_counts
@@ -293,7 +294,8 @@ def membership_phase(model, year: int) -> dict:
     reviewing[inv_c] = True
     # a city whose budget or attention no longer covers what it holds (a shock's cuts) must review
     fees, held = np.zeros(N), np.zeros(N)
-    _held(mem.city, mem.net, nets.fee, nets.engagement, fees, held)
+    o = mem.by_city(N)  # city order (within a city, edge order: the same sums)
+    _held(o.city, o.net, nets.fee, nets.engagement, fees, held)
     reviewing |= (fees > cities.budget + 1e-12) | (held > cities.attention + 1e-9)
     # reviewers and this year's founders reconsider the standards they practise (knowledge.py)
     model.reviewers = reviewing | model.new_founders
@@ -358,7 +360,8 @@ def membership_phase(model, year: int) -> dict:
     if joins.any():
         mem.add(pc[joins], pk[joins], year)
     engaged, _ = np.zeros(N), np.zeros(N)
-    _held(mem.city, mem.net, nets.engagement, nets.engagement, engaged, _)
+    o = mem.by_city(N)
+    _held(o.city, o.net, nets.engagement, nets.engagement, engaged, _)
     cities.visibility += cfg.fluency_gain * np.minimum(1.0, engaged / 3.0) * (1 - cities.visibility)
     refresh_counts(model)  # after the fluency gain, so prestige reads this year's visibility
     n_j, n_l = int(joins.sum()), int(leaves.sum())
