@@ -47,47 +47,32 @@ RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Cir
 COUNT, SYNTHETIC, CATALOGUE, INITIAL, OTHER = range(5)  # items of the founding stream
 
 
-def coverage(model) -> np.ndarray:
-    """(cities x issues) bool: some operating network of the city is active on the issue."""
-    c, mem = model.cities, model.memberships
-    if len(mem) == 0 or model.networks.n == 0:
-        return np.zeros((c.n, model.n_issues), dtype=bool)
-    on = active_on(model)
-    out = np.zeros((c.n, model.n_issues), dtype=np.bool_)
-    o = mem.by_city(c.n)
-    _covered(o.city, o.net, on, out)
-    return out
-
-
-@jit
-def _covered(city, net, on, out):
-    """out[c, i]: some network k of city c has on[k, i] (issues as bits of words of 62: one OR per
-    membership and word)."""
-    N, I = out.shape
-    W = (I + 61) // 62
-    bits = np.zeros((on.shape[0], W), np.int64)
-    for k in range(on.shape[0]):
-        for i in range(I):
-            if on[k, i]:
-                bits[k, i // 62] |= np.int64(1) << (i % 62)
-    acc = np.zeros((N, W), np.int64)
-    for e in range(len(net)):
-        for w in range(W):
-            acc[city[e], w] |= bits[net[e], w]
-    for ci in range(N):
-        for i in range(I):
-            out[ci, i] = (acc[ci, i // 62] >> (i % 62)) & 1
-
-
 def unmet_demand(model) -> tuple[float, np.ndarray]:
     """Share of cities' priority mass not covered by any membership; and its split by issue."""
-    c = model.cities
-    cov = coverage(model)
-    unmet = c.priority * (~cov)
-    by_issue = col_sums(unmet)
+    c, mem = model.cities, model.memberships
+    by_issue = np.zeros(model.n_issues)
+    if len(mem) == 0 or model.networks.n == 0:
+        by_issue = col_sums(c.priority)
+    else:
+        o = mem.by_city(c.n)
+        _uncovered_priority(o.indptr, o.net, active_on(model), c.priority, by_issue)
     total = float(by_issue.sum()) / c.n
     s = by_issue.sum()
     return total, (by_issue / s if s > 0 else np.full(len(by_issue), 1.0 / len(by_issue)))
+
+
+@jit
+def _uncovered_priority(indptr, net, on, P, by_issue):
+    """by_issue[i] += P[c, i] over the cities c none of whose networks is active on issue i (city order)."""
+    N, I = P.shape
+    covered = np.zeros(I, np.bool_)
+    for ci in range(N):
+        covered[:] = False
+        for e in range(indptr[ci], indptr[ci + 1]):
+            for i in range(I):
+                covered[i] |= on[net[e], i]
+        for i in range(I):
+            by_issue[i] += 0.0 if covered[i] else P[ci, i]
 
 
 def theme_probabilities(model, niche: np.ndarray | None = None) -> np.ndarray:
@@ -169,6 +154,16 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
     return prop
 
 
+def scope_cities(model, scope: int) -> np.ndarray:
+    """The cities (ascending) in a scope: all for the global scope, else the region's (cities do not
+    move: listed once)."""
+    if getattr(model, "_scope_cities", None) is None:
+        region = model.cities.region
+        model._scope_cities = {GLOBAL_SCOPE: np.arange(model.cities.n)}
+        model._scope_cities.update({r: np.flatnonzero(region == r) for r in range(model.n_regions)})
+    return model._scope_cities[int(scope)]
+
+
 def region_sizes(model) -> np.ndarray:
     """(regions,) the number of cities in each region (cities do not move: counted once)."""
     if getattr(model, "_region_sizes", None) is None:
@@ -212,10 +207,9 @@ def candidates(model, rng, prop: dict, n_founders: int, room: Room) -> np.ndarra
         ranked = ranked[room.fits(ranked, prop["engagement"], prop["fee"])][:m]
         score = model.ranking.score[ranked] * rng.uniform(0.8, 1.2, len(ranked))
         return ranked[np.argsort(-score, kind="stable")]
-    elig = np.ones(c.n, dtype=bool) if prop["scope"] == GLOBAL_SCOPE else (c.region == prop["scope"])
+    cand = scope_cities(model, prop["scope"])
     if prop["rule"] == THRESHOLD:
-        elig &= c.population >= prop["threshold"]
-    cand = np.flatnonzero(elig)
+        cand = cand[c.population[cand] >= prop["threshold"]]
     if len(cand) > 50 * n_founders:
         cand = np.sort(cand[rng.integers(0, len(cand), 50 * n_founders)])
         cand = cand[np.r_[True, cand[1:] != cand[:-1]]]  # np.unique of a small array, without its hash table

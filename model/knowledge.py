@@ -67,15 +67,26 @@ def open_pool(model) -> tuple[np.ndarray, np.ndarray]:
         return pool, who
     op = nets.operating()
     eff_open = nets.openness[:n] + model.levers.service_extension * (1 - nets.openness[:n])
-    public = np.where(op[:, None], eff_open[:, None] * nets.knowledge[:n], 0.0)
-    scope = nets.scope[:n]
-    for r in range(R):
-        reach = np.flatnonzero(op & ((scope == GLOBAL_SCOPE) | (scope == r)))
-        if len(reach):
-            best = np.argmax(public[reach], axis=0)
-            pool[r] = public[reach][best, np.arange(I)]
-            who[r] = np.where(pool[r] > 0, reach[best], -1)
+    _open_pool(op, eff_open, nets.knowledge, nets.scope, pool, who)
     return pool, who
+
+
+@jit
+def _open_pool(op, eff_open, K, scope, pool, who):
+    """For each region r and issue i, the largest eff_open_k x K_ki over operating networks whose scope
+    is global or r (the first such network in index order on ties; pool 0 and who -1 where none gives
+    anything)."""
+    R, I = pool.shape
+    for r in range(R):
+        for i in range(I):
+            best, bk = 0.0, -1
+            for k in range(len(op)):
+                if op[k] and (scope[k] == -1 or scope[k] == r):
+                    v = eff_open[k] * K[k, i]
+                    if bk < 0 or v > best:
+                        best, bk = v, k
+            pool[r, i] = best if bk >= 0 else 0.0
+            who[r, i] = bk if best > 0 else -1
 
 
 def best_other(K: np.ndarray, on: np.ndarray) -> np.ndarray:
@@ -160,23 +171,44 @@ def _best_member_practice(net, city, practice, best):
             best[k, i] = max(best[k, i], practice[ci, i])
 
 
-def link_weights(model) -> np.ndarray:
-    """(n x n) yearly transfer rates R_kj of horizontal flow: bridges (shared members) and platform links."""
+def link_weights(model, idx: np.ndarray | None = None) -> np.ndarray:
+    """(n x n) yearly transfer rates R_kj of horizontal flow: bridges (shared members) and platform
+    links, 0 for non-operating networks; with `idx` (operating networks), the rows and columns of idx."""
     nets = model.networks
     n = nets.n
-    mem = model.memberships
-    o = mem.by_city(model.cities.n)  # memberships in city order
+    if idx is None:
+        idx = np.arange(n)
+        op = nets.operating()
+    else:
+        op = np.ones(n, dtype=bool)
+    o = model.memberships.by_city(model.cities.n)  # memberships in city order
     shared = np.zeros((n, n))
     _shared_members(o.indptr, o.net, shared)
-    W = model.cfg.spillover.horizontal_rate * np.minimum(1.0, shared / model.cfg.spillover.bridge_scale)
     L = model.levers.link_matrix(n)
-    if L is not None:
-        W = np.maximum(W, L)
-    np.fill_diagonal(W, 0.0)
-    op = nets.operating()
-    W[~op] = 0.0
-    W[:, ~op] = 0.0
+    W = np.empty((len(idx), len(idx)))
+    cfg = model.cfg.spillover
+    _link_rates(shared, L if L is not None else np.zeros((0, 0)), np.asarray(idx, dtype=np.int64), op,
+                float(cfg.horizontal_rate), float(cfg.bridge_scale), W)
     return W
+
+
+@jit
+def _link_rates(shared, L, idx, op, rate, bridge_scale, W):
+    """W_ab = max(rate x min(1, shared / bridge_scale), L) between networks idx[a] != idx[b], both
+    operating (L: the platform's links, empty when none); 0 otherwise."""
+    m = len(idx)
+    links = L.shape[0] > 0
+    for a in range(m):
+        ka = idx[a]
+        for b in range(m):
+            kb = idx[b]
+            if a == b or not (op[ka] and op[kb]):
+                W[a, b] = 0.0
+                continue
+            w = rate * min(1.0, shared[ka, kb] / bridge_scale)
+            if links:
+                w = max(w, L[ka, kb])
+            W[a, b] = w
 
 
 @jit
@@ -201,7 +233,7 @@ def horizontal(model, year: int):
     idx = np.flatnonzero(nets.operating())
     if len(idx) < 2:
         return
-    W = link_weights(model)[np.ix_(idx, idx)]
+    W = link_weights(model, idx)
     _horizontal(idx, W, nets.knowledge, nets.standard, u, float(cfg.horizontal_rate), float(cfg.standard_adoption))
 
 

@@ -117,11 +117,20 @@ def refresh_counts(model):
     c, nets, mem = model.cities, model.networks, model.memberships
     n = nets.n
     nets.members[:] = 0
-    nets.members[:n] = np.bincount(mem.net, minlength=n)[:n]
     if n == 0:
         return
-    vis_sum = np.bincount(mem.net, weights=c.visibility[mem.city], minlength=n)[:n]
+    count, vis_sum = np.zeros(n, dtype=np.int64), np.zeros(n)
+    _members_and_visibility(mem.net, mem.city, c.visibility, count, vis_sum)
+    nets.members[:n] = count
     nets.prestige[:n] = vis_sum / np.maximum(nets.members[:n], 1)
+
+
+@jit
+def _members_and_visibility(net, city, visibility, count, vis_sum):
+    """Members per network and the sum of their visibility (edge order)."""
+    for e in range(len(net)):
+        count[net[e]] += 1
+        vis_sum[net[e]] += visibility[city[e]]
 
 
 def place_counts(model) -> tuple[np.ndarray, np.ndarray]:

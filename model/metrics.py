@@ -152,15 +152,29 @@ def nonmember_access(model) -> float:
     growth = matvec(model.gains, w / w.sum())
     strata = comparison_strata(model)
     S = int(strata.max()) + 1
-    n_in = np.bincount(strata[inside], minlength=S)
-    n_out = np.bincount(strata[~inside], minlength=S)
-    g_in = np.bincount(strata[inside], weights=growth[inside], minlength=S) / np.maximum(n_in, 1)
-    g_out = np.bincount(strata[~inside], weights=growth[~inside], minlength=S) / np.maximum(n_out, 1)
+    n_in, n_out = np.zeros(S, dtype=np.int64), np.zeros(S, dtype=np.int64)
+    g_in, g_out = np.zeros(S), np.zeros(S)
+    _by_stratum(strata, inside, growth, n_in, n_out, g_in, g_out)
+    g_in /= np.maximum(n_in, 1)
+    g_out /= np.maximum(n_out, 1)
     both = (n_in > 0) & (n_out > 0)
     den = float((n_in * g_in)[both].sum())
     if not both.any() or den <= 0:
         return float("nan")
     return float((n_in * g_out)[both].sum()) / den
+
+
+@jit
+def _by_stratum(strata, inside, growth, n_in, n_out, g_in, g_out):
+    """Cities and their summed growth per stratum, inside and outside closed networks (city order)."""
+    for ci in range(len(strata)):
+        s = strata[ci]
+        if inside[ci]:
+            n_in[s] += 1
+            g_in[s] += growth[ci]
+        else:
+            n_out[s] += 1
+            g_out[s] += growth[ci]
 
 
 def small_city_growth(model) -> float:
