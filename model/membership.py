@@ -194,7 +194,7 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray, open_seen: 
     """Utility of network k to city c for each pair (vectorised over pairs); `member` 1 where c is a
     member of k (it does not count itself among the members), `open_seen` the (regions x issues)
     open knowledge (knowledge.open_pool; computed when not given)."""
-    cities, nets, mem = model.cities, model.networks, model.memberships
+    cities, nets = model.cities, model.networks
     if open_seen is None:
         from model.knowledge import open_pool
 

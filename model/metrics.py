@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 
 from model.compiled import dot, jit, matvec, vecmat
-
 from model.state import COMPETITIVE, INVITATION, RULES, col_sums
 
 

@@ -40,7 +40,6 @@ def engagement(model) -> np.ndarray:
     c, mem, nets = model.cities, model.memberships, model.networks
     if len(mem) == 0:
         return np.zeros((c.n, model.n_issues))
-    n = nets.n
     o = mem.by_city(c.n)  # memberships in city order
     E = np.empty((c.n, model.n_issues))
     _engagement(o.indptr, o.net, nets.agenda, nets.engagement, E)
