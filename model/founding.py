@@ -100,7 +100,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
     """The attributes of one proposed network, drawn from its own stream `rng` (given ones are kept).
     The same numbers are drawn whatever is given or decided, so that a proposal's other attributes do
     not depend on one of them."""
-    cfg, cities, I = model.cfg.networks, model.cities, model.n_issues
+    cfg, I = model.cfg.networks, model.n_issues
     u = rng.random(12)
     z = rng.standard_normal(3)
     appeal = model.issue_appeal / model.issue_appeal.sum()
@@ -128,7 +128,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
         declaration = (not closed) and u[6] < cfg.declaration_share
         engagement = cfg.declaration_level if declaration else cfg.programme_low + u[7] * (1 - cfg.programme_low)
     engagement = float(engagement)
-    eligible = cities.n if scope == GLOBAL_SCOPE else int(region_sizes(model)[scope])
+    eligible = len(scope_cities(model, scope))
     tgt = max(cfg.target_min, int(round(cfg.target_share * eligible * np.exp(-0.08 + 0.4 * z[2]))))
     if target is not None and target > 0:
         tgt = int(target)
@@ -165,10 +165,8 @@ def scope_cities(model, scope: int) -> np.ndarray:
 
 
 def region_sizes(model) -> np.ndarray:
-    """(regions,) the number of cities in each region (cities do not move: counted once)."""
-    if getattr(model, "_region_sizes", None) is None:
-        model._region_sizes = np.bincount(model.cities.region, minlength=model.n_regions)
-    return model._region_sizes
+    """(regions,) the number of cities in each region (from `scope_cities`)."""
+    return np.array([len(scope_cities(model, r)) for r in range(model.n_regions)])
 
 
 def _pick(weights: np.ndarray, u: float) -> int:

@@ -85,7 +85,7 @@ def _open_pool(op, eff_open, K, scope, pool, who):
                     v = eff_open[k] * K[k, i]
                     if bk < 0 or v > best:
                         best, bk = v, k
-            pool[r, i] = best if bk >= 0 else 0.0
+            pool[r, i] = best  # 0 where no network reaches the region
             who[r, i] = bk if best > 0 else -1
 
 

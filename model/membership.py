@@ -314,7 +314,6 @@ def membership_phase(model, year: int) -> dict:
     S = cfg.candidates
     samp_k = np.empty(len(R) * S, dtype=np.int64)
     _sample(np.cumsum(vis), active, u_cand, R, samp_k)
-    o = mem.by_city(N)
     inv_order = np.lexsort((inv_k, inv_c))
     inv_c, inv_k = inv_c[inv_order], inv_k[inv_order]
     size = int((o.indptr[R + 1] - o.indptr[R]).sum()) + len(samp_k) + len(inv_c)

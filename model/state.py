@@ -12,14 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from model.compiled import jit, matvec, vecmat
+from model.compiled import jit, vecmat
 
 RULES = ("open", "threshold", "invitation", "competitive")
-
-
-def row_sums(x: np.ndarray) -> np.ndarray:
-    """Sums over the (few) issues of a cities x issues array (a compiled loop: no BLAS threads)."""
-    return matvec(np.ascontiguousarray(x, dtype=np.float64), np.ones(x.shape[1]))
 
 
 def col_sums(x: np.ndarray) -> np.ndarray:
