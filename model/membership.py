@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.compiled import jit
+from model.compiled import argsort_stable, jit
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
 
 
@@ -49,55 +49,43 @@ class Ranking:
     """Cities by decreasing rank score, refreshed once a year (phase 1) and shared by every user of the
     ranking (founders of closed networks, invitations, competitive selection):
         rank_c = 0.5 visibility_c + 0.3 size_c + 0.2 capacity_c,  size_c = log(pop_c/pop_min)/log(pop_max/pop_min).
-    Only as many cities as the year's users need are sorted exactly."""
+    All cities are sorted once a year (a stable radix sort); each user reads the head it needs."""
 
     def __init__(self):
         self.score: np.ndarray | None = None
         self._ranked: dict[int, np.ndarray] | None = None
+        self._order: np.ndarray | None = None
         self._top = 0
 
     def update(self, model):
         c = model.cities
         self.score = 0.5 * c.visibility + 0.3 * model.size_frac + 0.2 * c.capacity
         self._ranked = None
+        self._order = None
         self._top = 0
 
     def ranked(self, model, top: int | None = None) -> dict[int, np.ndarray]:
-        """City indices by decreasing rank score, globally (GLOBAL_SCOPE) and per region: the first
-        `top` of each are exact."""
+        """City indices by decreasing rank score (ties: lower index first), globally (GLOBAL_SCOPE)
+        and per region. The global list holds the first m = top x (regions + 1) cities; a region's
+        the cities of that head that are in the region, or all of its cities where the head holds
+        fewer than `top` of them."""
         nets = model.networks
         if top is not None and nets.n:  # rank once per year for every user of the ranking
             top = max(top, 3 * int(nets.target[: nets.n].max()), 3 * model.cfg.networks.founders)
         if self._ranked is None or (top is not None and top > self._top):
             n = model.cities.n
             m = n if top is None else min(n, top * (model.n_regions + 1))
-            score = -self.score
-            cand = np.argpartition(score, m - 1)[:m] if m < n else np.arange(n)
-            order = cand[stable_argsort(score[cand])]
+            if self._order is None:  # one stable sort a year, whatever the users ask for
+                self._order = argsort_stable(-self.score)
+            order = self._order
             reg = model.cities.region[order]
-            self._ranked = {GLOBAL_SCOPE: order}
+            head = np.bincount(reg[:m], minlength=model.n_regions)
+            self._ranked = {GLOBAL_SCOPE: order[:m]}
             for r in range(model.n_regions):
                 mine = order[reg == r]
-                if m < n and len(mine) < (top or 0):  # a small region: rank all of its cities
-                    allr = np.flatnonzero(model.cities.region == r)
-                    mine = allr[stable_argsort(score[allr])]
-                self._ranked[r] = mine
+                self._ranked[r] = mine if m >= n or head[r] < (top or 0) else mine[: head[r]]
             self._top = n if top is None else top
         return self._ranked
-
-
-def stable_argsort(x: np.ndarray) -> np.ndarray:
-    """np.argsort(x, kind="stable") of a float array: a quicksort, then each run of equal values put
-    back in index order (about three times faster on 30,000 scores, where ties are rare)."""
-    order = np.argsort(x, kind="quicksort")
-    v = x[order]
-    tie = np.flatnonzero(v[1:] == v[:-1])
-    if len(tie):
-        start = np.r_[True, np.diff(tie) > 1]  # runs of consecutive tie positions
-        firsts, lasts = tie[start], np.r_[tie[np.flatnonzero(start)[1:] - 1], tie[-1]] + 1
-        for a, b in zip(firsts.tolist(), lasts.tolist()):
-            order[a:b + 1] = np.sort(order[a:b + 1])
-    return order
 
 
 def eligible_mask(model, k: int) -> np.ndarray:
@@ -323,19 +311,12 @@ def membership_phase(model, year: int) -> dict:
     P = _candidate_pairs(R, o.indptr, o.order, o.net, samp_k, S, inv_c, inv_k, pc, pk, edge_pos, invited)
     pc, pk, edge_pos, invited = pc[:P], pk[:P], edge_pos[:P], invited[:P]
     is_member = edge_pos >= 0
-    committed = np.zeros(P, dtype=bool)
-    committed[is_member] = mem.committed[edge_pos[is_member]] >= year
-    # eligibility
-    rule = nets.rule[pk]
-    scope = nets.scope[pk]
-    in_scope = (scope == GLOBAL_SCOPE) | (scope == cities.region[pc])
-    elig = nets.active[pk] & in_scope
-    elig &= (rule != THRESHOLD) | (cities.population[pc] >= nets.threshold[pk])
-    elig &= (rule != INVITATION) | invited
     U = utility(model, pc, pk, is_member.astype(np.int64), open_seen=open_pool(model)[0])
-    choosy = lev.selectivity * nets.engagement[pk]  # a shock makes cities choosy about what costs them much
-    want = np.where(is_member, nets.active[pk] & ((U > -cfg.switching_cost + choosy) | committed),
-                    elig & (U > cfg.join_threshold + choosy))
+    committed, want = np.empty(P, dtype=np.bool_), np.empty(P, dtype=np.bool_)
+    _wanted(pc, pk, edge_pos, invited, U, mem.committed, year, nets.active, nets.rule, nets.scope, nets.threshold,
+            nets.engagement, cities.region, cities.population, float(lev.selectivity), float(cfg.switching_cost),
+            float(cfg.join_threshold), committed, want)
+    rule = nets.rule[pk]
     # attention and budget: committed memberships first, then by decreasing utility, each that fits
     accepted = choose(pc, pk, U, committed, want, nets.engagement, nets.fee, cities.attention, cities.budget)
     # competitive networks select the best-ranked applicants up to their open slots
@@ -375,6 +356,29 @@ def membership_phase(model, year: int) -> dict:
     n_j, n_l = int(joins.sum()), int(leaves.sum())
     model.last_churn = n_l / max(before, 1)
     return {"joins": n_j, "leaves": n_l}
+
+
+@jit
+def _wanted(pc, pk, edge_pos, invited, U, committed_until, year, active, rule, scope, threshold, engagement, region,
+            population, selectivity, switching_cost, join_threshold, committed, want):
+    """Per candidate pair: whether the city is committed to the network (a founder within its
+    commitment) and whether it wants it: a member keeps an active network while U > -switching_cost +
+    choosy or while committed; a non-member wants a network it is eligible for (active, in scope, above
+    a threshold network's population floor, invited to an invitation network) when U > join_threshold
+    + choosy, where choosy = selectivity x engagement (a shock makes cities choosy about what costs
+    them much)."""
+    for j in range(len(pc)):
+        k, c = pk[j], pc[j]
+        choosy = selectivity * engagement[k]
+        if edge_pos[j] >= 0:
+            committed[j] = committed_until[edge_pos[j]] >= year
+            want[j] = active[k] and (U[j] > -switching_cost + choosy or committed[j])
+        else:
+            committed[j] = False
+            r = rule[k]
+            elig = (active[k] and (scope[k] == GLOBAL_SCOPE or scope[k] == region[c])
+                    and (r != THRESHOLD or population[c] >= threshold[k]) and (r != INVITATION or invited[j]))
+            want[j] = elig and U[j] > join_threshold + choosy
 
 
 @jit

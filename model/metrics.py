@@ -39,13 +39,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.compiled import dot, jit, matvec, vecmat
+from model.compiled import argsort_stable, dot, jit, matvec, vecmat
 from model.state import COMPETITIVE, INVITATION, RULES, col_sums
 
 
 def gini(x: np.ndarray) -> float:
     """Gini coefficient of non-negative values (0 for none or all zero)."""
-    x = np.sort(np.asarray(x, dtype=float))
+    x = np.asarray(x, dtype=float)
+    x = x[argsort_stable(x)] if len(x) > 1000 else np.sort(x)  # the same values; the radix sort is faster on many
     n = len(x)
     if n == 0 or x.sum() <= 0:
         return 0.0
