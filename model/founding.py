@@ -55,24 +55,35 @@ def unmet_demand(model) -> tuple[float, np.ndarray]:
         by_issue = col_sums(c.priority)
     else:
         o = mem.by_city(c.n)
-        _uncovered_priority(o.indptr, o.net, active_on(model), c.priority, by_issue)
+        _uncovered_priority(o.indptr, o.net, issue_bits(active_on(model)), c.priority, by_issue)
     total = float(by_issue.sum()) / c.n
     s = by_issue.sum()
     return total, (by_issue / s if s > 0 else np.full(len(by_issue), 1.0 / len(by_issue)))
 
 
+def issue_bits(on: np.ndarray) -> np.ndarray:
+    """(networks x words) uint64: bit i % 64 of word i // 64 set where a network is on issue i."""
+    n, I = on.shape
+    words = np.zeros((n, (I + 63) // 64), dtype=np.uint64)
+    for i in range(I):
+        words[:, i // 64] |= on[:, i].astype(np.uint64) << np.uint64(i % 64)
+    return words
+
+
 @jit
-def _uncovered_priority(indptr, net, on, P, by_issue):
-    """by_issue[i] += P[c, i] over the cities c none of whose networks is active on issue i (city order)."""
+def _uncovered_priority(indptr, net, bits, P, by_issue):
+    """by_issue[i] += P[c, i] over the cities c none of whose networks is active on issue i (city
+    order); `bits` the networks' issues as bit sets (issue_bits)."""
     N, I = P.shape
-    covered = np.zeros(I, np.bool_)
+    covered = np.zeros(bits.shape[1], np.uint64)
+    one = np.uint64(1)
     for ci in range(N):
-        covered[:] = False
+        covered[:] = 0
         for e in range(indptr[ci], indptr[ci + 1]):
-            for i in range(I):
-                covered[i] |= on[net[e], i]
+            for w in range(bits.shape[1]):
+                covered[w] |= bits[net[e], w]
         for i in range(I):
-            by_issue[i] += 0.0 if covered[i] else P[ci, i]
+            by_issue[i] += 0.0 if (covered[i // 64] >> np.uint64(i % 64)) & one else P[ci, i]
 
 
 def theme_probabilities(model, niche: np.ndarray | None = None) -> np.ndarray:
