@@ -316,6 +316,8 @@ def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, ope
     bf = np.array([1.0, bonus])  # weight of a source teaching the city's current standard
     contrib = np.empty((64, I))
     total = np.empty(I)
+    prow = np.empty(I)
+    srow = np.empty(I, np.int64)
     for ci in range(N):
         lo, hi = indptr[ci], indptr[ci + 1]
         m = hi - lo
@@ -324,13 +326,16 @@ def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, ope
         cap_c = capacity[ci]
         rsum = 0.0
         total[:] = 0.0
+        for i in range(I):  # the city's row, read once (the compiler cannot keep it: p and std are written)
+            prow[i] = p[ci, i]
+            srow[i] = std[ci, i]
         for e in range(m):
             k = net[lo + e]
             r = rate[k] * cap_c
             rsum += r
             for i in range(I):
-                s = std[ci, i]
-                x = max(K[k, i] - p[ci, i], 0.0) * r * cf[int((s >= 0) & (net_std[k, i] != s))]
+                s = srow[i]
+                x = max(K[k, i] - prow[i], 0.0) * r * cf[int((s >= 0) & (net_std[k, i] != s))]
                 contrib[e, i] = x
                 total[i] += x
         div = max(1.0, rsum)
