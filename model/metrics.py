@@ -143,7 +143,7 @@ def nonmember_access(model) -> float:
     """Difference in differences of practice growth, outside vs inside closed networks (module docstring)."""
     nets, c, mem = model.networks, model.cities, model.memberships
     n = nets.n
-    closed = nets.operating() & np.isin(nets.rule[:n], [INVITATION, COMPETITIVE])
+    closed = nets.operating() & ((nets.rule[:n] == INVITATION) | (nets.rule[:n] == COMPETITIVE))
     if not closed.any():
         return float("nan")
     inside = np.zeros(c.n, dtype=bool)
