@@ -130,10 +130,10 @@ def _markdown(cfg, table: pd.DataFrame, figures: list[str], n: int, inputs: dict
         lines.append(f"| {r.fact} | {r.source} | {target_text(r.relation, r.target, r.tolerance)} | {r.model_mean:.3g} | "
                      f"{r.ci_low:.3g} – {r.ci_high:.3g} | {r.n} | {'yes' if r.within_tolerance else '**no**'} |")
     if inputs:
-        lines += ["", f"Theme shares and the inputs ({inputs['year']}): correlation across issues with funders' "
-                      f"appeal {inputs['corr_funder_appeal']:.2f}, with cities' salience {inputs['corr_salience']:.2f}. "
-                      "Both are inputs; the shares themselves come from proposals that follow funding or unmet "
-                      "demand and are founded only when a coalition of cities wants them (docs/ODD.md, 7.1)."]
+        lines += ["", (f"Theme shares and the inputs ({inputs['year']}): correlation across issues with funders' "
+                       f"appeal {inputs['corr_funder_appeal']:.2f}, with cities' salience {inputs['corr_salience']:.2f}. "
+                       "Both are inputs; the shares themselves come from proposals that follow funding or unmet "
+                       "demand and are founded only when a coalition of cities wants them (docs/ODD.md, 7.1).")]
     lines += [""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
     return "\n".join(lines)
 

@@ -47,7 +47,7 @@ def measure(python: str, scenario: str, sets: list[str]) -> dict:
     for s in sets:
         cmd += ["--set", s]
     try:
-        p = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], cwd=ROOT, capture_output=True, text=True)
+        p = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], cwd=ROOT, capture_output=True, text=True, check=False)
         if p.returncode != 0 or not p.stdout.strip():
             raise RuntimeError(f"wrapper failed ({p.returncode}): {p.stderr[-2000:]}")
         r = json.loads(p.stdout.strip().splitlines()[-1])

@@ -75,7 +75,7 @@ def _since(t):
 def _git_state() -> dict:
     def run(*a):
         try:
-            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
         except Exception:  # noqa: BLE001 - informational only
             return ""
     import hashlib
@@ -101,7 +101,7 @@ def scaled_overrides(base_knobs: dict, base_n: int, n: int, mult: float = 1.0, s
     ov = {"cities.n": int(n)}
     for key, v in base_knobs.items():
         if isinstance(v, int) and not isinstance(v, bool):
-            ov[key] = max(1, int(round(v * f)))
+            ov[key] = max(1, round(v * f))
         else:
             ov[key] = float(v) * f
     if steps is not None:

@@ -140,7 +140,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
         engagement = cfg.declaration_level if declaration else cfg.programme_low + u[7] * (1 - cfg.programme_low)
     engagement = float(engagement)
     eligible = len(scope_cities(model, scope))
-    tgt = max(cfg.target_min, int(round(cfg.target_share * eligible * np.exp(-0.08 + 0.4 * z[2]))))
+    tgt = max(cfg.target_min, round(cfg.target_share * eligible * np.exp(-0.08 + 0.4 * z[2])))
     if target is not None and target > 0:
         tgt = int(target)
     onehot = np.eye(I)[theme]

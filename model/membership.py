@@ -55,6 +55,7 @@ class Ranking:
         self.score: np.ndarray | None = None
         self._ranked: dict[int, np.ndarray] | None = None
         self._order: np.ndarray | None = None
+        self._order_of: np.ndarray | None = None  # the score array `_order` sorts
         self._top = 0
 
     def update(self, model):
@@ -72,11 +73,13 @@ class Ranking:
         nets = model.networks
         if top is not None and nets.n:  # rank once per year for every user of the ranking
             top = max(top, 3 * int(nets.target[: nets.n].max()), 3 * model.cfg.networks.founders)
+        if self._order is not None and self._order_of is not self.score:  # the score was replaced (tests, tools)
+            self._ranked, self._order = None, None
         if self._ranked is None or (top is not None and top > self._top):
             n = model.cities.n
             m = n if top is None else min(n, top * (model.n_regions + 1))
             if self._order is None:  # one stable sort a year, whatever the users ask for
-                self._order = argsort_stable(-self.score)
+                self._order, self._order_of = argsort_stable(-self.score), self.score
             order = self._order
             reg = model.cities.region[order]
             head = np.bincount(reg[:m], minlength=model.n_regions)

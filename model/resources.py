@@ -45,7 +45,7 @@ def make_funders(model) -> Funders:
     appeal = model.issue_appeal / model.issue_appeal.sum()
     g = model.streams.rng("funders", year, 1).gamma(3.0 * model.n_issues * appeal, size=(F, model.n_issues)) + 1e-12
     pref = g / g.sum(axis=1, keepdims=True)
-    n_reg = int(round(cfg.regional_funders * F))
+    n_reg = round(cfg.regional_funders * F)
     region = np.full(F, GLOBAL_SCOPE, dtype=np.int64)
     if n_reg:
         w = np.bincount(model.cities.region, minlength=model.n_regions) + 1.0

@@ -142,13 +142,13 @@ def test_interval_covers_the_mean_at_few_pairs(n):
 
 
 @pytest.mark.parametrize("primary, off, expected", [
-    ("inconclusive", dict(verdict="inconclusive", ci_low=-0.1, ci_high=0.1, part="supported"), None),
-    ("supported", dict(verdict="supported", ci_low=0.05, ci_high=0.2, part="inconclusive"), False),
-    ("supported", dict(verdict="inconclusive", ci_low=-0.01, ci_high=0.02, part="supported"), True),
-    ("supported", dict(verdict="contradicted", ci_low=-0.3, ci_high=-0.2, part="supported"), True),  # reversed
-    ("supported", dict(verdict="inconclusive", ci_low=0.0, ci_high=0.0, part="supported"), None),    # frozen arms
-    ("supported", dict(verdict="inconclusive", ci_low=-0.01, ci_high=0.04, part="supported"), None),  # open
-    ("supported", dict(verdict="inconclusive", ci_low=-0.01, ci_high=0.02, part="inconclusive"), None),
+    ("inconclusive", {"verdict": "inconclusive", "ci_low": -0.1, "ci_high": 0.1, "part": "supported"}, None),
+    ("supported", {"verdict": "supported", "ci_low": 0.05, "ci_high": 0.2, "part": "inconclusive"}, False),
+    ("supported", {"verdict": "inconclusive", "ci_low": -0.01, "ci_high": 0.02, "part": "supported"}, True),
+    ("supported", {"verdict": "contradicted", "ci_low": -0.3, "ci_high": -0.2, "part": "supported"}, True),  # reversed
+    ("supported", {"verdict": "inconclusive", "ci_low": 0.0, "ci_high": 0.0, "part": "supported"}, None),    # frozen arms
+    ("supported", {"verdict": "inconclusive", "ci_low": -0.01, "ci_high": 0.04, "part": "supported"}, None),  # open
+    ("supported", {"verdict": "inconclusive", "ci_low": -0.01, "ci_high": 0.02, "part": "inconclusive"}, None),
 ])
 def test_through_mechanism(primary, off, expected):
     from analysis.claims.evaluate import through_mechanism

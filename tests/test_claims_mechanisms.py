@@ -175,7 +175,7 @@ def test_c3_without_networks_indirect_routes_the_effect_disappears(runs):
     and governments still responding: the effect of networks on high politics disappears, in arms
     where stances still move."""
     _gone(runs, "C3", "high_politics_index")
-    y, v = runs[("C3", "off", "treatment")][0]
+    _y, v = runs[("C3", "off", "treatment")][0]
     assert np.nanstd(v["high_politics_index"][1:]) > 0  # stances move with the mechanism off
 
 

@@ -80,3 +80,12 @@ def test_ranking_heads_are_the_stable_order_by_decreasing_score(make_model):
         kinds.add(len(expect) == len(mine))
         assert np.array_equal(heads[r], expect), r
     assert kinds == {True, False}  # both a cut region and a fully ranked one were checked
+
+
+def test_ranking_follows_a_replaced_score(make_model):
+    """A score array replaced after the year's ranking was read is ranked anew (no stale order)."""
+    m = make_model(cities__n=50)
+    m.ranking.update(m)
+    m.ranking.ranked(m, top=5)
+    m.ranking.score = np.arange(50, dtype=float)  # city 49 best
+    assert m.ranking.ranked(m, top=5)[-1][:3].tolist() == [49, 48, 47]

@@ -102,9 +102,9 @@ def test_theme_probabilities_without_funding_fill_the_niche(make_model, add_netw
 def _coalition_model(make_model, **ov):
     """Ten cities with priority (1, 0, 0), practice 0.9, attention 5, budget 1, no visibility: the utility of a
     proposal is engagement x (fit - attention_cost) (no status, peers, standing, learning, funds or fee)."""
-    base = dict(networks__min_founders=2, networks__founders=3, networks__fee_share=0.0,
-                membership__w_prestige=0.0, membership__w_similar=0.0, membership__w_peers=0.0,
-                membership__w_exclusive=0.0, membership__attention_cost=0.9)
+    base = {"networks__min_founders": 2, "networks__founders": 3, "networks__fee_share": 0.0,
+                "membership__w_prestige": 0.0, "membership__w_similar": 0.0, "membership__w_peers": 0.0,
+                "membership__w_exclusive": 0.0, "membership__attention_cost": 0.9}
     base.update(ov)
     m = make_model(ABC, **base)
     c = m.cities

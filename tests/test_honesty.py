@@ -120,7 +120,7 @@ def test_every_remedy_costs_something():
     d_inert, _ = paired({}, inert, "mean_capacity")
     assert d_inert < 0  # all cost, no benefit
     free_inert = platform(transfer_rate=0.0, merge_rate=0.0, coordination_cost=0.0)
-    d_free, se = paired({}, free_inert, "mean_capacity")
+    d_free, _se = paired({}, free_inert, "mean_capacity")
     assert abs(d_free) < abs(d_inert)
 
 
@@ -140,7 +140,7 @@ def test_city_first_trades_drift_against_partners_resources():
     nothing = {"resources.sponsor_share": 0.0, "knowledge.partner_expertise": 0.0}
     much = {"resources.sponsor_share": 0.8, "knowledge.partner_expertise": 3.0}
     d0, se0 = paired(nothing, {**nothing, **cf}, "mean_capacity")
-    d1, se1 = paired(much, {**much, **cf}, "mean_capacity")
+    d1, _se1 = paired(much, {**much, **cf}, "mean_capacity")
     assert d0 > -2 * se0 - 1e-4, (d0, se0)
     assert d1 < 0 and d1 < d0, (d1, d0)
 

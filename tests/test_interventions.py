@@ -262,7 +262,7 @@ def test_secretariat_exchange_in_a_run():
         act = m.networks.active[: m.networks.n]
         return float(np.ptp(m.networks.efficiency[: m.networks.n][act]))
 
-    kw = dict(networks__founding_rate=0.0, networks__demand_rate=0.0, steps=4)
+    kw = {"networks__founding_rate": 0.0, "networks__demand_rate": 0.0, "steps": 4}
     base = run_model(**kw)
     ex = run_model([{"kind": "secretariat_exchange", "start": Y, "params": {"rate": 0.3}}], **kw)
     assert spread(base) > 0.1
@@ -643,7 +643,7 @@ def test_funding_withdrawal_sponsor_of_named_network(make_model, add_networks):
 
 
 def test_funding_withdrawal_in_a_run():
-    cfg_ov = dict(resources__n_funders=3, resources__regional_funders=0.0)
+    cfg_ov = {"resources__n_funders": 3, "resources__regional_funders": 0.0}
     iv = {"kind": "funding_withdrawal", "start": Y + 1, "end": Y + 2, "params": {"funder": 0}}
     m = CityDiplomacyModel(scenario({"start_year": Y, "steps": 5, "interventions": [iv],
                                      **{k.replace("__", "."): v for k, v in cfg_ov.items()}}))

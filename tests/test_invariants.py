@@ -38,8 +38,8 @@ from model.model import CityDiplomacyModel
 
 TOL = 1e-9
 # more examples for a deeper search: INVARIANT_EXAMPLES=500 python -m pytest tests/test_invariants.py
-SETTINGS = dict(max_examples=int(os.environ.get("INVARIANT_EXAMPLES", "12")), deadline=None, derandomize=False,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = {"max_examples": int(os.environ.get("INVARIANT_EXAMPLES", "12")), "deadline": None, "derandomize": False,
+                "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 
 UNIT_METRICS = ["share_unaffiliated", "funding_hhi", "funding_gini", "neglect_index", "fragmentation_index",
                 "duplication_ratio", "mean_capacity", "gini_capacity", "resident_norm_mean", "high_politics_index",

@@ -130,8 +130,8 @@ def test_absorption_best_member_practice(make_model, add_networks, set_members):
 def _learning_state(make_model, add_networks, set_members, **ov):
     """City 0 (capacity 1, interest 1) in networks 0 and 1 (secretariat 1, engagement 1, drift 0);
     issues a (low) and peace (high)."""
-    base = dict(knowledge__nonmember_learning=0.0, knowledge__innovation=0.0, knowledge__depreciation=0.0,
-                knowledge__high_politics_competence=0.1)
+    base = {"knowledge__nonmember_learning": 0.0, "knowledge__innovation": 0.0, "knowledge__depreciation": 0.0,
+                "knowledge__high_politics_competence": 0.1}
     base.update(ov)
     m = make_model(A_PEACE, **base)
     add_networks(m, 2, knowledge=[[0.8, 0.3], [0.7, 0.9]], secretariat=[1.0, 1.0], drift=[0.0, 0.0])

@@ -225,8 +225,7 @@ def _ranked_state(make_model, add_networks, set_members, **ov):
     region 1; one global invitation network (0) with target 4 and one in region 1 (1) with target 2."""
     m = make_model(**ov)
     m.cities.region[:] = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
-    m.ranking.score = np.linspace(0.9, 0.0, 10)
-    m._ranked = None
+    m.ranking.score = np.linspace(0.9, 0.0, 10)  # a new score array: the ranking sorts it when next read
     add_networks(m, 2, rules=[INVITATION, INVITATION], scopes=[GLOBAL_SCOPE, 1], target=[4, 2])
     set_members(m, {0: [1], 1: []})
     return m

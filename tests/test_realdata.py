@@ -265,7 +265,7 @@ def test_real_cities_fast_and_reproducible(world):
 def test_real_world_from_scenario():
     key = "cities.min_population" if "min_population" in type(load_scenario(None).cities).model_fields else "cities.pop_min"
     cfg = load_scenario(None, overrides={key: 500_000})
-    cities, ctry = real_world(cfg, np.random.default_rng(0))
+    cities, _ctry = real_world(cfg, np.random.default_rng(0))
     assert cities.n > 500 and (cities.population >= 500_000).all()
     assert cities.priority.shape[1] == len(cfg.issues)
 
