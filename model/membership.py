@@ -60,10 +60,7 @@ class Ranking:
 
     def update(self, model):
         c = model.cities
-        self.score = 0.5 * c.visibility + 0.3 * model.size_frac + 0.2 * c.capacity
-        self._ranked = None
-        self._order = None
-        self._top = 0
+        self.score = 0.5 * c.visibility + 0.3 * model.size_frac + 0.2 * c.capacity  # a new array: ranked anew
 
     def ranked(self, model, top: int | None = None) -> dict[int, np.ndarray]:
         """City indices by decreasing rank score (ties: lower index first), globally (GLOBAL_SCOPE)
@@ -73,13 +70,11 @@ class Ranking:
         nets = model.networks
         if top is not None and nets.n:  # rank once per year for every user of the ranking
             top = max(top, 3 * int(nets.target[: nets.n].max()), 3 * model.cfg.networks.founders)
-        if self._order is not None and self._order_of is not self.score:  # the score was replaced (tests, tools)
-            self._ranked, self._order = None, None
+        if self._order_of is not self.score:  # a new score (the year's update, or one replaced): one stable sort
+            self._order, self._order_of, self._ranked = argsort_stable(-self.score), self.score, None
         if self._ranked is None or (top is not None and top > self._top):
             n = model.cities.n
             m = n if top is None else min(n, top * (model.n_regions + 1))
-            if self._order is None:  # one stable sort a year, whatever the users ask for
-                self._order, self._order_of = argsort_stable(-self.score), self.score
             order = self._order
             reg = model.cities.region[order]
             head = np.bincount(reg[:m], minlength=model.n_regions)

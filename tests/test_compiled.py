@@ -64,8 +64,7 @@ def test_ranking_heads_are_the_stable_order_by_decreasing_score(make_model):
     m = make_model(cities__n=400)
     rk = m.ranking
     rk.update(m)
-    rk.score[:] = np.round(rk.score, 2)  # many ties
-    rk._ranked, rk._order = None, None
+    rk.score = np.round(rk.score, 2)  # many ties (a new score array: ranked anew)
     nets = m.networks
     top = max(5, 3 * int(nets.target[: nets.n].max()), 3 * m.cfg.networks.founders) if nets.n else 5
     heads = rk.ranked(m, top=5)
