@@ -1209,7 +1209,8 @@ def write_run_figures(res, outdir: Path) -> list[Path]:
 # The figures of the claims lab (analysis/claims/report.py). Each takes plain numbers (means, bands,
 # effects and intervals), so that the report, the app's Claims page and a notebook draw the same.
 
-VERDICT_COLOURS = {"supported": "#1a9850", "contradicted": "#d73027", "inconclusive": "#8c8c8c"}
+VERDICT_COLOURS = {"supported": "#1a9850", "contradicted": "#d73027", "negligible": "#4575b4",
+                   "undetermined": "#8c8c8c"}
 
 
 def _positions(values: list) -> tuple[np.ndarray, list[str] | None]:

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from analysis.claims.verdict import CONTRADICTED, INCONCLUSIVE, SUPPORTED, margins, sign
+from analysis.claims.verdict import CONTRADICTED, NEGLIGIBLE, SUPPORTED, UNDETERMINED, VERDICTS, margin, sign
 
 
 def fmt(x, digits: int = 3) -> str:
@@ -59,11 +59,10 @@ def transitions(values: list, lows: list[float], highs: list[float], verdicts: l
         at = None
         ok = all(x is not None and math.isfinite(x) for x in (lows[i], highs[i], lows[i + 1], highs[i + 1]))
         if num and ok:
-            s0, c0 = margins(lows[i], highs[i], threshold, direction)
-            s1, c1 = margins(lows[i + 1], highs[i + 1], threshold, direction)
-            # the boundary left (from supported or contradicted) or entered (from inconclusive)
-            key = v0 if v0 != INCONCLUSIVE else v1
-            m0, m1 = (s0, s1) if key == SUPPORTED else (c0, c1)
+            # the boundary of the verdict left (or, coming from undetermined, the one entered)
+            key = v0 if v0 != UNDETERMINED else v1
+            m0 = margin(key, lows[i], highs[i], threshold, direction)
+            m1 = margin(key, lows[i + 1], highs[i + 1], threshold, direction)
             if m1 != m0:
                 x0, x1 = float(values[i]), float(values[i + 1])
                 at = x0 + (0.0 - m0) * (x1 - x0) / (m1 - m0)
@@ -87,7 +86,7 @@ def moderator_sentence(claim_id: str, metric: str, parameter: str, values: list,
     if len(set(verdicts)) == 1:
         return f"{head}, the verdict is {verdicts[0]} at every value tested (effect {rng})."
     parts = []
-    for want in (SUPPORTED, INCONCLUSIVE, CONTRADICTED):
+    for want in VERDICTS:
         at = _list(values, verdicts, want)
         if at:
             parts.append(f"{want} at {parameter} = {', '.join(fmt(v) for v in at)}")
