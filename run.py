@@ -243,16 +243,24 @@ def cmd_claims(args) -> int:
         only = [x.strip() for x in args.only.split(",") if x.strip()]
         if not only:
             raise UserError(f"--only {args.only!r}: expected claim ids separated by commas, e.g. C1,C3")
-    plans = load_claims(args.file, only=only, quick=args.quick)
+    if args.max_replications is not None and not 2 <= args.max_replications <= 10_000:
+        raise UserError(f"--max-replications {args.max_replications}: expected a whole number from 2 to 10000")
+    if args.amend is not None and not args.amend.strip():
+        raise UserError("--amend: give the reason for the amendment, e.g. --amend \"threshold restated in units of "
+                        "the metric\"")
+    plans = load_claims(args.file, only=only, quick=args.quick, max_replications=args.max_replications)
     out = Path(args.out) if args.out else Path("results") / ("claims-quick" if args.quick else "claims")
     flags = (["--quick"] if args.quick else []) + ([f"--only {','.join(only)}"] if only else [])
     flags += [f"--file {f}" for f in args.file or []] + [f"--out {out}"]
+    if args.max_replications is not None:
+        flags.append(f"--max-replications {args.max_replications}")
     command = " ".join(["python run.py claims", *flags])
     return _resumable(lambda: run_claims(
         plans, out, workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
         quiet=args.quiet, command=command, allow_code_change=args.allow_code_change,
         connect_timeout=args.connect_timeout, memory_limit=limit,
-        out_flag="--out" if args.out else "the default output directory"))
+        out_flag="--out" if args.out else "the default output directory",
+        amend=args.amend.strip() if args.amend else None))
 
 
 def cmd_check(args) -> int:
@@ -477,6 +485,12 @@ def build_parser() -> Parser:
                     help="give up connecting to the Dask scheduler after SECONDS (default 10)")
     cl.add_argument("--allow-code-change", action="store_true",
                     help="resume although the model's code changed since the claims run started")
+    cl.add_argument("--max-replications", type=int, metavar="N",
+                    help="cap of replications per arm while a primary verdict is undetermined (default: each claim "
+                         "file's max_replications, 160; with --quick: no later blocks)")
+    cl.add_argument("--amend", metavar="REASON",
+                    help="resume although a claim's promise (outcomes, thresholds, years, arms) changed since its runs "
+                         "started: the change, the date and REASON are recorded and printed in the report")
     cl.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     cl.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     cl.set_defaults(func=cmd_claims)

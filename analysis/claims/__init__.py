@@ -6,7 +6,8 @@ effect that matters, its mechanism-off arm and its conditions. The package, one 
     spec.py         the claim file format (pydantic) and its JSON Schema
     plan.py         a claim file resolved into valid scenarios (arms) and the sweeps that run them
     statistics.py   outcomes over years, paired differences, bootstrap intervals, standardised effects
-    verdict.py      the one verdict rule: supported, contradicted, inconclusive
+    verdict.py      the one verdict rule: supported, contradicted, negligible, undetermined
+    sequential.py   replications until decided: later blocks of the contrast's replications
     conditions.py   where the verdict changes along a moderator; share supported and PRIM's box
     evaluate.py     from a claim's finished sweeps to its record (effects, verdicts, conditions)
     report.py       claims.json, report.md, report.html (self-contained) and figures/
@@ -27,8 +28,10 @@ def default_files() -> list[Path]:
     return sorted(CLAIMS_DIR.glob("*.yaml"), key=lambda p: (len(p.stem), p.stem))
 
 
-def load_claims(files=None, only: list[str] | None = None, quick: bool = False):
-    """Validated ClaimPlans of `files` (default: the shipped ones), restricted to the ids in `only`."""
+def load_claims(files=None, only: list[str] | None = None, quick: bool = False,
+                max_replications: int | None = None):
+    """Validated ClaimPlans of `files` (default: the shipped ones), restricted to the ids in `only`;
+    `max_replications` overrides every file's cap of the sequential procedure."""
     from analysis.claims.plan import load_claim
 
     files = [Path(f) for f in files] if files else default_files()
@@ -36,7 +39,7 @@ def load_claims(files=None, only: list[str] | None = None, quick: bool = False):
         raise ScenarioError(str(CLAIMS_DIR), "", "holds no claim files (*.yaml)")
     plans, seen = [], {}
     for f in files:
-        p = load_claim(f, quick=quick)
+        p = load_claim(f, quick=quick, max_replications=max_replications)
         if p.id in seen:
             raise ScenarioError(str(f), "id", f"{p.id!r} is also the id of {seen[p.id]}; ids must be unique")
         seen[p.id] = str(f)

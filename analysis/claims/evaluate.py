@@ -18,8 +18,29 @@ import pandas as pd
 
 from analysis.claims.conditions import moderator_sentence, transitions, uncertainty_summary
 from analysis.claims.plan import Arm, ClaimPlan, describe_layer
-from analysis.claims.statistics import Effect, paired_effect, rng_for, window_mean
-from analysis.claims.verdict import in_threshold_units, verdict
+from analysis.claims.statistics import (
+    CONFIDENCE,
+    Effect,
+    look_confidence,
+    paired_effect,
+    pairs,
+    replications_needed,
+    rng_for,
+    verdict_p,
+    window_mean,
+)
+from analysis.claims.verdict import (
+    CONTRADICTED,
+    EXPLAIN,
+    NEGLIGIBLE,
+    SUPPORTED,
+    UNDETERMINED,
+    describe,
+    in_threshold_units,
+    sign,
+    sign_settled,
+    verdict,
+)
 
 
 @dataclass
@@ -65,10 +86,32 @@ def outcome_values(runs: np.ndarray, years: np.ndarray, window: list[int]) -> np
 def _effect_record(e: Effect, o, with_verdict: bool = True) -> dict:
     d = e.as_dict()
     if with_verdict:
-        d["verdict"] = verdict(e.ci_low, e.ci_high, o.threshold, o.direction)
+        v = verdict(e.ci_low, e.ci_high, o.threshold, o.direction)
+        d["verdict"] = v
+        d["verdict_text"] = describe(v, e.ci_low, e.ci_high, e.identical)
+        d["sign_settled"] = sign_settled(e.ci_low, e.ci_high) if v == NEGLIGIBLE else None
         d["effect_in_threshold_units"] = (in_threshold_units(e.effect, o.threshold, o.direction)
                                           if math.isfinite(e.effect) else None)
     return d
+
+
+def all_runs(plan: ClaimPlan, dirs: dict[str, Path], years: np.ndarray) -> dict:
+    """{(sweep, point): {metric: array (replications x years)}}: the main sweep's arms with the rows of every
+    later block appended (plan.n_used rows; NaN where an arm has no run, e.g. a moderator beyond the initial
+    replications), and the uncertainty samples."""
+    N = plan.n_used
+    main = read_runs(plan.main, dirs[plan.id], years)
+    runs = {}
+    for p, v in main.items():
+        runs[("main", p)] = {m: np.vstack([a, np.full((N - a.shape[0], a.shape[1]), np.nan)]) for m, a in v.items()}
+    for b in plan.blocks:
+        br = read_runs(b.sweep, dirs[b.name], years)
+        for p_main, p_block in b.points.items():
+            for m in plan.metrics:
+                runs[("main", p_main)][m][b.start:b.stop] = br[p_block][m]
+    if plan.lhs is not None:
+        runs.update({("lhs", p): v for p, v in read_runs(plan.lhs, dirs[f"{plan.id}-lhs"], years).items()})
+    return runs
 
 
 def _failed(out: Path) -> int:
@@ -82,10 +125,9 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
     spec = plan.spec
     start = int(plan.base["start_year"])
     years = np.arange(start, start + plan.steps, dtype=np.int64)
-    runs = {("main", p): v for p, v in read_runs(plan.main, dirs[plan.id], years).items()}
-    if plan.lhs is not None:
-        runs.update({("lhs", p): v for p, v in read_runs(plan.lhs, dirs[f"{plan.id}-lhs"], years).items()})
-    res = ClaimResult(plan=plan, record={}, years=years, runs=runs)
+    res = ClaimResult(plan=plan, record={}, years=years, runs=all_runs(plan, dirs, years))
+    K = len(plan.looks) or 1
+    conf = look_confidence(K)  # the contrast's arms are looked at up to K times (sequential.py)
 
     def y(arm: Arm | None, o, lhs: bool = False) -> np.ndarray:
         return outcome_values(res.series(arm, o.metric, lhs=lhs), years, o.years)
@@ -93,26 +135,36 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
     ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
     outcomes = []
     for o in spec.outcomes:
-        e = paired_effect(y(trt, o), y(ctrl, o), rng_for(spec.id, o.metric, "main"))
-        outcomes.append({"metric": o.metric, "direction": o.direction, "threshold": o.threshold,
-                         "years": list(o.years), "why": o.why, "reference": o.reference,
-                         "reference_source": o.reference_source, **_effect_record(e, o)})
+        e = paired_effect(y(trt, o), y(ctrl, o), rng_for(spec.id, o.metric, "main"), conf)
+        rec = {"metric": o.metric, "direction": o.direction, "threshold": o.threshold,
+               "years": list(o.years), "why": o.why, "reference": o.reference,
+               "reference_source": o.reference_source, **_effect_record(e, o)}
+        rec["replications_needed"] = (replications_needed(e.effect, e.sd_d, o.threshold, o.direction, conf)
+                                      if rec["verdict"] == UNDETERMINED else None)
+        outcomes.append(rec)
     primary = outcomes[0]
+    t_p, c_p = pairs(y(trt, spec.outcomes[0]), y(ctrl, spec.outcomes[0]))
+    o0 = spec.outcomes[0]
+    primary["p_value"] = verdict_p(t_p - c_p, (spec.id, o0.metric, "main"), o0.threshold, o0.direction, K)
 
     # mechanism off
     oc, ot = plan.find("off", "control"), plan.find("off", "treatment")
     off_out = []
     for o in spec.outcomes:
-        e = paired_effect(y(ot, o), y(oc, o), rng_for(spec.id, o.metric, "mechanism_off"))
+        e = paired_effect(y(ot, o), y(oc, o), rng_for(spec.id, o.metric, "mechanism_off"), conf)
         # the mechanism's part of the effect: seed by seed, the effect with it minus the effect without it
         part = paired_effect(y(trt, o) - y(ctrl, o), y(ot, o) - y(oc, o),
-                             rng_for(spec.id, o.metric, "mechanism_contribution"))
+                             rng_for(spec.id, o.metric, "mechanism_contribution"), conf)
         contribution = {k: v for k, v in _effect_record(part, o).items()
-                        if k in ("effect", "ci_low", "ci_high", "n", "verdict", "effect_in_threshold_units")}
+                        if k in ("effect", "ci_low", "ci_high", "n", "confidence", "identical", "verdict",
+                                 "verdict_text", "effect_in_threshold_units")}
         off_out.append({"metric": o.metric, **_effect_record(e, o), "contribution": contribution})
     mech = {"description": spec.mechanism_off.description, "changes": _changes(spec.mechanism_off),
-            **{k: off_out[0][k] for k in ("metric", "effect", "ci_low", "ci_high", "n", "verdict", "contribution")},
+            **{k: off_out[0][k] for k in ("metric", "effect", "ci_low", "ci_high", "n", "verdict", "verdict_text",
+                                          "contribution")},
             "outcomes": off_out}
+    for oc, off, o in zip(outcomes, off_out, spec.outcomes):  # through its mechanism: asked of every outcome
+        oc["through_mechanism"], oc["through_mechanism_reason"] = through_mechanism(oc, off, o.threshold)
 
     # no network
     no_net = None
@@ -197,39 +249,65 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
               "years_run": [int(years[0]), int(years[-1])], "steps": plan.steps, "seed": spec.seed,
               "replications": plan.replications, "uncertainty_replications": plan.lhs_replications or None,
               "runs": plan.n_runs, "failed_runs": failed}
+    sequential = {"looks": list(plan.looks), "max_replications": plan.looks[-1] if plan.looks else plan.replications,
+                  "n_used": plan.n_used, "confidence": conf,
+                  "stopped": stop_reason(plan, primary["verdict"]),
+                  "extended_arms": "control, treatment and both mechanism-off arms",
+                  "initial_only": "gradient levels, the no-network arm, moderators and uncertainty samples"}
     res.record = {
         "id": spec.id, "title": spec.title, "statement": spec.statement, "source": spec.source,
         "file": display_path(plan.source), "operationalisation": spec.operationalisation, "design": design,
         **{k: primary[k] for k in ("metric", "direction", "threshold", "years", "effect", "ci_low", "ci_high", "n",
-                                   "verdict", "d_z", "glass")},
-        **dict(zip(("through_mechanism", "through_mechanism_reason"),
-                   through_mechanism(primary, mech, spec.outcomes[0].threshold))),
+                                   "confidence", "identical", "verdict", "verdict_text", "sign_settled",
+                                   "replications_needed", "p_value", "d_z", "glass",
+                                   "through_mechanism", "through_mechanism_reason")},
+        "verdict_explained": EXPLAIN[primary["verdict"]],
+        "sequential": sequential,
         "outcomes": outcomes, "mechanism_off": mech, "no_network": no_net, "gradient": gradient,
         "conditions": {"moderators": mods, "uncertainty": unc, "sentences": sentences},
     }
     return res
 
 
-def through_mechanism(primary: dict, off: dict, threshold: float) -> tuple[bool | None, str]:
-    """Whether a supported claim holds through the mechanism it names, and why (docs/claims.md): yes when
-    its effect is gone with the mechanism off (every effect that interval allows is smaller than the
-    threshold in the claimed direction; it may go the other way) and the mechanism's own part of the
-    effect (with it minus without it, seed by seed) is supported; no when the effect is still supported with the mechanism off; None (cannot tell) when
-    the claim is not supported, the mechanism-off arms do not differ at all (no test), or the
-    intervals leave it open."""
-    if primary["verdict"] != "supported":
-        return None, "the claim is not supported"
+def through_mechanism(outcome: dict, off: dict, threshold: float) -> tuple[bool | None, str]:
+    """Whether a decided effect (supported or contradicted) holds through the mechanism the claim names, and
+    why (docs/claims.md). With v the outcome's verdict: yes when the effect is gone with the mechanism off
+    (every effect that interval allows falls short of the threshold in v's direction; it may go the other
+    way) and the mechanism's own part of the effect (with it minus without it, seed by seed) has the same
+    verdict v; NO when the effect with the mechanism off still has verdict v (it comes from elsewhere); None
+    (cannot tell) when the mechanism-off arms do not differ at all (no test) or the intervals leave it open.
+    A negligible or undetermined effect has nothing to attribute: None, with the reason."""
+    v = outcome["verdict"]
+    if v == NEGLIGIBLE:
+        return None, "n/a: the effect is negligible, there is no effect that matters to attribute"
+    if v not in (SUPPORTED, CONTRADICTED):
+        return None, "n/a: the effect is undetermined"
     lo, hi = off.get("ci_low"), off.get("ci_high")
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        return None, "no interval with the mechanism off"
-    if off["verdict"] == "supported":
-        return False, "the effect is still supported with the mechanism off: it comes from elsewhere"
-    if hi - lo <= 1e-12 * max(1.0, abs(lo)):
-        return None, "the mechanism-off arms give identical outcomes in every pair: nothing was tested"
-    s = 1.0 if primary["direction"] == "increase" else -1.0
-    if max(s * lo, s * hi) < threshold and off["contribution"]["verdict"] == "supported":
-        return True, "gone with the mechanism off, and the mechanism's part is supported"
-    return None, "the intervals leave it open (the effect with the mechanism off, or its part, is not decided)"
+        return None, "cannot tell: no interval with the mechanism off"
+    if off["verdict"] == v:
+        return False, f"the effect is still {v} with the mechanism off: it comes from elsewhere"
+    if off.get("identical") or hi - lo <= 1e-12 * max(1.0, abs(lo)):
+        return None, "cannot tell: the mechanism-off arms give identical outcomes in every pair: nothing was tested"
+    s = sign(outcome["direction"])
+    a, b = sorted((s * lo, s * hi))
+    gone = b < threshold if v == SUPPORTED else a > -threshold
+    if gone and off["contribution"]["verdict"] == v:
+        return True, f"gone with the mechanism off, and the mechanism's part is {v}"
+    return None, ("cannot tell: the intervals leave it open (the effect with the mechanism off, or the "
+                  "mechanism's part, is not decided)")
+
+
+def stop_reason(plan: ClaimPlan, primary_verdict: str) -> str:
+    """Why the sequential procedure stopped where it did (or, in a run not yet finished, where it stands)."""
+    n, last = plan.n_used, (plan.looks[-1] if plan.looks else plan.replications)
+    if len(plan.looks) <= 1:
+        return f"one look ({n} replications): no further blocks planned"
+    if primary_verdict != UNDETERMINED:
+        return f"the primary verdict was decided at {n} replications (look {plan.looks.index(n) + 1} of {len(plan.looks)})"
+    if n >= last:
+        return f"the cap of {last} replications was reached with the primary verdict undetermined"
+    return f"stopped at {n} replications, before the cap of {last}"
 
 
 def display_path(path: str) -> str:

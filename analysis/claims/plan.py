@@ -47,6 +47,7 @@ from model.loading import (
     validate_scenario,
 )
 from model.metrics import metric_names
+from analysis.claims.statistics import looks
 from model.randomness import replication_seeds
 
 RESERVED = ("seed", "steps")  # set by the claim's replications and steps, never by an arm
@@ -186,6 +187,8 @@ class ClaimPlan:
     lhs_replications: int = 0
     labels: dict[str, str] = field(default_factory=dict)  # control, treatment: readable descriptions
     moderators: list = field(default_factory=list)  # the moderators run (quick: maybe fewer, with fewer values)
+    looks: list[int] = field(default_factory=list)  # the schedule of looks: replications at each (sequential.py)
+    blocks: list = field(default_factory=list)  # later blocks of replications run so far (sequential.Block)
 
     @property
     def id(self) -> str:
@@ -193,12 +196,19 @@ class ClaimPlan:
 
     @property
     def n_runs(self) -> int:
-        return self.main.n_runs + (self.lhs.n_runs if self.lhs is not None else 0)
+        return (self.main.n_runs + (self.lhs.n_runs if self.lhs is not None else 0)
+                + sum(b.sweep.n_runs for b in self.blocks))
+
+    @property
+    def n_used(self) -> int:
+        """Replications of the contrast's arms so far: the initial ones plus every later block."""
+        return self.replications + sum(b.sweep.replications for b in self.blocks)
 
     def sweeps(self) -> list[tuple[str, Sweep]]:
         out = [(self.id, self.main)]
         if self.lhs is not None:
             out.append((f"{self.id}-lhs", self.lhs))
+        out += [(b.name, b.sweep) for b in self.blocks]
         return out
 
     def find(self, role: str, arm: str, **kw) -> Arm | None:
@@ -271,8 +281,9 @@ def describe_layer(layer: Overrides, default: str) -> str:
     return "; ".join(parts) or default
 
 
-def load_claim(path, quick: bool = False) -> ClaimPlan:
-    """Read, validate and resolve a claim file into its arms and sweeps (module docstring)."""
+def load_claim(path, quick: bool = False, max_replications: int | None = None) -> ClaimPlan:
+    """Read, validate and resolve a claim file into its arms and sweeps (module docstring).
+    `max_replications` overrides the file's cap of the sequential procedure (--max-replications)."""
     src = str(path)
     data = read_yaml(path)
     spec = validate_spec(data, src)
@@ -386,8 +397,12 @@ def load_claim(path, quick: bool = False) -> ClaimPlan:
                                   moderator=m, value=j))
 
     main = _sweep(arms, base, spec.id, src, spec.seed, R, metrics)
+    cap = cap_of(spec, quick) if max_replications is None else int(max_replications)
+    if cap < R:
+        raise ScenarioError("--max-replications", "", f"{cap} is below the first look's {R} replications of "
+                                                      f"{spec.id}; expected at least {R}")
     plan = ClaimPlan(spec=spec, source=src, quick=quick, base=base, replications=R, seeds=seeds, metrics=metrics,
-                     arms=arms, main=main, labels=labels, moderators=moderators)
+                     arms=arms, main=main, labels=labels, moderators=moderators, looks=looks(R, cap))
 
     # -- the uncertainty space
     u = spec.uncertainty
@@ -422,6 +437,15 @@ def load_claim(path, quick: bool = False) -> ClaimPlan:
         plan.lhs_arms, plan.lhs_unit, plan.lhs_values, plan.lhs_replications = lhs_arms, unit, values, RU
         plan.lhs = _sweep(lhs_arms, base, f"{spec.id}-lhs", src, spec.seed, RU, metrics)
     return plan
+
+
+def cap_of(spec: ClaimSpec, quick: bool) -> int:
+    """The cap of the sequential procedure: `max_replications` (full run; default 160), or in a quick run
+    `quick.max_replications` (default: the quick replications, a single look). Never below the initial
+    replications."""
+    R = spec.quick.replications if quick else spec.replications
+    cap = spec.quick.max_replications if quick else spec.max_replications
+    return max(R, int(cap if cap is not None else R))
 
 
 def quick_moderators(spec: ClaimSpec) -> list:
@@ -459,7 +483,8 @@ def _from_unit(u: float, low: float, high: float, kind: str):
     return float(f"{x:.12g}")
 
 
-def _sweep(arms: list[Arm], base: dict, name: str, src: str, seed: int, R: int, metrics: list[str]) -> Sweep:
+def _sweep(arms: list[Arm], base: dict, name: str, src: str, seed: int, R: int, metrics: list[str],
+           first_replication: int = 0) -> Sweep:
     """One sweep over the arms' design points; identical points are run once (arms share the point)."""
     union = list(dict.fromkeys(k for a in arms for k in a.keys))
     points, index = [], {}
@@ -476,4 +501,4 @@ def _sweep(arms: list[Arm], base: dict, name: str, src: str, seed: int, R: int, 
             points.append(p)
         a.point = index[key]
     return sweep_from_points(base, points, name=name, source=src, seed=seed, replications=R, metrics=metrics,
-                             description=f"claims lab: {name}")
+                             description=f"claims lab: {name}", first_replication=first_replication)

@@ -32,22 +32,34 @@ from analysis import figures as F
 from analysis.claims.conditions import fmt, signed
 from analysis.claims.evaluate import ClaimResult
 from analysis.claims.statistics import CONFIDENCE, RESAMPLES, mean_band
-from analysis.claims.verdict import in_threshold_units
+from analysis.claims.verdict import EXPLAIN, VERDICTS, in_threshold_units
 from analysis.outputs import write_bytes_atomic, write_text_atomic
 from model.config import ScenarioError
 
 FORMAT = "city-diplomacy-claims"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: four verdicts, replications until decided, Holm, through its mechanism per outcome
 QUICK_NOTICE = ("QUICK RUN: fewer replications and a smaller world than the full run; for checking that the "
                 "claims lab works, not for citing. The full run (python run.py claims) is the one to cite.")
-RULE = ("supported when the 95% interval of the paired effect lies wholly at or beyond the smallest effect that "
-        "matters in the predicted direction; contradicted when it lies wholly at or beyond it the other way; "
-        "inconclusive otherwise (also when the interval straddles zero or the threshold)")
+RULE = ("four verdicts from the interval of the paired effect, turned into the predicted direction: supported when "
+        "it lies wholly at or beyond the smallest effect that matters in the predicted direction; contradicted when "
+        "it lies wholly at or beyond it the other way; negligible when it lies wholly inside (-threshold, "
+        "+threshold), whatever the effect is it is smaller than what matters (its sign settled when the interval "
+        "excludes zero); undetermined when it reaches across a threshold (more runs would decide). Arms whose runs "
+        "are identical in every pair say so: no difference")
 STATS = (f"paired differences d_r = T_r - C_r of each run's outcome averaged over the stated years, replication r "
-         f"of both arms with the same seed; effect = mean(d); d_z = mean(d)/sd(d); glass = mean(d)/sd(C); "
-         f"{int(CONFIDENCE * 100)}% interval of mean(d): the wider of the paired bootstrap (scipy.stats.bootstrap, "
-         f"BCa, {RESAMPLES} resamples, generator fixed by claim id, metric and contrast) and the Student t interval "
-         f"(the bootstrap alone covers too rarely with few pairs)")
+         f"of both arms with the same seed; effect = mean(d); d_z = mean(d)/sd(d); glass = mean(d)/sd(C); the "
+         f"interval of mean(d) is the wider of the paired bootstrap (scipy.stats.bootstrap, BCa, {RESAMPLES} "
+         f"resamples, generator fixed by claim id, metric and contrast) and the Student t interval. Replications "
+         f"until decided: a claim starts with its replications (20) and, while its primary verdict is undetermined, "
+         f"doubles them (20, 40, 80, 160) up to its cap; with K planned looks every interval of the contrast's arms "
+         f"is at confidence 1 - {1 - CONFIDENCE:.2g}/K (Bonferroni over the looks), so whatever look it stops at, "
+         f"the interval covers with probability at least {CONFIDENCE:.0%}. Multiplicity: the primaries of one run "
+         f"are one family; the headline verdict is Holm-adjusted (a verdict Holm does not keep is undetermined), the "
+         f"unadjusted one is shown beside it. Secondary outcomes, the mechanism-off contrast, moderators and the "
+         f"uncertainty space are exploratory (unadjusted, {CONFIDENCE:.0%} intervals where no later blocks run)")
+MEANINGS = [f"{v}: {EXPLAIN[v]}" for v in VERDICTS] + [
+    "no difference: identical runs: the two arms gave the same outcome in every pair (the interval is the single "
+    "point 0)."]
 
 
 def clean(obj):
@@ -65,12 +77,16 @@ def clean(obj):
     return obj
 
 
-def claims_document(results: list[ClaimResult], quick: bool) -> dict:
-    doc = {"format": FORMAT, "version": FORMAT_VERSION, "mode": "quick" if quick else "full", "quick": quick}
+def claims_document(results: list[ClaimResult], quick: bool, provenance: dict | None = None) -> dict:
+    doc = {"format": FORMAT, "version": FORMAT_VERSION, "schema_version": FORMAT_VERSION,
+           "mode": "quick" if quick else "full", "quick": quick}
     if quick:
         doc["notice"] = QUICK_NOTICE
+    if provenance is not None:
+        doc["provenance"] = provenance
     doc["replications"] = sorted({r.plan.replications for r in results})
     doc["verdict_rule"] = RULE
+    doc["verdicts"] = {v: EXPLAIN[v] for v in VERDICTS}
     doc["statistics"] = STATS
     doc["claims"] = [r.record for r in results]
     return clean(doc)
@@ -171,17 +187,23 @@ def _short(text: str, n: int = 60) -> str:
 
 THROUGH = ("Mechanism off: the same contrast with the claim's mechanism switched off in both arms. The "
            "mechanism's part: seed by seed, the effect with the mechanism minus the effect without it, judged by "
-           "the same rule. A supported claim holds through its mechanism when its effect is gone with the "
-           "mechanism off (every effect that interval allows is smaller than the threshold in the claimed "
-           "direction) and the mechanism's part is supported; NO when the effect is still supported without the mechanism (it comes from "
-           "elsewhere); otherwise the runs cannot tell (also when the mechanism-off arms do not differ at all).")
+           "the same rule. A decided effect (supported or contradicted) holds through its mechanism when it is gone "
+           "with the mechanism off (every effect that interval allows falls short of the threshold in the "
+           "effect's direction) and the mechanism's part has the same verdict; NO when the effect keeps its "
+           "verdict without the mechanism (it comes from elsewhere); otherwise the runs cannot tell (also when the "
+           "mechanism-off arms do not differ at all). A negligible or undetermined effect has nothing to attribute.")
 
 
 def _through(rec: dict) -> str:
     x = rec["through_mechanism"]
     if x is None:
-        return "n/a (not supported)" if rec["verdict"] != "supported" else f"cannot tell: {rec['through_mechanism_reason']}"
+        return rec["through_mechanism_reason"]
     return "yes" if x else "NO: " + rec["through_mechanism_reason"]
+
+
+def _verdict_word(r: dict, key: str = "verdict") -> str:
+    text = r.get(f"{key}_text") or r.get(key)
+    return str(text).upper() if text == r.get(key) else f"{str(r.get(key)).upper()} ({text})"
 
 
 def _ci(r: dict) -> str:
@@ -192,28 +214,52 @@ def _ci(r: dict) -> str:
     return f"{signed(r['effect'])} [{signed(r['ci_low'])}, {signed(r['ci_high'])}]"
 
 
-def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures: dict[str, bytes]) -> list[tuple]:
+def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures: dict[str, bytes],
+                  stamp_lines: list[str] | None = None) -> list[tuple]:
     b: list[tuple] = [("h", 1, "Claims lab report" + (" (QUICK RUN)" if quick else ""))]
     if quick:
         b.append(("notice", QUICK_NOTICE))
+    for line in stamp_lines or []:
+        b.append(("p", line))
     reps = sorted({r.plan.replications for r in results})
+    used = ", ".join(f"{r.plan.id} {r.record['sequential']['n_used']}" for r in results)
     b.append(("p", f"Command: {command}" if command else "Command: python run.py claims"))
-    b.append(("p", (f"Mode: {'quick' if quick else 'full'}; replications per arm: {', '.join(map(str, reps))} "
-                    "(every arm of a claim runs with the same seeds: common random numbers).")))
+    b.append(("p", (f"Mode: {'quick' if quick else 'full'}; replications per arm at the first look: "
+                    f"{', '.join(map(str, reps))}; used (the contrast's arms, at the look where the procedure "
+                    f"stopped): {used}. Every arm of a claim runs with the same seeds (common random numbers).")))
     b.append(("p", f"Verdict rule: {RULE}."))
+    b.append(("list", "What the verdicts mean", MEANINGS))
     b.append(("p", (f"Statistics: {STATS}. For a metric that is a gap between groups the paired difference is a "
                     "difference in differences.")))
     b.append(("h", 2, "Summary"))
     rows = []
     for r in results:
         rec = r.record
-        mo = rec["mechanism_off"]
         rows.append([rec["id"], rec["title"], rec["metric"], rec["direction"], fmt(rec["threshold"]),
-                     _ci(rec), str(rec["n"]), rec["verdict"].upper(), f"{mo['verdict']} ({_ci(mo)})",
-                     _through(rec)])
-    b.append(("table", ["claim", "title", "primary metric", "predicted", "threshold", "effect [95% CI]", "n",
-                        "verdict", "mechanism off", "through its mechanism"], rows))
+                     _ci(rec), str(rec["n"]), _verdict_word(rec, "verdict_adjusted"), _verdict_word(rec),
+                     fmt(rec.get("p_adjusted")), _through(rec)])
+    fam = len(results)
+    b.append(("table", ["claim", "title", "primary metric", "predicted", "threshold",
+                        f"effect [{_conf(results)} CI]", "n", f"verdict (Holm, {fam} primaries)",
+                        "unadjusted", "Holm p", "through its mechanism"], rows))
     b.append(("p", THROUGH))
+    rows = []
+    for r in results:
+        rec = r.record
+        for k, (oc, off) in enumerate(zip(rec["outcomes"], rec["mechanism_off"]["outcomes"])):
+            rows.append([rec["id"], oc["metric"], "primary" if k == 0 else "exploratory", _ci(oc),
+                         _verdict_word(oc), _verdict_word(off), _verdict_word(off["contribution"]),
+                         _through(oc)])
+    b.append(("h", 3, "Every outcome"))
+    b.append(("table", ["claim", "outcome", "role", "effect [CI]", "verdict", "mechanism off", "mechanism's part",
+                        "through its mechanism"], rows))
+    amended = [(r.record["id"], a) for r in results for a in r.record.get("amendments") or []]
+    if amended:
+        b.append(("h", 3, "Amendments"))
+        b.append(("list", "Changes to what a claim promised, made after its runs started",
+                  [f"{cid}, {a['date']}: " + "; ".join(f"{c['field']}: {_show(c['old'])} -> {_show(c['new'])}"
+                                                       for c in a["changes"]) + f" (reason: {a['reason']})"
+                   for cid, a in amended]))
     if "summary.png" in figures:
         b.append(("img", "summary.png", "All claims: effects and intervals against the threshold"))
     for r in results:
@@ -221,13 +267,35 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
     return b
 
 
+def _show(x) -> str:
+    t = json.dumps(x, sort_keys=True, default=str)
+    return t if len(t) <= 80 else t[:77] + "..."
+
+
+def _conf(results: list[ClaimResult]) -> str:
+    cs = sorted({r.record.get("confidence") for r in results if r.record.get("confidence") is not None})
+    return "/".join(f"{100 * c:.4g}%" for c in cs) or f"{CONFIDENCE:.0%}"
+
+
 def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
     rec = res.record
     cid = rec["id"]
     d = rec["design"]
     b: list[tuple] = [("h", 2, f"{cid}: {rec['title']}")]
-    b.append(("p", (f"Verdict: {rec['verdict'].upper()} on {rec['metric']} (effect {_ci(rec)}, n = {rec['n']}; "
-                    f"{rec['direction']} predicted, smallest effect that matters {fmt(rec['threshold'])}).")))
+    b.append(("p", (f"Verdict: {_verdict_word(rec, 'verdict_adjusted')} on {rec['metric']} (effect {_ci(rec)}, "
+                    f"{100 * rec['confidence']:.4g}% interval, n = {rec['n']}; {rec['direction']} predicted, smallest "
+                    f"effect that matters {fmt(rec['threshold'])}). {EXPLAIN[rec['verdict_adjusted']]}")))
+    if rec["verdict_adjusted"] != rec["verdict"]:
+        b.append(("p", f"Unadjusted, the verdict is {_verdict_word(rec)}; Holm's adjustment over the "
+                       f"{len(rec['family'])} primaries of this run (p = {fmt(rec['p_value'])}, adjusted "
+                       f"{fmt(rec['p_adjusted'])}) does not keep it."))
+    sq = rec["sequential"]
+    seq = (f"Replications: {sq['n_used']} per arm of the contrast (looks planned at {', '.join(map(str, sq['looks']))}; "
+           f"{sq['stopped']}).")
+    if rec.get("replications_needed"):
+        seq += (f" From the observed spread, about {rec['replications_needed']} replications would decide it "
+                "(a rough guide: the interval's width falls with the square root of n).")
+    b.append(("p", seq))
     b.append(("kv", "Claim", rec["statement"]))
     b.append(("kv", "Source", rec["source"]))
     if rec["operationalisation"]:
@@ -244,13 +312,15 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
                    f"{d['years_run'][1]}), {d['replications']} replications per arm, seed entropy {d['seed']}, "
                    f"{d['runs']} runs in all" + (f", {d['failed_runs']} failed" if d["failed_runs"] else "") + "."))
     rows = []
-    for oc, off in zip(rec["outcomes"], rec["mechanism_off"]["outcomes"]):
-        rows.append([oc["metric"], oc["direction"], fmt(oc["threshold"]), f"{oc['years'][0]}-{oc['years'][1]}",
+    for k, (oc, off) in enumerate(zip(rec["outcomes"], rec["mechanism_off"]["outcomes"])):
+        rows.append([oc["metric"] + ("" if k == 0 else " (exploratory)"), oc["direction"], fmt(oc["threshold"]),
+                     f"{oc['years'][0]}-{oc['years'][1]}",
                      fmt(oc["control_mean"]), fmt(oc["treatment_mean"]), _ci(oc), fmt(oc["d_z"]), fmt(oc["glass"]),
-                     str(oc["n"]), oc["verdict"], f"{off['verdict']} ({_ci(off)})",
-                     f"{off['contribution']['verdict']} ({_ci(off['contribution'])})"])
-    b.append(("table", ["outcome", "predicted", "threshold", "years", "control", "treatment", "effect [95% CI]",
-                        "d_z", "glass", "n", "verdict", "mechanism off", "mechanism's part"], rows))
+                     str(oc["n"]), _verdict_word(oc), f"{_verdict_word(off)} ({_ci(off)})",
+                     f"{_verdict_word(off['contribution'])} ({_ci(off['contribution'])})", _through(oc)])
+    b.append(("table", ["outcome", "predicted", "threshold", "years", "control", "treatment",
+                        f"effect [{100 * rec['confidence']:.4g}% CI]", "d_z", "glass", "n", "verdict", "mechanism off",
+                        "mechanism's part", "through its mechanism"], rows))
     for oc in rec["outcomes"]:
         if oc["why"]:
             b.append(("kv", f"Why {oc['metric']}", oc["why"]))
@@ -273,7 +343,9 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
         b.append(("img", f"{cid}_gradient.png", f"{cid}: gradient"))
     cond = rec["conditions"]
     if cond["moderators"] or cond["uncertainty"]:
-        b.append(("h", 3, f"{cid}: conditions"))
+        b.append(("h", 3, f"{cid}: conditions (exploratory)"))
+        b.append(("p", f"Exploratory: {CONFIDENCE:.0%} intervals at the first look's replications, not adjusted "
+                       "for multiplicity."))
     for m, mod in enumerate(cond["moderators"]):
         for mo in mod["outcomes"]:
             b.append(("p", mo["sentence"]))
@@ -322,13 +394,13 @@ th {background: #f3f3f3;}
 img {max-width: 100%; height: auto; display: block; margin: 0.6em 0;}
 .notice {background: #fff3cd; border: 2px solid #e0a800; padding: 0.6em 1em; font-weight: bold;}
 .v-supported {color: #1a9850; font-weight: bold;} .v-contradicted {color: #d73027; font-weight: bold;}
-.v-inconclusive {color: #666; font-weight: bold;}
+.v-negligible {color: #4575b4; font-weight: bold;} .v-undetermined {color: #666; font-weight: bold;}
 """
 
 
 def _verdict_cell(text: str) -> str:
     t = escape(str(text))
-    for v in ("supported", "contradicted", "inconclusive"):
+    for v in VERDICTS:
         if str(text).lower().startswith(v):
             return f"<span class='v-{v}'>{t}</span>"
     return t
@@ -368,6 +440,17 @@ def render_html(blocks: list[tuple], figures: dict[str, bytes], quick: bool) -> 
 # Writing
 
 
+def _stamp_lines(provenance: dict | None) -> list[str]:
+    if not provenance:
+        return []
+    try:
+        from analysis.provenance import stamp_lines
+
+        return list(stamp_lines(provenance))
+    except ImportError:
+        return [f"Model version {provenance.get('model_version')}."]
+
+
 def _replace_dir(tmp: Path, final: Path):
     """Put the finished directory `tmp` in place of `final` (which may exist)."""
     old = None
@@ -381,7 +464,8 @@ def _replace_dir(tmp: Path, final: Path):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_outputs(results: list[ClaimResult], out: Path, quick: bool, command: str = "") -> list[str]:
+def write_outputs(results: list[ClaimResult], out: Path, quick: bool, command: str = "",
+                  provenance: dict | None = None) -> list[str]:
     """figures/, report.md, report.html, then claims.json (each atomically). Returns the files written."""
     out = Path(out)
     figures: dict[str, bytes] = {}
@@ -400,10 +484,10 @@ def write_outputs(results: list[ClaimResult], out: Path, quick: bool, command: s
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    blocks = report_blocks(results, quick, command, figures)
+    blocks = report_blocks(results, quick, command, figures, _stamp_lines(provenance))
     write_text_atomic(out / "report.md", render_md(blocks))
     write_text_atomic(out / "report.html", render_html(blocks, figures, quick))
-    doc = claims_document(results, quick)
+    doc = claims_document(results, quick, provenance)
     write_bytes_atomic(out / "claims.json", (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode("utf-8"))
     return ["claims.json", "report.md", "report.html", "figures/"]
 

@@ -3,12 +3,26 @@
 `run_claims(plans, out)` runs each claim's sweeps (analysis/claims/plan.py) with `run_sweep` into
 `out/sweeps/<claim id>/` and `out/sweeps/<claim id>-lhs/` (manifest, one file per run, resume after
 a kill), on one execution back-end shared by all of them (local worker processes, a Dask cluster,
-or a given executor), with one progress bar over all runs. Then it evaluates every claim
-(evaluate.py) and writes claims.json, report.md, report.html and figures/ (report.py).
+or a given executor), with one progress bar over all runs. Then, while a claim's primary verdict is
+undetermined and its schedule of looks has one left, it runs the next block of replications of the
+claim's contrast (sequential.py, `out/sweeps/<claim id>-r<start>/`) and looks again. Then it
+evaluates every claim (evaluate.py), adjusts the primaries' verdicts for multiplicity (Holm, over the
+claims of the run) and writes claims.json, report.md, report.html and figures/ (report.py).
+
+Integrity (docs/claims.md, "Runs, resume, outputs"):
+- `out/registry.json` records, per claim, what it promised before its runs (outcomes, directions,
+  thresholds, years, arms, replications and cap: `promise`), when its runs started, and every
+  amendment. A resume after any change of a promise is refused, naming the change, unless the caller
+  passes an amendment reason (`--amend "why"`), which records old and new values and the date.
+- One `out` holds the reports of every claim run into it: a run that leaves out a claim the
+  directory holds is refused (run them together to add one).
+- Everything that can be refused is checked before anything is written: a refusal never touches a
+  finished claims.json, report.md or report.html. Once the checks pass, the finished outputs of the
+  previous command are set aside (hidden) while the runs go on, so a run stopped part-way does not
+  leave an old report that looks like this one's; they are removed when the new ones are written.
 
 Running the same command again into the same directory runs only what is missing and writes the
-same claims.json. A directory that holds another claim's runs under the same id is refused (the
-sweep manifest's fingerprint names the first difference).
+same claims.json.
 """
 
 from __future__ import annotations
@@ -17,12 +31,25 @@ import sys
 import time
 from pathlib import Path
 
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+
+from analysis.claims import sequential
 from analysis.claims.evaluate import ClaimResult, evaluate
 from analysis.claims.plan import ClaimPlan
 from analysis.claims.report import write_outputs
+from analysis.claims.statistics import ALPHA, holm
+from analysis.claims.verdict import UNDETERMINED, describe
 from model.config import ScenarioError
+from model.loading import differences
 
 OUTPUTS = ("claims.json", "report.md", "report.html")
+REGISTRY = "registry.json"
+REGISTRY_FORMAT = "city-diplomacy-claims-registry"
+# what a claim file says only in words: changing it changes no promise
+WORDING = ("title", "statement", "source", "operationalisation")
 
 
 def check_out(out: Path, flag: str = "--out"):
@@ -67,14 +94,180 @@ def _backend(workers, scheduler, scheduler_file, executor, client, connect_timeo
     return {"backend": SharedBackend(b)}, b
 
 
+def promise(plan: ClaimPlan) -> dict:
+    """What a claim promised before its runs: its outcomes (metric, direction, threshold, years), arms or
+    gradient, mechanism-off and no-network arms, conditions, seed, replications and the schedule of looks,
+    and the mode. Words (titles, statements, labels, reasons) are not promises."""
+    d = plan.spec.model_dump(mode="json", by_alias=True)
+    for k in WORDING:
+        d.pop(k, None)
+    for o in d.get("outcomes") or []:
+        for k in ("why", "reference", "reference_source"):
+            o.pop(k, None)
+    for k in ("mechanism_off", "no_network"):
+        if isinstance(d.get(k), dict):
+            d[k].pop("description", None)
+    for a in ((d.get("arms") or {}).values()):
+        if isinstance(a, dict):
+            a.pop("label", None)
+    d.pop("quick", None)  # what --quick changes shows in mode, looks and the runs themselves
+    d.pop("max_replications", None)
+    d["mode"] = "quick" if plan.quick else "full"
+    d["looks"] = list(plan.looks)
+    return d
+
+
+def _changes(old: dict, new: dict) -> list[dict]:
+    out = []
+    for path, kind, x, y in differences(old, new):
+        out.append({"field": path, "old": x if kind != "missing" or x is not None else None,
+                    "new": y if kind != "missing" or y is not None else None})
+    return out
+
+
+def _show(x) -> str:
+    t = json.dumps(x, sort_keys=True, default=str)
+    return t if len(t) <= 60 else t[:57] + "..."
+
+
+def read_registry(out: Path) -> dict:
+    path = out / REGISTRY
+    if not path.exists():
+        return {"format": REGISTRY_FORMAT, "claims": {}}
+    try:
+        reg = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ScenarioError(f"--out {out}", REGISTRY, f"cannot be read ({e}); choose another --out") from None
+    if not isinstance(reg, dict) or reg.get("format") != REGISTRY_FORMAT or not isinstance(reg.get("claims"), dict):
+        raise ScenarioError(f"--out {out}", REGISTRY, "is not a claims registry; choose another --out")
+    return reg
+
+
+def check_registry(plans: list[ClaimPlan], out: Path, out_flag: str, amend: str | None) -> dict:
+    """The registry as it will be after this run (not written here): refuses a run that leaves out a claim
+    the directory holds, and a changed promise without an amendment reason; with one, records the change."""
+    reg = read_registry(out)
+    held = reg["claims"]
+    ids = [p.id for p in plans]
+    missing = [c for c in held if c not in ids]
+    if missing:
+        every = ",".join(list(held) + [i for i in ids if i not in held])
+        raise ScenarioError(f"{out_flag} {out}", "", f"holds the claims {', '.join(held)}; a run without "
+                            f"{', '.join(missing)} would replace their report. Run them together (--only {every}) to "
+                            "add claims to this directory, or choose another --out")
+    today = datetime.now(UTC).isoformat(timespec="seconds")
+    new_reg = {"format": REGISTRY_FORMAT, "claims": {}}
+    for p in plans:
+        now = promise(p)
+        entry = held.get(p.id)
+        if entry is None:
+            new_reg["claims"][p.id] = {"promise": now, "started": today, "amendments": []}
+            continue
+        changes = _changes(entry.get("promise"), now)
+        entry = {**entry, "amendments": list(entry.get("amendments") or [])}
+        if changes:
+            first = changes[0]
+            if not amend:
+                more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
+                raise ScenarioError(p.source, first["field"], f"changed since its runs started in {out} "
+                                    f"({_show(first['old'])} then, {_show(first['new'])} now){more}: what a claim "
+                                    "promised is fixed once its runs start. Run into a new --out, or record the "
+                                    "change as an amendment with --amend \"why\" (it is printed in the report)")
+            entry["amendments"].append({"date": today, "reason": amend, "changes": changes})
+            entry["promise"] = now
+        new_reg["claims"][p.id] = entry
+    return new_reg
+
+
+def preflight(plans: list[ClaimPlan], out: Path, allow_code_change: bool):
+    """Every sweep the run would resume (the initial ones and the later blocks already started) must hold this
+    very design, made by the same code: found before anything is written."""
+    from analysis.sweep.store import resume_problem
+
+    for p in plans:
+        for name, sw in p.sweeps():
+            err = resume_problem(sw, out / "sweeps" / name, allow_code_change)
+            if err is not None:
+                raise ScenarioError(p.source, "", f"{name}: {err}")
+        n_blocks = len(p.blocks)
+        try:  # later blocks on disk: built as this plan would build them
+            while sequential.next_look(p) is not None and (out / "sweeps" / sequential.block_name(p, p.n_used)).exists():
+                b = sequential.add_block(p)
+                err = resume_problem(b.sweep, out / "sweeps" / b.name, allow_code_change)
+                if err is not None:
+                    raise ScenarioError(p.source, "", f"{b.name}: {err}")
+        finally:
+            del p.blocks[n_blocks:]
+
+
+def _set_aside(out: Path) -> Path | None:
+    """Move the finished outputs of an earlier command out of sight (out/.previous/); None if there are none."""
+    for old in out.glob(".previous*"):
+        shutil.rmtree(old, ignore_errors=True)
+    present = [n for n in (*OUTPUTS, "figures") if (out / n).exists()]
+    if not present:
+        return None
+    prev = out / ".previous"
+    prev.mkdir()
+    for n in present:
+        os.replace(out / n, prev / n)
+    return prev
+
+
+def _after_refusal(out: Path, previous: Path | None):
+    """A refusal during the runs (e.g. the memory check of a sweep): put the earlier outputs back, and keep in
+    the registry only the claims that have runs."""
+    if previous is not None and previous.is_dir():
+        for p in previous.iterdir():
+            if not (out / p.name).exists():
+                os.replace(p, out / p.name)
+        shutil.rmtree(previous, ignore_errors=True)
+    try:
+        reg = read_registry(out)
+    except ScenarioError:
+        return
+    kept = {k: v for k, v in reg["claims"].items() if (out / "sweeps" / k / "manifest.json").exists()}
+    if kept != reg["claims"]:
+        from analysis.outputs import write_text_atomic
+
+        reg["claims"] = kept
+        write_text_atomic(out / REGISTRY, json.dumps(reg, indent=1, allow_nan=False) + "\n")
+
+
+def _provenance(results: list[ClaimResult], registry: dict, command: str) -> dict:
+    """The stamp of claims.json and the reports: model version, source hash, commit, the date the runs started
+    (the registry's earliest: a resume writes the same file), the command and every claim's seed entropy."""
+    from analysis.provenance import stamp
+
+    started = min(registry["claims"][r.plan.id]["started"] for r in results)
+    seeds = {r.plan.id: r.plan.spec.seed for r in results}
+    return stamp(command or "python run.py claims", seeds=seeds, started=started)
+
+
+def adjust(results: list[ClaimResult], alpha: float = ALPHA):
+    """Holm over the primaries of the run (one family): each record gets `verdict_adjusted` (its verdict when
+    Holm keeps it, else undetermined), `p_adjusted` and `family`."""
+    ps = [r.record["p_value"] for r in results]
+    adj = holm(ps, alpha)
+    for r, pa in zip(results, adj):
+        rec = r.record
+        v = rec["verdict"] if pa <= alpha else UNDETERMINED
+        rec["p_adjusted"] = pa
+        rec["verdict_adjusted"] = v
+        rec["verdict_adjusted_text"] = describe(v, rec["ci_low"], rec["ci_high"], rec.get("identical", False))
+        rec["family"] = [x.record["id"] for x in results]
+
+
 def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, scheduler: str | None = None,
                scheduler_file: str | None = None, executor=None, client=None, quiet: bool = False,
                command: str = "", task=None, write: bool = True, allow_code_change: bool = False,
                connect_timeout: float | None = None, memory_limit: float | None = None,
-               out_flag: str = "--out") -> list[ClaimResult]:
-    """Run (or resume) every claim's sweeps into `out`, evaluate them and write the outputs (`write=False`:
-    only return the results; the sweeps stay in `out/sweeps/`). `task` replaces the sweep's worker function
-    (tests). `allow_code_change`, `connect_timeout` and `memory_limit` are those of run_sweep."""
+               out_flag: str = "--out", amend: str | None = None) -> list[ClaimResult]:
+    """Run (or resume) every claim's sweeps into `out`, add blocks of replications until each primary verdict
+    is decided or its cap is reached, evaluate the claims and write the outputs (`write=False`: only return
+    the results; the sweeps stay in `out/sweeps/`). `task` replaces the sweep's worker function (tests).
+    `allow_code_change`, `connect_timeout` and `memory_limit` are those of run_sweep; `amend` is the reason
+    recorded for a changed promise (module docstring)."""
     from tqdm import tqdm
 
     from analysis.sweep import run_sweep
@@ -85,52 +278,89 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
     check_out(out, out_flag)
     quick = plans[0].quick
     t0 = time.perf_counter()
+    registry = check_registry(plans, out, out_flag, amend)  # refusals first: nothing is written before them
+    preflight(plans, out, allow_code_change)
     sweeps = [(name, sw) for p in plans for name, sw in p.sweeps()]
     total = sum(sw.n_runs for _, sw in sweeps)
     kwargs, backend = _backend(workers, scheduler, scheduler_file, executor, client, connect_timeout)
     lock = None
+    previous = None
     try:
         (out / "sweeps").mkdir(parents=True, exist_ok=True)
         lock = _lock(out)
-        for name in OUTPUTS:  # a result of an earlier command must not look like this one's
-            (out / name).unlink(missing_ok=True)
+        from analysis.outputs import write_text_atomic
+
+        write_text_atomic(out / REGISTRY, json.dumps(registry, indent=1, allow_nan=False) + "\n")
+        previous = _set_aside(out)  # a result of an earlier command must not look like this one's
         if not quiet:
             where = backend.describe() if backend is not None else (
                 "1 worker (in this process)" if kwargs.get("workers") == 1 else "the given back-end")
             print(f"claims ({'quick' if quick else 'full'} run): {len(plans)} claim{'s' if len(plans) != 1 else ''}, "
                   f"{total} runs on {where} -> {out}", file=sys.stderr)
-        pre = [len(list((out / "sweeps" / name / "runs").glob("*.parquet")))
-               if (out / "sweeps" / name / "runs").is_dir() else 0 for name, _ in sweeps]  # done before (resume)
-        bar = tqdm(total=total, initial=min(sum(pre), total), desc="claims", unit="run",
+        bar = tqdm(total=total, initial=0, desc="claims", unit="run",
                    disable=quiet or not sys.stderr.isatty(), leave=False, dynamic_ncols=True, smoothing=0.05)
-        offset = 0
-        try:
-            for k, (name, sw) in enumerate(sweeps):
-                bar.set_description(f"claims {name}")
-                later = offset + sum(pre[k + 1:])  # finished runs of this sweep are added to this
+        done = [0]  # runs of the sweeps finished so far (counted as each sweep ends)
 
-                def progress(done, failed, n, _o=later):
-                    bar.n = min(_o + done + failed, total)
+        def run_all(batch):
+            for name, sw in batch:
+                bar.set_description(f"claims {name}")
+
+                def progress(finished, failed, n, _o=done[0]):
+                    bar.n = min(_o + finished + failed, bar.total)
                     bar.refresh()
 
                 run_sweep(sw, out / "sweeps" / name, quiet=True, progress=progress, analyse=False, task=task,
                           allow_code_change=allow_code_change, memory_limit=memory_limit, **kwargs)
-                offset += sw.n_runs
-                bar.n = min(later + sw.n_runs, total)
+                done[0] += sw.n_runs
+                bar.n = min(done[0], bar.total)
                 bar.refresh()
+
+        try:
+            run_all(sweeps)
+            # replications until decided: the next block of every claim whose primary is still undetermined
+            settled: set[str] = set()  # decided, or at the cap: no more blocks
+            while True:
+                dirs = {name: out / "sweeps" / name for p in plans for name, _ in p.sweeps()}
+                pending = []
+                for p in plans:
+                    if p.id in settled:
+                        continue
+                    if sequential.next_look(p) is None or evaluate(p, dirs).record["verdict"] != UNDETERMINED:
+                        settled.add(p.id)
+                    else:
+                        pending.append(p)
+                if not pending:
+                    break
+                blocks = [sequential.add_block(p) for p in pending]
+                bar.total += sum(b.sweep.n_runs for b in blocks)
+                if not quiet:
+                    print("claims: undetermined after "
+                          + ", ".join(f"{p.id} {b.start}" for p, b in zip(pending, blocks))
+                          + " replications; running the next block (up to "
+                          + ", ".join(f"{b.stop}" for b in blocks) + ")", file=sys.stderr)
+                run_all([(b.name, b.sweep) for b in blocks])
         finally:
             bar.close()
-        dirs = {name: out / "sweeps" / name for name, _ in sweeps}
+        dirs = {name: out / "sweeps" / name for p in plans for name, _ in p.sweeps()}
         if not quiet:
             print(f"claims: the runs are done; evaluating {len(plans)} claim{'s' if len(plans) != 1 else ''} and "
                   "writing the report", file=sys.stderr)
         results = [evaluate(p, dirs) for p in plans]
+        adjust(results)
+        for r in results:
+            entry = registry["claims"][r.plan.id]
+            r.record["registered"] = entry["started"]
+            r.record["amendments"] = entry["amendments"]
         if write:
-            write_outputs(results, out, quick, command=command)
+            write_outputs(results, out, quick, command=command, provenance=_provenance(results, registry, command))
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
     except BaseException as e:
         if backend is not None:
             backend.close(cancel=not isinstance(e, ScenarioError))
             backend = None
+        if isinstance(e, ScenarioError):
+            _after_refusal(out, previous)
         raise
     finally:
         if backend is not None:
@@ -144,7 +374,7 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
     if not quiet:
         counts = {}
         for r in results:
-            counts[r.record["verdict"]] = counts.get(r.record["verdict"], 0) + 1
+            counts[r.record["verdict_adjusted"]] = counts.get(r.record["verdict_adjusted"], 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         print(f"wrote {out}: {len(results)} claims ({summary}) in {time.perf_counter() - t0:.1f} s"
               + (" [QUICK RUN]" if quick else ""))

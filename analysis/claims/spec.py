@@ -159,6 +159,8 @@ class QuickSpec(Strict):
     samples: int | None = Field(None, ge=2, le=10_000, description="Uncertainty samples (default: as the full run).")
     uncertainty_replications: int | None = Field(None, ge=2, le=MAX_REPLICATIONS,
                                                  description="Replications per arm at each uncertainty sample.")
+    max_replications: int | None = Field(None, ge=2, le=MAX_REPLICATIONS, description="The cap of the sequential "
+                                         "procedure in a quick run (default: the quick replications: one look).")
 
     model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
 
@@ -180,7 +182,12 @@ class ClaimSpec(Strict):
     steps: int | None = Field(None, ge=1, le=1000, description="Steps of every run (default: the base scenario's).")
     seed: int = Field(1, ge=0, le=2**63 - 1, description="Entropy of the replication seeds: replication r of every "
                       "arm runs with replication_seeds(seed, R)[r] (common random numbers).")
-    replications: int = Field(20, ge=2, le=MAX_REPLICATIONS, description="Replications per arm (full run).")
+    replications: int = Field(20, ge=2, le=MAX_REPLICATIONS, description="Replications per arm (full run): the "
+                              "first look of the sequential procedure.")
+    max_replications: int = Field(160, ge=2, le=MAX_REPLICATIONS, description="The cap of the sequential procedure "
+                                  "(full run): while the primary verdict is undetermined, the contrast's arms get "
+                                  "more replications (doubling: 20, 40, 80, 160) up to this many "
+                                  "(python run.py claims --max-replications overrides it).")
     quick: QuickSpec = Field(default_factory=QuickSpec, description="What --quick changes.")
     arms: ArmsSpec | None = Field(None, description="Control and treatment arms (or give a gradient).")
     gradient: GradientSpec | None = Field(None, description="A gradient over one parameter (or give arms).")
@@ -199,6 +206,13 @@ class ClaimSpec(Strict):
     def _one_design(self):
         if (self.arms is None) == (self.gradient is None):
             raise ValueError("give exactly one of arms (control and treatment) or gradient")
+        if self.max_replications < self.replications:
+            raise ValueError(f"max_replications ({self.max_replications}) is below replications "
+                             f"({self.replications}); the cap must be at least the first look")
+        q = self.quick
+        if q.max_replications is not None and q.max_replications < q.replications:
+            raise ValueError(f"quick.max_replications ({q.max_replications}) is below quick.replications "
+                             f"({q.replications}); the cap must be at least the first look")
         metrics = [o.metric for o in self.outcomes]
         for m in metrics:
             if metrics.count(m) > 1:

@@ -257,14 +257,17 @@ def load_sweep(path: str | os.PathLike, memory_limit: float | None = None) -> Sw
 
 
 def sweep_from_points(base: dict, points: list[dict], *, name: str, source: str, seed: int, replications: int,
-                      metrics: list[str], every_step: bool = True, description: str = "") -> Sweep:
+                      metrics: list[str], every_step: bool = True, description: str = "",
+                      first_replication: int = 0) -> Sweep:
     """A Sweep made in code rather than from a sweep file (the claims lab builds its arms this way).
 
     `base` is a scenario mapping (validated and resolved here); each point is a dict of dotted
     overrides of it, every point with the same keys, in the same order; the key `interventions` may
     hold a list (the run's whole list of interventions), which a sweep file cannot vary. Replication
-    r of every point runs with `replication_seeds(seed, replications)[r]` (common random numbers).
-    The manifest, resume, loop and results are those of any sweep; its design kind is `points`.
+    r of every point runs with `replication_seeds(seed, replications)[r]` (common random numbers);
+    with `first_replication` f, replication r runs with `replication_seeds(seed, f + replications)[f + r]`:
+    the next seeds of the same SeedSequence (the claims lab's later blocks of replications). The manifest, resume, loop and
+    results are those of any sweep; its design kind is `points`.
     Errors in the inputs are ScenarioErrors naming `source`."""
     if not points:
         raise ScenarioError(source, "", "no design points")
@@ -297,8 +300,8 @@ def sweep_from_points(base: dict, points: list[dict], *, name: str, source: str,
         except ScenarioError as e:
             raise ScenarioError(source, e.path, f"point {i}: {e.message}") from None
     return Sweep(spec=spec, source=source, name=name, base=resolved, paths=paths, kinds=kinds, points=pts, unit=None,
-                 seeds=replication_seeds(seed, replications), metrics=list(metrics), every_step=every_step,
-                 peak_bytes=peak)
+                 seeds=replication_seeds(seed, first_replication + replications)[first_replication:],
+                 metrics=list(metrics), every_step=every_step, peak_bytes=peak)
 
 
 def _safe_name(stem: str) -> str:

@@ -115,6 +115,44 @@ def open_out(sw: Sweep, out: Path, allow_code_change: bool = False) -> tuple[obj
         raise
 
 
+def resume_problem(sw: Sweep, out: Path, allow_code_change: bool = False) -> ScenarioError | None:
+    """What prepare_out would refuse in `out` for this sweep, found without writing anything: a directory
+    that is not a sweep, the manifest of a different sweep, or other model code (unless allowed). None when
+    the sweep can start or resume there."""
+    out = Path(out)
+    where = f"--out {out}"
+    mpath = out / "manifest.json"
+    if out.exists() and not out.is_dir():
+        return ScenarioError(where, "", "is an existing file; expected a directory")
+    if not mpath.exists():
+        if _not_a_sweep(out):
+            return ScenarioError(where, "", "already exists, is not empty and holds no sweep (no manifest.json); "
+                                            "choose a new directory or remove it")
+        return None
+    try:
+        old = json.loads(mpath.read_text())
+    except (OSError, ValueError) as e:
+        return ScenarioError(where, "", f"manifest.json cannot be read ({e}); choose another --out or remove it")
+    new = sw.manifest()
+    if not isinstance(old, dict) or old.get("format") != FORMAT:
+        return ScenarioError(where, "", "manifest.json is not a sweep manifest; choose another --out")
+    if old.get("fingerprint") != new["fingerprint"]:
+        diff = None
+        for k in ("base_scenario", "parameters", "record", "runs"):
+            diff = _first_difference(old.get(k), new[k], f"{k}.")
+            if diff:
+                break
+        return ScenarioError(where, "", f"holds the runs of a different design ({old.get('design', {}).get('runs')} "
+                                        f"runs); first difference: {diff or 'unknown'}")
+    was, now = old.get("code") or {}, new["code"]
+    if was.get("source_sha256") != now["source_sha256"] and not allow_code_change:
+        return ScenarioError(where, "", f"was started with other model code (version {was.get('version')}, source "
+                                        f"{str(was.get('source_sha256'))[:12]}; now version {now['version']}, source "
+                                        f"{now['source_sha256'][:12]}); resume anyway with --allow-code-change "
+                                        "(recorded), or run into a new directory")
+    return None
+
+
 def prepare_out(sw: Sweep, out: Path, allow_code_change: bool = False) -> tuple[dict, bool]:
     """Under the lock: write manifest.json into a directory without one, or check that the directory
     holds this very sweep, made by the same code (resume). Returns (manifest, resumed)."""
