@@ -170,3 +170,28 @@ def test_stamp_lines_read_back():
     """The first line carries "Model version X" as the report test below reads it."""
     line = provenance.stamp_lines(provenance.stamp("c"))[0]
     assert re.search(r"Model version ([^\s,]+)", line).group(1) == pyproject_version()
+
+
+# --- CITATION.cff -------------------------------------------------------------------------------
+
+
+def _readme_first_paragraph() -> str:
+    """README's first paragraph after the title, markdown links as their text, whitespace collapsed."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip() and not p.lstrip().startswith("#")]
+    first = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", paragraphs[0])
+    return " ".join(first.split())
+
+
+def test_citation_cff():
+    yaml = pytest.importorskip("yaml")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    for key in ("cff-version", "message", "title", "authors", "version", "license", "abstract", "keywords"):
+        assert cff.get(key), key
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["version"] == pyproject_version()  # a str, as pyproject's
+    assert cff["license"] == "MIT"
+    assert cff["authors"] == [{"name": "The city-diplomacy developers"}]
+    assert cff["type"] == "software"
+    assert " ".join(cff["abstract"].split()) == _readme_first_paragraph()
+    assert all(isinstance(k, str) and k for k in cff["keywords"])
