@@ -195,3 +195,70 @@ def test_citation_cff():
     assert cff["type"] == "software"
     assert " ".join(cff["abstract"].split()) == _readme_first_paragraph()
     assert all(isinstance(k, str) and k for k in cff["keywords"])
+
+
+# --- the bibliography of docs/claims.md -----------------------------------------------------------
+
+
+def bibliography() -> dict[str, str]:
+    """Key -> entry of the `## Bibliography` section of docs/claims.md (entries `- **key**: text`)."""
+    text = (ROOT / "docs" / "claims.md").read_text(encoding="utf-8")
+    head = re.search(r"^## Bibliography[ \t]*$", text, re.MULTILINE)
+    assert head, "docs/claims.md has no '## Bibliography' section"
+    section = text[head.end():]
+    nxt = re.search(r"^## ", section, re.MULTILINE)
+    section = section[:nxt.start()] if nxt else section
+    entries = re.findall(r"^- \*\*(.+?)\*\*: (.+?)(?=^- \*\*|^#|^\S|\Z)", section, re.MULTILINE | re.DOTALL)
+    keys = [k for k, _ in entries]
+    assert len(keys) == len(set(keys)), "duplicate bibliography keys"
+    return {k: " ".join(v.split()) for k, v in entries}
+
+
+def source_keys(source: str) -> list[str]:
+    """The keys a source names: parts separated by ";", and in "A, as cited by B" both A and B."""
+    keys = []
+    for part in (p.strip() for p in source.split(";")):
+        keys.extend(x.strip() for x in part.split(", as cited by "))
+    return keys
+
+
+def test_bibliography_section_is_last_and_complete():
+    bib = bibliography()
+    text = (ROOT / "docs" / "claims.md").read_text(encoding="utf-8")
+    assert not re.search(r"^## ", text[text.index("## Bibliography") + 3:], re.MULTILINE), "Bibliography is not the last section"
+    five = ["Lu Peng (2024)", "Wang Wei", "the history chapter", "Fernández de Losada (2024)", "Brookings (2020)"]
+    for key in [*five, "Acuto and Rayner (2016)", "c40.org", "mayorsforpeace.org",
+                "Grimm et al. (2006)", "Grimm et al. (2010)", "Grimm et al. (2020)"]:
+        assert key in bib, key
+        assert len(bib[key]) > 40, key  # a reference, not a bare key
+    # what the project does not know is said, not filled in
+    for key in ("Wang Wei", "the history chapter", "Lu Peng (2024)"):
+        assert "publication details not recorded in the project" in bib[key], key
+    assert "International Affairs* 92(5)" in bib["Acuto and Rayner (2016)"]
+    assert "doi" not in " ".join(bib.values()).lower()  # no DOI is recorded in the project
+
+
+def test_every_claim_source_is_in_the_bibliography():
+    yaml = pytest.importorskip("yaml")
+    bib = bibliography()
+    files = sorted((ROOT / "scenarios" / "claims").glob("C*.yaml"))
+    assert [f.stem for f in files] == [f"C{i}" for i in range(1, 9)]
+    for f in files:
+        claim = yaml.safe_load(f.read_text(encoding="utf-8"))
+        for key in source_keys(claim["source"]):
+            assert key in bib, f"{f.name}: source {key!r} is not a key of the bibliography in docs/claims.md"
+        for o in claim["outcomes"]:
+            if o.get("reference_source"):  # e.g. "Acuto and Rayner (2016), 170 networks"
+                assert any(o["reference_source"].startswith(k) for k in bib), f"{f.name}: {o['reference_source']}"
+    assert source_keys("Acuto and Rayner (2016), as cited by Lu Peng (2024)") == ["Acuto and Rayner (2016)",
+                                                                                 "Lu Peng (2024)"]
+
+
+def test_every_calibration_fact_cites_the_bibliography():
+    yaml = pytest.importorskip("yaml")
+    bib = bibliography()
+    facts = yaml.safe_load((ROOT / "scenarios" / "history.yaml").read_text(encoding="utf-8"))["calibration"]
+    assert facts
+    for fact in facts:
+        assert any(k in fact["source"] for k in bib), f"{fact['id']}: {fact['source']} cites no bibliography entry"
+
