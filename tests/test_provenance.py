@@ -262,3 +262,17 @@ def test_every_calibration_fact_cites_the_bibliography():
     for fact in facts:
         assert any(k in fact["source"] for k in bib), f"{fact['id']}: {fact['source']} cites no bibliography entry"
 
+
+# --- the published report ------------------------------------------------------------------------
+
+
+def test_claims_report_made_by_this_version():
+    """docs/claims_report.md carries the stamp of the code that made it ("Model version X.Y.Z", from
+    provenance.stamp_lines); it must be this version. Regenerate the report when the version changes:
+    python run.py claims, then python -m analysis.claims.report --publish DIR docs/claims_report.md."""
+    text = (ROOT / "docs" / "claims_report.md").read_text(encoding="utf-8")
+    found = re.findall(r"Model version ([^\s,]+)", text)
+    assert found, "docs/claims_report.md carries no 'Model version X.Y.Z' line: regenerate it with the stamp"
+    assert set(found) == {pyproject_version()}, (
+        f"docs/claims_report.md was made by model version {', '.join(sorted(set(found)))}, "
+        f"the code is {pyproject_version()}: regenerate it")
