@@ -7,7 +7,7 @@
 - claim files: the shipped C1-C8 validate (full and quick); how arms are resolved (layers, interventions
   by kind, common seeds, identical points run once); bad files exit 2 naming the file and the field;
 - runs: swapping the arms flips the sign of the effect and the verdict; a placebo claim (arms differ
-  only in the scenario's description, which no phase reads) is inconclusive with an interval at zero;
+  only in the scenario's description, which no phase reads) says "no difference: identical runs";
   2 worker processes give the same claims.json as 1; a run stopped part-way by a failing executor and
   then resumed gives the same claims.json as an uninterrupted one and runs only what was missing;
 - outputs: report.html is self-contained (no http(s), images as data URIs); a quick run says so on
@@ -71,19 +71,26 @@ def write(path: Path, data: dict) -> Path:
 @pytest.mark.parametrize("lo, hi, direction, expected", [
     (0.10, 0.30, "increase", "supported"),          # the lower bound at the threshold: every value matters
     (0.1000001, 0.3, "increase", "supported"),
-    (0.0999999, 0.3, "increase", "inconclusive"),   # just inside the threshold band
-    (-0.05, 0.30, "increase", "inconclusive"),      # straddles zero
-    (0.05, 0.08, "increase", "inconclusive"),       # wholly inside the band
+    (0.0999999, 0.3, "increase", "undetermined"),   # reaches across the threshold, just
+    (-0.05, 0.30, "increase", "undetermined"),      # straddles zero and the threshold
+    (0.05, 0.08, "increase", "negligible"),         # wholly inside the band, sign settled
+    (-0.05, 0.0999999, "increase", "negligible"),   # wholly inside the band, sign not settled
+    (-0.05, 0.10, "increase", "undetermined"),      # touches the threshold: an effect that matters is allowed
+    (-0.0999999, 0.05, "increase", "negligible"),
+    (-0.10, 0.05, "increase", "undetermined"),
+    (0.0, 0.0, "increase", "negligible"),           # identical runs
     (-0.30, -0.10, "increase", "contradicted"),
-    (-0.30, -0.0999999, "increase", "inconclusive"),
-    (-0.30, 0.05, "increase", "inconclusive"),
+    (-0.30, -0.0999999, "increase", "undetermined"),
+    (-0.30, 0.05, "increase", "undetermined"),
+    (-0.30, 0.30, "increase", "undetermined"),      # across both thresholds
     (-0.30, -0.10, "decrease", "supported"),
-    (-0.30, -0.0999999, "decrease", "inconclusive"),
+    (-0.30, -0.0999999, "decrease", "undetermined"),
     (0.10, 0.30, "decrease", "contradicted"),
-    (0.0999999, 0.30, "decrease", "inconclusive"),
-    (-0.2, 0.2, "decrease", "inconclusive"),
-    (float("nan"), 0.3, "increase", "inconclusive"),  # no interval
-    (None, None, "increase", "inconclusive"),
+    (0.0999999, 0.30, "decrease", "undetermined"),
+    (-0.08, -0.05, "decrease", "negligible"),
+    (-0.2, 0.2, "decrease", "undetermined"),
+    (float("nan"), 0.3, "increase", "undetermined"),  # no interval
+    (None, None, "increase", "undetermined"),
 ])
 def test_verdict_rule_at_and_around_the_threshold(lo, hi, direction, expected):
     assert verdict(lo, hi, 0.1, direction) == expected
@@ -102,9 +109,9 @@ def test_verdict_flips_with_the_sign_of_the_interval():
         t = abs(rng.normal(0, 0.1)) + 1e-3
         for d in ("increase", "decrease"):
             a, b = verdict(lo, hi, t, d), verdict(-hi, -lo, t, d)
-            assert {a, b} <= {"supported", "contradicted", "inconclusive"}
+            assert {a, b} <= {"supported", "contradicted", "negligible", "undetermined"}
             assert (a, b) in {("supported", "contradicted"), ("contradicted", "supported"),
-                              ("inconclusive", "inconclusive")}
+                              ("negligible", "negligible"), ("undetermined", "undetermined")}
 
 
 # ================================================================================ statistics
@@ -142,13 +149,19 @@ def test_interval_covers_the_mean_at_few_pairs(n):
 
 
 @pytest.mark.parametrize("primary, off, expected", [
-    ("inconclusive", {"verdict": "inconclusive", "ci_low": -0.1, "ci_high": 0.1, "part": "supported"}, None),
-    ("supported", {"verdict": "supported", "ci_low": 0.05, "ci_high": 0.2, "part": "inconclusive"}, False),
-    ("supported", {"verdict": "inconclusive", "ci_low": -0.01, "ci_high": 0.02, "part": "supported"}, True),
+    ("undetermined", {"verdict": "undetermined", "ci_low": -0.1, "ci_high": 0.1, "part": "supported"}, None),
+    ("negligible", {"verdict": "negligible", "ci_low": -0.01, "ci_high": 0.01, "part": "negligible"}, None),
+    ("supported", {"verdict": "supported", "ci_low": 0.05, "ci_high": 0.2, "part": "undetermined"}, False),
+    ("supported", {"verdict": "negligible", "ci_low": -0.01, "ci_high": 0.02, "part": "supported"}, True),
     ("supported", {"verdict": "contradicted", "ci_low": -0.3, "ci_high": -0.2, "part": "supported"}, True),  # reversed
-    ("supported", {"verdict": "inconclusive", "ci_low": 0.0, "ci_high": 0.0, "part": "supported"}, None),    # frozen arms
-    ("supported", {"verdict": "inconclusive", "ci_low": -0.01, "ci_high": 0.04, "part": "supported"}, None),  # open
-    ("supported", {"verdict": "inconclusive", "ci_low": -0.01, "ci_high": 0.02, "part": "inconclusive"}, None),
+    ("supported", {"verdict": "negligible", "ci_low": 0.0, "ci_high": 0.0, "part": "supported"}, None),    # frozen arms
+    ("supported", {"verdict": "undetermined", "ci_low": -0.01, "ci_high": 0.04, "part": "supported"}, None),  # open
+    ("supported", {"verdict": "negligible", "ci_low": -0.01, "ci_high": 0.02, "part": "undetermined"}, None),
+    # contradicted effects are asked the same question, the other way round
+    ("contradicted", {"verdict": "contradicted", "ci_low": -0.2, "ci_high": -0.05, "part": "negligible"}, False),
+    ("contradicted", {"verdict": "negligible", "ci_low": -0.02, "ci_high": 0.01, "part": "contradicted"}, True),
+    ("contradicted", {"verdict": "supported", "ci_low": 0.05, "ci_high": 0.1, "part": "contradicted"}, True),
+    ("contradicted", {"verdict": "undetermined", "ci_low": -0.04, "ci_high": 0.01, "part": "contradicted"}, None),
 ])
 def test_through_mechanism(primary, off, expected):
     from analysis.claims.evaluate import through_mechanism
@@ -170,7 +183,7 @@ def test_paired_effect_skips_missing_runs_and_handles_degenerate_data():
     assert e.d_z is None
     one = paired_effect(np.array([1.0]), np.array([0.0]), rng_for("a"))
     assert one.n == 1 and np.isnan(one.ci_low)
-    assert verdict(one.ci_low, one.ci_high, 0.1, "increase") == "inconclusive"
+    assert verdict(one.ci_low, one.ci_high, 0.1, "increase") == "undetermined"
     lo, hi = mean_interval(np.array([0.0, 0.0, 0.0]), rng_for("z"))
     assert lo == hi == 0.0
 
@@ -181,16 +194,16 @@ def test_transitions_are_interpolated_where_the_deciding_bound_crosses_the_thres
     lows = [0.30, 0.20, 0.00, -0.5]
     highs = [0.50, 0.40, 0.20, -0.2]
     vds = [verdict(lo, hi, 0.1, "increase") for lo, hi in zip(lows, highs)]
-    assert vds == ["supported", "supported", "inconclusive", "contradicted"]
+    assert vds == ["supported", "supported", "undetermined", "contradicted"]
     tr = transitions(values, lows, highs, vds, 0.1, "increase")
-    assert [(t["from"], t["to"]) for t in tr] == [("supported", "inconclusive"), ("inconclusive", "contradicted")]
+    assert [(t["from"], t["to"]) for t in tr] == [("supported", "undetermined"), ("undetermined", "contradicted")]
     assert tr[0]["at"] == pytest.approx(15.0)  # lower bound 0.2 -> 0.0 crosses 0.1 half-way
     assert tr[1]["at"] == pytest.approx(20 + 10 * (0.3 / 0.4))  # upper bound 0.2 -> -0.2 crosses -0.1
     s = moderator_sentence("T", "m", "p", values, [0.4, 0.3, 0.1, -0.35], vds, tr, 0.1, "increase")
     assert "supported at p = 0, 10" in s and "contradicted at p = 30" in s and "near p = 15" in s
     same = moderator_sentence("T", "m", "p", values, [0.4] * 4, ["supported"] * 4, [], 0.1, "increase")
     assert "supported at every value" in same
-    text = transitions([True, False], [0.3, -0.1], [0.5, 0.2], ["supported", "inconclusive"], 0.1, "increase")
+    text = transitions([True, False], [0.3, -0.1], [0.5, 0.2], ["supported", "undetermined"], 0.1, "increase")
     assert text[0]["at"] is None and text[0]["between"] == [True, False]
 
 
@@ -203,7 +216,7 @@ def test_prim_finds_the_box_where_the_claim_holds():
     assert 0.4 < box["limits"]["a"][0] <= 0.55 and box["density"] >= 0.9 and box["coverage"] > 0.8
     from analysis.claims.conditions import uncertainty_summary
 
-    vds = ["supported" if v else "inconclusive" for v in y]
+    vds = ["supported" if v else "undetermined" for v in y]
     summ = uncertainty_summary("T", "m", x.to_dict("records"), [1.0] * 200, vds, 0.5, "increase", 0.9,
                                {"a": [0.0, 1.0], "b": [0.0, 1.0], "c": [0.0, 1.0]})
     assert summ["share_supported"] == pytest.approx(y.mean()) and summ["share_beyond_threshold"] == 1.0
@@ -365,20 +378,32 @@ def test_swapping_the_arms_flips_the_effect_and_the_verdict(tmp_path):
     assert a["n"] == b["n"] == 4
 
 
-def test_placebo_claim_is_inconclusive_with_an_interval_around_zero(tmp_path):
+def test_placebo_claim_is_no_difference_identical_runs(tmp_path):
     placebo = claim(arms={"control": {"set": {"description": "control"}},
                           "treatment": {"set": {"description": "a placebo: no phase reads the description"}}},
                     outcomes=[{"metric": m, "direction": "increase", "threshold": 0.002, "years": [1984, 1987]}
                               for m in ("mean_capacity", "fragmentation_index", "size_gap")])
     rec = _run(tmp_path, "p", placebo, write=False)[0].record
     for o in rec["outcomes"]:
-        assert o["verdict"] == "inconclusive"
-        assert o["ci_low"] <= 0.0 <= o["ci_high"]
-        assert abs(o["effect"]) < 1e-12
+        assert o["verdict"] == "negligible" and o["identical"] is True
+        assert o["verdict_text"] == "no difference: identical runs"
+        assert o["ci_low"] == 0.0 == o["ci_high"]
+        assert o["effect"] == 0.0
+    assert rec["verdict_adjusted"] == "negligible"
+    assert rec["sequential"]["n_used"] == 4  # decided at the first look: no more blocks
 
 
 def _claims_json(d: Path) -> dict:
-    return json.loads((d / "claims.json").read_text())
+    """claims.json without the dates its runs started (provenance.date, each claim's `registered`): two
+    directories run at different times differ in those only; a resume into the same directory keeps them."""
+    return _undated(json.loads((d / "claims.json").read_text()))
+
+
+def _undated(doc: dict) -> dict:
+    doc.get("provenance", {}).pop("date", None)
+    for c in doc["claims"]:
+        c.pop("registered", None)
+    return doc
 
 
 RICH = {"moderators": [{"parameter": "networks.convergence", "values": [0.2, 0.9]}],
@@ -432,8 +457,8 @@ def test_two_worker_processes_give_the_same_claims_json(tmp_path):
     from analysis.claims.report import claims_document
 
     f = write(tmp_path / "c.yaml", claim(**RICH))
-    docs = [claims_document(run_claims([load_claim(f)], tmp_path / f"w{w}", quiet=True, workers=w, write=False),
-                            quick=False) for w in (1, 2)]
+    docs = [_undated(claims_document(run_claims([load_claim(f)], tmp_path / f"w{w}", quiet=True, workers=w,
+                                                write=False), quick=False)) for w in (1, 2)]
     assert docs[0] == docs[1] and docs[0]["claims"][0]["conditions"]["uncertainty"]["samples"] == 4
 
 
@@ -468,8 +493,8 @@ def test_report_html_is_self_contained_and_json_complete(tmp_path):
     for k in ("id", "statement", "metric", "direction", "threshold", "effect", "ci_low", "ci_high", "n", "verdict",
               "conditions", "mechanism_off"):
         assert k in rec
-    assert rec["verdict"] in ("supported", "contradicted", "inconclusive")
-    assert rec["mechanism_off"]["verdict"] in ("supported", "contradicted", "inconclusive")
+    assert rec["verdict"] in ("supported", "contradicted", "negligible", "undetermined")
+    assert rec["mechanism_off"]["verdict"] in ("supported", "contradicted", "negligible", "undetermined")
     mod = rec["conditions"]["moderators"][0]["outcomes"][0]
     assert len(mod["effect"]) == 2 and mod["sentence"].startswith("T1, mean_capacity")
     md = (out / "report.md").read_text()

@@ -9,7 +9,7 @@ mechanism off is not supported and the effect in the claimed direction is smalle
 smallest effect that matters. Where switching the mechanism off leaves a countervailing force of its
 own (C2: open circles share what they make; C5: city-first still costs partners' money and
 expertise), the test says what that force must do instead. These are properties of the mechanisms
-and metrics, not verdicts of the claims: a claim may be supported, inconclusive or contradicted.
+and metrics, not verdicts of the claims: a claim may be supported, contradicted, negligible or undetermined.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def tiny_tree(tmp_path, monkeypatch):
 def test_stamp_of_this_project():
     s = provenance.stamp("python run.py claims --quick", seeds={"C1": 1}, started="2026-12-07T10:00:00+00:00")
     assert set(s) == KEYS
-    assert s["model_version"] == pyproject_version() == "0.2.2"
+    assert s["model_version"] == pyproject_version()
     assert s["source_sha256"] == store.code_identity()["source_sha256"]  # the sweep manifests' value
     assert re.fullmatch(r"[0-9a-f]{64}", s["claims_sha256"]) and s["claims_sha256"] != s["source_sha256"]
     assert s["date"] == "2026-12-07T10:00:00+00:00"

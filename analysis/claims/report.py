@@ -202,8 +202,14 @@ def _through(rec: dict) -> str:
 
 
 def _verdict_word(r: dict, key: str = "verdict") -> str:
-    text = r.get(f"{key}_text") or r.get(key)
-    return str(text).upper() if text == r.get(key) else f"{str(r.get(key)).upper()} ({text})"
+    """'SUPPORTED', 'NEGLIGIBLE (positive, sign settled)', 'NEGLIGIBLE (no difference: identical runs)'."""
+    v = str(r.get(key))
+    text = str(r.get(f"{key}_text") or v)
+    if text == v:
+        return v.upper()
+    if text.startswith(v):
+        return v.upper() + text[len(v):]
+    return f"{v.upper()} ({text})"
 
 
 def _ci(r: dict) -> str:
@@ -223,7 +229,8 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
         b.append(("p", line))
     reps = sorted({r.plan.replications for r in results})
     used = ", ".join(f"{r.plan.id} {r.record['sequential']['n_used']}" for r in results)
-    b.append(("p", f"Command: {command}" if command else "Command: python run.py claims"))
+    if not stamp_lines:
+        b.append(("p", f"Command: {command}" if command else "Command: python run.py claims"))
     b.append(("p", (f"Mode: {'quick' if quick else 'full'}; replications per arm at the first look: "
                     f"{', '.join(map(str, reps))}; used (the contrast's arms, at the look where the procedure "
                     f"stopped): {used}. Every arm of a claim runs with the same seeds (common random numbers).")))
@@ -240,7 +247,7 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
                      fmt(rec.get("p_adjusted")), _through(rec)])
     fam = len(results)
     b.append(("table", ["claim", "title", "primary metric", "predicted", "threshold",
-                        f"effect [{_conf(results)} CI]", "n", f"verdict (Holm, {fam} primaries)",
+                        f"effect [{_conf(results)} CI]", "n", f"verdict (Holm over {fam} primar{'y' if fam == 1 else 'ies'})",
                         "unadjusted", "Holm p", "through its mechanism"], rows))
     b.append(("p", THROUGH))
     rows = []
