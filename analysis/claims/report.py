@@ -316,7 +316,8 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
         arms.append("the resolved control and treatment scenarios differ in: " + ", ".join(d["arms_differ_in"]))
     b.append(("list", "Arms", arms))
     b.append(("p", f"Runs: base scenario {d['base_scenario']} ({d['cities']} cities, {d['years_run'][0]}-"
-                   f"{d['years_run'][1]}), {d['replications']} replications per arm, seed entropy {d['seed']}, "
+                   f"{d['years_run'][1]}), {d['replications']} replications per arm at the first look "
+                   f"({rec['sequential']['n_used']} in the end for the contrast's four arms), seed entropy {d['seed']}, "
                    f"{d['runs']} runs in all" + (f", {d['failed_runs']} failed" if d["failed_runs"] else "") + "."))
     rows = []
     for k, (oc, off) in enumerate(zip(rec["outcomes"], rec["mechanism_off"]["outcomes"])):
@@ -546,10 +547,13 @@ def publish(claims_dir, dest, command: str = "") -> Path:
 
     text = re.sub(r"^Command: (.*)$", local_paths, text, count=1, flags=re.MULTILINE)
     runs = sum(c["design"]["runs"] for c in doc["claims"])
-    reps = sorted({c["design"]["replications"] for c in doc["claims"]})
+    used = ", ".join(f"{c['id']} {(c.get('sequential') or {}).get('n_used', c['design']['replications'])}"
+                     for c in doc["claims"])
+    prov = doc.get("provenance") or {}
     head = (f"<!-- Published from a claims run by analysis/claims/report.py (publish); do not edit by hand. -->\n\n"
-            f"This is the report of a {'QUICK' if doc.get('quick') else 'full'} claims run: {len(doc['claims'])} "
-            f"claims, {runs:,} runs, {', '.join(map(str, reps))} replications per arm. To make it again:\n\n"
+            f"This is the report of a {'QUICK' if doc.get('quick') else 'full'} claims run of model version "
+            f"{prov.get('model_version', 'unknown')}: {len(doc['claims'])} claims, {runs:,} runs; replications per "
+            f"arm of each claim's contrast (until decided): {used}. To make it again:\n\n"
             f"    {command or 'python run.py claims --out results/claims'}\n"
             f"    python -m analysis.claims.report --publish results/claims {dest}\n\n"
             "The summary and each claim's effects figure are beside this file; the other figures named below "
