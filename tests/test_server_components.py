@@ -546,7 +546,8 @@ def test_claims_tab_runs_a_shipped_claim_and_gives_its_verdict(app):
             v_ = x["verdict"]
             assert v_ == y["verdict"] and v_ in VERDICTS
             assert f"citydip-verdict-{v_}" in html and EXPLAIN[v_] in html and F.VERDICT_COLOURS[v_] in html
-            assert f"{x['effect'].effect:+.4g} [{x['effect'].ci_low:+.4g}, {x['effect'].ci_high:+.4g}]" in html
+            e = x["effect"]
+            assert f">{e.effect:+.4g}<" in html and f"[{e.ci_low:+.4g}, {e.ci_high:+.4g}]" in html
         assert "inconclusive" not in html
         rc.close()
     finally:

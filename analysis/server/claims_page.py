@@ -85,6 +85,12 @@ def run_claim_arms(path, seeds: int = 4, quick: bool = True, progress=None) -> d
     return {"plan": plan, "years": years, "runs": runs, "seeds": seed_list, "outcomes": outcomes, "quick": quick}
 
 
+# The outcome-over-time figures are narrower than the report's (7.5 in), so that at the width of the tab's
+# right column (about 560 px on a 1366 px screen) their text is not scaled down to unreadable. (The effects
+# figure keeps its own width: its legend of the four verdicts needs it.)
+OVER_TIME_SIZE = (6.0, 4.4)
+
+
 def result_figures(res: dict) -> list[bytes]:
     """PNGs: the effects and intervals, then each outcome over time (both arms with bands, the difference)."""
     plan, years, runs = res["plan"], res["years"], res["runs"]
@@ -104,7 +110,7 @@ def result_figures(res: dict) -> list[bytes]:
                 ("treatment: " + plan.labels["treatment"][:60], *mean_band(t))]
         pngs.append(F.figure_png(F.fig_claim_over_time(years, arms, mean_band(t - c), o.metric, list(o.years),
                                                        o.threshold, o.direction, reference=o.reference,
-                                                       dpi=90)))
+                                                       figsize=OVER_TIME_SIZE, dpi=90)))
     return pngs
 
 
@@ -112,37 +118,48 @@ def _num(x) -> float | None:
     return float(x) if isinstance(x, (int, float)) and np.isfinite(x) else None
 
 
-def verdict_html(v, ci_low=None, ci_high=None, identical: bool = False, explain: bool = True) -> str:
+def verdict_html(v, ci_low=None, ci_high=None, identical: bool = False) -> str:
     """A verdict as the page shows it: the word in its colour (analysis/figures.py VERDICT_COLOURS), with
-    describe()'s qualifier ('negligible (positive, sign settled)', 'no difference: identical runs') and,
-    beside it, its plain sentence (verdict.EXPLAIN). A word the rule does not know (an older file's) is
-    shown as written, without a sentence."""
+    describe()'s qualifier ('negligible (positive, sign settled)', 'no difference: identical runs'); its plain
+    sentence is its tooltip and stands beside it in the table's legend (`verdict_legend`). A word the rule
+    does not know (an older file's) is shown as written."""
     v = str(v)
     colour = F.VERDICT_COLOURS.get(v, "#333")
+    qualifier = ""
     if v in EXPLAIN:
         shown = describe(v, _num(ci_low), _num(ci_high), identical)
         qualifier = shown[len(v):] if shown.startswith(v) else f" ({shown})"
-    else:
-        qualifier = ""
-    out = (f"<span class='citydip-verdict citydip-verdict-{escape(v)}' style='color:{colour};font-weight:bold'>"
-           f"{escape(v)}</span>{escape(qualifier)}")
-    if explain and v in EXPLAIN:
-        out += f"<div class='citydip-verdict-explain' style='font-size:11px;color:#555'>{escape(EXPLAIN[v])}</div>"
-    return out
+    title = f" title='{escape(EXPLAIN[v])}'" if v in EXPLAIN else ""
+    return (f"<span class='citydip-verdict citydip-verdict-{escape(v)}' style='color:{colour};font-weight:bold'"
+            f"{title}>{escape(v)}</span>{escape(qualifier)}")
+
+
+def verdict_legend(verdicts) -> str:
+    """Each verdict word that occurs, once, in its colour with its plain sentence (verdict.EXPLAIN) beside it."""
+    seen = list(dict.fromkeys(str(v) for v in verdicts if str(v) in EXPLAIN))
+    items = "".join(f"<li><span class='citydip-verdict' style='color:{F.VERDICT_COLOURS.get(v, '#333')};"
+                    f"font-weight:bold'>{escape(v)}</span>: <span class='citydip-verdict-explain'>"
+                    f"{escape(EXPLAIN[v])}</span></li>" for v in seen)
+    return (f"<ul class='citydip-verdict-legend' style='font-size:12px;line-height:1.35;margin:4px 0 8px 16px;"
+            f"padding:0'>{items}</ul>") if items else ""
 
 
 def result_table(res: dict) -> str:
-    """The outcomes as an HTML table: metric, predicted direction, threshold, effect and interval, n, verdict
-    (with its sentence)."""
+    """The outcomes as an HTML table: metric, predicted direction, threshold, effect and interval, n, verdict;
+    below it each verdict that occurs with its sentence."""
     rows = []
     for x in res["outcomes"]:
         o, e = x["outcome"], x["effect"]
-        ci = f"{e.effect:+.4g} [{e.ci_low:+.4g}, {e.ci_high:+.4g}]" if np.isfinite(e.ci_low) else f"{e.effect:+.4g}"
+        ci = f"{e.effect:+.4g}"
+        if np.isfinite(e.ci_low):  # it may break between the effect and its interval, not inside either
+            ci = f"<span style='white-space:nowrap'>{ci}</span> " \
+                 f"<span style='white-space:nowrap'>[{e.ci_low:+.4g}, {e.ci_high:+.4g}]</span>"
         rows.append(f"<tr><td>{escape(o.metric)}</td><td>{o.direction}</td><td>{o.threshold:g}</td>"
                     f"<td>{ci}</td><td>{e.n}</td>"
                     f"<td>{verdict_html(x['verdict'], e.ci_low, e.ci_high, x.get('identical', False))}</td></tr>")
     return ("<table class='citydip-table citydip-claim-result'><tr><th>outcome</th><th>predicted</th><th>threshold</th>"
-            "<th>effect [95% CI]</th><th>n</th><th>verdict</th></tr>" + "".join(rows) + "</table>")
+            "<th>effect [95% CI]</th><th>n</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
+            + verdict_legend(x["verdict"] for x in res["outcomes"]))
 
 
 def read_claims_json(path) -> dict:
@@ -179,16 +196,17 @@ def claims_json_html(doc: dict) -> str:
             cells.append(escape(str(c.get("n_used", ""))))
         cells.append(verdict_html(c.get("verdict"), lo, hi))
         if holm:
-            cells.append(verdict_html(c["verdict_adjusted"], explain=False) if "verdict_adjusted" in c else "")
-        cells.append(verdict_html(off["verdict"], off.get("ci_low"), off.get("ci_high"), explain=False)
-                     if off.get("verdict") else "")
+            cells.append(verdict_html(c["verdict_adjusted"]) if "verdict_adjusted" in c else "")
+        cells.append(verdict_html(off["verdict"], off.get("ci_low"), off.get("ci_high")) if off.get("verdict") else "")
         cells.append(f"<span style='font-size:11px'>{sent}</span>")
         rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     heads = (["claim", "title", "metric", "effect [95% CI]", "n"] + (["n used"] if used else []) + ["verdict"]
              + (["verdict (Holm)"] if holm else []) + ["mechanism off", "conditions"])
     return (head + f"<p>{escape(str(doc.get('mode', '')))} run, replications {doc.get('replications')}</p>"
             "<table class='citydip-table citydip-claims-json'><tr>" + "".join(f"<th>{h}</th>" for h in heads)
-            + "</tr>" + "".join(rows) + "</table>")
+            + "</tr>" + "".join(rows) + "</table>"
+            + verdict_legend([c.get("verdict") for c in claims] + [c.get("verdict_adjusted") for c in claims if holm]
+                             + [(c.get("mechanism_off") or {}).get("verdict") for c in claims]))
 
 
 def claims_json_figure(doc: dict) -> bytes:
@@ -247,7 +265,8 @@ def result_heading(res: dict) -> str:
             f"<b>treatment:</b> {escape(plan.labels['treatment'])}<br>"
             f"<span class='citydip-claim-seeds'>{len(res['seeds'])} seeds per arm, "
             f"{'quick' if res['quick'] else 'full'} world ({plan.base['cities']['n']:,} cities, "
-            f"{plan.steps} years)</span>: few seeds, for exploring; cite <code>python run.py claims</code>.</div>")
+            f"{plan.steps} years)</span>: few seeds, for exploring; what to cite comes from "
+            f"<code style='font-size:12px'>python run.py claims</code>.</div>")
 
 
 @solara.component
@@ -278,10 +297,10 @@ def ClaimsControls(model):
             json_error.set(str(e))
 
     solara.HTML(tag="div", unsafe_innerHTML=(
-        "<h3>Claims</h3><p style='font-size:13px'>Run a claim's control and treatment arms on a few common seeds "
+        TABLE_CSS + "<div class='citydip-claims-intro'><h3>Claims</h3><p style='font-size:13px'>Run a claim's control and treatment arms on a few common seeds "
         "and see the paired effect, its 95% interval and the verdict (the rule of docs/claims.md). For the "
-        "conditions, the mechanism-off arm and the replications to cite, run <code>python run.py claims</code> and "
-        "open its claims.json below.</p>"))
+        "conditions, the mechanism-off arm and the replications to cite, run <code style='font-size:12px'>python run.py claims</code> and "
+        "open its claims.json below.</p></div>"))
     if not CHOICES:
         solara.Warning("no valid claim files in scenarios/claims/")
     else:
