@@ -597,6 +597,7 @@ def test_claims_tab_opens_a_claims_json(app, tmp_path):
         assert any("citydip-claims-json" in w._dom_classes for w in _images(rc))
         # fields a newer claims.json may carry are shown when present
         doc["claims"][0].update(verdict_adjusted="undetermined", n_used=2)
+        doc["claims"][0].setdefault("conditions", {})["sentences"] = ["T1 holds where the pool is large."]
         newer = tmp_path / "newer.json"
         newer.write_text(json.dumps(doc))
         rc.find(v.TextField, label="claims.json of a finished run").widget.v_model = str(newer)
@@ -604,6 +605,7 @@ def test_claims_tab_opens_a_claims_json(app, tmp_path):
         assert _wait(lambda: "verdict (Holm)" in _html(rc), 30)
         html = _html(rc)
         assert "n used" in html and "citydip-verdict-undetermined" in html and "<td>2</td>" in html
+        assert "T1 holds where the pool is large." in html
         # a wrong file: the error names it
         rc.find(v.TextField, label="claims.json of a finished run").widget.v_model = str(tmp_path / "none.json")
         rc.find(v.Btn, children=["Open claims.json"]).widget.click()

@@ -150,15 +150,12 @@ def result_table(res: dict) -> str:
     rows = []
     for x in res["outcomes"]:
         o, e = x["outcome"], x["effect"]
-        ci = f"{e.effect:+.4g}"
-        if np.isfinite(e.ci_low):  # it may break between the effect and its interval, not inside either
-            ci = f"<span style='white-space:nowrap'>{ci}</span> " \
-                 f"<span style='white-space:nowrap'>[{e.ci_low:+.4g}, {e.ci_high:+.4g}]</span>"
+        ci = _effect_ci(e.effect, e.ci_low, e.ci_high)
         rows.append(f"<tr><td>{escape(o.metric)}</td><td>{o.direction}</td><td>{o.threshold:g}</td>"
                     f"<td>{ci}</td><td>{e.n}</td>"
                     f"<td>{verdict_html(x['verdict'], e.ci_low, e.ci_high, x.get('identical', False))}</td></tr>")
-    return ("<table class='citydip-table citydip-claim-result'><tr><th>outcome</th><th>predicted</th><th>threshold</th>"
-            "<th>effect [95% CI]</th><th>n</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
+    return ("<div style='overflow-x:auto'><table class='citydip-table citydip-claim-result'><tr><th>outcome</th><th>predicted</th><th>threshold</th>"
+            "<th>effect [95% CI]</th><th>n</th><th>verdict</th></tr>" + "".join(rows) + "</table></div>"
             + verdict_legend(x["verdict"] for x in res["outcomes"]))
 
 
@@ -176,37 +173,55 @@ def read_claims_json(path) -> dict:
     return doc
 
 
+def _effect_ci(eff, lo, hi) -> str:
+    """'+0.1 [+0.05, +0.15]', breaking (if it must) between the effect and its interval only."""
+    if eff is None:
+        return "n/a"
+    out = f"<span style='white-space:nowrap'>{eff:+.4g}</span>"
+    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+        out += f" <span style='white-space:nowrap'>[{lo:+.4g}, {hi:+.4g}]</span>"
+    return out
+
+
 def claims_json_html(doc: dict) -> str:
-    """The verdicts of a claims.json as HTML (with the quick-run notice where it is one). Each verdict has
-    its sentence beside it; the Holm-adjusted verdict (`verdict_adjusted`) and the pairs used (`n_used`)
-    get their columns when some claim of the file has them."""
-    head = (f"<p class='citydip-quick'><b>{escape(doc.get('notice', ''))}</b></p>" if doc.get("quick") else "")
+    """The verdicts of a claims.json as HTML (with the quick-run notice where it is one): one row per claim,
+    the sentence of each verdict that occurs below the table, then each claim's conditions. The
+    Holm-adjusted verdict (`verdict_adjusted`) and the pairs used (`n_used`) get their columns when some
+    claim of the file has them."""
+    head = (f"<p class='citydip-quick' style='font-size:13px'><b>{escape(doc.get('notice', ''))}</b></p>"
+            if doc.get("quick") else "")
     claims = doc.get("claims", [])
     holm = any("verdict_adjusted" in c for c in claims)
     used = any("n_used" in c for c in claims)
-    rows = []
+    rows, conditions = [], []
     for c in claims:
-        lo, hi, eff = c.get("ci_low"), c.get("ci_high"), c.get("effect")
-        ci = "n/a" if lo is None or hi is None or eff is None else f"{eff:+.4g} [{lo:+.4g}, {hi:+.4g}]"
+        lo, hi = c.get("ci_low"), c.get("ci_high")
         off = c.get("mechanism_off") or {}
-        sent = "<br>".join(escape(s) for s in (c.get("conditions") or {}).get("sentences", []))
-        cells = [escape(str(c.get("id", ""))), escape(str(c.get("title", ""))), escape(str(c.get("metric", ""))),
-                 ci, escape(str(c.get("n", "")))]
+        cells = [(f"<b>{escape(str(c.get('id', '')))}</b> {escape(str(c.get('title', '')))}<br>"
+                  f"<span style='color:#555'>{escape(str(c.get('metric', '')))}</span>"),
+                 _effect_ci(c.get("effect"), lo, hi), escape(str(c.get("n", "")))]
         if used:
             cells.append(escape(str(c.get("n_used", ""))))
         cells.append(verdict_html(c.get("verdict"), lo, hi))
         if holm:
             cells.append(verdict_html(c["verdict_adjusted"]) if "verdict_adjusted" in c else "")
         cells.append(verdict_html(off["verdict"], off.get("ci_low"), off.get("ci_high")) if off.get("verdict") else "")
-        cells.append(f"<span style='font-size:11px'>{sent}</span>")
         rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
-    heads = (["claim", "title", "metric", "effect [95% CI]", "n"] + (["n used"] if used else []) + ["verdict"]
-             + (["verdict (Holm)"] if holm else []) + ["mechanism off", "conditions"])
-    return (head + f"<p>{escape(str(doc.get('mode', '')))} run, replications {doc.get('replications')}</p>"
-            "<table class='citydip-table citydip-claims-json'><tr>" + "".join(f"<th>{h}</th>" for h in heads)
-            + "</tr>" + "".join(rows) + "</table>"
+        sentences = (c.get("conditions") or {}).get("sentences", [])
+        if sentences:
+            conditions.append(f"<li><b>{escape(str(c.get('id', '')))}</b>: "
+                              + " ".join(escape(x) for x in sentences) + "</li>")
+    heads = (["claim, metric", "effect [95% CI]", "n"] + (["n used"] if used else []) + ["verdict"]
+             + (["verdict (Holm)"] if holm else []) + ["mechanism off"])
+    reps = doc.get("replications")
+    reps = ", ".join(str(r) for r in reps) if isinstance(reps, list) else reps
+    return (head + f"<p style='font-size:12px'>{escape(str(doc.get('mode', '')))} run, replications per arm "
+            f"{escape(str(reps))}</p><div style='overflow-x:auto'><table class='citydip-table citydip-claims-json'><tr>"
+            + "".join(f"<th>{h}</th>" for h in heads) + "</tr>" + "".join(rows) + "</table></div>"
             + verdict_legend([c.get("verdict") for c in claims] + [c.get("verdict_adjusted") for c in claims if holm]
-                             + [(c.get("mechanism_off") or {}).get("verdict") for c in claims]))
+                             + [(c.get("mechanism_off") or {}).get("verdict") for c in claims])
+            + (f"<div class='citydip-claims-conditions' style='font-size:12px'><b>Conditions</b><ul style='margin:2px "
+               f"0 8px 16px;padding:0'>{''.join(conditions)}</ul></div>" if conditions else ""))
 
 
 def claims_json_figure(doc: dict) -> bytes:
@@ -266,7 +281,7 @@ def result_heading(res: dict) -> str:
             f"<span class='citydip-claim-seeds'>{len(res['seeds'])} seeds per arm, "
             f"{'quick' if res['quick'] else 'full'} world ({plan.base['cities']['n']:,} cities, "
             f"{plan.steps} years)</span>: few seeds, for exploring; what to cite comes from "
-            f"<code style='font-size:12px'>python run.py claims</code>.</div>")
+            f"<span style='font-family:monospace;font-size:12px'>python run.py claims</span>.</div>")
 
 
 @solara.component
@@ -299,7 +314,8 @@ def ClaimsControls(model):
     solara.HTML(tag="div", unsafe_innerHTML=(
         TABLE_CSS + "<div class='citydip-claims-intro'><h3>Claims</h3><p style='font-size:13px'>Run a claim's control and treatment arms on a few common seeds "
         "and see the paired effect, its 95% interval and the verdict (the rule of docs/claims.md). For the "
-        "conditions, the mechanism-off arm and the replications to cite, run <code style='font-size:12px'>python run.py claims</code> and "
+        "conditions, the mechanism-off arm and the replications to cite, run "
+        "<span style='font-family:monospace;font-size:12px'>python run.py claims</span> and "
         "open its claims.json below.</p></div>"))
     if not CHOICES:
         solara.Warning("no valid claim files in scenarios/claims/")
