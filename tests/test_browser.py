@@ -3,7 +3,9 @@ Debian's Chromium (/usr/bin/chromium; never `playwright install`).
 
 Every request the page makes to anything but the loopback server is aborted and recorded, and the
 tests assert that none was made (and that the server did not fetch assets from the internet
-either): the app works offline. The tabs are named (Explore, Compare); Step advances the model and
+either): the app works offline. The tabs are named (Explore, Compare, Claims) and each shows its
+page (figures as images; the Claims tab runs a shipped claim on two seeds and shows its verdicts and
+figures, the Compare tab runs one seed per side); Step advances the model and
 changes the plots, and the time a Step takes to reach the browser is measured and printed (run
 with -s to see it; speed targets belong to benchmarks, so the test only guards against a gross
 regression); a lever change shows a pending note until Reset rebuilds the model; picking a scenario
@@ -169,7 +171,7 @@ def test_page_loads_offline_with_named_tabs_and_a_step_is_fast(app_page, server)
     page = p.page
     assert "City diplomacy" in page.locator("header, .v-app-bar, .v-toolbar").first.inner_text()
     tabs = [t.strip().lower() for t in page.get_by_role("tab").all_inner_texts()]
-    assert tabs == ["explore", "compare"], tabs
+    assert tabs == ["explore", "compare", "claims"], tabs
     for panel in ("metrics", "network", "themes", "cities"):
         img = page.locator(f"img.citydip-{panel}")
         assert img.evaluate("e => e.naturalWidth") > 100, panel
@@ -284,4 +286,69 @@ def test_compare_tab_runs_several_seeds_per_side(app_page, server):
     body = page.locator("body").inner_text()
     assert "Fragmentation index" in body and "B - A" in body and "3 seeds per side" in body
     assert "B: current run + Cross-network platform" in body  # side B: one remedy, not all of them
+    p.assert_offline(server)
+
+
+def _images_drawn(page, classes: list[str]):
+    """Every image of each class is present and decoded (naturalWidth > 100)."""
+    for c in classes:
+        imgs = page.locator(f"img.citydip-{c}")
+        imgs.first.wait_for(timeout=60_000)
+        for k in range(imgs.count()):
+            page.wait_for_function("e => e.complete && e.naturalWidth > 100", arg=imgs.nth(k).element_handle(),
+                                   timeout=30_000)
+
+
+def test_every_tab_shows_its_page_and_a_claim_runs_to_its_verdict(app_page, server):
+    """Explore, Compare and Claims in turn, each with what it shows; on the Claims tab a shipped claim runs
+    with the smallest setting (two seeds per arm, quick world) and its verdicts appear, each one of the four
+    words with its sentence. Bounded: about a minute on two cores."""
+    from analysis.claims.verdict import EXPLAIN, VERDICTS
+
+    p = app_page
+    page = p.page
+    t0 = time.time()
+    # Explore: the four figures
+    _images_drawn(page, ["metrics", "network", "themes", "cities"])
+    assert "Top networks by members" in page.locator("body").inner_text()
+    # Compare: its two sides; run with one seed per side, then its two figures
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_text("Seeds per side: 5").wait_for(timeout=30_000)
+    assert page.locator("img.citydip-metrics").count() == 0  # only the shown page is drawn
+    seeds = _slider(page, "20")
+    seeds.focus()
+    seeds.press("Home")
+    page.get_by_text("Seeds per side: 1").wait_for(timeout=10_000)
+    page.get_by_role("button", name="Run both").click()
+    page.wait_for_selector("img.citydip-compare-metrics", timeout=120_000)
+    _images_drawn(page, ["compare-metrics", "compare-themes"])
+    assert "1 seed per side" in page.locator("body").inner_text()
+    # Claims: the claim picker offers the shipped claims; C3 on two seeds (the least) gives its verdicts
+    page.get_by_role("tab", name="Claims").click()
+    page.get_by_role("button", name="Run both arms").wait_for(timeout=30_000)
+    assert page.locator("img.citydip-compare-metrics").count() == 0
+    assert "Pick a claim" in page.locator("body").inner_text()
+    page.locator(".citydip-claim-pick").first.click()
+    options = [o.strip() for o in page.get_by_role("option").all_inner_texts()]
+    assert [o.split(":")[0] for o in options] == [f"C{k}" for k in range(1, 9)], options
+    page.get_by_role("option", name="C3: Spillover from the middle").click()
+    seeds = _slider(page, "20")
+    seeds.focus()
+    seeds.press("Home")
+    page.get_by_text("Seeds per arm: 2").wait_for(timeout=10_000)
+    page.get_by_role("button", name="Run both arms").click()
+    page.wait_for_selector(".citydip-claim-result .citydip-verdict", timeout=120_000)
+    _images_drawn(page, ["claim-effects", "claim-over-time"])
+    words = [w.strip() for w in page.locator(".citydip-claim-result .citydip-verdict").all_inner_texts()]
+    assert words and all(w in VERDICTS for w in words), words
+    legend = page.locator(".citydip-verdict-legend").inner_text()
+    assert all(EXPLAIN[w] in legend for w in words), legend
+    heading = page.locator(".citydip-claim-heading").inner_text()
+    assert "C3: Spillover from the middle" in heading and "2 seeds per arm, quick world" in heading
+    assert page.locator("img.citydip-claim-over-time").count() == 3  # C3's three outcomes
+    assert "inconclusive" not in page.locator("body").inner_text()
+    # back to Explore: its figures again
+    page.get_by_role("tab", name="Explore").click()
+    _images_drawn(page, ["metrics", "network", "themes", "cities"])
+    print(f"\nevery tab, a Compare run and a claim run: {time.time() - t0:.1f} s")
     p.assert_offline(server)

@@ -486,14 +486,136 @@ def test_compare_table_has_means_and_ranges():
 
 
 def test_pages_are_named_tabs(app):
-    assert [name for name, _ in app.PAGES] == ["Explore", "Compare"]
-    m = app.AppModel(scenario_file=SMALL_FILE)
-    _box, rc = solara.render(app.PageTabs(m), handle_error=False)
     import ipyvuetify as v
 
+    from analysis.server.claims_page import ClaimsPage
+
+    assert [name for name, _ in app.PAGES] == ["Explore", "Compare", "Claims"]
+    assert dict(app.PAGES)["Claims"] is ClaimsPage
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    _box, rc = solara.render(app.PageTabs(m), handle_error=False)
     tabs = [w.children[0] for w in rc.find(v.Tab).widgets]
-    assert tabs == ["Explore", "Compare"]
+    assert tabs == ["Explore", "Compare", "Claims"]
+    assert _images(rc)  # Explore first
+    # each tab draws its own page: Compare's Run both, Claims' claim picker and Run both arms
+    rc.find(v.Tabs).widget.v_model = 1
+    rc.find(v.Btn, children=["Run both"]).wait_for(timeout=10)
+    rc.find(v.Tabs).widget.v_model = 2
+    rc.find(v.Btn, children=["Run both arms"]).wait_for(timeout=10)
+    assert rc.find(v.Select, label="Claim").widget.v_model.startswith("C1: ")
+    assert not rc.find(v.Btn, children=["Run both"]) and "Pick a claim" in _html(rc)
     rc.close()
+
+
+def _wait(cond, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline and not cond():
+        time.sleep(0.2)
+    return cond()
+
+
+def test_claims_tab_runs_a_shipped_claim_and_gives_its_verdict(app):
+    """The Claims tab as the app registers it: pick a shipped claim, run both arms on two seeds in the
+    background, see the verdict of each outcome (one of the four words, in its colour, with its plain
+    sentence), the effects figure and each outcome over time; the same numbers as run_claim_arms."""
+    import ipyvuetify as v
+
+    from analysis.claims.verdict import EXPLAIN, VERDICTS
+    from analysis.server import claims_page as CP
+
+    pick = next(k for k in CP.CHOICES if k.startswith("C3: "))
+    CP.claim_result.set(None)
+    CP.json_doc.set(None)
+    CP.claim_seeds.set(2)
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    try:
+        _box, rc = solara.render(dict(app.PAGES)["Claims"](m), handle_error=False)
+        assert not _images(rc) and "Pick a claim" in _html(rc)
+        rc.find(v.Select, label="Claim").widget.v_model = pick
+        assert CP.claim_pick.value == pick
+        rc.find(v.Btn, children=["Run both arms"]).widget.click()
+        assert _wait(lambda: CP.claim_result.value is not None and "citydip-verdict" in _html(rc))
+        res = CP.claim_result.value
+        assert res["plan"].id == "C3" and len(res["seeds"]) == 2 and CP.claim_done.value == (4, 4)
+        assert _wait(lambda: len(_images(rc)) == 1 + len(res["outcomes"]), 30)  # effects, then each outcome
+        assert all(bytes(w.value)[:4] == b"\x89PNG" for w in _images(rc))
+        html = _html(rc)
+        assert "C3: Spillover from the middle" in html and "2 seeds per arm, quick world" in html
+        again = CP.run_claim_arms(CP.CHOICES[pick], seeds=2)  # the page shows what the logic computes
+        for x, y in zip(res["outcomes"], again["outcomes"], strict=True):
+            v_ = x["verdict"]
+            assert v_ == y["verdict"] and v_ in VERDICTS
+            assert f"citydip-verdict-{v_}" in html and EXPLAIN[v_] in html and F.VERDICT_COLOURS[v_] in html
+            e = x["effect"]
+            assert f">{e.effect:+.4g}<" in html and f"[{e.ci_low:+.4g}, {e.ci_high:+.4g}]" in html
+        assert "inconclusive" not in html
+        rc.close()
+    finally:
+        CP.claim_seeds.set(4)
+        CP.claim_result.set(None)
+
+
+def test_claims_tab_opens_a_claims_json(app, tmp_path):
+    """A claims.json written by the claims runner opens on the Claims tab: its claims, their verdicts with
+    their sentences and its figure; the Holm-adjusted verdict and the pairs used get columns only when the
+    file has them; a wrong path is an error that names it."""
+    import json
+
+    import ipyvuetify as v
+    import yaml
+
+    from analysis.claims.plan import load_claim
+    from analysis.claims.runner import run_claims
+    from analysis.claims.verdict import EXPLAIN
+    from analysis.server import claims_page as CP
+
+    claim = {"id": "T1", "title": "Funding raises capability", "statement": "More funding raises capability.",
+             "source": "a test", "scenario": str(BASELINE), "set": {"cities.n": 120, "networks.initial": 8},
+             "steps": 8, "seed": 3, "replications": 3, "quick": {"replications": 3, "set": {"cities.n": 100}},
+             "arms": {"control": {"set": {"resources.pool": 30}}, "treatment": {"set": {"resources.pool": 400}}},
+             "outcomes": [{"metric": "mean_capacity", "direction": "increase", "threshold": 0.002,
+                           "years": [1984, 1987]}],
+             "mechanism_off": {"description": "networks produce no knowledge", "set": {"knowledge.production": 0}}}
+    f = tmp_path / "t1.yaml"
+    f.write_text(yaml.safe_dump(claim, sort_keys=False))
+    run_claims([load_claim(f, quick=True)], tmp_path / "out", quiet=True, workers=1)
+    path = tmp_path / "out" / "claims.json"
+    doc = json.loads(path.read_text())
+    rec = doc["claims"][0]
+    CP.claim_result.set(None)
+    CP.json_doc.set(None)
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    try:
+        _box, rc = solara.render(dict(app.PAGES)["Claims"](m), handle_error=False)
+        rc.find(v.TextField, label="claims.json of a finished run").widget.v_model = str(path)
+        rc.find(v.Btn, children=["Open claims.json"]).widget.click()
+        assert _wait(lambda: "citydip-claims-json" in _html(rc), 30)
+        html = _html(rc)
+        assert "Funding raises capability" in html and "mean_capacity" in html
+        assert f"citydip-verdict-{rec['verdict']}" in html and EXPLAIN[rec["verdict"]] in html
+        assert "verdict (Holm)" not in html and "n used" not in html
+        assert any("citydip-claims-json" in w._dom_classes for w in _images(rc))
+        # fields a newer claims.json may carry are shown when present
+        doc["claims"][0].update(verdict_adjusted="undetermined", n_used=2)
+        doc["claims"][0].setdefault("conditions", {})["sentences"] = ["T1 holds where the pool is large."]
+        newer = tmp_path / "newer.json"
+        newer.write_text(json.dumps(doc))
+        rc.find(v.TextField, label="claims.json of a finished run").widget.v_model = str(newer)
+        rc.find(v.Btn, children=["Open claims.json"]).widget.click()
+        assert _wait(lambda: "verdict (Holm)" in _html(rc), 30)
+        html = _html(rc)
+        assert "n used" in html and "citydip-verdict-undetermined" in html and "<td>2</td>" in html
+        assert "T1 holds where the pool is large." in html
+        # a wrong file: the error names it
+        rc.find(v.TextField, label="claims.json of a finished run").widget.v_model = str(tmp_path / "none.json")
+        rc.find(v.Btn, children=["Open claims.json"]).widget.click()
+        rc.find(v.Alert).wait_for(timeout=10)
+        assert "none.json" in str(rc.find(v.Alert).widget.children)
+        rc.close()
+    finally:
+        CP.json_doc.set(None)
+        CP.json_error.set("")
+        CP.json_path.set(str(CP.DEFAULT_JSON))
 
 
 def test_sidebar_controls_show_values_and_pending_note(app):

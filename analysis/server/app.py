@@ -14,8 +14,10 @@ number its pages "Page 0", "Page 1"):
   ecosystem, theme shares against Acuto and Rayner, the cities, the top networks and the run's
   settings (with a switch to start a remedy in the running model from the next year);
 - Compare: two scenarios or lever settings, each run with several seeds, side by side with bands;
-- Claims: a claim of the literature (scenarios/claims/) run on a few seeds, its effect with its
-  interval and verdict, or a claims.json written by `python run.py claims` opened for reading.
+- Claims: a claim of the literature (scenarios/claims/) run on a few seeds in the background, both
+  arms over time with bands, its effect with its interval and verdict (supported, contradicted,
+  negligible or undetermined, with its plain sentence), or a claims.json written by
+  `python run.py claims` opened for reading (analysis/server/claims_page.py).
 
 Controls take effect on Reset; until then a note says which changes are pending. Picking a
 scenario file sets the seed and the levers to that file's values.
@@ -41,6 +43,7 @@ from mesa.visualization.utils import force_update, update_counter
 
 from analysis import figures as F
 from analysis.server import controls as C
+from analysis.server.claims_page import ClaimsPage
 from model import CityDiplomacyModel
 from model import metric_dictionary as MD
 from model.api import run_scenario
@@ -549,9 +552,8 @@ def ComparePage(model):
 # ---------------------------------------------------------------------------------------------
 # The page: sidebar (Mesa's controller and the controls) and one named tab per page
 
-# (name, component taking the model). The claims lab adds its page here, e.g.
-#     from analysis.server.claims import ClaimsPage; PAGES.append(("Claims", ClaimsPage))
-PAGES: list[tuple[str, object]] = [("Explore", ExplorePage), ("Compare", ComparePage)]
+# (name, component taking the model): one tab each, in this order; a new page is one more entry.
+PAGES: list[tuple[str, object]] = [("Explore", ExplorePage), ("Compare", ComparePage), ("Claims", ClaimsPage)]
 
 
 @solara.component

@@ -1,14 +1,16 @@
-"""The browser app's Claims page (registered in analysis/server/app.py as page 2).
+"""The browser app's Claims tab (`ClaimsPage`, the third entry of `PAGES` in analysis/server/app.py).
 
 Pick a claim (scenarios/claims/*.yaml), run its control and treatment arms for a few seeds in the
 background with a progress bar, and see both arms' outcome over time with 95% bands and the paired
-effect with its 95% interval and verdict: the same statistics, verdict rule and figures as
-`python run.py claims`, but only the main contrast, on few seeds (for the conditions, the
-mechanism-off arm and the full replications run the command line). The page can also open a
-finished claims.json and show its verdicts.
+effect with its 95% interval and verdict (supported, contradicted, negligible or undetermined, each
+with its plain sentence from analysis/claims/verdict.py): the same statistics, verdict rule and
+figures as `python run.py claims`, but only the main contrast, on few seeds (for the conditions,
+the mechanism-off arm and the full replications run the command line). The page can also open a
+finished claims.json and show its verdicts (with the Holm-adjusted verdict and the number of pairs
+used where the file has them).
 
-The logic (`run_claim_arms`, `read_claims_json`) is plain Python, testable without a browser; the
-Solara components at the end only draw it.
+The logic (`run_claim_arms`, `read_claims_json`, the HTML and figures) is plain Python, testable
+without a browser; the Solara components at the end only draw it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from analysis.claims import default_files
 from analysis.claims.evaluate import outcome_values
 from analysis.claims.plan import load_claim
 from analysis.claims.statistics import mean_band, paired_effect, rng_for
-from analysis.claims.verdict import in_threshold_units, verdict
+from analysis.claims.verdict import EXPLAIN, describe, in_threshold_units, verdict
 from analysis.server.controls import check_memory
 from model.api import run_scenario
 from model.config import ScenarioError
@@ -73,11 +75,20 @@ def run_claim_arms(path, seeds: int = 4, quick: bool = True, progress=None) -> d
                 progress(done, total)
     outcomes = []
     for o in plan.spec.outcomes:
-        e = paired_effect(outcome_values(runs["treatment"][o.metric], years, o.years),
-                          outcome_values(runs["control"][o.metric], years, o.years),
-                          rng_for(plan.id, o.metric, "main"))
-        outcomes.append({"outcome": o, "effect": e, "verdict": verdict(e.ci_low, e.ci_high, o.threshold, o.direction)})
+        t = outcome_values(runs["treatment"][o.metric], years, o.years)
+        c = outcome_values(runs["control"][o.metric], years, o.years)
+        e = paired_effect(t, c, rng_for(plan.id, o.metric, "main"))
+        ok = np.isfinite(t) & np.isfinite(c)
+        identical = bool(ok.any() and np.array_equal(t[ok], c[ok]))  # every pair the same: no difference
+        outcomes.append({"outcome": o, "effect": e, "identical": identical,
+                         "verdict": verdict(e.ci_low, e.ci_high, o.threshold, o.direction)})
     return {"plan": plan, "years": years, "runs": runs, "seeds": seed_list, "outcomes": outcomes, "quick": quick}
+
+
+# The outcome-over-time figures are narrower than the report's (7.5 in), so that at the width of the tab's
+# right column (about 560 px on a 1366 px screen) their text is not scaled down to unreadable. (The effects
+# figure keeps its own width: its legend of the four verdicts needs it.)
+OVER_TIME_SIZE = (6.0, 4.4)
 
 
 def result_figures(res: dict) -> list[bytes]:
@@ -99,20 +110,53 @@ def result_figures(res: dict) -> list[bytes]:
                 ("treatment: " + plan.labels["treatment"][:60], *mean_band(t))]
         pngs.append(F.figure_png(F.fig_claim_over_time(years, arms, mean_band(t - c), o.metric, list(o.years),
                                                        o.threshold, o.direction, reference=o.reference,
-                                                       dpi=90)))
+                                                       figsize=OVER_TIME_SIZE, dpi=90)))
     return pngs
 
 
+def _num(x) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and np.isfinite(x) else None
+
+
+def verdict_html(v, ci_low=None, ci_high=None, identical: bool = False) -> str:
+    """A verdict as the page shows it: the word in its colour (analysis/figures.py VERDICT_COLOURS), with
+    describe()'s qualifier ('negligible (positive, sign settled)', 'no difference: identical runs'); its plain
+    sentence is its tooltip and stands beside it in the table's legend (`verdict_legend`). A word the rule
+    does not know (an older file's) is shown as written."""
+    v = str(v)
+    colour = F.VERDICT_COLOURS.get(v, "#333")
+    qualifier = ""
+    if v in EXPLAIN:
+        shown = describe(v, _num(ci_low), _num(ci_high), identical)
+        qualifier = shown[len(v):] if shown.startswith(v) else f" ({shown})"
+    title = f" title='{escape(EXPLAIN[v])}'" if v in EXPLAIN else ""
+    return (f"<span class='citydip-verdict citydip-verdict-{escape(v)}' style='color:{colour};font-weight:bold'"
+            f"{title}>{escape(v)}</span>{escape(qualifier)}")
+
+
+def verdict_legend(verdicts) -> str:
+    """Each verdict word that occurs, once, in its colour with its plain sentence (verdict.EXPLAIN) beside it."""
+    seen = list(dict.fromkeys(str(v) for v in verdicts if str(v) in EXPLAIN))
+    items = "".join(f"<li><span class='citydip-verdict' style='color:{F.VERDICT_COLOURS.get(v, '#333')};"
+                    f"font-weight:bold'>{escape(v)}</span>: <span class='citydip-verdict-explain'>"
+                    f"{escape(EXPLAIN[v])}</span></li>" for v in seen)
+    return (f"<ul class='citydip-verdict-legend' style='font-size:12px;line-height:1.35;margin:4px 0 8px 16px;"
+            f"padding:0'>{items}</ul>") if items else ""
+
+
 def result_table(res: dict) -> str:
-    """The outcomes as an HTML table: metric, predicted direction, threshold, effect and interval, n, verdict."""
+    """The outcomes as an HTML table: metric, predicted direction, threshold, effect and interval, n, verdict;
+    below it each verdict that occurs with its sentence."""
     rows = []
     for x in res["outcomes"]:
         o, e = x["outcome"], x["effect"]
-        ci = f"{e.effect:+.4g} [{e.ci_low:+.4g}, {e.ci_high:+.4g}]" if np.isfinite(e.ci_low) else f"{e.effect:+.4g}"
+        ci = _effect_ci(e.effect, e.ci_low, e.ci_high)
         rows.append(f"<tr><td>{escape(o.metric)}</td><td>{o.direction}</td><td>{o.threshold:g}</td>"
-                    f"<td>{ci}</td><td>{e.n}</td><td><b>{x['verdict']}</b></td></tr>")
-    return ("<table class='citydip-table citydip-claim-result'><tr><th>outcome</th><th>predicted</th><th>threshold</th>"
-            "<th>effect [95% CI]</th><th>n</th><th>verdict</th></tr>" + "".join(rows) + "</table>")
+                    f"<td>{ci}</td><td>{e.n}</td>"
+                    f"<td>{verdict_html(x['verdict'], e.ci_low, e.ci_high, x.get('identical', False))}</td></tr>")
+    return ("<div style='overflow-x:auto'><table class='citydip-table citydip-claim-result'><tr><th>outcome</th><th>predicted</th><th>threshold</th>"
+            "<th>effect [95% CI]</th><th>n</th><th>verdict</th></tr>" + "".join(rows) + "</table></div>"
+            + verdict_legend(x["verdict"] for x in res["outcomes"]))
 
 
 def read_claims_json(path) -> dict:
@@ -129,21 +173,55 @@ def read_claims_json(path) -> dict:
     return doc
 
 
+def _effect_ci(eff, lo, hi) -> str:
+    """'+0.1 [+0.05, +0.15]', breaking (if it must) between the effect and its interval only."""
+    if eff is None:
+        return "n/a"
+    out = f"<span style='white-space:nowrap'>{eff:+.4g}</span>"
+    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+        out += f" <span style='white-space:nowrap'>[{lo:+.4g}, {hi:+.4g}]</span>"
+    return out
+
+
 def claims_json_html(doc: dict) -> str:
-    """The verdicts of a claims.json as HTML (with the quick-run notice where it is one)."""
-    head = (f"<p class='citydip-quick'><b>{escape(doc.get('notice', ''))}</b></p>" if doc.get("quick") else "")
-    rows = []
-    for c in doc.get("claims", []):
-        ci = "n/a" if c.get("ci_low") is None else f"{c['effect']:+.4g} [{c['ci_low']:+.4g}, {c['ci_high']:+.4g}]"
-        off = c.get("mechanism_off", {})
-        sent = "<br>".join(escape(s) for s in c.get("conditions", {}).get("sentences", []))
-        rows.append(f"<tr><td>{escape(c['id'])}</td><td>{escape(c['title'])}</td><td>{escape(c['metric'])}</td>"
-                    f"<td>{ci}</td><td>{c['n']}</td><td><b>{escape(c['verdict'])}</b></td>"
-                    f"<td>{escape(str(off.get('verdict')))}</td><td style='font-size:11px'>{sent}</td></tr>")
-    return (head + f"<p>{escape(doc.get('mode', ''))} run, replications {doc.get('replications')}</p>"
-            "<table class='citydip-table citydip-claims-json'><tr><th>claim</th><th>title</th><th>metric</th>"
-            "<th>effect [95% CI]</th><th>n</th><th>verdict</th><th>mechanism off</th><th>conditions</th></tr>"
-            + "".join(rows) + "</table>")
+    """The verdicts of a claims.json as HTML (with the quick-run notice where it is one): one row per claim,
+    the sentence of each verdict that occurs below the table, then each claim's conditions. The
+    Holm-adjusted verdict (`verdict_adjusted`) and the pairs used (`n_used`) get their columns when some
+    claim of the file has them."""
+    head = (f"<p class='citydip-quick' style='font-size:13px'><b>{escape(doc.get('notice', ''))}</b></p>"
+            if doc.get("quick") else "")
+    claims = doc.get("claims", [])
+    holm = any("verdict_adjusted" in c for c in claims)
+    used = any("n_used" in c for c in claims)
+    rows, conditions = [], []
+    for c in claims:
+        lo, hi = c.get("ci_low"), c.get("ci_high")
+        off = c.get("mechanism_off") or {}
+        cells = [(f"<b>{escape(str(c.get('id', '')))}</b> {escape(str(c.get('title', '')))}<br>"
+                  f"<span style='color:#555'>{escape(str(c.get('metric', '')))}</span>"),
+                 _effect_ci(c.get("effect"), lo, hi), escape(str(c.get("n", "")))]
+        if used:
+            cells.append(escape(str(c.get("n_used", ""))))
+        cells.append(verdict_html(c.get("verdict"), lo, hi))
+        if holm:
+            cells.append(verdict_html(c["verdict_adjusted"]) if "verdict_adjusted" in c else "")
+        cells.append(verdict_html(off["verdict"], off.get("ci_low"), off.get("ci_high")) if off.get("verdict") else "")
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+        sentences = (c.get("conditions") or {}).get("sentences", [])
+        if sentences:
+            conditions.append(f"<li><b>{escape(str(c.get('id', '')))}</b>: "
+                              + " ".join(escape(x) for x in sentences) + "</li>")
+    heads = (["claim, metric", "effect [95% CI]", "n"] + (["n used"] if used else []) + ["verdict"]
+             + (["verdict (Holm)"] if holm else []) + ["mechanism off"])
+    reps = doc.get("replications")
+    reps = ", ".join(str(r) for r in reps) if isinstance(reps, list) else reps
+    return (head + f"<p style='font-size:12px'>{escape(str(doc.get('mode', '')))} run, replications per arm "
+            f"{escape(str(reps))}</p><div style='overflow-x:auto'><table class='citydip-table citydip-claims-json'><tr>"
+            + "".join(f"<th>{h}</th>" for h in heads) + "</tr>" + "".join(rows) + "</table></div>"
+            + verdict_legend([c.get("verdict") for c in claims] + [c.get("verdict_adjusted") for c in claims if holm]
+                             + [(c.get("mechanism_off") or {}).get("verdict") for c in claims])
+            + (f"<div class='citydip-claims-conditions' style='font-size:12px'><b>Conditions</b><ul style='margin:2px "
+               f"0 8px 16px;padding:0'>{''.join(conditions)}</ul></div>" if conditions else ""))
 
 
 def claims_json_figure(doc: dict) -> bytes:
@@ -159,23 +237,27 @@ def claims_json_figure(doc: dict) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# Solara components (page 2 of the app)
+# Solara components: ClaimsPage, the app's Claims tab (controls on the left, results on the right)
 
-import ipywidgets
+import ipywidgets  # the logic above needs no Solara
 import reacton.ipywidgets as rw
 import solara
 import solara.lab
 
 TABLE_CSS = """<style>
 .citydip-table {border-collapse: collapse; font-size: 12px; width: 100%;}
-.citydip-table th, .citydip-table td {padding: 2px 6px; text-align: left; border-bottom: 1px solid #ddd;}
+.citydip-table th, .citydip-table td {padding: 2px 6px; text-align: left; vertical-align: top;
+  border-bottom: 1px solid #ddd;}
 </style>"""
+MIN_SEEDS = 2  # an interval needs two pairs
 
+# The page's state: module-level reactive variables hold one value per browser session.
 CHOICES = claim_choices()
 claim_pick = solara.reactive(next(iter(CHOICES), ""))
 claim_seeds = solara.reactive(4)
 claim_quick = solara.reactive(True)
-claim_progress = solara.reactive(0.0)
+claim_progress = solara.reactive(0.0)  # percent of the runs done
+claim_done = solara.reactive((0, 0))  # (runs done, runs in all)
 claim_result = solara.reactive(None)
 json_path = solara.reactive(str(DEFAULT_JSON))
 json_doc = solara.reactive(None)
@@ -189,14 +271,33 @@ def Png(png: bytes, alt: str):
              _dom_classes=["citydip-figure", f"citydip-{alt}"])
 
 
+def result_heading(res: dict) -> str:
+    """What was run: the claim, its statement, the two arms, seeds and world."""
+    plan = res["plan"]
+    return (f"<div class='citydip-claim-heading' style='font-size:12px;line-height:1.4'>"
+            f"<b style='font-size:14px'>{escape(plan.id)}: {escape(plan.spec.title)}</b><br>"
+            f"{escape(plan.spec.statement)}<br><b>control:</b> {escape(plan.labels['control'])}<br>"
+            f"<b>treatment:</b> {escape(plan.labels['treatment'])}<br>"
+            f"<span class='citydip-claim-seeds'>{len(res['seeds'])} seeds per arm, "
+            f"{'quick' if res['quick'] else 'full'} world ({plan.base['cities']['n']:,} cities, "
+            f"{plan.steps} years)</span>: few seeds, for exploring; what to cite comes from "
+            f"<span style='font-family:monospace;font-size:12px'>python run.py claims</span>.</div>")
+
+
 @solara.component
 def ClaimsControls(model):
-    """Left half of the Claims page: which claim, how many seeds, Run; open a claims.json."""
+    """Left column of the Claims tab: which claim, how many seeds, Run; open a claims.json."""
 
     def run():
         claim_progress.set(0.0)
+        claim_done.set((0, 2 * int(claim_seeds.value)))
+
+        def tick(done, total):
+            claim_progress.set(100.0 * done / total)
+            claim_done.set((done, total))
+
         res = run_claim_arms(CHOICES[claim_pick.value], seeds=int(claim_seeds.value), quick=bool(claim_quick.value),
-                             progress=lambda d, t: claim_progress.set(100.0 * d / t))
+                             progress=tick)
         claim_result.set(res)
         return True
 
@@ -211,30 +312,26 @@ def ClaimsControls(model):
             json_error.set(str(e))
 
     solara.HTML(tag="div", unsafe_innerHTML=(
-        "<h3>Claims</h3><p style='font-size:13px'>Run a claim's control and treatment arms on a few common seeds "
+        TABLE_CSS + "<div class='citydip-claims-intro'><h3>Claims</h3><p style='font-size:13px'>Run a claim's control and treatment arms on a few common seeds "
         "and see the paired effect, its 95% interval and the verdict (the rule of docs/claims.md). For the "
-        "conditions, the mechanism-off arm and the replications to cite, run <code>python run.py claims</code> and "
-        "open its claims.json below.</p>"))
+        "conditions, the mechanism-off arm and the replications to cite, run "
+        "<span style='font-family:monospace;font-size:12px'>python run.py claims</span> and "
+        "open its claims.json below.</p></div>"))
     if not CHOICES:
         solara.Warning("no valid claim files in scenarios/claims/")
-        return
-    solara.Select("Claim", values=list(CHOICES), value=claim_pick)
-    solara.SliderInt("Seeds per arm", value=claim_seeds, min=2, max=20)
-    solara.Checkbox(label="Quick world (the claim's smaller world; uncheck for the full one)", value=claim_quick)
-    solara.Button("Run both arms", on_click=lambda: task(), color="primary", disabled=task.pending)
-    if task.pending:
-        solara.ProgressLinear(claim_progress.value)
-    if task.error:
-        solara.Error(f"{task.exception}")
-    res = claim_result.value
-    if res is not None:
-        plan = res["plan"]
-        solara.HTML(tag="div", unsafe_innerHTML=(
-            f"<p style='font-size:12px'><b>{escape(plan.id)}</b> {escape(plan.spec.statement)}<br>control: "
-            f"{escape(plan.labels['control'])}<br>treatment: {escape(plan.labels['treatment'])}<br>"
-            f"{len(res['seeds'])} seeds per arm, {'quick' if res['quick'] else 'full'} world"
-            f" ({plan.base['cities']['n']} cities)</p>" + TABLE_CSS + result_table(res)))
-    solara.InputText("claims.json of a finished run", value=json_path)
+    else:
+        solara.Select("Claim", values=list(CHOICES), value=claim_pick, classes=["citydip-claim-pick"])
+        solara.SliderInt(f"Seeds per arm: {claim_seeds.value}", value=claim_seeds, min=MIN_SEEDS, max=20)
+        solara.Checkbox(label="Quick world (the claim's smaller world; uncheck for the full one)", value=claim_quick)
+        solara.Button("Run both arms", on_click=lambda: task(), color="primary", disabled=task.pending)
+        if task.pending:
+            done, total = claim_done.value
+            solara.ProgressLinear(claim_progress.value)
+            solara.Text(f"{done} of {total} runs done", style={"font-size": "12px"}, classes=["citydip-claim-progress"])
+        if task.error:
+            solara.Error(f"{task.exception}")
+    solara.HTML(tag="div", unsafe_innerHTML="<hr style='margin:12px 0 4px'>")
+    solara.InputText("claims.json of a finished run", value=json_path, continuous_update=True)
     solara.Button("Open claims.json", on_click=open_json, outlined=True)
     if json_error.value:
         solara.Error(json_error.value)
@@ -242,15 +339,29 @@ def ClaimsControls(model):
 
 @solara.component
 def ClaimsFigures(model):
-    """Right half of the Claims page: the figures of the last run, or of the opened claims.json."""
+    """Right column of the Claims tab: the last run's verdicts and figures, then the opened claims.json."""
     res = claim_result.value
     doc = json_doc.value
     pngs = solara.use_memo(lambda: result_figures(res) if res is not None else [], [id(res)])
     doc_png = solara.use_memo(lambda: claims_json_figure(doc) if doc is not None else b"", [id(doc)])
-    for i, png in enumerate(pngs):
-        Png(png, alt="claim-effects" if i == 0 else "claim-over-time")
+    if res is not None:
+        solara.HTML(tag="div", unsafe_innerHTML=result_heading(res) + TABLE_CSS + result_table(res))
+        for i, png in enumerate(pngs):
+            Png(png, alt="claim-effects" if i == 0 else "claim-over-time")
     if doc is not None:
-        solara.HTML(tag="div", unsafe_innerHTML=TABLE_CSS + claims_json_html(doc))
+        solara.HTML(tag="div", unsafe_innerHTML="<h4 style='margin:12px 0 4px'>Opened claims.json</h4>" + TABLE_CSS
+                    + claims_json_html(doc))
         Png(doc_png, alt="claims-json")
     if res is None and doc is None:
         solara.HTML(tag="p", unsafe_innerHTML="Pick a claim and press <b>Run both arms</b>, or open a claims.json.")
+
+
+@solara.component
+def ClaimsPage(model):
+    """The Claims tab: controls on the left, the verdicts and figures on the right."""
+    with solara.Columns([2, 3], gutters_dense=True):
+        with solara.Column():
+            ClaimsControls(model)
+        with solara.Column():
+            ClaimsFigures(model)
+    solara.HTML(tag="div", unsafe_innerHTML="<div class='citydip-footer-room' style='height:24px'></div>")
