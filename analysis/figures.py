@@ -1210,7 +1210,7 @@ def write_run_figures(res, outdir: Path) -> list[Path]:
 # effects and intervals), so that the report, the app's Claims page and a notebook draw the same.
 
 VERDICT_COLOURS = {"supported": "#1a9850", "contradicted": "#d73027", "negligible": "#4575b4",
-                   "undetermined": "#8c8c8c"}
+                   "undetermined": "#666666"}
 
 
 def _positions(values: list) -> tuple[np.ndarray, list[str] | None]:
