@@ -593,19 +593,24 @@ def test_claims_tab_opens_a_claims_json(app, tmp_path):
         html = _html(rc)
         assert "Funding raises capability" in html and "mean_capacity" in html
         assert f"citydip-verdict-{rec['verdict']}" in html and EXPLAIN[rec["verdict"]] in html
-        assert "verdict (Holm)" not in html and "n used" not in html
+        # a claims.json of version 0.3: the Holm-adjusted headline and the replications used
+        assert "verdict (Holm)" in html and "n used" in html
+        assert f"<td>{rec['sequential']['n_used']}</td>" in html
         assert any("citydip-claims-json" in w._dom_classes for w in _images(rc))
-        # fields a newer claims.json may carry are shown when present
-        doc["claims"][0].update(verdict_adjusted="undetermined", n_used=2)
-        doc["claims"][0].setdefault("conditions", {})["sentences"] = ["T1 holds where the pool is large."]
-        newer = tmp_path / "newer.json"
-        newer.write_text(json.dumps(doc))
-        rc.find(v.TextField, label="claims.json of a finished run").widget.v_model = str(newer)
+        # an older claims.json (version 0.2: one verdict, no sequential procedure) shows its one verdict
+        old = json.loads(json.dumps(doc))
+        for c in old["claims"]:
+            for k in ("verdict_adjusted", "sequential"):
+                c.pop(k, None)
+        old["claims"][0]["verdict"] = "undetermined"
+        old["claims"][0].setdefault("conditions", {})["sentences"] = ["T1 holds where the pool is large."]
+        older = tmp_path / "older.json"
+        older.write_text(json.dumps(old))
+        rc.find(v.TextField, label="claims.json of a finished run").widget.v_model = str(older)
         rc.find(v.Btn, children=["Open claims.json"]).widget.click()
-        assert _wait(lambda: "verdict (Holm)" in _html(rc), 30)
+        assert _wait(lambda: "T1 holds where the pool is large." in _html(rc), 30)
         html = _html(rc)
-        assert "n used" in html and "citydip-verdict-undetermined" in html and "<td>2</td>" in html
-        assert "T1 holds where the pool is large." in html
+        assert "verdict (Holm)" not in html and "n used" not in html and "citydip-verdict-undetermined" in html
         # a wrong file: the error names it
         rc.find(v.TextField, label="claims.json of a finished run").widget.v_model = str(tmp_path / "none.json")
         rc.find(v.Btn, children=["Open claims.json"]).widget.click()

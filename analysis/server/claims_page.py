@@ -186,13 +186,14 @@ def _effect_ci(eff, lo, hi) -> str:
 def claims_json_html(doc: dict) -> str:
     """The verdicts of a claims.json as HTML (with the quick-run notice where it is one): one row per claim,
     the sentence of each verdict that occurs below the table, then each claim's conditions. The
-    Holm-adjusted verdict (`verdict_adjusted`) and the pairs used (`n_used`) get their columns when some
-    claim of the file has them."""
+    Holm-adjusted verdict (`verdict_adjusted`, the headline) and the replications the sequential procedure
+    used (`sequential.n_used`) get their columns when some claim of the file has them (files of version 0.3
+    and later); older files show their one verdict."""
     head = (f"<p class='citydip-quick' style='font-size:13px'><b>{escape(doc.get('notice', ''))}</b></p>"
             if doc.get("quick") else "")
     claims = doc.get("claims", [])
     holm = any("verdict_adjusted" in c for c in claims)
-    used = any("n_used" in c for c in claims)
+    used = any("n_used" in (c.get("sequential") or {}) for c in claims)
     rows, conditions = [], []
     for c in claims:
         lo, hi = c.get("ci_low"), c.get("ci_high")
@@ -201,18 +202,18 @@ def claims_json_html(doc: dict) -> str:
                   f"<span style='color:#555'>{escape(str(c.get('metric', '')))}</span>"),
                  _effect_ci(c.get("effect"), lo, hi), escape(str(c.get("n", "")))]
         if used:
-            cells.append(escape(str(c.get("n_used", ""))))
-        cells.append(verdict_html(c.get("verdict"), lo, hi))
+            cells.append(escape(str((c.get("sequential") or {}).get("n_used", ""))))
         if holm:
-            cells.append(verdict_html(c["verdict_adjusted"]) if "verdict_adjusted" in c else "")
+            cells.append(verdict_html(c["verdict_adjusted"], lo, hi) if "verdict_adjusted" in c else "")
+        cells.append(verdict_html(c.get("verdict"), lo, hi))
         cells.append(verdict_html(off["verdict"], off.get("ci_low"), off.get("ci_high")) if off.get("verdict") else "")
         rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
         sentences = (c.get("conditions") or {}).get("sentences", [])
         if sentences:
             conditions.append(f"<li><b>{escape(str(c.get('id', '')))}</b>: "
                               + " ".join(escape(x) for x in sentences) + "</li>")
-    heads = (["claim, metric", "effect [95% CI]", "n"] + (["n used"] if used else []) + ["verdict"]
-             + (["verdict (Holm)"] if holm else []) + ["mechanism off"])
+    heads = (["claim, metric", "effect [CI]", "n"] + (["n used"] if used else [])
+             + (["verdict (Holm)", "unadjusted"] if holm else ["verdict"]) + ["mechanism off"])
     reps = doc.get("replications")
     reps = ", ".join(str(r) for r in reps) if isinstance(reps, list) else reps
     return (head + f"<p style='font-size:12px'>{escape(str(doc.get('mode', '')))} run, replications per arm "
