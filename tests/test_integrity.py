@@ -182,3 +182,154 @@ def test_regular_files_through_a_symbolic_link_are_still_read(tmp_path, cli_run)
     link.symlink_to(BASELINE)
     rc, _, out = cli_run(["check", link])
     assert rc == 0 and "valid scenario" in out
+
+
+# ============================================================================ claim files (1-6)
+PANDEMIC_1990 = [{"kind": "pandemic", "start": 1990, "end": 1991}]  # the run is 1980-1987
+POOL = {"control": {"set": {"resources.pool": 30}}, "treatment": {"set": {"resources.pool": 400}}}
+
+CLAIMS = {
+    # 1. arms that differ only outside the run's years
+    "intervention_after_the_last_year": (
+        {"arms": {"control": {}, "treatment": {"interventions": PANDEMIC_1990}}},
+        "arms.treatment.interventions.0", "differ only in interventions that act outside the run's years 1980-1987 "
+                                          "(pandemic 1990-1991)"),
+    "both_arms_intervene_after_the_last_year": (  # (one that ends before the first year: the scenario refuses)
+        {"arms": {"control": {"interventions": [{"kind": "pandemic", "start": 1988}]},
+                  "treatment": {"interventions": [{"kind": "pandemic", "start": 1995}]}}},
+        "arms.control.interventions.0", "outside the run's years 1980-1987 (pandemic from 1988, pandemic from 1995)"),
+    "gradient_over_a_parameter_of_a_late_intervention": (
+        {"arms": None, "gradient": {"parameter": "interventions.pandemic.budget_cut", "values": [0.1, 0.5],
+                                    "interventions": PANDEMIC_1990}},
+        "gradient.parameter", "interventions.pandemic.budget_cut changes only interventions that act outside"),
+    "intervention_after_the_quick_run": (
+        {"arms": {"control": {}, "treatment": {"interventions": [{"kind": "pandemic", "start": 1985}]}},
+         "outcomes": [{"metric": "mean_capacity", "direction": "increase", "threshold": 0.002, "years": [1981, 1983]}],
+         "quick": {"replications": 3, "steps": 4}},
+        "arms.treatment.interventions.0", "outside the run's years 1980-1983 in the quick run (quick.steps)"),
+    "mechanism_off_only_after_the_run": (
+        {"mechanism_off": {"description": "x", "interventions": PANDEMIC_1990}},
+        "mechanism_off", "changes neither arm within the run's years 1980-1987"),
+    # 2. a mechanism-off arm that sets what the arms vary
+    "mechanism_off_sets_the_arms_field": (
+        {"mechanism_off": {"description": "x", "set": {"resources.pool": 100}}},
+        "mechanism_off.set.resources.pool", "resources.pool is what the arms vary (resources.pool)"),
+    "mechanism_off_sets_the_gradient_parameter": (
+        {"arms": None, "gradient": {"parameter": "resources.pool", "values": [30, 400]},
+         "mechanism_off": {"description": "x", "set": {"knowledge.production": 0, "resources.pool": 0}}},
+        "mechanism_off.set.resources.pool", "is the gradient's parameter (resources.pool)"),
+    "mechanism_off_sets_a_parameter_by_kind_the_arms_set": (
+        {"arms": {"control": {}, "treatment": {"interventions": [{"kind": "pandemic", "start": 1984}],
+                                               "set": {"interventions.pandemic.budget_cut": 0.5}}},
+         "mechanism_off": {"description": "x", "set": {"interventions.pandemic.budget_cut": 0}}},
+        "mechanism_off.set.interventions.pandemic.budget_cut", "what the arms vary"),
+    "mechanism_off_sets_the_section_holding_the_arms_field": (
+        {"mechanism_off": {"description": "x", "set": {"resources": {"pool": 50}}}},
+        "mechanism_off.set.resources", "resources is what the arms vary (resources.pool)"),
+    # 3. values that repeat numerically
+    "moderator_1_and_1.0": (
+        {"moderators": [{"parameter": "networks.founders", "values": [1, 4, 1.0]}]},
+        "moderators.0.values", "items 0 and 2: 1 and 1.0 are the same number; give each of the values once"),
+    "moderator_repeated": (
+        {"moderators": [{"parameter": "networks.convergence", "values": [0.2, 0.2]}]},
+        "moderators.0.values", "items 0 and 1: 0.2 is repeated"),
+    "gradient_30_and_30.0": (
+        {"arms": None, "gradient": {"parameter": "resources.pool", "values": [30, 100, 30.0]}},
+        "gradient.values", "items 0 and 2: 30 and 30.0 are the same number"),
+    # 4. moderator values or uncertainty bounds that move the run away from an outcome's years
+    "moderator_start_year": (
+        {"moderators": [{"parameter": "start_year", "values": [1980, 1990]}]},
+        "moderators.0.values.1", "start_year = 1990 makes the run 1990-1997, which leaves out the years 1984-1987 "
+                                 "of outcome mean_capacity (outcomes.0.years)"),
+    "uncertainty_start_year_high": (
+        {"uncertainty": {"samples": 4, "replications": 2, "parameters": {"start_year": {"low": 1980, "high": 1990}}}},
+        "uncertainty.parameters.start_year.high", "start_year = 1990 makes the run 1990-1997"),
+    "uncertainty_start_year_low": (
+        {"uncertainty": {"samples": 4, "replications": 2, "parameters": {"start_year": {"low": 1970, "high": 1982}}}},
+        "uncertainty.parameters.start_year.low", "start_year = 1970 makes the run 1970-1977"),
+    "gradient_level_start_year": (
+        {"arms": None, "gradient": {"parameter": "start_year", "values": [1980, 1990, 1984]}},
+        "gradient.values.1", "start_year = 1990 makes the run 1990-1997"),
+    "mechanism_off_moves_the_run": (
+        {"mechanism_off": {"description": "x", "set": {"start_year": 1960}}},
+        "mechanism_off", "the mechanism-off arm makes the run 1960-1967"),
+    # 5. an integer uncertainty parameter with fewer than two whole numbers
+    "int_range_without_a_whole_number": (
+        {"uncertainty": {"parameters": {"networks.founders": {"low": 2.2, "high": 2.8}}}},
+        "uncertainty.parameters.networks.founders", "networks.founders is a whole number and 2.2 to 2.8 holds no "
+                                                     "whole number; expected a range holding at least two"),
+    "int_range_with_one_whole_number": (
+        {"uncertainty": {"parameters": {"networks.founders": {"low": 3, "high": 3.5}}}},
+        "uncertainty.parameters.networks.founders", "3 to 3.5 holds only one whole number (3)"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLAIMS))
+@pytest.mark.parametrize("quick", [False, True])
+def test_claim_mistakes_exit_2_before_any_run(tmp_path, cli_run, case, quick):
+    fields, path, expected = CLAIMS[case]
+    f = write_claim(tmp_path, claim(**fields))
+    cmds = [claims_cmd(f, tmp_path / "out", *(["--quick"] if quick else [])), ["check", f]]
+    if case == "intervention_after_the_quick_run" and not quick:
+        cmds = cmds[1:]  # the full run (1980-1987) is valid; `check` checks the quick run too
+    for cmd in cmds:
+        rc, err, _ = cli_run(cmd)
+        assert_user_error(rc, err, f"error: {f}: {path}: ", expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_arms_that_differ_within_the_run_are_accepted(tmp_path):
+    """The counterparts of the refusals: an intervention in the last year, a by-kind mechanism-off
+    parameter the arms do not set, distinct numbers, a start_year inside the outcome window, two whole
+    numbers."""
+    from analysis.claims.plan import load_claim
+
+    f = write_claim(tmp_path, claim(
+        arms={"control": {}, "treatment": {"interventions": [{"kind": "pandemic", "start": 1987}]}},
+        mechanism_off={"description": "x", "set": {"interventions.pandemic.budget_cut": 0}},
+        moderators=[{"parameter": "start_year", "values": [1980, 1984]},
+                    {"parameter": "networks.convergence", "values": [0.1, 0.15]}],
+        uncertainty={"samples": 4, "replications": 2, "parameters": {"networks.founders": {"low": 3, "high": 4}}}))
+    p = load_claim(f)
+    assert p.arm_differences() == ["interventions"]
+    assert sorted({v["networks.founders"] for v in p.lhs_values}) == [3, 4]
+
+
+# 6. --quick checks every value, runs only its subset
+QUICK = {
+    "a_middle_value_quick_leaves_out": (
+        {"moderators": [{"parameter": "networks.convergence", "values": [0.2, 7.0, 0.6]}],
+         "quick": {"replications": 3, "moderator_values": 2}},
+        "moderators.0.values.1", "networks.convergence: must be <= 1 (got 7.0)"),
+    "a_moderator_quick_leaves_out": (
+        {"moderators": [{"parameter": "networks.convergence", "values": [0.2, 0.6]},
+                        {"parameter": "resources.pool", "values": [10, -5]}],
+         "arms": {"control": {}, "treatment": {"set": {"networks.founders": 9}}},
+         "quick": {"replications": 3, "moderators": 1}},
+        "moderators.1.values.1", ">= 0"),
+}
+
+
+@pytest.mark.parametrize("case", list(QUICK))
+def test_quick_validates_every_value_it_does_not_run(tmp_path, cli_run, case):
+    fields, path, expected = QUICK[case]
+    f = write_claim(tmp_path, claim(**fields))
+    rc, err, _ = cli_run(claims_cmd(f, tmp_path / "out", "--quick"))
+    assert_user_error(rc, err, f"error: {f}: {path}: ", expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_quick_runs_only_its_subset_of_values(tmp_path):
+    from analysis.claims.plan import load_claim
+
+    f = write_claim(tmp_path, claim(
+        moderators=[{"parameter": "networks.convergence", "values": [0.0, 0.2, 0.4, 0.6, 0.8]},
+                    {"parameter": "networks.founders", "values": [4, 8]}],
+        quick={"replications": 3, "moderators": 1, "moderator_values": 3}))
+    q = load_claim(f, quick=True)
+    mods = [a for a in q.arms if a.role == "moderator"]
+    assert [m.values for m in q.moderators] == [[0.0, 0.4, 0.8]]
+    assert sorted({(a.moderator, a.value) for a in mods}) == [(0, 0), (0, 1), (0, 2)]
+    for a in mods:  # value indexes the quick list, and the arm has that value
+        assert a.data["networks"]["convergence"] == q.moderators[0].values[a.value]
+        assert a.where == f"moderators.0.values.{[0.0, 0.2, 0.4, 0.6, 0.8].index(q.moderators[0].values[a.value])}"
