@@ -240,9 +240,18 @@ def cmd_claims(args) -> int:
     limit = _check_backend_flags(args, "claims")
     only = None
     if args.only is not None:
-        only = [x.strip() for x in args.only.split(",") if x.strip()]
+        if len(args.only) > 1:  # argparse would keep the last one silently
+            given = " ".join(f"--only {x}" for x in args.only)
+            joined = ",".join(x.strip() for x in args.only if x.strip())
+            raise UserError(f"--only is given {len(args.only)} times ({given}); give the claim ids once, separated "
+                            f"by commas: --only {joined}")
+        text = args.only[0]
+        only = [x.strip() for x in text.split(",") if x.strip()]
         if not only:
-            raise UserError(f"--only {args.only!r}: expected claim ids separated by commas, e.g. C1,C3")
+            raise UserError(f"--only {text!r}: expected claim ids separated by commas, e.g. C1,C3")
+        twice = next((x for i, x in enumerate(only) if x in only[:i]), None)
+        if twice is not None:
+            raise UserError(f"--only {text}: {twice} is listed twice; give each claim id once")
     plans = load_claims(args.file, only=only, quick=args.quick)
     out = Path(args.out) if args.out else Path("results") / ("claims-quick" if args.quick else "claims")
     flags = (["--quick"] if args.quick else []) + ([f"--only {','.join(only)}"] if only else [])
@@ -464,7 +473,7 @@ def build_parser() -> Parser:
     sw.set_defaults(func=cmd_sweep)
     cl = sub.add_parser("claims", help="test the literature's claims C1-C8 from runs (docs/claims.md)")
     cl.add_argument("--quick", action="store_true", help="fewer replications and a smaller world (minutes; not for citing)")
-    cl.add_argument("--only", metavar="IDS", help="only these claims, e.g. C1,C3")
+    cl.add_argument("--only", metavar="IDS", action="append", help="only these claims, e.g. C1,C3 (once)")
     cl.add_argument("--file", action="append", type=FILE, metavar="CLAIM.yaml",
                     help="run this claim file instead of scenarios/claims/*.yaml (repeatable)")
     cl.add_argument("--out", type=PATH, help="output directory (default results/claims/ or results/claims-quick/); "

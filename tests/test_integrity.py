@@ -333,3 +333,24 @@ def test_quick_runs_only_its_subset_of_values(tmp_path):
     for a in mods:  # value indexes the quick list, and the arm has that value
         assert a.data["networks"]["convergence"] == q.moderators[0].values[a.value]
         assert a.where == f"moderators.0.values.{[0.0, 0.2, 0.4, 0.6, 0.8].index(q.moderators[0].values[a.value])}"
+
+
+# ============================================================================ 7. --only
+ONLY = {
+    "repeated_flag": (["--only", "T1", "--only", "T2"],
+                      "--only is given 2 times (--only T1 --only T2); give the claim ids once, separated by commas: "
+                      "--only T1,T2"),
+    "repeated_flag_same_id": (["--only", "T1", "--only", "T1"], "--only is given 2 times"),
+    "three_times": (["--only", "T1", "--only", "T2", "--only", "T1,T2"], "--only is given 3 times"),
+    "repeated_id": (["--only", "T1,T1"], "--only T1,T1: T1 is listed twice; give each claim id once"),
+    "repeated_id_with_spaces": (["--only", "T2, T1 ,T2"], "T2 is listed twice"),
+}
+
+
+@pytest.mark.parametrize("case", list(ONLY))
+def test_repeated_only_is_refused(tmp_path, cli_run, case):
+    args, expected = ONLY[case]
+    files = [write_claim(tmp_path, claim(id=i), f"{i}.yaml") for i in ("T1", "T2")]
+    rc, err, _ = cli_run(["claims", "--file", files[0], "--file", files[1], "--out", tmp_path / "out", *args])
+    assert_user_error(rc, err, expected)
+    assert not (tmp_path / "out").exists()
