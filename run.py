@@ -54,9 +54,15 @@ def _parse_sets(pairs: list[str] | None):
     return parse_overrides(pairs, source="--set")
 
 
-def _check_workers(workers: int | None, flag: str = "--workers"):
+def _check_workers(workers: int | None, flag: str = "--workers", memory_gb: float | None = None):
+    """A whole number >= 1, and no more worker processes than the machine can hold (analysis/execution.py,
+    max_workers: 4 x the cores, the memory limit, the process limit)."""
     if workers is not None and workers < 1:
         raise UserError(f"{flag} {workers}: expected a whole number >= 1")
+    if workers is not None and workers > 1:
+        from analysis.execution import check_workers
+
+        check_workers(workers, flag, _memory_limit(memory_gb))
 
 
 def _memory_limit(gb: float | None) -> float | None:
@@ -170,7 +176,7 @@ def cmd_calibrate(args) -> int:
 
     if not 1 <= args.replications <= MAX_REPLICATIONS:
         raise UserError(f"--replications {args.replications}: expected a whole number from 1 to {MAX_REPLICATIONS}")
-    _check_workers(args.workers)
+    _check_workers(args.workers, memory_gb=args.memory_limit)
     out = Path(args.out) if args.out is not None else \
         Path("results") / f"calibration-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     _check_out(out, "--out" if args.out is not None else "the default output directory")
@@ -192,7 +198,7 @@ def _check_backend_flags(args, what: str) -> float | None:
     returns the memory limit in bytes (None: the default)."""
     from analysis.execution import check_scheduler_args
 
-    _check_workers(args.workers)
+    _check_workers(args.workers, memory_gb=args.memory_limit)
     if args.workers is not None and (args.scheduler or args.scheduler_file):
         raise UserError(f"--workers {args.workers}: applies to local worker processes; with --scheduler or "
                         f"--scheduler-file the cluster's workers run the {what}")

@@ -61,6 +61,46 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+WORKERS_PER_CORE = 4  # more local worker processes than this per core only queue for the cores
+
+
+def max_workers(memory_limit: float | None = None) -> tuple[int, str]:
+    """The most local worker processes this machine can hold, and why: WORKERS_PER_CORE x the cores this
+    process may use, at most the memory limit (bytes; default model.footprint.default_limit()) over the
+    memory of a worker process (model.footprint.BASE: the interpreter and the model, before any run),
+    and at most half the user's process limit (RLIMIT_NPROC)."""
+    from model import footprint
+
+    cores = default_workers()
+    cap, why = WORKERS_PER_CORE * cores, f"{WORKERS_PER_CORE} x the {cores} core{'s' if cores != 1 else ''} " \
+                                         "this process may use"
+    limit = footprint.default_limit() if memory_limit is None else float(memory_limit)
+    by_memory = max(1, int(limit // footprint.BASE))
+    if by_memory < cap:
+        cap, why = by_memory, (f"{limit / 1e9:.1f} GB of memory for worker processes of about "
+                               f"{footprint.BASE / 1e9:.2f} GB each before any run (see --memory-limit)")
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+        if soft != resource.RLIM_INFINITY and soft // 2 < cap:
+            cap, why = max(1, soft // 2), f"half the process limit of this user ({soft}, ulimit -u)"
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
+    return cap, why
+
+
+def check_workers(workers: int, flag: str = "--workers", memory_limit: float | None = None):
+    """Refuse (a ScenarioError naming `flag`: exit code 2) more local worker processes than max_workers():
+    checked before any process is started, so that too many never fork until the process limit."""
+    from model.config import ScenarioError
+
+    cap, why = max_workers(memory_limit)
+    if int(workers) > cap:
+        raise ScenarioError(f"{flag} {workers}", "", f"more worker processes than this machine can hold: at most "
+                                                     f"{cap} ({why}); expected a whole number from 1 to {cap}")
+
+
 def _mp_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
@@ -155,7 +195,8 @@ class LocalBackend(Backend):
     name = "local"
     can_restart = True
 
-    def __init__(self, workers: int, warm: bool = True):
+    def __init__(self, workers: int, warm: bool = True, memory_limit: float | None = None):
+        check_workers(workers, memory_limit=memory_limit)  # before the first process is started
         self.workers = int(workers)
         self.startup_s = 0.0
         self.executor = self._make()

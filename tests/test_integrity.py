@@ -354,3 +354,72 @@ def test_repeated_only_is_refused(tmp_path, cli_run, case):
     rc, err, _ = cli_run(["claims", "--file", files[0], "--file", files[1], "--out", tmp_path / "out", *args])
     assert_user_error(rc, err, expected)
     assert not (tmp_path / "out").exists()
+
+
+# ============================================================================ 9. --workers
+@pytest.fixture
+def two_cores(monkeypatch):
+    """A machine of 2 cores (what max_workers counts), whatever this one has."""
+    import analysis.execution
+
+    monkeypatch.setattr(analysis.execution, "default_workers", lambda: 2)
+
+
+WORKERS = {
+    # (command, workers, memory limit in GB, expected): 2 cores -> at most 8; 1 GB / 0.36 GB -> at most 2
+    "claims_100000": ("claims", 100000, "16", "--workers 100000: more worker processes than this machine can hold: "
+                                              "at most 8 (4 x the 2 cores this process may use); expected a whole "
+                                              "number from 1 to 8"),
+    "claims_9": ("claims", 9, "16", "--workers 9: more worker processes than this machine can hold: at most 8"),
+    "sweep_100000": ("sweep", 100000, "16", "--workers 100000: more worker processes than this machine can hold: "
+                                            "at most 8 (4 x the 2 cores"),
+    "calibrate_100000": ("calibrate", 100000, "16", "--workers 100000: more worker processes than this machine can "
+                                                    "hold: at most 8"),
+    "claims_memory": ("claims", 3, "1", "--workers 3: more worker processes than this machine can hold: at most 2 "
+                                        "(1.0 GB of memory for worker processes of about 0.36 GB each before any run"),
+    "sweep_memory": ("sweep", 3, "1", "at most 2 (1.0 GB of memory"),
+    "calibrate_memory": ("calibrate", 3, "1", "at most 2 (1.0 GB of memory"),
+}
+
+
+@pytest.mark.parametrize("case", list(WORKERS))
+def test_workers_beyond_the_machine_are_refused(tmp_path, cli_run, two_cores, case):
+    cmd, n, gb, expected = WORKERS[case]
+    out = tmp_path / "out"
+    args = {"claims": ["claims", "--file", write_claim(tmp_path, claim()), "--quick"],
+            "sweep": ["sweep", SMOKE],
+            "calibrate": ["calibrate", "--replications", "12"]}[cmd]
+    rc, err, _ = cli_run([*args, "--out", out, "--workers", n, "--memory-limit", gb, "--quiet"])
+    assert_user_error(rc, err, expected)
+    assert not out.exists()
+
+
+def test_the_worker_limit_is_the_same_everywhere(two_cores):
+    """The library refuses what the command line refuses, before starting a process; the limit itself
+    is accepted."""
+    from analysis.execution import LocalBackend, check_workers, max_workers
+    from model.config import ScenarioError
+
+    assert max_workers(16e9)[0] == 8 and max_workers(1e9)[0] == 2 and max_workers(0.1e9)[0] == 1
+    check_workers(8, memory_limit=16e9)
+    with pytest.raises(ScenarioError, match="at most 8"):
+        LocalBackend(9, warm=False)
+
+
+def test_the_memory_check_counts_the_worker_processes_started(tmp_path, two_cores, monkeypatch):
+    """A lent pool of 4 processes for a sweep of 2 runs: the 2 idle processes count too (0.36 GB each)."""
+    from analysis.execution import LocalBackend, SharedBackend
+    from analysis.sweep import load_sweep, run_sweep
+    from model.config import ScenarioError
+
+    spec = yaml.safe_load(SMOKE.read_text())
+    spec.update(scenario=str(BASELINE), replications=1, parameters={"resources.pool": [60, 180]})
+    (tmp_path / "sw.yaml").write_text(yaml.safe_dump(spec))
+    sw = load_sweep(tmp_path / "sw.yaml")
+    assert sw.n_runs == 2
+    monkeypatch.setattr(LocalBackend, "_make", lambda self: object())
+    pool = SharedBackend(LocalBackend(4, warm=False))
+    fits_runs = 2 * sw.peak_bytes + 0.5e9  # the 2 runs fit, the 2 idle processes (0.72 GB) do not
+    with pytest.raises(ScenarioError, match="2 runs at once and 2 idle worker processes need about"):
+        run_sweep(sw, tmp_path / "out", backend=pool, memory_limit=fits_runs)
+    assert not (tmp_path / "out").exists()
