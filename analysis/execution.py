@@ -295,37 +295,98 @@ def check_scheduler_args(address: str | None = None, scheduler_file: str | None 
     return None
 
 
+class _NoAnswer(Exception):
+    """A call to the Dask scheduler did not return within its time."""
+
+
+def _within(fn, seconds: float, name: str, on_late=None):
+    """fn() in a daemon thread, waited for at most `seconds`: its value, its exception, or _NoAnswer (the
+    thread is abandoned; `on_late(value)` runs if it returns after all, e.g. to close a late client).
+    Dask's own timeouts do not cover every step (a port that accepts TCP but never answers blocks the
+    Client constructor), so every step that talks to the scheduler goes through here."""
+    box: dict = {}
+    lock = threading.Lock()
+
+    def target():
+        try:
+            value = fn()
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+            return
+        with lock:
+            box["value"] = value
+            late = box.get("abandoned", False)
+        if late and on_late is not None:
+            with contextlib.suppress(Exception):
+                on_late(value)
+
+    t = threading.Thread(target=target, name=name, daemon=True)
+    t.start()
+    t.join(seconds)
+    with lock:
+        if "value" not in box and "error" not in box:
+            box["abandoned"] = True
+            raise _NoAnswer
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 class DaskBackend(Backend):
-    """A Dask distributed cluster, by scheduler address or scheduler file, or an existing Client."""
+    """A Dask distributed cluster, by scheduler address or scheduler file, or an existing Client. Every
+    step that talks to the scheduler (connecting, asking for its workers, closing) is bounded by
+    `timeout` seconds (--connect-timeout); a scheduler that does not answer in time is a ScenarioError
+    naming the flag (exit code 2)."""
 
     name = "dask"
 
     def __init__(self, address: str | None = None, scheduler_file: str | None = None, client=None,
                  timeout: float = CONNECT_TIMEOUT):
+        from model.config import ScenarioError
+
         self._own = client is None
+        self.timeout = float(timeout)
+        self.where = f"--scheduler-file {scheduler_file}" if scheduler_file is not None else \
+            f"--scheduler {address}" if address is not None else "the Dask client"
         if client is None:
-            where = f"--scheduler-file {scheduler_file}" if scheduler_file is not None else f"--scheduler {address}"
             target = check_scheduler_args(address, scheduler_file)  # the address, validated, before connecting
             from distributed import Client
 
-            try:
-                client = Client(target, timeout=timeout, set_as_default=False)
+            try:  # Dask's timeout first (its message says why); ours a moment later, for what it does not bound
+                client = _within(lambda: Client(target, timeout=timeout, set_as_default=False), timeout + 1.0,
+                                 "dask-connect", on_late=lambda c: c.close())
+            except _NoAnswer:
+                raise ScenarioError(self.where, "", f"the Dask scheduler at {target} did not answer within "
+                                                    f"{timeout:g} s (something accepts connections there but does not "
+                                                    "answer as a Dask scheduler); expected a running scheduler (see "
+                                                    "--connect-timeout)") from None
             except (OSError, TimeoutError, ValueError) as e:
-                from model.config import ScenarioError
-
-                raise ScenarioError(where, "", f"cannot connect to the Dask scheduler at {target} within {timeout:g} s "
-                                               f"({type(e).__name__}: {e}); expected a running scheduler (see "
-                                               "--connect-timeout)") from None
+                raise ScenarioError(self.where, "", f"cannot connect to the Dask scheduler at {target} within "
+                                                    f"{timeout:g} s ({type(e).__name__}: {e}); expected a running "
+                                                    "scheduler (see --connect-timeout)") from None
         self.client = client
         self.executor = client.get_executor(pure=False)
         self._threads = 0
         self._checked = 0.0
+        self._silent = False
+
+    def _ask(self, fn, what: str):
+        from model.config import ScenarioError
+
+        try:
+            return _within(fn, self.timeout, "dask-call")
+        except _NoAnswer:
+            self._silent = True
+            address = getattr(getattr(self.client, "scheduler", None), "address", "?")
+            raise ScenarioError(self.where, "", f"the Dask scheduler at {address} did not answer within "
+                                                f"{self.timeout:g} s ({what}); expected a running scheduler (see "
+                                                "--connect-timeout)") from None
 
     def threads(self) -> int:
         now = time.monotonic()
         if now - self._checked > 2.0:  # workers may join or leave (adaptive clusters)
             self._checked = now
-            info = self.client.scheduler_info(n_workers=-1)
+            info = self._ask(lambda: self.client.scheduler_info(n_workers=-1), "asked for its workers")
             self._threads = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values())
         return self._threads
 
@@ -333,11 +394,17 @@ class DaskBackend(Backend):
         return max(8, 2 * self.threads())
 
     def close(self, cancel: bool = False) -> None:
+        wait = not cancel and not self._silent  # a scheduler that stopped answering is not waited for
         try:
-            self.executor.shutdown(wait=not cancel)
+            if wait:  # the runs in flight are waited for, as long as they take
+                self.executor.shutdown(wait=True)
+            else:
+                with contextlib.suppress(_NoAnswer):
+                    _within(lambda: self.executor.shutdown(wait=False), self.timeout, "dask-close")
         finally:
             if self._own:
-                self.client.close()
+                with contextlib.suppress(_NoAnswer):
+                    _within(lambda: self.client.close(timeout=self.timeout), self.timeout + 1.0, "dask-close")
 
     def describe(self) -> str:
         n = self.threads()

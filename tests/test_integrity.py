@@ -423,3 +423,99 @@ def test_the_memory_check_counts_the_worker_processes_started(tmp_path, two_core
     with pytest.raises(ScenarioError, match="2 runs at once and 2 idle worker processes need about"):
         run_sweep(sw, tmp_path / "out", backend=pool, memory_limit=fits_runs)
     assert not (tmp_path / "out").exists()
+
+
+# ============================================================================ 10. a silent "scheduler"
+@contextlib.contextmanager
+def silent_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never says anything; yields its port."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.2)
+    conns, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conns.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        stop.set()
+        t.join(2)
+        for c in conns:
+            c.close()
+        srv.close()
+
+
+SILENT = {
+    "sweep_scheduler": lambda d, port: ["sweep", SMOKE, "--scheduler", f"tcp://127.0.0.1:{port}"],
+    "sweep_scheduler_file": lambda d, port: ["sweep", SMOKE, "--scheduler-file", _scheduler_file(d, port)],
+    "claims_scheduler": lambda d, port: ["claims", "--file", write_claim(d, claim()), "--quick",
+                                         "--scheduler", f"127.0.0.1:{port}"],
+}
+
+
+def _scheduler_file(d: Path, port: int) -> Path:
+    p = d / "scheduler.json"
+    p.write_text(f'{{"address": "tcp://127.0.0.1:{port}", "type": "Scheduler"}}')
+    return p
+
+
+@pytest.mark.parametrize("case", list(SILENT))
+def test_a_port_that_is_no_dask_scheduler_gives_up_after_the_connect_timeout(tmp_path, case):
+    with silent_server() as port:
+        args = [str(a) for a in SILENT[case](tmp_path, port)]
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, str(REPO / "run.py"), *args, "--connect-timeout", "1", "--out",
+                            str(tmp_path / "out"), "--quiet"], capture_output=True, text=True, timeout=60,
+                           cwd=tmp_path, check=False, stdin=subprocess.DEVNULL,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+        wall = time.perf_counter() - t0
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    flag = "--scheduler-file" if case.endswith("file") else "--scheduler"
+    assert lines[0].startswith(f"error: {flag} "), lines[0]
+    assert f"the Dask scheduler at tcp://127.0.0.1:{port} did not answer within 1 s" in lines[0] or \
+        f"the Dask scheduler at 127.0.0.1:{port} did not answer within 1 s" in lines[0], lines[0]
+    assert wall < 30, wall  # the interpreter's start and imports, plus 1 s and its margin
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_scheduler_that_stops_answering_is_given_up_after_the_timeout():
+    """Later calls are bounded too: asking for the workers of a scheduler that no longer answers."""
+    from analysis.execution import DaskBackend
+    from model.config import ScenarioError
+
+    release = threading.Event()
+
+    class Hanging:
+        scheduler = type("S", (), {"address": "tcp://127.0.0.1:1"})()
+
+        def get_executor(self, pure=False):
+            from analysis.execution import SerialExecutor
+
+            return SerialExecutor()
+
+        def scheduler_info(self, n_workers=-1):
+            release.wait(30)
+            return {"workers": {}}
+
+    b = DaskBackend(client=Hanging(), timeout=0.5)
+    b.where = "--scheduler tcp://127.0.0.1:1"
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(ScenarioError, match=r"--scheduler tcp://127.0.0.1:1: the Dask scheduler at "
+                                                r"tcp://127.0.0.1:1 did not answer within 0.5 s \(asked for its workers\)"):
+            b.capacity()
+        assert time.perf_counter() - t0 < 5
+        b.close()  # not waited for: it stopped answering
+        assert time.perf_counter() - t0 < 5
+    finally:
+        release.set()
