@@ -519,3 +519,54 @@ def test_a_scheduler_that_stops_answering_is_given_up_after_the_timeout():
         assert time.perf_counter() - t0 < 5
     finally:
         release.set()
+
+
+# ============================================================================ 11. --out a mount point
+@contextlib.contextmanager
+def mounted(point: Path, *how: str):
+    """`mount ARGS point` for the block (root only: the test is skipped otherwise); always unmounted."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting needs root")
+    point.mkdir(exist_ok=True)
+    p = subprocess.run(["mount", *how, str(point)], capture_output=True, text=True, check=False, timeout=30)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount here: {p.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], capture_output=True, check=False, timeout=30)
+
+
+MOUNTS = {
+    "run_read_only_tmpfs": (("-t", "tmpfs", "-o", "ro", "tmpfs"), "run"),
+    "run_writable_tmpfs": (("-t", "tmpfs", "tmpfs"), "run"),
+    "run_bind_mount": (("--bind", "{src}"), "run"),  # same file system: os.path.ismount does not see it
+    "calibrate_read_only_tmpfs": (("-t", "tmpfs", "-o", "ro", "tmpfs"), "calibrate"),
+}
+
+
+@pytest.mark.parametrize("case", list(MOUNTS))
+def test_out_a_mount_point_is_refused_before_the_run(tmp_path, cli_run, case):
+    how, cmd = MOUNTS[case]
+    (tmp_path / "src").mkdir()
+    how = tuple(h.replace("{src}", str(tmp_path / "src")) for h in how)
+    with mounted(tmp_path / "mnt", *how) as point:
+        args = ["run", BASELINE, "--steps", "2"] if cmd == "run" else ["calibrate", "--replications", "2"]
+        rc, err, _ = cli_run([*args, "--out", point, "--quiet"])
+        assert_user_error(rc, err, f"--out {point}: is a mount point: the results are written beside it and then "
+                                   "moved into its place, which a mount point does not allow")
+        assert list(point.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial directory left
+
+
+def test_a_mount_point_met_when_the_results_are_moved_is_an_input_error(tmp_path):
+    """The last guard (check_output_dir was not asked): exit 2 as an input error, nothing left behind."""
+    from analysis.outputs import atomic_directory
+    from model.config import ScenarioError
+
+    with mounted(tmp_path / "mnt", "-t", "tmpfs", "tmpfs") as point:
+        with pytest.raises(ScenarioError, match=r"mnt: cannot be replaced by the results \(Device or resource busy\)"):
+            with atomic_directory(point) as tmp:
+                (tmp / "x.txt").write_text("x")
+        assert list(point.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnt"]
