@@ -72,8 +72,8 @@ def max_workers(memory_limit: float | None = None) -> tuple[int, str]:
     from model import footprint
 
     cores = default_workers()
-    cap, why = WORKERS_PER_CORE * cores, f"{WORKERS_PER_CORE} x the {cores} core{'s' if cores != 1 else ''} " \
-                                         "this process may use"
+    cap = WORKERS_PER_CORE * cores
+    why = f"{WORKERS_PER_CORE} x the {cores} core{'s' if cores != 1 else ''} this process may use"
     limit = footprint.default_limit() if memory_limit is None else float(memory_limit)
     by_memory = max(1, int(limit // footprint.BASE))
     if by_memory < cap:
@@ -310,7 +310,7 @@ def _within(fn, seconds: float, name: str, on_late=None):
     def target():
         try:
             value = fn()
-        except BaseException as e:  # handed to the caller
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
             box["error"] = e
             return
         with lock:

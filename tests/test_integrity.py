@@ -72,7 +72,9 @@ def cli_run(tmp_path, monkeypatch, capsys):
     def no_run(*a, **k):
         raise AssertionError("a run started although the input is wrong")
 
+    import analysis.calibration
     import analysis.execution
+    import analysis.sweep.loop  # imported before run_scenario is replaced: `from model.api import run_scenario`
     import model.api
 
     monkeypatch.setattr(model.api, "run_scenario", no_run)
@@ -192,8 +194,8 @@ CLAIMS = {
     # 1. arms that differ only outside the run's years
     "intervention_after_the_last_year": (
         {"arms": {"control": {}, "treatment": {"interventions": PANDEMIC_1990}}},
-        "arms.treatment.interventions.0", "differ only in interventions that act outside the run's years 1980-1987 "
-                                          "(pandemic 1990-1991)"),
+        "arms.treatment.interventions.0", ("differ only in interventions that act outside the run's years 1980-1987 "
+                                          "(pandemic 1990-1991)")),
     "both_arms_intervene_after_the_last_year": (  # (one that ends before the first year: the scenario refuses)
         {"arms": {"control": {"interventions": [{"kind": "pandemic", "start": 1988}]},
                   "treatment": {"interventions": [{"kind": "pandemic", "start": 1995}]}}},
@@ -239,8 +241,8 @@ CLAIMS = {
     # 4. moderator values or uncertainty bounds that move the run away from an outcome's years
     "moderator_start_year": (
         {"moderators": [{"parameter": "start_year", "values": [1980, 1990]}]},
-        "moderators.0.values.1", "start_year = 1990 makes the run 1990-1997, which leaves out the years 1984-1987 "
-                                 "of outcome mean_capacity (outcomes.0.years)"),
+        "moderators.0.values.1", ("start_year = 1990 makes the run 1990-1997, which leaves out the years 1984-1987 "
+                                 "of outcome mean_capacity (outcomes.0.years)")),
     "uncertainty_start_year_high": (
         {"uncertainty": {"samples": 4, "replications": 2, "parameters": {"start_year": {"low": 1980, "high": 1990}}}},
         "uncertainty.parameters.start_year.high", "start_year = 1990 makes the run 1990-1997"),
@@ -256,8 +258,8 @@ CLAIMS = {
     # 5. an integer uncertainty parameter with fewer than two whole numbers
     "int_range_without_a_whole_number": (
         {"uncertainty": {"parameters": {"networks.founders": {"low": 2.2, "high": 2.8}}}},
-        "uncertainty.parameters.networks.founders", "networks.founders is a whole number and 2.2 to 2.8 holds no "
-                                                     "whole number; expected a range holding at least two"),
+        "uncertainty.parameters.networks.founders", ("networks.founders is a whole number and 2.2 to 2.8 holds no "
+                                                     "whole number; expected a range holding at least two")),
     "int_range_with_one_whole_number": (
         {"uncertainty": {"parameters": {"networks.founders": {"low": 3, "high": 3.5}}}},
         "uncertainty.parameters.networks.founders", "3 to 3.5 holds only one whole number (3)"),
@@ -338,8 +340,8 @@ def test_quick_runs_only_its_subset_of_values(tmp_path):
 # ============================================================================ 7. --only
 ONLY = {
     "repeated_flag": (["--only", "T1", "--only", "T2"],
-                      "--only is given 2 times (--only T1 --only T2); give the claim ids once, separated by commas: "
-                      "--only T1,T2"),
+                      ("--only is given 2 times (--only T1 --only T2); give the claim ids once, separated by commas: "
+                      "--only T1,T2")),
     "repeated_flag_same_id": (["--only", "T1", "--only", "T1"], "--only is given 2 times"),
     "three_times": (["--only", "T1", "--only", "T2", "--only", "T1,T2"], "--only is given 3 times"),
     "repeated_id": (["--only", "T1,T1"], "--only T1,T1: T1 is listed twice; give each claim id once"),
@@ -367,16 +369,16 @@ def two_cores(monkeypatch):
 
 WORKERS = {
     # (command, workers, memory limit in GB, expected): 2 cores -> at most 8; 1 GB / 0.36 GB -> at most 2
-    "claims_100000": ("claims", 100000, "16", "--workers 100000: more worker processes than this machine can hold: "
+    "claims_100000": ("claims", 100000, "16", ("--workers 100000: more worker processes than this machine can hold: "
                                               "at most 8 (4 x the 2 cores this process may use); expected a whole "
-                                              "number from 1 to 8"),
+                                              "number from 1 to 8")),
     "claims_9": ("claims", 9, "16", "--workers 9: more worker processes than this machine can hold: at most 8"),
-    "sweep_100000": ("sweep", 100000, "16", "--workers 100000: more worker processes than this machine can hold: "
-                                            "at most 8 (4 x the 2 cores"),
-    "calibrate_100000": ("calibrate", 100000, "16", "--workers 100000: more worker processes than this machine can "
-                                                    "hold: at most 8"),
-    "claims_memory": ("claims", 3, "1", "--workers 3: more worker processes than this machine can hold: at most 2 "
-                                        "(1.0 GB of memory for worker processes of about 0.36 GB each before any run"),
+    "sweep_100000": ("sweep", 100000, "16", ("--workers 100000: more worker processes than this machine can hold: "
+                                            "at most 8 (4 x the 2 cores")),
+    "calibrate_100000": ("calibrate", 100000, "16", ("--workers 100000: more worker processes than this machine can "
+                                                    "hold: at most 8")),
+    "claims_memory": ("claims", 3, "1", ("--workers 3: more worker processes than this machine can hold: at most 2 "
+                                        "(1.0 GB of memory for worker processes of about 0.36 GB each before any run")),
     "sweep_memory": ("sweep", 3, "1", "at most 2 (1.0 GB of memory"),
     "calibrate_memory": ("calibrate", 3, "1", "at most 2 (1.0 GB of memory"),
 }
@@ -565,8 +567,8 @@ def test_a_mount_point_met_when_the_results_are_moved_is_an_input_error(tmp_path
     from model.config import ScenarioError
 
     with mounted(tmp_path / "mnt", "-t", "tmpfs", "tmpfs") as point:
-        with pytest.raises(ScenarioError, match=r"mnt: cannot be replaced by the results \(Device or resource busy\)"):
-            with atomic_directory(point) as tmp:
-                (tmp / "x.txt").write_text("x")
+        busy = r"mnt: cannot be replaced by the results \(Device or resource busy\)"
+        with pytest.raises(ScenarioError, match=busy), atomic_directory(point) as tmp:
+            (tmp / "x.txt").write_text("x")
         assert list(point.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnt"]
