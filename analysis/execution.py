@@ -78,7 +78,7 @@ def max_workers(memory_limit: float | None = None) -> tuple[int, str]:
     by_memory = max(1, int(limit // footprint.BASE))
     if by_memory < cap:
         cap, why = by_memory, (f"{limit / 1e9:.1f} GB of memory for worker processes of about "
-                               f"{footprint.BASE / 1e9:.2f} GB each before any run (see --memory-limit)")
+                               f"{footprint.BASE / 1e9:.2f} GB each before any run; see --memory-limit")
     try:
         import resource
 
