@@ -54,9 +54,15 @@ def _parse_sets(pairs: list[str] | None):
     return parse_overrides(pairs, source="--set")
 
 
-def _check_workers(workers: int | None, flag: str = "--workers"):
+def _check_workers(workers: int | None, flag: str = "--workers", memory_gb: float | None = None):
+    """A whole number >= 1, and no more worker processes than the machine can hold (analysis/execution.py,
+    max_workers: 4 x the cores, the memory limit, the process limit)."""
     if workers is not None and workers < 1:
         raise UserError(f"{flag} {workers}: expected a whole number >= 1")
+    if workers is not None and workers > 1:
+        from analysis.execution import check_workers
+
+        check_workers(workers, flag, _memory_limit(memory_gb))
 
 
 def _memory_limit(gb: float | None) -> float | None:
@@ -170,7 +176,7 @@ def cmd_calibrate(args) -> int:
 
     if not 1 <= args.replications <= MAX_REPLICATIONS:
         raise UserError(f"--replications {args.replications}: expected a whole number from 1 to {MAX_REPLICATIONS}")
-    _check_workers(args.workers)
+    _check_workers(args.workers, memory_gb=args.memory_limit)
     out = Path(args.out) if args.out is not None else \
         Path("results") / f"calibration-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     _check_out(out, "--out" if args.out is not None else "the default output directory")
@@ -192,7 +198,7 @@ def _check_backend_flags(args, what: str) -> float | None:
     returns the memory limit in bytes (None: the default)."""
     from analysis.execution import check_scheduler_args
 
-    _check_workers(args.workers)
+    _check_workers(args.workers, memory_gb=args.memory_limit)
     if args.workers is not None and (args.scheduler or args.scheduler_file):
         raise UserError(f"--workers {args.workers}: applies to local worker processes; with --scheduler or "
                         f"--scheduler-file the cluster's workers run the {what}")
@@ -240,9 +246,18 @@ def cmd_claims(args) -> int:
     limit = _check_backend_flags(args, "claims")
     only = None
     if args.only is not None:
-        only = [x.strip() for x in args.only.split(",") if x.strip()]
+        if len(args.only) > 1:  # argparse would keep the last one silently
+            given = " ".join(f"--only {x}" for x in args.only)
+            joined = ",".join(x.strip() for x in args.only if x.strip())
+            raise UserError(f"--only is given {len(args.only)} times ({given}); give the claim ids once, separated "
+                            f"by commas: --only {joined}")
+        text = args.only[0]
+        only = [x.strip() for x in text.split(",") if x.strip()]
         if not only:
-            raise UserError(f"--only {args.only!r}: expected claim ids separated by commas, e.g. C1,C3")
+            raise UserError(f"--only {text!r}: expected claim ids separated by commas, e.g. C1,C3")
+        twice = next((x for i, x in enumerate(only) if x in only[:i]), None)
+        if twice is not None:
+            raise UserError(f"--only {text}: {twice} is listed twice; give each claim id once")
     if args.max_replications is not None and not 2 <= args.max_replications <= 10_000:
         raise UserError(f"--max-replications {args.max_replications}: expected a whole number from 2 to 10000")
     if args.amend is not None and not args.amend.strip():
@@ -472,7 +487,7 @@ def build_parser() -> Parser:
     sw.set_defaults(func=cmd_sweep)
     cl = sub.add_parser("claims", help="test the literature's claims C1-C8 from runs (docs/claims.md)")
     cl.add_argument("--quick", action="store_true", help="fewer replications and a smaller world (minutes; not for citing)")
-    cl.add_argument("--only", metavar="IDS", help="only these claims, e.g. C1,C3")
+    cl.add_argument("--only", metavar="IDS", action="append", help="only these claims, e.g. C1,C3 (once)")
     cl.add_argument("--file", action="append", type=FILE, metavar="CLAIM.yaml",
                     help="run this claim file instead of scenarios/claims/*.yaml (repeatable)")
     cl.add_argument("--out", type=PATH, help="output directory (default results/claims/ or results/claims-quick/); "

@@ -150,7 +150,7 @@ def calibrate(scenario: str | os.PathLike | None = None, out: str | os.PathLike 
     in parallel fits `memory_limit` bytes (default: model.footprint.default_limit())."""
     from tqdm import tqdm
 
-    from analysis.execution import make_backend
+    from analysis.execution import check_workers, default_workers, make_backend
     from model import footprint
     from model.config import ScenarioError
     from model.loading import load_scenario
@@ -165,7 +165,9 @@ def calibrate(scenario: str | os.PathLike | None = None, out: str | os.PathLike 
     problems = fact_year_problems(cfg, path)
     if problems:
         raise problems[0]
-    n_workers = max(1, min(workers or os.cpu_count() or 1, replications))
+    n_workers = max(1, min(workers or default_workers(), replications))  # the processes started
+    if n_workers > 1:
+        check_workers(n_workers, memory_limit=memory_limit)
     footprint.check(cfg, path, memory_limit, runs_at_once=n_workers)
     seeds = replication_seeds(cfg.seed, replications)
     resolved = cfg.model_dump(mode="json")

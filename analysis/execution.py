@@ -61,6 +61,46 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+WORKERS_PER_CORE = 4  # more local worker processes than this per core only queue for the cores
+
+
+def max_workers(memory_limit: float | None = None) -> tuple[int, str]:
+    """The most local worker processes this machine can hold, and why: WORKERS_PER_CORE x the cores this
+    process may use, at most the memory limit (bytes; default model.footprint.default_limit()) over the
+    memory of a worker process (model.footprint.BASE: the interpreter and the model, before any run),
+    and at most half the user's process limit (RLIMIT_NPROC)."""
+    from model import footprint
+
+    cores = default_workers()
+    cap = WORKERS_PER_CORE * cores
+    why = f"{WORKERS_PER_CORE} x the {cores} core{'s' if cores != 1 else ''} this process may use"
+    limit = footprint.default_limit() if memory_limit is None else float(memory_limit)
+    by_memory = max(1, int(limit // footprint.BASE))
+    if by_memory < cap:
+        cap, why = by_memory, (f"{limit / 1e9:.1f} GB of memory for worker processes of about "
+                               f"{footprint.BASE / 1e9:.2f} GB each before any run; see --memory-limit")
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+        if soft != resource.RLIM_INFINITY and soft // 2 < cap:
+            cap, why = max(1, soft // 2), f"half the process limit of this user ({soft}, ulimit -u)"
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
+    return cap, why
+
+
+def check_workers(workers: int, flag: str = "--workers", memory_limit: float | None = None):
+    """Refuse (a ScenarioError naming `flag`: exit code 2) more local worker processes than max_workers():
+    checked before any process is started, so that too many never fork until the process limit."""
+    from model.config import ScenarioError
+
+    cap, why = max_workers(memory_limit)
+    if int(workers) > cap:
+        raise ScenarioError(f"{flag} {workers}", "", f"more worker processes than this machine can hold: at most "
+                                                     f"{cap} ({why}); expected a whole number from 1 to {cap}")
+
+
 def _mp_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
@@ -155,7 +195,8 @@ class LocalBackend(Backend):
     name = "local"
     can_restart = True
 
-    def __init__(self, workers: int, warm: bool = True):
+    def __init__(self, workers: int, warm: bool = True, memory_limit: float | None = None):
+        check_workers(workers, memory_limit=memory_limit)  # before the first process is started
         self.workers = int(workers)
         self.startup_s = 0.0
         self.executor = self._make()
@@ -254,37 +295,98 @@ def check_scheduler_args(address: str | None = None, scheduler_file: str | None 
     return None
 
 
+class _NoAnswer(Exception):
+    """A call to the Dask scheduler did not return within its time."""
+
+
+def _within(fn, seconds: float, name: str, on_late=None):
+    """fn() in a daemon thread, waited for at most `seconds`: its value, its exception, or _NoAnswer (the
+    thread is abandoned; `on_late(value)` runs if it returns after all, e.g. to close a late client).
+    Dask's own timeouts do not cover every step (a port that accepts TCP but never answers blocks the
+    Client constructor), so every step that talks to the scheduler goes through here."""
+    box: dict = {}
+    lock = threading.Lock()
+
+    def target():
+        try:
+            value = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
+            box["error"] = e
+            return
+        with lock:
+            box["value"] = value
+            late = box.get("abandoned", False)
+        if late and on_late is not None:
+            with contextlib.suppress(Exception):
+                on_late(value)
+
+    t = threading.Thread(target=target, name=name, daemon=True)
+    t.start()
+    t.join(seconds)
+    with lock:
+        if "value" not in box and "error" not in box:
+            box["abandoned"] = True
+            raise _NoAnswer
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 class DaskBackend(Backend):
-    """A Dask distributed cluster, by scheduler address or scheduler file, or an existing Client."""
+    """A Dask distributed cluster, by scheduler address or scheduler file, or an existing Client. Every
+    step that talks to the scheduler (connecting, asking for its workers, closing) is bounded by
+    `timeout` seconds (--connect-timeout); a scheduler that does not answer in time is a ScenarioError
+    naming the flag (exit code 2)."""
 
     name = "dask"
 
     def __init__(self, address: str | None = None, scheduler_file: str | None = None, client=None,
                  timeout: float = CONNECT_TIMEOUT):
+        from model.config import ScenarioError
+
         self._own = client is None
+        self.timeout = float(timeout)
+        self.where = f"--scheduler-file {scheduler_file}" if scheduler_file is not None else \
+            f"--scheduler {address}" if address is not None else "the Dask client"
         if client is None:
-            where = f"--scheduler-file {scheduler_file}" if scheduler_file is not None else f"--scheduler {address}"
             target = check_scheduler_args(address, scheduler_file)  # the address, validated, before connecting
             from distributed import Client
 
-            try:
-                client = Client(target, timeout=timeout, set_as_default=False)
+            try:  # Dask's timeout first (its message says why); ours a moment later, for what it does not bound
+                client = _within(lambda: Client(target, timeout=timeout, set_as_default=False), timeout + 1.0,
+                                 "dask-connect", on_late=lambda c: c.close())
+            except _NoAnswer:
+                raise ScenarioError(self.where, "", f"the Dask scheduler at {target} did not answer within "
+                                                    f"{timeout:g} s (something accepts connections there but does not "
+                                                    "answer as a Dask scheduler); expected a running scheduler (see "
+                                                    "--connect-timeout)") from None
             except (OSError, TimeoutError, ValueError) as e:
-                from model.config import ScenarioError
-
-                raise ScenarioError(where, "", f"cannot connect to the Dask scheduler at {target} within {timeout:g} s "
-                                               f"({type(e).__name__}: {e}); expected a running scheduler (see "
-                                               "--connect-timeout)") from None
+                raise ScenarioError(self.where, "", f"cannot connect to the Dask scheduler at {target} within "
+                                                    f"{timeout:g} s ({type(e).__name__}: {e}); expected a running "
+                                                    "scheduler (see --connect-timeout)") from None
         self.client = client
         self.executor = client.get_executor(pure=False)
         self._threads = 0
         self._checked = 0.0
+        self._silent = False
+
+    def _ask(self, fn, what: str):
+        from model.config import ScenarioError
+
+        try:
+            return _within(fn, self.timeout, "dask-call")
+        except _NoAnswer:
+            self._silent = True
+            address = getattr(getattr(self.client, "scheduler", None), "address", "?")
+            raise ScenarioError(self.where, "", f"the Dask scheduler at {address} did not answer within "
+                                                f"{self.timeout:g} s ({what}); expected a running scheduler (see "
+                                                "--connect-timeout)") from None
 
     def threads(self) -> int:
         now = time.monotonic()
         if now - self._checked > 2.0:  # workers may join or leave (adaptive clusters)
             self._checked = now
-            info = self.client.scheduler_info(n_workers=-1)
+            info = self._ask(lambda: self.client.scheduler_info(n_workers=-1), "asked for its workers")
             self._threads = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values())
         return self._threads
 
@@ -292,11 +394,17 @@ class DaskBackend(Backend):
         return max(8, 2 * self.threads())
 
     def close(self, cancel: bool = False) -> None:
+        wait = not cancel and not self._silent  # a scheduler that stopped answering is not waited for
         try:
-            self.executor.shutdown(wait=not cancel)
+            if wait:  # the runs in flight are waited for, as long as they take
+                self.executor.shutdown(wait=True)
+            else:
+                with contextlib.suppress(_NoAnswer):
+                    _within(lambda: self.executor.shutdown(wait=False), self.timeout, "dask-close")
         finally:
             if self._own:
-                self.client.close()
+                with contextlib.suppress(_NoAnswer):
+                    _within(lambda: self.client.close(timeout=self.timeout), self.timeout + 1.0, "dask-close")
 
     def describe(self) -> str:
         n = self.threads()

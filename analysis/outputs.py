@@ -2,7 +2,8 @@
 
 - `check_output_dir(out)`: before any run, an output directory that cannot be written is the user's
   error (exit 2 naming the path): a file, a non-empty directory, a dangling symbolic link, a parent
-  that is not writable (permissions, read-only mount), a name too long for the file system.
+  that is not writable (permissions, read-only mount), a name too long for the file system, a mount
+  point (which the finished results cannot replace).
 - `atomic_directory(out)`: everything goes into a hidden temporary directory beside `out`
   (`.NAME.partial-PID`), which is renamed into place only when the block finishes; an exception,
   Ctrl-C or SIGTERM (run.py turns it into an exception) removes it. Partial directories of dead
@@ -103,6 +104,25 @@ def _lstat(p: Path, where: str):
         raise ScenarioError(where, "", f"{p} cannot be examined ({e.strerror}); choose another directory") from None
 
 
+def is_mount_point(path: Path) -> bool:
+    """`path` is a mount point (a bind mount of a directory of the same file system included, which
+    os.path.ismount does not see): it cannot be removed or replaced by a rename (EBUSY)."""
+    if os.path.ismount(path):
+        return True
+    try:
+        real = os.path.realpath(path)
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) > 4:
+                    point = fields[4].encode().decode("unicode_escape")  # spaces are written as \040
+                    if point == real:
+                        return True
+    except OSError:
+        pass
+    return False
+
+
 def check_output_dir(out: str | os.PathLike, flag: str = "--out", resume: bool = False) -> Path:
     """Check, before anything runs, that `out` can become the output directory: a new directory, or an
     empty one (`resume`: any existing directory, whose content the caller checks), whose nearest
@@ -150,6 +170,11 @@ def check_output_dir(out: str | os.PathLike, flag: str = "--out", resume: bool =
             raise ScenarioError(where, "", "is an existing file; expected a new or empty directory")
         if not resume and any(out.iterdir()):
             raise ScenarioError(where, "", "already exists and is not empty; choose a new directory or remove it")
+        if not resume and is_mount_point(absolute):
+            raise ScenarioError(where, "", f"is a mount point: the results are written beside it and then moved into "
+                                           f"its place, which a mount point does not allow; choose a new directory "
+                                           f"elsewhere, or inside it if it can be written (e.g. "
+                                           f"{os.path.join(text, 'results')})")
     target = absolute if resume and not missing else parent  # a resumed sweep writes inside `out`
     if not os.access(target, os.W_OK | os.X_OK):
         raise ScenarioError(where, "", f"{target} is not writable (permissions, or a read-only file system); "
@@ -222,9 +247,16 @@ def atomic_directory(out: Path):
         (tmp / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         yield tmp
         (tmp / OWNER).unlink(missing_ok=True)
-        if out.exists():
-            out.rmdir()  # only ever an empty directory here (checked by the caller)
-        os.replace(tmp, out)
+        try:
+            if out.exists():
+                out.rmdir()  # only ever an empty directory here (checked by the caller)
+            os.replace(tmp, out)
+        except OSError as e:
+            if e.errno not in (errno.EBUSY, errno.EXDEV, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTEMPTY):
+                raise
+            # checked before the run (check_output_dir); still the user's directory, not a broken program
+            raise ScenarioError(str(out), "", f"cannot be replaced by the results ({e.strerror}); nothing was "
+                                              "written there; choose a new directory") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

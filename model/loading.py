@@ -188,12 +188,24 @@ def _depth(obj, limit: int, level: int = 0, max_nodes: int | None = None) -> int
     return deepest
 
 
+def _file_type(mode: int) -> str:
+    """What a file that is not a regular file is, in words (for the message that refuses it)."""
+    for test, what in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return what
+    return "a special file"
+
+
 def read_text_file(path: str | os.PathLike, kind: str, empty_hint: str, encoding: str = "utf-8",
                    limit: int | None = None) -> str:
     """A small UTF-8 text file's content; missing, directory, unreadable, too large, binary, not
-    UTF-8 or empty files are ScenarioErrors naming the file (`kind`: "YAML", "CSV"). The size is
-    checked before reading (a regular file's size from stat; anything else, such as /dev/zero or a
-    pipe, is read up to `limit` + 1 bytes and no further), so no file is ever read whole first."""
+    UTF-8 or empty files are ScenarioErrors naming the file (`kind`: "YAML", "CSV"). Only regular
+    files are read: a FIFO, socket or device (/dev/zero, /dev/stdin) is refused before it is opened
+    (reading one would block or never end). The size is checked before reading (from stat) and
+    again while reading (at most `limit` + 1 bytes), so no file is ever read whole first. Every
+    file the program reads from the user goes through here (scenarios, sweeps, claims, catalogues,
+    scheduler files)."""
     src = str(path)
     limit = MAX_FILE_BYTES if limit is None else int(limit)
     too_large = f"is larger than {limit / 1_000_000:g} MB; expected a small {kind} file"
@@ -207,13 +219,28 @@ def read_text_file(path: str | os.PathLike, kind: str, empty_hint: str, encoding
         raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
     if stat.S_ISDIR(st.st_mode):
         raise ScenarioError(src, "", f"is a directory; expected a {kind} file")
-    if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or socket would block, a device never ends: refused before opening
+        raise ScenarioError(src, "", f"is {_file_type(st.st_mode)}, not a regular file; expected a {kind} file")
+    if st.st_size > limit:
         raise ScenarioError(src, "", too_large)
+    try:  # O_NONBLOCK: were the file replaced by a FIFO since stat, opening it must not block either
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
     try:
-        with open(path, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ScenarioError(src, "", f"is {_file_type(st.st_mode)}, not a regular file; expected a {kind} file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            fd = None
             raw = fh.read(limit + 1)
     except OSError as e:
         raise ScenarioError(src, "", f"cannot be read ({e.strerror})") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
     if len(raw) > limit:
         raise ScenarioError(src, "", too_large)
     if b"\x00" in raw:
@@ -666,9 +693,12 @@ def base_scenario(scenario, source: str, here: Path, what: str) -> tuple[dict, s
     if isinstance(scenario, str):
         p = Path(scenario).expanduser()
         p = p if p.is_absolute() else here / p
-        if not p.is_file():
+        if not p.exists():
             raise ScenarioError(source, "scenario", f"scenario file not found: {scenario} (relative paths start at "
                                                     f"the {what} file's folder, {here})")
+        if not p.is_file():
+            raise ScenarioError(source, "scenario", f"{p} is {_file_type(p.stat().st_mode)}, not a regular file; "
+                                                    "expected a scenario file")
         return read_yaml(p), str(p)
     if isinstance(scenario, dict):
         return copy.deepcopy(scenario), source
@@ -695,9 +725,12 @@ def validate_scenario(data: dict, source: str = "") -> Scenario:
     plugins = [validate_intervention(iv, scenario, f"interventions.{i}", source)
                for i, iv in enumerate(scenario.interventions)]
     cat = scenario.networks.catalogue
-    if cat is not None and not resolve_data_path(cat).is_file():
+    if cat is not None and not resolve_data_path(cat).exists():
         raise ScenarioError(source, "networks.catalogue", f"file '{cat}' not found (relative paths are tried from "
                                                           "the working directory, then the project root)")
+    if cat is not None and not resolve_data_path(cat).is_file():
+        raise ScenarioError(source, "networks.catalogue", f"{cat} is {_file_type(resolve_data_path(cat).stat().st_mode)}"
+                                                          ", not a regular file; expected a CSV file")
     preflight(scenario, source, plugins)
     return scenario
 

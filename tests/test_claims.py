@@ -246,7 +246,7 @@ def test_arms_resolve_to_their_scenarios_with_common_seeds(tmp_path):
         arms={"control": {"set": {"resources.pool": 30}},
               "treatment": {"set": {"resources.pool": 400, "interventions.pandemic.budget_cut": 0.5},
                             "interventions": [{"kind": "pandemic", "start": 1984, "end": 1985}]}},
-        mechanism_off={"description": "no cut", "set": {"interventions.pandemic.budget_cut": 0.0}},
+        mechanism_off={"description": "no attention cut", "set": {"interventions.pandemic.attention_cut": 0.0}},
         no_network={"set": {"networks.initial": 0, "networks.founding_rate": 0, "networks.demand_rate": 0}},
         moderators=[{"parameter": "networks.convergence", "values": [0.2, 0.6]},
                     {"parameter": "interventions.pandemic.selectivity", "values": [0.0, 1.0]}]))
@@ -260,7 +260,7 @@ def test_arms_resolve_to_their_scenarios_with_common_seeds(tmp_path):
     assert trt.data["interventions"][0]["params"] == {"budget_cut": 0.5}
     off_c, off_t = p.find("off", "control"), p.find("off", "treatment")
     assert off_c.point == ctrl.point  # the control has no pandemic: mechanism off changes nothing there
-    assert off_t.data["interventions"][0]["params"] == {"budget_cut": 0.0}
+    assert off_t.data["interventions"][0]["params"] == {"budget_cut": 0.5, "attention_cut": 0.0}
     nn = p.find("no_network", "no_network")
     assert nn.data["networks"]["initial"] == 0 and nn.data["resources"]["pool"] == 30
     # the base value of a moderator is the main arm itself; a by-kind moderator leaves the control alone

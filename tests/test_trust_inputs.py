@@ -386,12 +386,9 @@ def _sparse(tmp_path) -> Path:
     return p
 
 
-READS = {
-    "scenario_dev_zero": lambda d: ["run", "/dev/zero", "--out", d / "out"],
+READS = {  # devices such as /dev/zero are refused before reading (tests/test_integrity.py)
     "scenario_sparse_8gb": lambda d: ["run", _sparse(d), "--out", d / "out"],
     "check_sparse_8gb": lambda d: ["check", _sparse(d)],
-    "sweep_dev_zero": lambda d: ["sweep", "/dev/zero", "--out", d / "out"],
-    "scheduler_file_dev_zero": lambda d: ["sweep", REPO / "scenarios/sweeps/smoke.yaml", "--scheduler-file", "/dev/zero"],
     "catalogue_sparse": lambda d: ["check", write(d, "s.yaml", f"networks:\n  catalogue: {_sparse(d)}\n")],
 }
 

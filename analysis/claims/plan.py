@@ -26,13 +26,14 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analysis.claims.spec import ClaimSpec, Overrides, validate_spec
+from analysis.claims.spec import ClaimSpec, Overrides, _same_key, validate_spec
 from analysis.sweep.plan import Sweep, sweep_from_points
 from model.config import Scenario, ScenarioError
 from model.interventions import REGISTRY
@@ -281,6 +282,39 @@ def describe_layer(layer: Overrides, default: str) -> str:
     return "; ".join(parts) or default
 
 
+def _acts_in_run(iv: dict, first: int, last: int) -> bool:
+    """An intervention acts within the run's years (one that starts after the last year, or ends before
+    the first, changes nothing)."""
+    return iv["start"] <= last and (iv.get("end") is None or iv["end"] >= first)
+
+
+def _run_years(data: dict) -> tuple[int, int]:
+    return data["start_year"], data["start_year"] + data["steps"] - 1
+
+
+def _within_run(data: dict) -> dict:
+    """The scenario as the run sees it: without the interventions that act outside its years."""
+    first, last = _run_years(data)
+    out = dict(data)
+    out["interventions"] = [iv for iv in data.get("interventions") or [] if _acts_in_run(iv, first, last)]
+    return out
+
+
+def _outside(data: dict) -> list[dict]:
+    first, last = _run_years(data)
+    return [iv for iv in data.get("interventions") or [] if not _acts_in_run(iv, first, last)]
+
+
+def _span(iv: dict) -> str:
+    return f"{iv['kind']} {iv['start']}-{iv['end']}" if iv.get("end") is not None else f"{iv['kind']} from {iv['start']}"
+
+
+def _overlaps(key: str, paths) -> str | None:
+    """The path of `paths` that `key` is, lies inside or contains (None when none)."""
+    k = _norm(key)
+    return next((v for v in paths if k == v or k.startswith(v + ".") or v.startswith(k + ".")), None)
+
+
 def load_claim(path, quick: bool = False, max_replications: int | None = None) -> ClaimPlan:
     """Read, validate and resolve a claim file into its arms and sweeps (module docstring).
     `max_replications` overrides the file's cap of the sequential procedure (--max-replications)."""
@@ -335,11 +369,34 @@ def load_claim(path, quick: bool = False, max_replications: int | None = None) -
     if ctrl.data == trt.data:
         raise ScenarioError(src, where_main, "control and treatment resolve to the same scenario; the arms must "
                                              "differ in at least one field")
+    first, last = _run_years(ctrl.data)
+    if _within_run(ctrl.data) == _within_run(trt.data):
+        ivs = _outside(ctrl.data) + _outside(trt.data)
+        if spec.arms is not None:
+            here_ = next((f"arms.{a}.interventions.{i}" for a in ("control", "treatment")
+                          for i, iv in enumerate(getattr(spec.arms, a).interventions)
+                          if not _acts_in_run(iv.model_dump(mode="json"), first, last)), "arms")
+            what = "control and treatment differ only in"
+        else:
+            here_, what = "gradient.parameter", f"{spec.gradient.parameter} changes only"
+        spans = ", ".join(dict.fromkeys(_span(iv) for iv in ivs))
+        mode = " in the quick run (quick.steps)" if quick and spec.quick.steps is not None else ""
+        raise ScenarioError(src, here_, f"{what} interventions that act outside the run's years {first}-{last}{mode} "
+                                        f"({spans}): an intervention that starts after the last year changes nothing; "
+                                        "expected arms that differ within the run's years")
     if spec.gradient is not None:
         g = spec.gradient
         for j, v in enumerate(g.values[1:-1], start=1):
             arms.append(build(gl, "level", "level", f"gradient.values.{j}", [(g.parameter, v, f"gradient.values.{j}")],
                               level=j))
+        levels = [ctrl] + [a for a in arms if a.role == "level"] + [trt]
+        seen_levels: dict[str, int] = {}
+        for j, a in enumerate(levels):
+            k0 = seen_levels.setdefault(json.dumps(_within_run(a.data), sort_keys=True), j)
+            if k0 != j:
+                raise ScenarioError(src, f"gradient.values.{j}", f"{g.values[j]!r} gives the same scenario as "
+                                                                 f"gradient.values.{k0} ({g.values[k0]!r}) within the "
+                                                                 "run's years; give each level once")
 
     # -- metrics and years, against every main arm
     for i, o in enumerate(spec.outcomes):
@@ -356,19 +413,49 @@ def load_claim(path, quick: bool = False, max_replications: int | None = None) -
                                                                 f"{first}-{last}{mode}")
     metrics = list(dict.fromkeys(o.metric for o in spec.outcomes))
 
+    def check_years(a: Arm, where: str, what: str):
+        """Every outcome's years lie inside this arm's run (a value of start_year or steps moves the run)."""
+        lo, hi = _run_years(a.data)
+        for i, o in enumerate(spec.outcomes):
+            if o.years[0] < lo or o.years[1] > hi:
+                raise ScenarioError(src, where, f"{what} makes the run {lo}-{hi}, which leaves out the years "
+                                                f"{o.years[0]}-{o.years[1]} of outcome {o.metric} (outcomes.{i}.years); "
+                                                "expected values that keep every outcome's years inside the run")
+
+    for a in arms:
+        if a.role == "level":
+            check_years(a, a.where, f"{spec.gradient.parameter} = {spec.gradient.values[a.level]!r}")
+
     # -- mechanism off, no network
     off = spec.mechanism_off
+    for k in off.fixed:
+        v = _overlaps(k, varied)
+        if v is not None:
+            lever = "the gradient's parameter" if spec.gradient is not None else "what the arms vary"
+            raise ScenarioError(src, f"mechanism_off.set.{k}", f"{k} is {lever} ({v}): setting it in both arms undoes "
+                                                               "the contrast itself, so the mechanism's part would be "
+                                                               "the whole effect; switch the mechanism off through "
+                                                               "another field")
     for a in ("control", "treatment"):
         extra = main_extra[a]
         arms.append(build(main_layers[a] + [("mechanism_off", off)], "off", a, "mechanism_off", extra))
+        check_years(arms[-1], "mechanism_off", "the mechanism-off arm")
     if arms[-2].data == ctrl.data and arms[-1].data == trt.data:
         raise ScenarioError(src, "mechanism_off", "changes neither arm; name the changes that switch the claim's "
                                                   "mechanism off")
+    if _within_run(arms[-2].data) == _within_run(ctrl.data) and _within_run(arms[-1].data) == _within_run(trt.data):
+        raise ScenarioError(src, "mechanism_off", f"changes neither arm within the run's years {first}-{last} (only "
+                                                  "interventions that act outside them); name the changes that switch "
+                                                  "the claim's mechanism off")
     if spec.no_network is not None:
         nn = build(main_layers["control"] + [("no_network", spec.no_network)], "no_network", "no_network",
                    "no_network", main_extra["control"])
         if nn.data == ctrl.data:
             raise ScenarioError(src, "no_network", "changes nothing in the control arm")
+        if _within_run(nn.data) == _within_run(ctrl.data):
+            raise ScenarioError(src, "no_network", f"changes nothing in the control arm within the run's years "
+                                                   f"{first}-{last} (only interventions that act outside them)")
+        check_years(nn, "no_network", "the no-network arm")
         arms.append(nn)
 
     # -- moderators
@@ -389,12 +476,21 @@ def load_claim(path, quick: bool = False, max_replications: int | None = None) -
         if any(_norm(x.parameter) == _norm(mod.parameter) for x in spec.moderators[:m]):
             raise ScenarioError(src, w, f"{mod.parameter} is listed twice")
     moderators = quick_moderators(spec) if quick else list(spec.moderators)
-    for m, mod in enumerate(moderators):
+    for m, mod in enumerate(spec.moderators):  # every value is checked, also those a quick run leaves out
+        run_index = {_same_key(x): jq for jq, x in enumerate(moderators[m].values)} if m < len(moderators) else {}
+        seen: dict[str, int] = {}
         for j, v in enumerate(mod.values):
-            for a in ("control", "treatment"):
-                arms.append(build(main_layers[a], "moderator", a, f"moderators.{m}.values.{j}",
-                                  main_extra[a] + [(mod.parameter, v, f"moderators.{m}.values.{j}")],
-                                  moderator=m, value=j))
+            w = f"moderators.{m}.values.{j}"
+            pair = [build(main_layers[a], "moderator", a, w, main_extra[a] + [(mod.parameter, v, w)], moderator=m,
+                          value=run_index.get(_same_key(v))) for a in ("control", "treatment")]
+            for arm in pair:
+                check_years(arm, w, f"{mod.parameter} = {v!r}")
+            k0 = seen.setdefault(json.dumps([_within_run(arm.data) for arm in pair], sort_keys=True), j)
+            if k0 != j:
+                raise ScenarioError(src, w, f"{v!r} gives the same arms as moderators.{m}.values.{k0} "
+                                            f"({mod.values[k0]!r}) within the run's years; give each value once")
+            if _same_key(v) in run_index:
+                arms.extend(pair)
 
     main = _sweep(arms, base, spec.id, src, spec.seed, R, metrics)
     cap = cap_of(spec, quick) if max_replications is None else int(max_replications)
@@ -414,6 +510,12 @@ def load_claim(path, quick: bool = False, max_replications: int | None = None) -
             check_free(k, w)
             if key_kind(k) not in ("int", "float"):
                 raise ScenarioError(src, w, f"{k} is not a numeric field; the uncertainty space needs numbers")
+            b = u.parameters[k]
+            if key_kind(k) == "int" and math.floor(b.high) - math.ceil(b.low) + 1 < 2:
+                n_int = math.floor(b.high) - math.ceil(b.low) + 1
+                held = "no whole number" if n_int < 1 else f"only one whole number ({math.ceil(b.low)})"
+                raise ScenarioError(src, w, f"{k} is a whole number and {b.low:g} to {b.high:g} holds {held}; "
+                                            "expected a range holding at least two whole numbers (or leave it fixed)")
         if len({_norm(k) for k in paths}) != len(paths):
             raise ScenarioError(src, "uncertainty.parameters", "a parameter is listed twice")
         S = (spec.quick.samples or u.samples) if quick else u.samples
@@ -423,19 +525,22 @@ def load_claim(path, quick: bool = False, max_replications: int | None = None) -
                    for j, k in enumerate(paths)} for row in unit]
         for k in paths:  # each bound alone first: an error names the parameter
             for end in ("low", "high"):
-                b = getattr(u.parameters[k], end)
+                bk = u.parameters[k]
+                x = _from_unit(0.0 if end == "low" else 1.0, bk.low, bk.high, key_kind(k))  # as sampled (int: inside)
+                w = f"uncertainty.parameters.{k}.{end}"
                 for a in ("control", "treatment"):
-                    build(main_layers[a], "lhs", a, f"uncertainty.parameters.{k}.{end}",
-                          main_extra[a] + [(k, _from_unit(0.0 if end == "low" else 1.0, b, b, key_kind(k)),
-                                            f"uncertainty.parameters.{k}.{end}")])
+                    check_years(build(main_layers[a], "lhs", a, w, main_extra[a] + [(k, x, w)]), w, f"{k} = {x!r}")
         lhs_arms = []
         for s, vals in enumerate(values):
             for a in ("control", "treatment"):
                 lhs_arms.append(build(main_layers[a], "lhs", a, f"uncertainty (sample {s}: {vals})",
                                       main_extra[a] + [(k, v, "uncertainty.parameters") for k, v in vals.items()],
                                       sample=s))
+                check_years(lhs_arms[-1], "uncertainty.parameters", f"sample {s} ({vals})")
         plan.lhs_arms, plan.lhs_unit, plan.lhs_values, plan.lhs_replications = lhs_arms, unit, values, RU
         plan.lhs = _sweep(lhs_arms, base, f"{spec.id}-lhs", src, spec.seed, RU, metrics)
+    if quick:  # every value of the file is checked whatever mode runs: the full run's arms and samples too
+        load_claim(path, quick=False)
     return plan
 
 

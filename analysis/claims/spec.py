@@ -24,14 +24,28 @@ MAX_LEVELS = 100
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,39}$"
 
 
+def _same_key(x):
+    """Values that are the same level: numbers by value (1, 1.0 and 1e0 are one number), true/false and
+    text by themselves."""
+    if isinstance(x, bool):
+        return ("bool", x)
+    if isinstance(x, (int, float)):
+        return ("number", x)  # 1 == 1.0 and hash(1) == hash(1.0)
+    return (type(x).__name__, x)
+
+
 def _scalar_values(v: list, what: str) -> list:
-    if len(v) != len({(type(x).__name__, repr(x)) for x in v}):
-        raise ValueError(f"{what} are repeated; give each value once")
     for i, x in enumerate(v):
         if isinstance(x, float) and not math.isfinite(x):
             raise ValueError(f"item {i}: expected a finite number (NaN and infinity are not allowed)")
         if not isinstance(x, (bool, int, float, str)):
             raise ValueError(f"item {i}: expected a number, true/false or text, got {type(x).__name__}")  # noqa: TRY004
+    seen: dict = {}
+    for i, x in enumerate(v):
+        j = seen.setdefault(_same_key(x), i)
+        if j != i:
+            same = f"{v[j]!r} and {x!r} are the same number" if repr(v[j]) != repr(x) else f"{x!r} is repeated"
+            raise ValueError(f"items {j} and {i}: {same}; give each of the {what} once")
     return v
 
 

@@ -137,15 +137,23 @@ def run_sweep(sweep: Sweep | str | os.PathLike, out: str | os.PathLike | None = 
     dask = backend is None and executor is None and (client is not None or scheduler is not None
                                                      or scheduler_file is not None)
     if backend is not None:
-        local = local_slots(backend)
+        local = started = local_slots(backend)  # a lent pool: its processes are running already
     else:
         local = 1 if dask or executor is not None else (default_workers() if workers is None else max(1, int(workers)))
+        started = min(local, sw.n_runs)  # _execute starts no more processes than there are runs
+    if started > 1 and backend is None:
+        from analysis.execution import check_workers
+
+        check_workers(started, memory_limit=limit)
     at_once = min(local, sw.n_runs)
-    if sw.peak_bytes * at_once > limit:
+    idle = max(0, started - at_once) * footprint.BASE  # processes started beyond the runs still hold the program
+    if sw.peak_bytes * at_once + idle > limit:
+        extra = f" and {started - at_once} idle worker processes" if idle else ""
         raise ScenarioError(f"--workers {local}" if workers is not None else sw.source, "",
-                            f"{at_once} runs at once need about {sw.peak_bytes * at_once / 1e9:.1f} GB of memory "
-                            f"({sw.peak_bytes / 1e9:.1f} GB each), more than the limit of {limit / 1e9:.1f} GB; "
-                            "use fewer --workers, or raise --memory-limit if this machine has the memory")
+                            f"{at_once} runs at once{extra} need about {(sw.peak_bytes * at_once + idle) / 1e9:.1f} GB "
+                            f"of memory ({sw.peak_bytes / 1e9:.1f} GB each run), more than the limit of "
+                            f"{limit / 1e9:.1f} GB; use fewer --workers, or raise --memory-limit if this machine has "
+                            "the memory")
     if dask:
         # connect first: a wrong address is the user's error, reported before anything is written
         backend = make_backend(scheduler=scheduler, scheduler_file=scheduler_file, client=client,
@@ -207,8 +215,9 @@ def _execute(sw: Sweep, out: Path, backend, resumed: bool, t_start: float, *, wo
         backend.close()
     if todo:
         t_b = time.perf_counter()
-        if backend is None:
-            backend = make_backend(workers=workers, executor=executor)
+        if backend is None:  # no more worker processes than runs to do
+            n = default_workers() if workers is None else max(1, int(workers))
+            backend = make_backend(workers=n if executor is not None else min(n, len(todo)), executor=executor)
         startup_s = time.perf_counter() - t_b
         desc = backend.describe()
         if not quiet:
