@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from analysis.claims.verdict import CONTRADICTED, NEGLIGIBLE, SUPPORTED, UNDETERMINED, VERDICTS, margin, sign
+from analysis.claims.verdict import CONTRADICTED, SUPPORTED, UNDETERMINED, VERDICTS, margin, sign
 
 
 def fmt(x, digits: int = 3) -> str:

@@ -19,7 +19,6 @@ import pandas as pd
 from analysis.claims.conditions import moderator_sentence, transitions, uncertainty_summary
 from analysis.claims.plan import Arm, ClaimPlan, describe_layer
 from analysis.claims.statistics import (
-    CONFIDENCE,
     Effect,
     look_confidence,
     paired_effect,

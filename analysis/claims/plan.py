@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from analysis.claims.spec import ClaimSpec, Overrides, _same_key, validate_spec
+from analysis.claims.statistics import looks
 from analysis.sweep.plan import Sweep, sweep_from_points
 from model.config import Scenario, ScenarioError
 from model.interventions import REGISTRY
@@ -48,7 +49,6 @@ from model.loading import (
     validate_scenario,
 )
 from model.metrics import metric_names
-from analysis.claims.statistics import looks
 from model.randomness import replication_seeds
 
 RESERVED = ("seed", "steps")  # set by the claim's replications and steps, never by an arm

@@ -58,8 +58,8 @@ STATS = (f"paired differences d_r = T_r - C_r of each run's outcome averaged ove
          f"unadjusted one is shown beside it. Secondary outcomes, the mechanism-off contrast, moderators and the "
          f"uncertainty space are exploratory (unadjusted, {CONFIDENCE:.0%} intervals where no later blocks run)")
 MEANINGS = [f"{v}: {EXPLAIN[v]}" for v in VERDICTS] + [
-    "no difference: identical runs: the two arms gave the same outcome in every pair (the interval is the single "
-    "point 0)."]
+    ("no difference: identical runs: the two arms gave the same outcome in every pair (the interval is the single "
+    "point 0).")]
 
 
 def clean(obj):
@@ -293,9 +293,9 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
                     f"{100 * rec['confidence']:.4g}% interval, n = {rec['n']}; {rec['direction']} predicted, smallest "
                     f"effect that matters {fmt(rec['threshold'])}). {EXPLAIN[rec['verdict_adjusted']]}")))
     if rec["verdict_adjusted"] != rec["verdict"]:
-        b.append(("p", f"Unadjusted, the verdict is {_verdict_word(rec)}; Holm's adjustment over the "
+        b.append(("p", (f"Unadjusted, the verdict is {_verdict_word(rec)}; Holm's adjustment over the "
                        f"{len(rec['family'])} primaries of this run (p = {fmt(rec['p_value'])}, adjusted "
-                       f"{fmt(rec['p_adjusted'])}) does not keep it."))
+                       f"{fmt(rec['p_adjusted'])}) does not keep it.")))
     sq = rec["sequential"]
     seq = (f"Replications: {sq['n_used']} per arm of the contrast (looks planned at {', '.join(map(str, sq['looks']))}; "
            f"{sq['stopped']}).")
@@ -352,8 +352,8 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
     cond = rec["conditions"]
     if cond["moderators"] or cond["uncertainty"]:
         b.append(("h", 3, f"{cid}: conditions (exploratory)"))
-        b.append(("p", f"Exploratory: {CONFIDENCE:.0%} intervals at the first look's replications, not adjusted "
-                       "for multiplicity."))
+        b.append(("p", (f"Exploratory: {CONFIDENCE:.0%} intervals at the first look's replications, not adjusted "
+                       "for multiplicity.")))
     for m, mod in enumerate(cond["moderators"]):
         for mo in mod["outcomes"]:
             b.append(("p", mo["sentence"]))

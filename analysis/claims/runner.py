@@ -27,14 +27,13 @@ same claims.json.
 
 from __future__ import annotations
 
-import sys
-import time
-from pathlib import Path
-
 import json
 import os
 import shutil
+import sys
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from analysis.claims import sequential
 from analysis.claims.evaluate import ClaimResult, evaluate

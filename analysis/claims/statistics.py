@@ -240,7 +240,7 @@ def replications_needed(effect: float, sd_d: float | None, threshold: float, dir
     if dist <= 1e-15:
         return None
     z = float(norm.ppf(0.5 + confidence / 2))
-    return int(math.ceil((z * sd_d / dist) ** 2))
+    return math.ceil((z * sd_d / dist) ** 2)
 
 
 def mean_band(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
