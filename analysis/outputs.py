@@ -264,8 +264,8 @@ def atomic_directory(out: Path):
 
 def write_run(res, out: Path, resolved: str, figures: bool = True, progress=None) -> Path:
     """The files of one run (`res`: model.api.RunOutputs with its tables and, for figures, its model):
-    config.yaml, timeseries.parquet/.csv, networks.parquet, cities.parquet, named_networks.parquet (runs
-    with a catalogue of real networks), metrics.csv (the metric dictionary), summary.json and figures/.
+    config.yaml, timeseries.parquet/.csv, networks.parquet/.csv, cities.parquet/.csv,
+    named_networks.parquet/.csv (runs with a catalogue of real networks), metrics.csv (the metric dictionary), summary.json and figures/.
     `progress(done, total, what)` is called before each file or figure is written."""
     from model import metric_dictionary
 
@@ -277,10 +277,12 @@ def write_run(res, out: Path, resolved: str, figures: bool = True, progress=None
             (tmp / "config.yaml").write_text(resolved)
             ts.to_parquet(tmp / "timeseries.parquet", index=False)
             ts.to_csv(tmp / "timeseries.csv", index=False)
-            res.networks.to_parquet(tmp / "networks.parquet", index=False)
-            res.cities.to_parquet(tmp / "cities.parquet", index=False)
+            for name, table in (("networks", res.networks), ("cities", res.cities)):
+                table.to_parquet(tmp / f"{name}.parquet", index=False)
+                table.to_csv(tmp / f"{name}.csv", index=False)  # beside every table: what a spreadsheet opens
             if cfg.networks.catalogue and res.named_networks is not None:
                 res.named_networks.to_parquet(tmp / "named_networks.parquet", index=False)
+                res.named_networks.to_csv(tmp / "named_networks.csv", index=False)
             metric_dictionary.table(cfg.issue_names).to_csv(tmp / "metrics.csv", index=False)
 
         stages = [("tables", tables)]

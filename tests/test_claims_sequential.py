@@ -264,6 +264,14 @@ def test_a_resume_into_the_same_directory_writes_the_same_bytes(tmp_path):
     first = (out / "claims.json").read_bytes()
     run_claims([load_claim(f)], out, quiet=True, workers=1)
     assert (out / "claims.json").read_bytes() == first
+    # the outcomes as a table a spreadsheet opens: one row per outcome and contrast
+    import pandas as pd
+
+    t = pd.read_csv(out / "outcomes.csv")
+    doc = json.loads(first)
+    assert list(t["contrast"]) == ["claim", "mechanism_off", "mechanism_part"]
+    assert t.loc[0, "effect"] == pytest.approx(doc["claims"][0]["effect"])
+    assert t.loc[0, "verdict_adjusted"] == doc["claims"][0]["verdict_adjusted"]
 
 
 def test_one_directory_holds_every_claim_run_into_it(tmp_path):

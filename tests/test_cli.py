@@ -349,8 +349,12 @@ def test_run_exit_and_streams(main_run):
 
 def test_run_files(out):
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["config.yaml", "timeseries.parquet", "timeseries.csv", "networks.parquet",
-                            "cities.parquet", "metrics.csv", "summary.json", "figures"])  # no catalogue: no named_networks
+    assert names == sorted(["config.yaml", "timeseries.parquet", "timeseries.csv", "networks.parquet", "networks.csv",
+                            "cities.parquet", "cities.csv", "metrics.csv", "summary.json",
+                            "figures"])  # no catalogue: no named_networks
+    for name in ("networks", "cities"):  # every table also as CSV, with the same rows and columns
+        pd.testing.assert_frame_equal(pd.read_csv(out / f"{name}.csv"), pd.read_parquet(out / f"{name}.parquet"),
+                                      check_dtype=False)
     # the temporary directory was renamed into place, not left beside it
     assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
 

@@ -181,6 +181,9 @@ def test_serial_two_workers_and_dask_agree(tmp_path):
                                                            "networks.invitation_share",
                                                            "networks.competitive_share", "seed", "step"]
     summary = (tmp_path / "serial" / "summary.csv").read_text()
+    as_csv = pd.read_csv(tmp_path / "serial" / "results.csv")  # the same table for spreadsheets
+    assert len(as_csv) == len(ref) and list(as_csv.columns) == list(ref.columns)
+    assert np.allclose(as_csv["seed"].to_numpy(float), ref["seed"].to_numpy(float))
     for name in ("local", "dask"):
         pd.testing.assert_frame_equal(results(tmp_path / name), ref)
         assert (tmp_path / name / "summary.csv").read_text() == summary

@@ -12,7 +12,8 @@ same runs give the same file (also after a resumed run).
 
 report.md and report.html carry the same content: a summary table of verdicts, the summary figure,
 then one section per claim. The HTML embeds every figure as a base64 data URI and loads nothing.
-Files are written atomically; claims.json last.
+outcomes.csv has one row per claim, outcome and contrast (for spreadsheets). Files are written
+atomically; claims.json last.
 """
 
 from __future__ import annotations
@@ -495,9 +496,28 @@ def write_outputs(results: list[ClaimResult], out: Path, quick: bool, command: s
     blocks = report_blocks(results, quick, command, figures, _stamp_lines(provenance))
     write_text_atomic(out / "report.md", render_md(blocks))
     write_text_atomic(out / "report.html", render_html(blocks, figures, quick))
+    write_text_atomic(out / "outcomes.csv", outcomes_table(results).to_csv(index=False))
     doc = claims_document(results, quick, provenance)
     write_bytes_atomic(out / "claims.json", (json.dumps(doc, indent=1, allow_nan=False) + "\n").encode("utf-8"))
-    return ["claims.json", "report.md", "report.html", "figures/"]
+    return ["claims.json", "outcomes.csv", "report.md", "report.html", "figures/"]
+
+
+def outcomes_table(results: list[ClaimResult]) -> pd.DataFrame:
+    """One row per claim, outcome and contrast (the claim's, mechanism off, the mechanism's part): the table
+    a spreadsheet opens (outcomes.csv). The primary's Holm-adjusted verdict is in its own column."""
+    rows = []
+    for r in results:
+        rec = r.record
+        for k, (oc, off) in enumerate(zip(rec["outcomes"], rec["mechanism_off"]["outcomes"])):
+            for contrast, e in (("claim", oc), ("mechanism_off", off), ("mechanism_part", off["contribution"])):
+                rows.append({"claim": rec["id"], "outcome": oc["metric"], "role": "primary" if k == 0 else "exploratory",
+                             "contrast": contrast, "direction": oc["direction"], "threshold": oc["threshold"],
+                             "effect": e.get("effect"), "ci_low": e.get("ci_low"), "ci_high": e.get("ci_high"),
+                             "confidence": e.get("confidence"), "n": e.get("n"), "verdict": e.get("verdict"),
+                             "verdict_text": e.get("verdict_text"),
+                             "verdict_adjusted": rec["verdict_adjusted"] if (k == 0 and contrast == "claim") else None,
+                             "through_mechanism": oc.get("through_mechanism") if contrast == "claim" else None})
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------

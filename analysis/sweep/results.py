@@ -82,7 +82,7 @@ def finish(sw: Sweep, out: Path, quiet: bool = False, analyse: bool = True) -> l
     """Assemble results.parquet and summary.csv from runs/ (streaming: one run in memory at a time),
     and for sobol and morris designs write the sensitivity indices."""
     means = write_results(sw, out)
-    files = ["manifest.json", "results.parquet", "summary.csv"]
+    files = ["manifest.json", "results.parquet", "results.csv", "summary.csv"]
     if (out / "failed.jsonl").exists():
         files.append("failed.jsonl")
     if analyse and sw.spec.design.kind == "grid" and sw.paths:
@@ -95,18 +95,21 @@ def finish(sw: Sweep, out: Path, quiet: bool = False, analyse: bool = True) -> l
 
 
 def write_results(sw: Sweep, out: Path) -> np.ndarray:
-    """Write results.parquet (every finished run, manifest order) and summary.csv (per design point and
-    metric, final step: n, mean, sd, 95% CI). Returns the replicate means (points x metrics)."""
+    """Write results.parquet (every finished run, manifest order), the same table as results.csv, and
+    summary.csv (per design point and metric, final step: n, mean, sd, 95% CI). Returns the replicate means
+    (points x metrics)."""
     runs_dir = out / "runs"
     ptypes = param_types(sw)
     M = len(sw.metrics)
     means = np.full((sw.n_points, M), np.nan)
     res_tmp = out / f".results.parquet.tmp-{os.getpid()}"
+    csv_tmp = out / f".results.csv.tmp-{os.getpid()}"
     sum_tmp = out / f".summary.csv.tmp-{os.getpid()}"
     schema = None
     pw = None
     try:
-        with open(sum_tmp, "w", newline="", encoding="utf-8") as fh:
+        with open(sum_tmp, "w", newline="", encoding="utf-8") as fh, \
+                open(csv_tmp, "w", newline="", encoding="utf-8") as rfh:
             cw = csv.writer(fh)
             cw.writerow(["point", *sw.paths, "metric", "n", "mean", "sd", "ci_low", "ci_high", "reliable", "clipped"])
             finals: list[np.ndarray] = []
@@ -140,6 +143,7 @@ def write_results(sw: Sweep, out: Path) -> np.ndarray:
                 elif t.schema != schema:
                     t = t.select(schema.names).cast(schema)
                 pw.write_table(t)
+                t.to_pandas().to_csv(rfh, header=rfh.tell() == 0, index=False)
                 last = t.slice(t.num_rows - 1, 1)
                 finals.append(np.array([_as_float(last.column(m)[0].as_py()) for m in sw.metrics], dtype=float))
             if sw.n_points:
@@ -149,15 +153,18 @@ def write_results(sw: Sweep, out: Path) -> np.ndarray:
                 {"step": pd.Series([], dtype="int64"), "year": pd.Series([], dtype="int64"),
                  **{m: pd.Series([], dtype="float64") for m in sw.metrics}}), ptypes) if sw.n_points else pa.table({})
             pq.write_table(empty, res_tmp)
+            empty.to_pandas().to_csv(csv_tmp, index=False)
         else:
             pw.close()
             pw = None
         os.replace(res_tmp, out / "results.parquet")
+        os.replace(csv_tmp, out / "results.csv")
         os.replace(sum_tmp, out / "summary.csv")
     finally:
         if pw is not None:
             pw.close()
         res_tmp.unlink(missing_ok=True)
+        csv_tmp.unlink(missing_ok=True)
         sum_tmp.unlink(missing_ok=True)
     return means
 
