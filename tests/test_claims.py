@@ -44,24 +44,9 @@ from analysis.claims.verdict import verdict
 from analysis.execution import SerialExecutor
 from model.loading import load_scenario
 from model.randomness import replication_seeds
+from tests.claim_fixtures import claim
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
-TINY = {"cities.n": 120, "networks.initial": 8}
-
-
-def claim(**fields) -> dict:
-    """A tiny claim: more funding raises capability (supported with a small threshold)."""
-    c = {"id": "T1", "title": "Funding raises capability", "statement": "More funding raises capability.",
-         "source": "a test", "scenario": str(BASELINE), "set": dict(TINY), "steps": 8, "seed": 3,
-         "replications": 4, "quick": {"replications": 3, "set": {"cities.n": 100}},
-         "arms": {"control": {"set": {"resources.pool": 30}}, "treatment": {"set": {"resources.pool": 400}}},
-         "outcomes": [{"metric": "mean_capacity", "direction": "increase", "threshold": 0.002,
-                       "years": [1984, 1987]}],
-         "mechanism_off": {"description": "networks produce no knowledge", "set": {"knowledge.production": 0}}}
-    c.update(fields)
-    return c
-
-
 def write(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

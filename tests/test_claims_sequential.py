@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -44,25 +43,15 @@ from analysis.claims.statistics import (
 from analysis.claims.verdict import DECIDED, verdict
 from model.config import ScenarioError
 from model.randomness import replication_seeds
+from tests.claim_fixtures import claim as base_claim
+from tests.claim_fixtures import write
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 
 
 def claim(**fields) -> dict:
-    c = {"id": "S1", "title": "Funding raises capability", "statement": "More funding raises capability.",
-         "source": "a test", "scenario": str(BASELINE), "set": {"cities.n": 120, "networks.initial": 8},
-         "steps": 8, "seed": 3, "replications": 4, "max_replications": 16,
-         "arms": {"control": {"set": {"resources.pool": 30}}, "treatment": {"set": {"resources.pool": 400}}},
-         "outcomes": [{"metric": "mean_capacity", "direction": "increase", "threshold": 0.002,
-                       "years": [1984, 1987]}],
-         "mechanism_off": {"description": "networks produce no knowledge", "set": {"knowledge.production": 0}}}
-    c.update(fields)
-    return c
-
-
-def write(path: Path, data: dict) -> Path:
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    """The tiny claim (tests/claim_fixtures.py) as S1, with a cap of 16 replications."""
+    return base_claim(**{"id": "S1", "max_replications": 16, **fields})
 
 
 # ================================================================================ looks

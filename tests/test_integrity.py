@@ -38,23 +38,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import run as cli
+from tests.claim_fixtures import claim
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 SMOKE = REPO / "scenarios" / "sweeps" / "smoke.yaml"
-TINY = {"cities.n": 120, "networks.initial": 8}
-
-
-def claim(**fields) -> dict:
-    """A tiny claim (as tests/test_claims.py): more funding raises capability; 8 steps, 1980-1987."""
-    c = {"id": "T1", "title": "Funding raises capability", "statement": "More funding raises capability.",
-         "source": "a test", "scenario": str(BASELINE), "set": dict(TINY), "steps": 8, "seed": 3,
-         "replications": 4, "quick": {"replications": 3, "set": {"cities.n": 100}},
-         "arms": {"control": {"set": {"resources.pool": 30}}, "treatment": {"set": {"resources.pool": 400}}},
-         "outcomes": [{"metric": "mean_capacity", "direction": "increase", "threshold": 0.002,
-                       "years": [1984, 1987]}],
-         "mechanism_off": {"description": "networks produce no knowledge", "set": {"knowledge.production": 0}}}
-    c.update(fields)
-    return c
 
 
 def write_claim(d: Path, data: dict, name: str = "c.yaml") -> Path:
