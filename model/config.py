@@ -196,6 +196,21 @@ class MembershipConfig(Strict):
     attention_cost: float = _f(0.9, "Utility cost of a full programme membership's use of staff attention (times the network's engagement).", ge=0, le=100)
 
 
+class CapacityConfig(Strict):
+    """International capacity: whether a city engages internationally at all (model/capacity.py; docs/ODD.md 7.0)."""
+
+    enabled: bool = _f(True, "Whether cities need international capacity (an office, staff time, a budget line) to search for networks and hold more than a declaration. false: every city has it (the model before version 0.3).")
+    pop_half: float = _f(300_000, "Population at which half of the cities of the reference wealth and without experience have international capacity (persons). An assumption.", gt=0, le=1e8)
+    size_slope: float = _f(1.0, "Log-odds of capacity per e-fold of population (dimensionless): with 1.0 a city 2.7 times larger has odds 2.7 times higher. An assumption.", ge=0, le=10)
+    wealth_ref: float = _f(2500.0, "Reference city budget per resident (USD/year): the wealth term is 0 there.", gt=0, le=1e6)
+    wealth_slope: float = _f(0.5, "Log-odds of capacity per e-fold of the city budget per resident (dimensionless). An assumption.", ge=0, le=10)
+    experience_weight: float = _f(1.0, "Log-odds of capacity added by sustained engagement (experience 1: a full programme membership held for years). An assumption.", ge=0, le=20)
+    experience_rate: Share = _f(0.2, "Yearly share of the gap between experience and the engagement held (min(1, sum of engagements)) that experience closes.")
+    hysteresis: float = _f(0.5, "A city with capacity keeps it until its score falls this far (log-odds) below the score at which it gained it: an office is not closed at the first dip.", ge=0, le=20)
+    reach_base: Share = _f(0.02, "Without capacity: factor on the review rate from campaigns that reach any city (a city is brought in with yearly probability review_rate x min(1, reach_base + reach_peers x s), s the share of its country's cities holding a membership).")
+    reach_peers: float = _f(0.2, "Without capacity: factor on the review rate per unit share of the city's country's cities that hold a membership (national associations, neighbours, twins).", ge=0, le=100)
+
+
 class KnowledgeConfig(Strict):
     production: Share = _f(0.12, "Yearly knowledge production of a fully funded network on its agenda (share of the remaining gap).")
     programme_scale: float = _f(2.0, "Programme spending (million USD/year) at which production reaches 63% of its maximum.", gt=0, le=1e6)
@@ -280,6 +295,7 @@ class Scenario(Strict):
     cities: CitiesConfig = Field(default_factory=CitiesConfig, description="Cities: source (synthetic or real), sizes, regions, budgets, attention.")
     networks: NetworksConfig = Field(default_factory=NetworksConfig, description="Networks: founding, rules, scope, partners, openness, dissolution, agenda, catalogue of real networks.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="Funders and the contest for the yearly international funding pool.")
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig, description="International capacity: whether a city engages internationally at all, from size, wealth and past engagement.")
     membership: MembershipConfig = Field(default_factory=MembershipConfig, description="Cities' yearly review of memberships and the utility of a network.")
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig, description="Knowledge production, learning and solution standards.")
     spillover: SpilloverConfig = Field(default_factory=SpilloverConfig, description="Spillover from the middle: down to residents, up to national governments, across networks; each channel switchable.")

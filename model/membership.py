@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model import capacity
 from model.compiled import argsort_stable, jit
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
 
@@ -285,13 +286,16 @@ def membership_phase(model, year: int) -> dict:
         return {"joins": 0, "leaves": 0}
     refresh_counts(model)
     inv_c, inv_k = invitations(model)
-    reviewing = u_review < min(1.0, cfg.review_rate * lev.review_boost)
+    # a city without international capacity reviews only when something brings it in (capacity.py)
+    reviewing = u_review < min(1.0, cfg.review_rate * lev.review_boost) * capacity.reach(model)
     reviewing[inv_c] = True
-    # a city whose budget or attention no longer covers what it holds (a shock's cuts) must review
+    # a city whose budget or attention no longer covers what it holds (a shock's cuts, a lost capacity)
+    # must review
+    attention = capacity.effective_attention(model)
     fees, held = np.zeros(N), np.zeros(N)
     o = mem.by_city(N)  # city order (within a city, edge order: the same sums)
     _held(o.city, o.net, nets.fee, nets.engagement, fees, held)
-    reviewing |= (fees > cities.budget + 1e-12) | (held > cities.attention + 1e-9)
+    reviewing |= (fees > cities.budget + 1e-12) | (held > attention + 1e-9)
     # reviewers and this year's founders reconsider the standards they practise (knowledge.py)
     model.reviewers = reviewing | model.new_founders
     R = np.flatnonzero(reviewing)
@@ -299,7 +303,18 @@ def membership_phase(model, year: int) -> dict:
     vis = network_visibility_weights(model, active)
     S = cfg.candidates
     samp_k = np.empty(len(R) * S, dtype=np.int64)
-    _sample(np.cumsum(vis), active, u_cand, R, samp_k)
+    office = cities.office[R]
+    if office.all():
+        _sample(np.cumsum(vis), active, u_cand, R, samp_k)
+    else:  # without capacity: brought in (capacity.py), with the same uniforms
+        samp = samp_k.reshape(len(R), S)
+        R1 = R[office]
+        if len(R1) and S:
+            out = np.empty(len(R1) * S, dtype=np.int64)
+            _sample(np.cumsum(vis), active, u_cand, R1, out)
+            samp[office] = out.reshape(len(R1), S)
+        if S:
+            samp[~office] = _brought_in(model, active, vis, R[~office], u_cand)
     inv_order = np.lexsort((inv_k, inv_c))
     inv_c, inv_k = inv_c[inv_order], inv_k[inv_order]
     size = int((o.indptr[R + 1] - o.indptr[R]).sum()) + len(samp_k) + len(inv_c)
@@ -316,7 +331,7 @@ def membership_phase(model, year: int) -> dict:
             float(cfg.join_threshold), committed, want)
     rule = nets.rule[pk]
     # attention and budget: committed memberships first, then by decreasing utility, each that fits
-    accepted = choose(pc, pk, U, committed, want, nets.engagement, nets.fee, cities.attention, cities.budget)
+    accepted = choose(pc, pk, U, committed, want, nets.engagement, nets.fee, attention, cities.budget)
     # competitive networks select the best-ranked applicants up to their open slots
     newc = accepted & ~is_member & (rule == COMPETITIVE)
     if newc.any():
@@ -454,8 +469,9 @@ def _candidate_pairs(R, indptr, order, net, samp_k, S, inv_c, inv_k, pc, pk, edg
             ks[t], src[t], inv[t] = net[e], order[e], False
             t += 1
         for s in range(S):
-            ks[t], src[t], inv[t] = samp_k[j * S + s], -1, False
-            t += 1
+            if samp_k[j * S + s] >= 0:  # -1: nothing sampled (a city without capacity and nothing it could hold)
+                ks[t], src[t], inv[t] = samp_k[j * S + s], -1, False
+                t += 1
         for x in range(q, q_end):
             ks[t], src[t], inv[t] = inv_k[x], -1, True
             t += 1
@@ -516,6 +532,35 @@ def _choose(pc, pk, U, committed, want, engagement, fee, attention, budget, acce
                 used_s += engagement[k]
                 used_c += fee[k]
         a = b
+
+
+def _brought_in(model, active, vis, R0, u_cand) -> np.ndarray:
+    """(len(R0), candidates) the network that brings in each city without capacity in R0 (first column;
+    the others -1: it considers that one network besides its own): drawn (uniform u_cand[c, 0]) among the active networks it could hold (engagement within cities.cheap_slot) with weights
+    vis_k x (1 + members of k in the city's country): campaigns run through national associations,
+    neighbours and twins. -1 where it could hold none."""
+    S = u_cand.shape[1]
+    cheap = model.networks.engagement[active] <= model.cfg.cities.cheap_slot + 1e-9
+    if not len(R0) or not cheap.any():
+        return np.full((len(R0), S), -1, dtype=np.int64)
+    D = active[cheap]
+    country_counts, _ = place_counts(model)
+    W = vis[cheap][None, :] * (1.0 + country_counts[model.cities.country[R0]][:, D])
+    cum = np.cumsum(W, axis=1)
+    x = u_cand[R0, 0] * cum[:, -1]  # one network brings it in: the first candidate uniform
+    pos = (cum <= x[:, None]).sum(axis=1)  # searchsorted side="right", row by row
+    out = np.full((len(R0), S), -1, dtype=np.int64)
+    out[:, 0] = D[np.minimum(pos, len(D) - 1)]
+    return out
+
+
+def held_engagement(model) -> np.ndarray:
+    """Per city, the summed engagement of the memberships it holds."""
+    N = model.cities.n
+    engaged, fees = np.zeros(N), np.zeros(N)
+    o = model.memberships.by_city(N)
+    _held(o.city, o.net, model.networks.engagement, model.networks.engagement, engaged, fees)
+    return engaged
 
 
 def network_visibility_weights(model, active: np.ndarray) -> np.ndarray:
