@@ -23,13 +23,65 @@ DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "histo
 MAX_REPLICATIONS = 1000  # every replication's time series stays in memory until the table is made
 
 
-def _one_run(scenario: dict, seed: int) -> dict:
-    """Worker: one replication (model.api.run_scenario); returns what the facts need."""
+CITY_MEASURES = ("distinct_members", "distinct_countries", "memberships_by_size")
+
+
+def snapshot_years(facts, last_year: int) -> set[int]:
+    """The years at which a run must keep the cities' memberships (facts about cities)."""
+    return {f.year if f.year is not None else last_year for f in facts if f.measure in CITY_MEASURES}
+
+
+def snapshot(model) -> dict:
+    """The cities' side of the model's state after a step: memberships per city (in every network) and
+    the catalogue memberships as (city, catalogue network name) pairs."""
+    mem = model.memberships
+    names = list(model.catalogue_index)
+    code = np.full(model.networks.n, -1, dtype=np.int64)
+    code[np.array([model.catalogue_index[nm] for nm in names], dtype=np.int64)] = np.arange(len(names))
+    on = code[mem.net] >= 0 if len(names) else np.zeros(len(mem), dtype=bool)
+    return {"per_city": mem.per_city(model.cities.n).astype(np.int32), "names": names,
+            "cat_city": mem.city[on].astype(np.int32), "cat_net": code[mem.net[on]].astype(np.int32)}
+
+
+def _one_run(scenario: dict, seed: int, years: tuple[int, ...] = ()) -> dict:
+    """Worker: one replication (model.api.run_scenario); returns what the facts need: the time series,
+    the named networks' history, the budget check and, for the `years` of facts about cities, a
+    snapshot of the memberships (`snapshot`) with the cities' populations and countries."""
     from model.api import run_scenario
 
-    res = run_scenario(scenario, seed=seed, tables=False)
-    return {"seed": seed, "timeseries": res.timeseries, "named": res.named_networks,
-            "budget_under_1pct": res.statistics["budget_share_under_1pct"]}
+    snaps: dict[int, dict] = {}
+
+    def keep(model):
+        if model.year in years:
+            snaps[int(model.year)] = snapshot(model)
+
+    res = run_scenario(scenario, seed=seed, tables=False, keep_model=bool(years), progress=keep if years else None)
+    out = {"seed": seed, "timeseries": res.timeseries, "named": res.named_networks,
+           "budget_under_1pct": res.statistics["budget_share_under_1pct"], "snapshots": snaps}
+    if years:
+        out["population"] = res.model.cities.population.copy()
+        out["country"] = res.model.cities.country.copy()
+    return out
+
+
+def city_fact_value(fact, snap: dict, population: np.ndarray, country: np.ndarray) -> float:
+    """A fact about cities from one snapshot: distinct member cities (or their countries) of the fact's
+    networks (default every catalogue network), or a statistic of memberships in a population class."""
+    if fact.measure in ("distinct_members", "distinct_countries"):
+        names = snap["names"]
+        wanted = np.arange(len(names)) if fact.networks is None else np.array(
+            [names.index(nm) for nm in fact.networks if nm in names], dtype=np.int64)
+        who = np.unique(snap["cat_city"][np.isin(snap["cat_net"], wanted)])
+        return float(len(who) if fact.measure == "distinct_members" else len(np.unique(country[who])))
+    hi = np.inf if fact.pop_high is None else fact.pop_high
+    held = snap["per_city"][(population >= fact.pop_low) & (population < hi)]
+    if not len(held):
+        return float("nan")
+    if fact.statistic == "mean":
+        return float(held.mean())
+    if fact.statistic == "median":
+        return float(np.median(held))
+    return float((held == 0).mean())
 
 
 def fact_value(fact, run: dict, last_year: int) -> float:
@@ -41,6 +93,9 @@ def fact_value(fact, run: dict, last_year: int) -> float:
         return float(row[fact.metric].iloc[0]) if len(row) and fact.metric in ts else float("nan")
     if fact.measure == "budget_share_under_1pct":
         return run["budget_under_1pct"]
+    if fact.measure in CITY_MEASURES:
+        snap = run.get("snapshots", {}).get(year)
+        return float("nan") if snap is None else city_fact_value(fact, snap, run["population"], run["country"])
     named = run["named"]
     mine = named[named["name"] == fact.network]
     row = mine[mine["year"] == year]
@@ -48,7 +103,7 @@ def fact_value(fact, run: dict, last_year: int) -> float:
         # entered earlier and gone (dissolved) by then: it has no members; never entered: not observable
         return 0.0 if len(mine) and mine["year"].min() <= year else float("nan")
     col = {"network_members": "members", "network_countries": "countries",
-           "network_member_population": "median_member_population"}[fact.measure]
+           "network_member_population": "median_member_population", "network_applications": "applications"}[fact.measure]
     return float(row[col].iloc[0])
 
 
@@ -172,7 +227,8 @@ def calibrate(scenario: str | os.PathLike | None = None, out: str | os.PathLike 
     backend = make_backend(workers=n_workers)
     bar = tqdm(total=replications, desc="calibrate", unit="run", disable=quiet or not os.isatty(2), leave=False)
     try:
-        futures = [backend.executor.submit(_one_run, resolved, s) for s in seeds]
+        years = tuple(sorted(snapshot_years(cfg.calibration, cfg.end_year)))
+        futures = [backend.executor.submit(_one_run, resolved, s, years) for s in seeds]
         runs = []
         for f in futures:  # in seed order: the table does not depend on which run finished first
             runs.append(f.result())

@@ -273,10 +273,15 @@ class CalibrationFact(Strict):
     id: str = Field(pattern=r"^[a-z0-9_]+$", description="Short identifier.")
     fact: str = Field(description="The fact in words.")
     source: str = Field(description="Where the fact comes from.")
-    measure: Literal["metric", "network_members", "network_countries", "network_member_population", "budget_share_under_1pct"] = Field(
-        description="What is measured: a timeseries metric; a named network's members or member countries; the median population of its members; the share of cities whose engagement budget is under 1% of their city budget.")
+    measure: Literal["metric", "network_members", "network_countries", "network_member_population", "network_applications",
+                     "distinct_members", "distinct_countries", "memberships_by_size", "budget_share_under_1pct"] = Field(
+        description="What is measured: a timeseries metric; a named network's members or member countries; the median population of its members; the applications a competitive network has received since it entered (cumulative); the distinct cities (or their countries) that are members of at least one of `networks` (default: every catalogue network); a statistic of cities' memberships (in every network) within a population class; the share of cities whose engagement budget is under 1% of their city budget.")
     metric: str | None = _f(None, "Metric name (measure 'metric').")
     network: str | None = _f(None, "Network name as in the catalogue (network measures).")
+    networks: list[str] | None = _f(None, "Catalogue network names (distinct_members, distinct_countries; default: every catalogue network).", min_length=1)
+    pop_low: float | None = _f(None, "memberships_by_size: smallest population of the class (persons, inclusive).", ge=0, le=1e9)
+    pop_high: float | None = _f(None, "memberships_by_size: population above which cities are out of the class (persons, exclusive; none: no upper bound).", gt=0, le=1e9)
+    statistic: Literal["mean", "median", "share_none"] | None = _f(None, "memberships_by_size: the mean or median number of memberships of the class's cities, or the share of them in no network.")
     year: int | None = _f(None, "Calendar year at which the model is read (default: the last year).")
     target: float = Field(description="Target value.")
     tolerance: float = Field(ge=0, description="Absolute tolerance: the fact is met when |model mean - target| <= tolerance.")

@@ -336,6 +336,7 @@ def membership_phase(model, year: int) -> dict:
     newc = accepted & ~is_member & (rule == COMPETITIVE)
     if newc.any():
         a_idx = np.flatnonzero(newc)
+        np.add.at(nets.applications, pk[a_idx], 1.0)  # applications received (cumulative; calibration)
         # members that stay: all current members minus the reviewers who leave
         stay = nets.members[:n] - np.bincount(pk[is_member & ~accepted], minlength=n)
         slots = np.maximum(nets.target[:n] - stay, 0)

@@ -203,7 +203,7 @@ class CityDiplomacyModel(mesa.Model):
     def named_networks_history(self) -> pd.DataFrame:
         """Per step, for each catalogue (real) network: members, member countries, median member population."""
         return pd.DataFrame(self.catalogue_records, columns=["step", "year", "network_id", "name", "members",
-                                                             "countries", "median_member_population"])
+                                                             "countries", "median_member_population", "applications"])
 
     def cities_table(self) -> pd.DataFrame:
         return metrics.cities_table(self)

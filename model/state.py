@@ -95,7 +95,7 @@ class Funders:
 
 
 NETWORK_FLOAT = ("funds", "grants", "fees", "secretariat", "efficiency", "partner_share", "openness",
-                 "threshold", "misalignment", "fee", "programme", "prestige", "engagement", "drift")
+                 "threshold", "misalignment", "fee", "programme", "prestige", "engagement", "drift", "applications")
 NETWORK_INT = ("founded", "dissolved", "theme", "rule", "scope", "target", "sponsor", "low_years", "empty_years")
 NETWORK_MATRIX = ("agenda", "partner_pref", "knowledge")
 
