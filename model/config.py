@@ -200,15 +200,15 @@ class CapacityConfig(Strict):
     """International capacity: whether a city engages internationally at all (model/capacity.py; docs/ODD.md 7.0)."""
 
     enabled: bool = _f(True, "Whether cities need international capacity (an office, staff time, a budget line) to search for networks and hold more than a declaration. false: every city has it (the model before version 0.3).")
-    pop_half: float = _f(300_000, "Population at which half of the cities of the reference wealth and without experience have international capacity (persons). An assumption.", gt=0, le=1e8)
+    pop_half: float = _f(200_000, "Population at which half of the cities of the reference wealth and without experience have international capacity (persons). An assumption.", gt=0, le=1e8)
     size_slope: float = _f(1.0, "Log-odds of capacity per e-fold of population (dimensionless): with 1.0 a city 2.7 times larger has odds 2.7 times higher. An assumption.", ge=0, le=10)
     wealth_ref: float = _f(2500.0, "Reference city budget per resident (USD/year): the wealth term is 0 there.", gt=0, le=1e6)
     wealth_slope: float = _f(0.5, "Log-odds of capacity per e-fold of the city budget per resident (dimensionless). An assumption.", ge=0, le=10)
     experience_weight: float = _f(1.0, "Log-odds of capacity added by sustained engagement (experience 1: a full programme membership held for years). An assumption.", ge=0, le=20)
     experience_rate: Share = _f(0.2, "Yearly share of the gap between experience and the engagement held (min(1, sum of engagements)) that experience closes.")
     hysteresis: float = _f(0.5, "A city with capacity keeps it until its score falls this far (log-odds) below the score at which it gained it: an office is not closed at the first dip.", ge=0, le=20)
-    reach_base: Share = _f(0.02, "Without capacity: factor on the review rate from campaigns that reach any city (a city is brought in with yearly probability review_rate x min(1, reach_base + reach_peers x s), s the share of its country's cities holding a membership).")
-    reach_peers: float = _f(0.2, "Without capacity: factor on the review rate per unit share of the city's country's cities that hold a membership (national associations, neighbours, twins).", ge=0, le=100)
+    reach_base: Share = _f(0.01, "Without capacity: factor on the review rate from campaigns that reach any city (a city is brought in with yearly probability review_rate x min(1, reach_base + reach_peers x s), s the share of its country's cities holding a membership).")
+    reach_peers: float = _f(0.1, "Without capacity: factor on the review rate per unit share of the city's country's cities that hold a membership (national associations, neighbours, twins).", ge=0, le=100)
 
 
 class KnowledgeConfig(Strict):

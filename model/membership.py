@@ -314,7 +314,7 @@ def membership_phase(model, year: int) -> dict:
             _sample(np.cumsum(vis), active, u_cand, R1, out)
             samp[office] = out.reshape(len(R1), S)
         if S:
-            samp[~office] = _brought_in(model, active, vis, R[~office], u_cand)
+            samp[~office] = _brought_in(model, active, R[~office], u_cand)
     inv_order = np.lexsort((inv_k, inv_c))
     inv_c, inv_k = inv_c[inv_order], inv_k[inv_order]
     size = int((o.indptr[R + 1] - o.indptr[R]).sum()) + len(samp_k) + len(inv_c)
@@ -535,21 +535,20 @@ def _choose(pc, pk, U, committed, want, engagement, fee, attention, budget, acce
         a = b
 
 
-def _brought_in(model, active, vis, R0, u_cand) -> np.ndarray:
-    """(len(R0), candidates) the network that brings in each city without capacity in R0 (first column;
-    the others -1: it considers that one network besides its own): drawn (uniform u_cand[c, 0]) among the active networks it could hold (engagement within cities.cheap_slot) with weights
-    vis_k x (1 + members of k in the city's country): campaigns run through national associations,
-    neighbours and twins. -1 where it could hold none."""
+def _brought_in(model, active, R0, u_cand) -> np.ndarray:
+    """(len(R0), candidates): the network that brings in each city without capacity in R0 (first column;
+    the others -1: it considers that one network besides its own), drawn with the uniform u_cand[c, 0]
+    among the active networks it could hold (engagement within cities.cheap_slot) with weights
+    1 + members_k: members bring in others (twins, neighbours, a campaign's signatories). All -1 where
+    it could hold none."""
     S = u_cand.shape[1]
     cheap = model.networks.engagement[active] <= model.cfg.cities.cheap_slot + 1e-9
     if not len(R0) or not cheap.any():
         return np.full((len(R0), S), -1, dtype=np.int64)
     D = active[cheap]
-    country_counts, _ = place_counts(model)
-    W = vis[cheap][None, :] * (1.0 + country_counts[model.cities.country[R0]][:, D])
-    cum = np.cumsum(W, axis=1)
-    x = u_cand[R0, 0] * cum[:, -1]  # one network brings it in: the first candidate uniform
-    pos = (cum <= x[:, None]).sum(axis=1)  # searchsorted side="right", row by row
+    cum = np.cumsum(1.0 + model.networks.members[D])
+    x = u_cand[R0, 0] * cum[-1]  # one network brings it in: the first candidate uniform
+    pos = np.searchsorted(cum, x, side="right")
     out = np.full((len(R0), S), -1, dtype=np.int64)
     out[:, 0] = D[np.minimum(pos, len(D) - 1)]
     return out
