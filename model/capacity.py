@@ -23,8 +23,10 @@ national association, a neighbour or a twin, with yearly probability
 
     review_rate x min(1, reach_base + reach_peers x s_country(c)),
 
-s_country the share of the cities of its country that hold at least one membership; its candidates
-are then drawn among the networks it could hold (engagement within cheap_slot).
+s_country the share of the cities of its country that hold at least one membership (its national
+association, its neighbours). It then considers its own networks and the one network that brings it
+in, drawn among the active networks it could hold (engagement within cheap_slot) with weights
+1 + members_k: members bring in others (a twin, a neighbour, a campaign's signatories).
 """
 
 from __future__ import annotations
