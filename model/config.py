@@ -208,7 +208,7 @@ class CapacityConfig(Strict):
     experience_rate: Share = _f(0.2, "Yearly share of the gap between experience and the engagement held (min(1, sum of engagements)) that experience closes.")
     hysteresis: float = _f(0.5, "A city with capacity keeps it until its score falls this far (log-odds) below the score at which it gained it: an office is not closed at the first dip.", ge=0, le=20)
     reach_base: Share = _f(0.01, "Without capacity: factor on the review rate from campaigns that reach any city (a city is brought in with yearly probability review_rate x min(1, reach_base + reach_peers x s), s the share of its country's cities holding a membership).")
-    reach_peers: float = _f(0.1, "Without capacity: factor on the review rate per unit share of the city's country's cities that hold a membership (national associations, neighbours, twins).", ge=0, le=100)
+    reach_peers: float = _f(0.05, "Without capacity: factor on the review rate per unit share of the city's country's cities that hold a membership (national associations, neighbours, twins).", ge=0, le=100)
 
 
 class KnowledgeConfig(Strict):
