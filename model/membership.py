@@ -146,8 +146,9 @@ def _place_counts(net, city, country, region, by_country, by_region):
 
 def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     """(city, network) pairs: each invitation network below its target invites the best-ranked
-    cities in scope that are neither members nor have declined it before, as many as it has open
-    slots (target - members), looking down the ranking as far as 3 x target."""
+    cities in scope that have international capacity (capacity.py) and are neither members nor have
+    declined it before, as many as it has open slots (target - members), looking down the ranking as
+    far as 3 x target."""
     nets, mem = model.networks, model.memberships
     n = nets.n
     inv = np.flatnonzero(nets.active[:n] & (nets.rule[:n] == INVITATION) & (nets.members[:n] < nets.target[:n]))
@@ -171,6 +172,7 @@ def invitations(model) -> tuple[np.ndarray, np.ndarray]:
         free = taken[pos] != key
     else:
         free = np.ones(len(key), dtype=bool)
+    free &= model.cities.office[hc]  # a city without international capacity is not invited (nor marked as declining)
     hc, hk = hc[free], hk[free]  # still in ranking order within each network
     rank = _group_rank(hk)
     ok = rank < (nets.target[hk] - nets.members[hk])
