@@ -245,6 +245,15 @@ def fig_named_networks(cfg, runs: list[dict], catalogue: pd.DataFrame | None):
             ax.fill_between(years[ok], pos(np.percentile(vv, 2.5, axis=0)), pos(np.percentile(vv, 97.5, axis=0)),
                             color="tab:blue", alpha=0.25, lw=0)
             ax.plot(years[ok], pos(vv.mean(axis=0)), color="tab:blue", lw=2)
+        apps = [f for f in cfg.calibration if f.measure == "network_applications" and f.network == nm]
+        if apps and ok.any():  # a competitive network: its applications so far (dashed), and their facts
+            a = _named_members(runs, nm, years, "applications")[:, ok]
+            a = np.where(np.isfinite(a), a, 0.0).mean(axis=0)
+            ax.plot(years[ok], np.where(a > 0, a, np.nan), color="tab:purple", lw=1.5, ls="--")
+            for f in apps:
+                y = f.year if f.year is not None else cfg.end_year
+                ax.errorbar([y], [f.target], yerr=[[min(f.tolerance, f.target * 0.99)], [f.tolerance]], fmt="D",
+                            color="tab:purple", mfc="white", capsize=3, zorder=4)
         for f in cfg.calibration:
             if f.measure == "network_members" and f.network == nm or (
                     f.measure == "distinct_members" and f.networks and nm == f.networks[0]):
@@ -273,7 +282,10 @@ def fig_named_networks(cfg, runs: list[dict], catalogue: pd.DataFrame | None):
                Line2D([], [], color="black", marker="o", ls="", label="fact, cities of 15,000 or more (± tolerance)"),
                Line2D([], [], color="black", marker="^", ls="", label="fact: at least"),
                Line2D([], [], color="tab:red", marker="s", mfc="none", ls="", label="count the network reports (all sizes)")]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    if any(f.measure == "network_applications" for f in cfg.calibration):
+        handles.append(Line2D([], [], color="tab:purple", ls="--", marker="D", mfc="white",
+                              label="applications so far: model (dashed), fact"))
+    fig.legend(handles=handles, loc="lower center", ncol=5 if len(handles) > 4 else 4, fontsize=7.5, frameon=False)
     fig.suptitle("Named networks: members over time, model against known counts (log scale)", fontsize=11, x=0.01,
                  ha="left")
     fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.55 / fig.get_figheight(), bottom=0.7 / fig.get_figheight(),
