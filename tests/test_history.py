@@ -543,3 +543,25 @@ def test_calibrate_command_exit_code_in_a_process(tmp_path):
     p = run_cli(["calibrate", "--replications", "0", "--out", str(tmp_path / "out")])
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and "error:" in p.stderr
+
+
+# ------------------------------------------------------------------------------ the facts' sources
+FACTS_V02 = {"networks_1985", "networks_2015", "networks_2020", "theme_climate", "theme_poverty", "theme_culture",
+             "theme_peace", "theme_gender", "partnered", "c40_members", "c40_member_size", "m4p_members",
+             "m4p_countries", "budgets_under_1pct"}
+
+
+def test_every_new_fact_has_a_source_line_in_data_readme():
+    """Each fact added in version 0.3 has a row of data/README.md's table of the cities' side (its id in
+    backquotes, with the source, the target and the restatement), and the row's target is the file's."""
+    readme = (REPO / "data" / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### The cities' side"):]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| `")]
+    facts = [f for f in load_scenario(HISTORY).calibration if f.id not in FACTS_V02]
+    assert len(facts) == 17
+    for f in facts:
+        mine = [r for r in rows if f"`{f.id}`" in r.split("|")[1]]
+        assert len(mine) == 1, f"{f.id}: no row (or several) in data/README.md"
+        cells = [c.strip() for c in mine[0].strip("|").split("|")]
+        assert len(cells) == 4 and all(cells), f.id  # fact id, source, target, method
+        assert f"{f.target:,.0f}" in cells[2] or f"{f.target:g}" in cells[2], (f.id, cells[2])
