@@ -241,10 +241,10 @@ def fig_named_networks(cfg, runs: list[dict], catalogue: pd.DataFrame | None):
         ok = np.isfinite(v).any(axis=0)
         if ok.any():  # on the log scale an empty network (0 members) leaves the axis
             vv = np.where(np.isfinite(v[:, ok]), v[:, ok], 0.0)
-            pos = lambda x: np.where(x > 0, x, np.nan)  # noqa: E731
-            ax.fill_between(years[ok], pos(np.percentile(vv, 2.5, axis=0)), pos(np.percentile(vv, 97.5, axis=0)),
+            lo, hi, mean = (np.percentile(vv, 2.5, axis=0), np.percentile(vv, 97.5, axis=0), vv.mean(axis=0))
+            ax.fill_between(years[ok], np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan),
                             color="tab:blue", alpha=0.25, lw=0)
-            ax.plot(years[ok], pos(vv.mean(axis=0)), color="tab:blue", lw=2)
+            ax.plot(years[ok], np.where(mean > 0, mean, np.nan), color="tab:blue", lw=2)
         apps = [f for f in cfg.calibration if f.measure == "network_applications" and f.network == nm]
         if apps and ok.any():  # a competitive network: its applications so far (dashed), and their facts
             a = _named_members(runs, nm, years, "applications")[:, ok]
@@ -371,12 +371,12 @@ def _markdown(cfg, table: pd.DataFrame, figures: list[str], n: int, inputs: dict
                        "demand and are founded only when a coalition of cities wants them (docs/ODD.md, 7.1).")]
     if named is not None and len(named):
         year = min(SIZE_YEAR, cfg.end_year)
-        lines += ["", "## Named networks", "",
-                  "Members the network reports (every size; data/networks.csv) beside the model's members in that "
-                  "year (cities of 15,000 or more; mean and 95% of replications), and the median population of "
-                  f"its members in {year} (mean over the replications where it has members).", "",
-                  "| network | rule | engagement | reported members (year) | model members that year | 95% interval | "
-                  f"median member population, {year} |", "|---|---|---|---|---|---|---|"]
+        intro = ("Members the network reports (every size; data/networks.csv) beside the model's members in that "
+                 "year (cities of 15,000 or more; mean and 95% of replications), and the median population of "
+                 f"its members in {year} (mean over the replications where it has members).")
+        head = ("| network | rule | engagement | reported members (year) | model members that year | 95% interval | "
+                f"median member population, {year} |")
+        lines += ["", "## Named networks", "", intro, "", head, "|---|---|---|---|---|---|---|"]
         for r in named.sort_values("median_member_population", ascending=False, na_position="last").itertuples():
             rep = f"{r.reported_members:,.0f} ({r.reported_year:.0f})" if np.isfinite(r.reported_members) else "–"
             mod = f"{r.model_members:,.0f}" if np.isfinite(r.model_members) else "–"

@@ -3,6 +3,7 @@ growing with size, wealth and experience, capacity lost, and what a city without
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -14,8 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from model import CityDiplomacyModel, load_scenario
-from model import capacity, membership
+from model import CityDiplomacyModel, capacity, load_scenario, membership
 from model.config import CapacityConfig
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
@@ -50,7 +50,7 @@ def test_capacity_grows_with_size_in_a_world():
     p = capacity.capacity_probability(c.population, capacity.wealth(c), 0.0, cfg)
     edges = [15e3, 50e3, 200e3, 1e6, 1e9]
     shares = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         s = (c.population >= lo) & (c.population < hi)
         assert s.sum() > 100
         want = p[s].mean()
