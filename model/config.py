@@ -196,6 +196,21 @@ class MembershipConfig(Strict):
     attention_cost: float = _f(0.9, "Utility cost of a full programme membership's use of staff attention (times the network's engagement).", ge=0, le=100)
 
 
+class CapacityConfig(Strict):
+    """International capacity: whether a city engages internationally at all (model/capacity.py; docs/ODD.md 7.0)."""
+
+    enabled: bool = _f(True, "Whether cities need international capacity (an office, staff time, a budget line) to search for networks and hold more than a declaration. false: every city has it (the model before version 0.3).")
+    pop_half: float = _f(200_000, "Population at which half of the cities of the reference wealth and without experience have international capacity (persons). An assumption.", gt=0, le=1e8)
+    size_slope: float = _f(1.0, "Log-odds of capacity per e-fold of population (dimensionless): with 1.0 a city 2.7 times larger has odds 2.7 times higher. An assumption.", ge=0, le=10)
+    wealth_ref: float = _f(2500.0, "Reference city budget per resident (USD/year): the wealth term is 0 there.", gt=0, le=1e6)
+    wealth_slope: float = _f(0.5, "Log-odds of capacity per e-fold of the city budget per resident (dimensionless). An assumption.", ge=0, le=10)
+    experience_weight: float = _f(1.0, "Log-odds of capacity added by sustained engagement (experience 1: a full programme membership held for years). An assumption.", ge=0, le=20)
+    experience_rate: Share = _f(0.2, "Yearly share of the gap between experience and the engagement held (min(1, sum of engagements)) that experience closes.")
+    hysteresis: float = _f(0.5, "A city with capacity keeps it until its score falls this far (log-odds) below the score at which it gained it: an office is not closed at the first dip.", ge=0, le=20)
+    reach_base: Share = _f(0.01, "Without capacity: factor on the review rate from campaigns that reach any city (a city is brought in with yearly probability review_rate x min(1, reach_base + reach_peers x s), s the share of its country's cities holding a membership).")
+    reach_peers: float = _f(0.05, "Without capacity: factor on the review rate per unit share of the city's country's cities that hold a membership (national associations, neighbours, twins).", ge=0, le=100)
+
+
 class KnowledgeConfig(Strict):
     production: Share = _f(0.12, "Yearly knowledge production of a fully funded network on its agenda (share of the remaining gap).")
     programme_scale: float = _f(2.0, "Programme spending (million USD/year) at which production reaches 63% of its maximum.", gt=0, le=1e6)
@@ -258,10 +273,15 @@ class CalibrationFact(Strict):
     id: str = Field(pattern=r"^[a-z0-9_]+$", description="Short identifier.")
     fact: str = Field(description="The fact in words.")
     source: str = Field(description="Where the fact comes from.")
-    measure: Literal["metric", "network_members", "network_countries", "network_member_population", "budget_share_under_1pct"] = Field(
-        description="What is measured: a timeseries metric; a named network's members or member countries; the median population of its members; the share of cities whose engagement budget is under 1% of their city budget.")
+    measure: Literal["metric", "network_members", "network_countries", "network_member_population", "network_applications",
+                     "distinct_members", "distinct_countries", "memberships_by_size", "budget_share_under_1pct"] = Field(
+        description="What is measured: a timeseries metric; a named network's members or member countries; the median population of its members; the applications a competitive network has received since it entered (cumulative); the distinct cities (or their countries) that are members of at least one of `networks` (default: every catalogue network); a statistic of cities' memberships (in every network) within a population class; the share of cities whose engagement budget is under 1% of their city budget.")
     metric: str | None = _f(None, "Metric name (measure 'metric').")
     network: str | None = _f(None, "Network name as in the catalogue (network measures).")
+    networks: list[str] | None = _f(None, "Catalogue network names (distinct_members, distinct_countries; default: every catalogue network).", min_length=1)
+    pop_low: float | None = _f(None, "memberships_by_size: smallest population of the class (persons, inclusive).", ge=0, le=1e9)
+    pop_high: float | None = _f(None, "memberships_by_size: population above which cities are out of the class (persons, exclusive; none: no upper bound).", gt=0, le=1e9)
+    statistic: Literal["mean", "median", "share_none"] | None = _f(None, "memberships_by_size: the mean or median number of memberships of the class's cities, or the share of them in no network.")
     year: int | None = _f(None, "Calendar year at which the model is read (default: the last year).")
     target: float = Field(description="Target value.")
     tolerance: float = Field(ge=0, description="Absolute tolerance: the fact is met when |model mean - target| <= tolerance.")
@@ -280,6 +300,7 @@ class Scenario(Strict):
     cities: CitiesConfig = Field(default_factory=CitiesConfig, description="Cities: source (synthetic or real), sizes, regions, budgets, attention.")
     networks: NetworksConfig = Field(default_factory=NetworksConfig, description="Networks: founding, rules, scope, partners, openness, dissolution, agenda, catalogue of real networks.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="Funders and the contest for the yearly international funding pool.")
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig, description="International capacity: whether a city engages internationally at all, from size, wealth and past engagement.")
     membership: MembershipConfig = Field(default_factory=MembershipConfig, description="Cities' yearly review of memberships and the utility of a network.")
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig, description="Knowledge production, learning and solution standards.")
     spillover: SpilloverConfig = Field(default_factory=SpilloverConfig, description="Spillover from the middle: down to residents, up to national governments, across networks; each channel switchable.")

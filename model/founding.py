@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.capacity import effective_attention
 from model.compiled import jit
 from model.membership import _held, pair_utility, refresh_counts
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, active_on, col_sums
@@ -195,7 +196,7 @@ class Room:
         fees, held = np.zeros(c.n), np.zeros(c.n)
         o = mem.by_city(c.n)
         _held(o.city, o.net, nets.fee, nets.engagement, fees, held)
-        self.attention = c.attention - held
+        self.attention = effective_attention(model) - held  # without international capacity: a declaration at most
         self.budget = c.budget - fees
 
     def fits(self, cities: np.ndarray, engagement: float, fee: float) -> np.ndarray:

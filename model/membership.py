@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model import capacity
 from model.compiled import argsort_stable, jit
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
 
@@ -145,8 +146,9 @@ def _place_counts(net, city, country, region, by_country, by_region):
 
 def invitations(model) -> tuple[np.ndarray, np.ndarray]:
     """(city, network) pairs: each invitation network below its target invites the best-ranked
-    cities in scope that are neither members nor have declined it before, as many as it has open
-    slots (target - members), looking down the ranking as far as 3 x target."""
+    cities in scope that have international capacity (capacity.py) and are neither members nor have
+    declined it before, as many as it has open slots (target - members), looking down the ranking as
+    far as 3 x target."""
     nets, mem = model.networks, model.memberships
     n = nets.n
     inv = np.flatnonzero(nets.active[:n] & (nets.rule[:n] == INVITATION) & (nets.members[:n] < nets.target[:n]))
@@ -170,6 +172,7 @@ def invitations(model) -> tuple[np.ndarray, np.ndarray]:
         free = taken[pos] != key
     else:
         free = np.ones(len(key), dtype=bool)
+    free &= model.cities.office[hc]  # a city without international capacity is not invited (nor marked as declining)
     hc, hk = hc[free], hk[free]  # still in ranking order within each network
     rank = _group_rank(hk)
     ok = rank < (nets.target[hk] - nets.members[hk])
@@ -285,13 +288,16 @@ def membership_phase(model, year: int) -> dict:
         return {"joins": 0, "leaves": 0}
     refresh_counts(model)
     inv_c, inv_k = invitations(model)
-    reviewing = u_review < min(1.0, cfg.review_rate * lev.review_boost)
+    # a city without international capacity reviews only when something brings it in (capacity.py)
+    reviewing = u_review < min(1.0, cfg.review_rate * lev.review_boost) * capacity.reach(model)
     reviewing[inv_c] = True
-    # a city whose budget or attention no longer covers what it holds (a shock's cuts) must review
+    # a city whose budget or attention no longer covers what it holds (a shock's cuts, a lost capacity)
+    # must review
+    attention = capacity.effective_attention(model)
     fees, held = np.zeros(N), np.zeros(N)
     o = mem.by_city(N)  # city order (within a city, edge order: the same sums)
     _held(o.city, o.net, nets.fee, nets.engagement, fees, held)
-    reviewing |= (fees > cities.budget + 1e-12) | (held > cities.attention + 1e-9)
+    reviewing |= (fees > cities.budget + 1e-12) | (held > attention + 1e-9)
     # reviewers and this year's founders reconsider the standards they practise (knowledge.py)
     model.reviewers = reviewing | model.new_founders
     R = np.flatnonzero(reviewing)
@@ -299,7 +305,18 @@ def membership_phase(model, year: int) -> dict:
     vis = network_visibility_weights(model, active)
     S = cfg.candidates
     samp_k = np.empty(len(R) * S, dtype=np.int64)
-    _sample(np.cumsum(vis), active, u_cand, R, samp_k)
+    office = cities.office[R]
+    if office.all():
+        _sample(np.cumsum(vis), active, u_cand, R, samp_k)
+    else:  # without capacity: brought in (capacity.py), with the same uniforms
+        samp = samp_k.reshape(len(R), S)
+        R1 = R[office]
+        if len(R1) and S:
+            out = np.empty(len(R1) * S, dtype=np.int64)
+            _sample(np.cumsum(vis), active, u_cand, R1, out)
+            samp[office] = out.reshape(len(R1), S)
+        if S:
+            samp[~office] = _brought_in(model, active, R[~office], u_cand)
     inv_order = np.lexsort((inv_k, inv_c))
     inv_c, inv_k = inv_c[inv_order], inv_k[inv_order]
     size = int((o.indptr[R + 1] - o.indptr[R]).sum()) + len(samp_k) + len(inv_c)
@@ -316,11 +333,12 @@ def membership_phase(model, year: int) -> dict:
             float(cfg.join_threshold), committed, want)
     rule = nets.rule[pk]
     # attention and budget: committed memberships first, then by decreasing utility, each that fits
-    accepted = choose(pc, pk, U, committed, want, nets.engagement, nets.fee, cities.attention, cities.budget)
+    accepted = choose(pc, pk, U, committed, want, nets.engagement, nets.fee, attention, cities.budget)
     # competitive networks select the best-ranked applicants up to their open slots
     newc = accepted & ~is_member & (rule == COMPETITIVE)
     if newc.any():
         a_idx = np.flatnonzero(newc)
+        np.add.at(nets.applications, pk[a_idx], 1.0)  # applications received (cumulative; calibration)
         # members that stay: all current members minus the reviewers who leave
         stay = nets.members[:n] - np.bincount(pk[is_member & ~accepted], minlength=n)
         slots = np.maximum(nets.target[:n] - stay, 0)
@@ -454,8 +472,9 @@ def _candidate_pairs(R, indptr, order, net, samp_k, S, inv_c, inv_k, pc, pk, edg
             ks[t], src[t], inv[t] = net[e], order[e], False
             t += 1
         for s in range(S):
-            ks[t], src[t], inv[t] = samp_k[j * S + s], -1, False
-            t += 1
+            if samp_k[j * S + s] >= 0:  # -1: nothing sampled (a city without capacity and nothing it could hold)
+                ks[t], src[t], inv[t] = samp_k[j * S + s], -1, False
+                t += 1
         for x in range(q, q_end):
             ks[t], src[t], inv[t] = inv_k[x], -1, True
             t += 1
@@ -516,6 +535,34 @@ def _choose(pc, pk, U, committed, want, engagement, fee, attention, budget, acce
                 used_s += engagement[k]
                 used_c += fee[k]
         a = b
+
+
+def _brought_in(model, active, R0, u_cand) -> np.ndarray:
+    """(len(R0), candidates): the network that brings in each city without capacity in R0 (first column;
+    the others -1: it considers that one network besides its own), drawn with the uniform u_cand[c, 0]
+    among the active networks it could hold (engagement within cities.cheap_slot) with weights
+    1 + members_k: members bring in others (twins, neighbours, a campaign's signatories). All -1 where
+    it could hold none."""
+    S = u_cand.shape[1]
+    cheap = model.networks.engagement[active] <= model.cfg.cities.cheap_slot + 1e-9
+    if not len(R0) or not cheap.any():
+        return np.full((len(R0), S), -1, dtype=np.int64)
+    D = active[cheap]
+    cum = np.cumsum(1.0 + model.networks.members[D])
+    x = u_cand[R0, 0] * cum[-1]  # one network brings it in: the first candidate uniform
+    pos = np.searchsorted(cum, x, side="right")
+    out = np.full((len(R0), S), -1, dtype=np.int64)
+    out[:, 0] = D[np.minimum(pos, len(D) - 1)]
+    return out
+
+
+def held_engagement(model) -> np.ndarray:
+    """Per city, the summed engagement of the memberships it holds."""
+    N = model.cities.n
+    engaged, fees = np.zeros(N), np.zeros(N)
+    o = model.memberships.by_city(N)
+    _held(o.city, o.net, model.networks.engagement, model.networks.engagement, engaged, fees)
+    return engaged
 
 
 def network_visibility_weights(model, active: np.ndarray) -> np.ndarray:

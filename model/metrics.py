@@ -277,7 +277,8 @@ def _ratio(a: float, b: float) -> float:
 
 
 def observe_named(model) -> list[dict]:
-    """Rows for the catalogue (real) networks: members, member countries, median member population."""
+    """Rows for the catalogue (real) networks: members, member countries, median member population and the
+    applications a competitive network has received since it entered (cumulative; 0 for other rules)."""
     mem, c = model.memberships, model.cities
     rows = []
     for name, k in model.catalogue_index.items():
@@ -286,7 +287,8 @@ def observe_named(model) -> list[dict]:
         who = mem.city[mem.net == k]
         rows.append({"step": int(model.steps), "year": int(model.year), "network_id": k, "name": name,
                      "members": len(who), "countries": len(np.unique(c.country[who])),
-                     "median_member_population": float(np.median(c.population[who])) if len(who) else 0.0})
+                     "median_member_population": float(np.median(c.population[who])) if len(who) else 0.0,
+                     "applications": int(model.networks.applications[k])})
     return rows
 
 

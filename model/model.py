@@ -18,7 +18,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from model import agenda, founding, knowledge, membership, metrics, resources, spillover
+from model import agenda, capacity, founding, knowledge, membership, metrics, resources, spillover
 from model.agents import CityAgent, NetworkAgent
 from model.cities import size_fraction, synthetic_cities, synthetic_countries
 from model.config import InterventionConfig, Scenario, ScenarioError
@@ -72,6 +72,7 @@ class CityDiplomacyModel(mesa.Model):
         self.median_budget = float(np.median(self.cities.budget))
         self.size_frac = size_fraction(self.cities.population, cfg.cities.pop_min, cfg.cities.pop_max)
         self.streams = Streams(self.rng, cfg.start_year)
+        capacity.init_capacity(self)  # who engages internationally at all (its own stream)
         self.founding_slots: dict[tuple[int, int], int] = {}  # (year, kind) -> proposals made (founding.py)
         self.founding_log: list[dict] = []  # per founding call: year, kind, proposed, founded
         self.ranking = membership.Ranking()
@@ -162,6 +163,7 @@ class CityDiplomacyModel(mesa.Model):
         resources.update_funder_budgets(self)
         self.levers.reset_costs(self.networks.n)
         update_interventions(self, self.year)
+        capacity.update_capacity(self)  # after the interventions: a budget cut can cost a city its capacity
         self.ranking.update(self)
 
     def run(self, steps: int | None = None, progress=None):
@@ -201,7 +203,7 @@ class CityDiplomacyModel(mesa.Model):
     def named_networks_history(self) -> pd.DataFrame:
         """Per step, for each catalogue (real) network: members, member countries, median member population."""
         return pd.DataFrame(self.catalogue_records, columns=["step", "year", "network_id", "name", "members",
-                                                             "countries", "median_member_population"])
+                                                             "countries", "median_member_population", "applications"])
 
     def cities_table(self) -> pd.DataFrame:
         return metrics.cities_table(self)

@@ -30,7 +30,7 @@ from typing import Any
 
 from model.config import Scenario, ScenarioError
 
-NETWORK_MEASURES = ("network_members", "network_countries", "network_member_population")
+NETWORK_MEASURES = ("network_members", "network_countries", "network_member_population", "network_applications")
 
 
 def preflight(cfg: Scenario, source: str = "", interventions: list | None = None) -> None:
@@ -218,6 +218,34 @@ def _facts(cfg: Scenario, source: str, catalogue):
                                     f"no network {f.network!r} in the catalogue {cfg.networks.catalogue}{hint}")
         elif f.network is not None:
             raise ScenarioError(source, f"{where}.network", f"does not apply to measure {f.measure!r}; remove it")
+        if f.networks is not None:
+            if f.measure not in ("distinct_members", "distinct_countries"):
+                raise ScenarioError(source, f"{where}.networks", f"does not apply to measure {f.measure!r}; remove it")
+            if catalogue is None:
+                raise ScenarioError(source, f"{where}.networks", "facts about named networks need a catalogue "
+                                                                 "(networks.catalogue)")
+            known = set(catalogue["name"])
+            for i, nm in enumerate(f.networks):
+                if nm not in known:
+                    raise ScenarioError(source, f"{where}.networks.{i}", f"no network {nm!r} in the catalogue "
+                                                                         f"{cfg.networks.catalogue}")
+        elif f.measure in ("distinct_members", "distinct_countries") and catalogue is None:
+            raise ScenarioError(source, f"{where}.measure", f"{f.measure!r} counts members of catalogue networks: the "
+                                                            "scenario needs a catalogue (networks.catalogue)")
+        if f.measure == "memberships_by_size":
+            if f.statistic is None:
+                raise ScenarioError(source, f"{where}.statistic", "required for measure 'memberships_by_size': mean, "
+                                                                  "median or share_none")
+            if f.pop_low is None:
+                raise ScenarioError(source, f"{where}.pop_low", "required for measure 'memberships_by_size': the "
+                                                                "smallest population of the class (persons)")
+            if f.pop_high is not None and f.pop_high <= f.pop_low:
+                raise ScenarioError(source, f"{where}.pop_high", f"{f.pop_high:g} must be larger than pop_low "
+                                                                 f"({f.pop_low:g})")
+        else:
+            for fld in ("statistic", "pop_low", "pop_high"):
+                if getattr(f, fld) is not None:
+                    raise ScenarioError(source, f"{where}.{fld}", f"does not apply to measure {f.measure!r}; remove it")
         if f.measure == "budget_share_under_1pct" and f.year is not None:
             raise ScenarioError(source, f"{where}.year", "does not apply to measure 'budget_share_under_1pct' (read at "
                                                          "the start of the run); remove it")

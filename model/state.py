@@ -49,6 +49,9 @@ class Cities:
     lon: np.ndarray | None = None
     city_budget: np.ndarray | None = None  # USD/year, the whole city budget (engagement budget is a small share)
     standard: np.ndarray | None = None  # (n, I) int: the solution standard the city practises (-1: its own, local practice)
+    office: np.ndarray | None = None  # bool: international capacity (an office, staff, a budget line; capacity.py)
+    office_u: np.ndarray | None = None  # float [0,1): the city's capacity threshold, drawn once
+    experience: np.ndarray | None = None  # float [0,1]: smoothed engagement held (capacity.py)
 
     @property
     def n(self) -> int:
@@ -92,7 +95,7 @@ class Funders:
 
 
 NETWORK_FLOAT = ("funds", "grants", "fees", "secretariat", "efficiency", "partner_share", "openness",
-                 "threshold", "misalignment", "fee", "programme", "prestige", "engagement", "drift")
+                 "threshold", "misalignment", "fee", "programme", "prestige", "engagement", "drift", "applications")
 NETWORK_INT = ("founded", "dissolved", "theme", "rule", "scope", "target", "sponsor", "low_years", "empty_years")
 NETWORK_MATRIX = ("agenda", "partner_pref", "knowledge")
 

@@ -79,8 +79,13 @@ def write_variant(path: Path, edit=None) -> Path:
 def without_100rc_withdrawal(data):
     """Drop the end of 100RC's funding: the calibrate tests are about calibrate, and that event
     stops a run whose 100RC was dissolved by the floors before 2019 (see
-    test_funding_withdrawal_of_a_network_already_dissolved)."""
+    test_funding_withdrawal_of_a_network_already_dissolved). Size classes below a million people
+    hold no city in a world of cities of 1,000,000 or more: their facts read the class 1-2 million
+    instead (the class of 1,000,000 or more stays), so that every fact is observable."""
     data["interventions"] = [iv for iv in data["interventions"] if iv["kind"] != "funding_withdrawal"]
+    for f in data["calibration"]:
+        if f["measure"] == "memberships_by_size" and f["pop_low"] < 1_000_000:
+            f["pop_low"], f["pop_high"] = 1_000_000, 2_000_000
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +237,7 @@ def test_run_prints_the_real_city_count(real_run_dir):
 def test_named_networks_history_and_metric_dictionary(real_run_dir, catalogue):
     named = pd.read_parquet(real_run_dir / "named_networks.parquet")
     assert list(named.columns) == ["step", "year", "network_id", "name", "members", "countries",
-                                   "median_member_population"]
+                                   "median_member_population", "applications"]
     assert sorted(named["year"].unique()) == [1980, 1981, 1982]
     assert set(named["name"]) <= set(catalogue["name"]) and "Mayors for Peace" in set(named["name"])
     nt = pd.read_parquet(real_run_dir / "networks.parquet").set_index("network_id")
@@ -434,6 +439,45 @@ def test_calibrate_values_come_from_the_runs(calibrated):
     assert t.loc["m4p_members", "model_mean"] == pytest.approx(np.mean(m4p))
 
 
+def test_calibrate_computes_the_cities_side_from_the_runs(calibrated):
+    """The share of cities in no network, the memberships by size class and the distinct members of
+    catalogue networks, recomputed by hand from the same seeds stepped year by year, equal calibrate's
+    values; and each verdict is judged against its fact."""
+    scen, out, table = calibrated
+    cfg = load_scenario(scen)
+    seeds = json.loads((out / "calibration.json").read_text())["seeds"]
+    facts = {f.id: f for f in cfg.calibration}
+    t = table.set_index("id")
+    by_year = {}
+    for s in seeds:
+        m = CityDiplomacyModel(load_scenario(scen, overrides={"seed": s}))
+        while m.running:
+            m.step()
+            if m.year in (2016, 2017):
+                per = np.bincount(m.memberships.city, minlength=m.cities.n)
+                nets = {name: set(m.memberships.city[m.memberships.net == k].tolist())
+                        for name, k in m.catalogue_index.items()}
+                by_year.setdefault(m.year, []).append((per, m.cities.population.copy(), m.cities.country.copy(), nets))
+    unaff = [float((per == 0).mean()) for per, *_ in by_year[2017]]
+    assert t.loc["unaffiliated_2017", "model_mean"] == pytest.approx(np.mean(unaff))
+    distinct = [len(set().union(*nets.values())) for *_, nets in by_year[2017]]
+    assert t.loc["distinct_members_2017", "model_mean"] == pytest.approx(np.mean(distinct))
+    gcom = facts["gcom_2016"].networks
+    union = [set().union(*(nets.get(n, set()) for n in gcom)) for *_, nets in by_year[2016]]
+    assert t.loc["gcom_2016", "model_mean"] == pytest.approx(np.mean([len(u) for u in union]))
+    countries = [len({int(country[c]) for c in u}) for u, (_, _, country, _) in zip(union, by_year[2016])]
+    assert t.loc["gcom_2016_countries", "model_mean"] == pytest.approx(np.mean(countries))
+    for fid in ("small_towns_median", "small_towns_none", "million_cities_none", "million_cities_mean"):
+        f = facts[fid]
+        hi = np.inf if f.pop_high is None else f.pop_high
+        vals = []
+        for per, pop, *_ in by_year[2017]:
+            held = per[(pop >= f.pop_low) & (pop < hi)]
+            vals.append({"mean": held.mean(), "median": np.median(held), "share_none": (held == 0).mean()}[f.statistic])
+        assert t.loc[fid, "model_mean"] == pytest.approx(np.mean(vals)), fid
+        assert t.loc[fid, "within_tolerance"] == judge(f, np.mean(vals)), fid
+
+
 def test_calibrate_verdicts_are_computed(calibrated, tmp_path):
     """Loosening a failed fact's tolerance makes it pass; an impossible target makes a passing fact
     fail. The model values stay the same (same seeds)."""
@@ -499,3 +543,25 @@ def test_calibrate_command_exit_code_in_a_process(tmp_path):
     p = run_cli(["calibrate", "--replications", "0", "--out", str(tmp_path / "out")])
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and "error:" in p.stderr
+
+
+# ------------------------------------------------------------------------------ the facts' sources
+FACTS_V02 = {"networks_1985", "networks_2015", "networks_2020", "theme_climate", "theme_poverty", "theme_culture",
+             "theme_peace", "theme_gender", "partnered", "c40_members", "c40_member_size", "m4p_members",
+             "m4p_countries", "budgets_under_1pct"}
+
+
+def test_every_new_fact_has_a_source_line_in_data_readme():
+    """Each fact added in version 0.3 has a row of data/README.md's table of the cities' side (its id in
+    backquotes, with the source, the target and the restatement), and the row's target is the file's."""
+    readme = (REPO / "data" / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### The cities' side"):]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| `")]
+    facts = [f for f in load_scenario(HISTORY).calibration if f.id not in FACTS_V02]
+    assert len(facts) == 17
+    for f in facts:
+        mine = [r for r in rows if f"`{f.id}`" in r.split("|")[1]]
+        assert len(mine) == 1, f"{f.id}: no row (or several) in data/README.md"
+        cells = [c.strip() for c in mine[0].strip("|").split("|")]
+        assert len(cells) == 4 and all(cells), f.id  # fact id, source, target, method
+        assert f"{f.target:,.0f}" in cells[2] or f"{f.target:g}" in cells[2], (f.id, cells[2])

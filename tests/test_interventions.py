@@ -372,9 +372,12 @@ def test_city_first_keeps_a_higher_scenario_level(make_model):
 def test_city_first_in_a_run():
     base = run_model(steps=5)
     cf = run_model([{"kind": "city_first", "start": Y, "params": {"strength": 1.0}}], steps=5)
-    # the mechanism: no drift left where partners' weight is gone (not an outcome: see tests/test_honesty.py)
+    # the mechanism: less drift where partners' weight is gone (not an outcome: see tests/test_honesty.py;
+    # the arithmetic with hand-computed values is in test_agenda.py). What drift is left is the lag of
+    # agendas behind members' changing priorities, which differs run by run: the test once also asked
+    # every network's drift to stay below the largest of the run without city first, which failed when
+    # international capacity (version 0.3) changed who the members are
     op = cf.networks.operating()
-    assert (cf.networks.drift[: cf.networks.n][op] < base.networks.drift[: base.networks.n].max() + 1e-12).all()
     assert cf.networks.drift[: cf.networks.n][op].mean() < base.networks.drift[: base.networks.n][base.networks.operating()].mean()
     # and its cost: partners withhold their sponsorship (sponsor_exit 1). In the same state, the
     # sponsored networks receive less; what is withheld goes into the funders' contests, so the money
