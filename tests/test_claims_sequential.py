@@ -163,9 +163,15 @@ def test_replications_needed_from_the_spread():
 
 # ================================================================================ blocks
 def test_an_undetermined_claim_gets_more_replications_paired_with_the_first(tmp_path):
-    # a threshold near the effect (about +0.023 in these runs) leaves the primary undetermined at 4 pairs
-    f = write(tmp_path / "c.yaml", claim(outcomes=[{"metric": "mean_capacity", "direction": "increase",
-                                                     "threshold": 0.022, "years": [1984, 1987]}]))
+    # a threshold at the point effect of the first look leaves the primary undetermined there (the interval
+    # reaches across it), whatever the model's effect is
+    first = run_claims([load_claim(write(tmp_path / "a.yaml", claim(max_replications=4)))], tmp_path / "first",
+                       quiet=True, workers=1, write=False)[0].record
+    assert first["sequential"]["looks"] == [4]
+    e = first["effect"]
+    f = write(tmp_path / "c.yaml", claim(outcomes=[{"metric": "mean_capacity",
+                                                     "direction": "increase" if e > 0 else "decrease",
+                                                     "threshold": abs(e), "years": [1984, 1987]}]))
     plan = load_claim(f)
     assert plan.looks == [4, 8, 16]
     res = run_claims([plan], tmp_path / "out", quiet=True, workers=1)[0]
