@@ -19,8 +19,8 @@ import warnings
 
 import mesa
 import numpy as np
-from mesa.experimental.scenarios import Scenario as MesaScenario
 import pandas as pd
+from mesa.experimental.scenarios import Scenario as MesaScenario
 
 from model import agenda, founding, knowledge, membership, metrics, resources, spillover
 from model.agents import CityAgent, NetworkAgent

@@ -78,7 +78,7 @@ def test_did_you_mean_in_flags_kinds_and_nowhere_close():
                                             r"resources; expected one of: .*; did you mean mobilisation\?$"):
         load_scenario(None, overrides=cli._parse_sets(["resources.mobilization=1"]))
     with pytest.raises(ScenarioError, match=r"interventions\.0\.kind: unknown kind 'pandemik'; .*did you mean "
-                                            r"pandemic\?$"):
+                                            r"pandemic\? \(a kind of your own: --plugin FILE, docs/plugins\.md\)$"):
         load_scenario({"interventions": [{"kind": "pandemik", "start": 1990}]})
     with pytest.raises(ScenarioError) as e:
         load_scenario({"zzzzzz": 1})
