@@ -548,6 +548,10 @@ def load_plugin(spec: str) -> tuple[str, ...]:
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         from model.loading import read_text_file
 
+        if not spec.endswith(".py"):
+            raise ScenarioError(label, "", "expected a Python file (ending in .py) or an importable module name "
+                                           "such as mypackage.interventions")
+
         try:
             text = read_text_file(spec, "Python", "a Python file that defines an intervention (docs/plugins.md)",
                                   limit=1_000_000)

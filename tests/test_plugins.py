@@ -114,6 +114,9 @@ def test_plugin_mistakes_exit_2(tmp_path, capsys):
         (_bad(tmp_path, "broken.py", "def f(:\n"),
          f"--plugin {tmp_path / 'broken.py'}: cannot be loaded (line 1): SyntaxError: "),
         ("no_such_module_xyz", "--plugin no_such_module_xyz: no module named 'no_such_module_xyz'"),
+        (_bad(tmp_path, "s2.yaml", "name: s\n"),
+         (f"--plugin {tmp_path / 's2.yaml'}: expected a Python file (ending in .py) or an importable module name "
+          "such as mypackage.interventions")),
     ]
     for spec, expected in cases:
         before = dict(iv_mod.REGISTRY)
