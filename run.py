@@ -54,6 +54,23 @@ def _parse_sets(pairs: list[str] | None):
     return parse_overrides(pairs, source="--set")
 
 
+PLUGIN_HELP = ("load interventions of your own from a Python file or an importable module before the scenario is "
+               "read (repeatable; docs/plugins.md)")
+
+
+def _load_plugins(specs: list[str] | None):
+    """--plugin FILE_OR_MODULE, each once, in order (model.interventions.load_plugin): before any scenario
+    is read, so that its interventions can name the plug-in's kinds; worker processes get them with each run."""
+    from model.interventions import load_plugin
+
+    seen = set()
+    for spec in specs or []:
+        if spec in seen:
+            raise UserError(f"--plugin {spec} is given twice; give each plug-in once")
+        seen.add(spec)
+        load_plugin(spec)
+
+
 def _check_workers(workers: int | None, flag: str = "--workers", memory_gb: float | None = None):
     """A whole number >= 1, and no more worker processes than the machine can hold (analysis/execution.py,
     max_workers: 4 x the cores, the memory limit, the process limit)."""
@@ -266,7 +283,7 @@ def cmd_claims(args) -> int:
     plans = load_claims(args.file, only=only, quick=args.quick, max_replications=args.max_replications)
     out = Path(args.out) if args.out else Path("results") / ("claims-quick" if args.quick else "claims")
     flags = (["--quick"] if args.quick else []) + ([f"--only {','.join(only)}"] if only else [])
-    flags += [f"--file {f}" for f in args.file or []] + [f"--out {out}"]
+    flags += [f"--file {f}" for f in args.file or []] + [f"--plugin {p}" for p in args.plugin or []] + [f"--out {out}"]
     if args.max_replications is not None:
         flags.append(f"--max-replications {args.max_replications}")
     command = " ".join(["python run.py claims", *flags])
@@ -468,6 +485,7 @@ def build_parser() -> Parser:
     r.add_argument("--set", action="append", metavar="dotted.key=VALUE", help="override a field, e.g. --set resources.pool=50 (repeatable)")
     r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     r.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
+    r.add_argument("--plugin", action="append", type=FILE, metavar="FILE.py|MODULE", help=PLUGIN_HELP)
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     r.set_defaults(func=cmd_run)
     sw = sub.add_parser("sweep", help="run a batch sweep (grid, paired, lhs, sobol, morris) here or on a Dask cluster")
@@ -483,6 +501,7 @@ def build_parser() -> Parser:
     sw.add_argument("--allow-code-change", action="store_true",
                     help="resume although the model's code changed since the sweep started (recorded in the manifest)")
     sw.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
+    sw.add_argument("--plugin", action="append", type=FILE, metavar="FILE.py|MODULE", help=PLUGIN_HELP)
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     sw.set_defaults(func=cmd_sweep)
     cl = sub.add_parser("claims", help="test the literature's claims C1-C8 from runs (docs/claims.md)")
@@ -507,6 +526,7 @@ def build_parser() -> Parser:
                     help="resume although a claim's promise (outcomes, thresholds, years, arms) changed since its runs "
                          "started: the change, the date and REASON are recorded and printed in the report")
     cl.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
+    cl.add_argument("--plugin", action="append", type=FILE, metavar="FILE.py|MODULE", help=PLUGIN_HELP)
     cl.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     cl.set_defaults(func=cmd_claims)
     cal = sub.add_parser("calibrate", help="run the historical scenario with N seeds and compare it with the calibration facts")
@@ -521,6 +541,7 @@ def build_parser() -> Parser:
     c.add_argument("file", type=FILE, help="scenario, sweep or claim YAML file")
     c.add_argument("--set", action="append", metavar="dotted.key=VALUE",
                    help="override a field of a scenario file before checking it (repeatable)")
+    c.add_argument("--plugin", action="append", type=FILE, metavar="FILE.py|MODULE", help=PLUGIN_HELP)
     c.add_argument("--memory-limit", type=float, metavar="GB", help=MEMORY_HELP)
     c.set_defaults(func=cmd_check)
     s = sub.add_parser("schema", help="print the JSON Schema of the file formats")
@@ -554,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "command", None):
             parser.print_help(sys.stderr)
             return EXIT_USER
+        _load_plugins(getattr(args, "plugin", None))
         return args.func(args)
     except (UserError, ScenarioError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -88,7 +88,7 @@ def model_time(sw) -> tuple[float, float]:
             t0, c0 = time.perf_counter(), time.process_time()
             data = json.loads(json.dumps(sw.base))
             apply_overrides(data, {**params, "seed": seed})
-            m = CityDiplomacyModel(validate_scenario(data))
+            m = CityDiplomacyModel.from_scenario(validate_scenario(data))
             m.run()
             m.timeseries()
             wall += time.perf_counter() - t0

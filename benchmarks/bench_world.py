@@ -134,7 +134,7 @@ def time_model(overrides: dict, scenario: Path = SCENARIO) -> dict:
     cfg = load_scenario(str(scenario), overrides=overrides)
     gc.collect()
     t = _clock()
-    m = CityDiplomacyModel(cfg)
+    m = CityDiplomacyModel.from_scenario(cfg)
     cw, cc = _since(t)
     t = _clock()
     m.run()

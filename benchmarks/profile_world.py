@@ -76,12 +76,12 @@ def main(argv=None) -> int:
         k, v = s.split("=", 1)
         ov[k.strip()] = parse_value(v)
     cfg = load_scenario(a.scenario, overrides=ov)
-    CityDiplomacyModel(load_scenario(a.scenario, overrides=ov | {"cities.n": 200, "steps": 2})).run()  # warm-up
+    CityDiplomacyModel.from_scenario(load_scenario(a.scenario, overrides=ov | {"cities.n": 200, "steps": 2})).run()  # warm-up
 
     prof = Profiler(interval=a.interval)
     t = time.perf_counter()
     prof.start()
-    m = CityDiplomacyModel(cfg)
+    m = CityDiplomacyModel.from_scenario(cfg)
     t_c = time.perf_counter() - t
     m.run()
     prof.stop()

@@ -64,7 +64,7 @@ def run_scenario(scenario: Scenario | str | Path | dict | None, *, overrides: di
     else:
         cfg = load_scenario(scenario, ov)
     t0 = time.perf_counter()
-    m = CityDiplomacyModel(cfg)
+    m = CityDiplomacyModel(cfg, rng=cfg.seed)
     m.run(progress=progress)
     runtime = time.perf_counter() - t0
     out = RunOutputs(scenario=cfg, timeseries=m.timeseries(), final=m.final_metrics(),

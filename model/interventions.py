@@ -14,20 +14,36 @@ docstring names both.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from model.config import InterventionConfig, ScenarioError
-from model.loading import translate
+from model.loading import did_you_mean, translate
 from model.resources import update_funder_budgets
 from model.state import COMPETITIVE, INVITATION, RULES, active_on
 
 REGISTRY: dict[str, type[Intervention]] = {}
 
 
+class KindClash(Exception):
+    """A class registered under a kind that another class has already (a built-in, or another plug-in)."""
+
+    def __init__(self, kind: str, other):
+        self.kind, self.other = kind, other
+        super().__init__(f"kind {kind!r} is registered already ({other.__module__}.{other.__qualname__})")
+
+
 def register(cls):
+    """Register an intervention class under its `kind` (a class decorator). A kind registered already by
+    another class is refused (KindClash): a plug-in cannot replace a built-in intervention."""
+    if not isinstance(cls, type) or not issubclass(cls, Intervention) or not cls.kind:
+        raise TypeError(f"@register needs a subclass of Intervention that sets `kind`; got {cls!r}")
+    prev = REGISTRY.get(cls.kind)
+    if prev is not None and prev is not cls and (prev.__module__, prev.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise KindClash(cls.kind, prev)
     REGISTRY[cls.kind] = cls
     return cls
 
@@ -138,7 +154,9 @@ def _issue_check(names: list[str] | None, scenario, path: str, source: str, fiel
 def validate_intervention(iv: InterventionConfig, scenario, path: str, source: str = "") -> Intervention:
     cls = REGISTRY.get(iv.kind)
     if cls is None:
-        raise ScenarioError(source, f"{path}.kind", f"unknown kind '{iv.kind}'; expected one of: {', '.join(sorted(REGISTRY))}")
+        raise ScenarioError(source, f"{path}.kind", f"unknown kind '{iv.kind}'; expected one of: "
+                                                    f"{', '.join(sorted(REGISTRY))}{did_you_mean(iv.kind, REGISTRY)} "
+                                                    "(a kind of your own: --plugin FILE, docs/plugins.md)")
     try:
         params = cls.Params.model_validate(iv.params)
     except ValidationError as e:
@@ -509,3 +527,113 @@ def country_index(model, key) -> int | None:
     if not len(hits) and co.code is not None:
         hits = np.flatnonzero(co.code == key)
     return int(hits[0]) if len(hits) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Plug-ins of your own: interventions loaded from a file or a module (docs/plugins.md)
+
+BUILTIN_KINDS = frozenset(REGISTRY)
+_PLUGINS: dict[tuple, tuple[str, ...]] = {}  # (what, label, text or module) -> the kinds it registered, in load order
+
+
+def load_plugin(spec: str) -> tuple[str, ...]:
+    """Load a plug-in: a Python file (`path/to/my_intervention.py`, relative to the working directory)
+    or an importable module (`mypackage.interventions`) whose classes subclass `Intervention` and are
+    decorated with `@register`. Returns the kinds it registered. Its source travels with every run to
+    worker processes and Dask workers (`loaded_plugins`, `ensure_plugins`), which load it before the
+    scenario is validated there. A missing file or module, a file that fails to import, defines no
+    intervention or a kind that exists already (a built-in) is a ScenarioError naming `--plugin SPEC`."""
+    spec = str(spec)
+    label = f"--plugin {spec}"
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        from model.loading import read_text_file
+
+        if not spec.endswith(".py"):
+            raise ScenarioError(label, "", "expected a Python file (ending in .py) or an importable module name "
+                                           "such as mypackage.interventions")
+
+        try:
+            text = read_text_file(spec, "Python", "a Python file that defines an intervention (docs/plugins.md)",
+                                  limit=1_000_000)
+        except ScenarioError as e:
+            raise ScenarioError(label, "", e.message) from None
+        return _load(("file", spec, text), label)
+    if not all(part.isidentifier() for part in spec.split(".")):
+        raise ScenarioError(label, "", "expected a Python file (ending in .py) or an importable module name such as "
+                                       "mypackage.interventions")
+    return _load(("module", spec, spec), label)
+
+
+def loaded_plugins() -> list[tuple]:
+    """The plug-ins loaded in this process, in order, as `ensure_plugins` takes them (picklable)."""
+    return list(_PLUGINS)
+
+
+def ensure_plugins(plugins) -> None:
+    """Load, once per process, the plug-ins of another process (`loaded_plugins`): what a worker does
+    before it validates a scenario."""
+    for key in plugins or ():
+        key = tuple(key)
+        if key not in _PLUGINS:
+            _load(key, f"--plugin {key[1]}")
+
+
+def _load(key: tuple, label: str) -> tuple[str, ...]:
+    import hashlib
+    import importlib
+    import sys
+    import types
+
+    if key in _PLUGINS:
+        return _PLUGINS[key]
+    what, name, payload = key
+    before = dict(REGISTRY)
+    try:
+        if what == "file":
+            digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
+            modname = f"citydip_plugin_{''.join(c if c.isalnum() else '_' for c in Path(name).stem)}_{digest}"
+            module = types.ModuleType(modname)
+            module.__file__ = str(Path(name).resolve())
+            sys.modules[modname] = module  # classes pickle by reference to it, dataclasses find it
+            try:
+                exec(compile(payload, str(name), "exec"), module.__dict__)  # noqa: S102 - the file named by --plugin
+            except BaseException:
+                sys.modules.pop(modname, None)
+                raise
+        else:
+            try:
+                importlib.import_module(payload)
+            except ModuleNotFoundError as e:
+                if e.name and payload.startswith(e.name):
+                    raise ScenarioError(label, "", f"no module named {e.name!r} (on this machine's Python path); "
+                                                   "expected a Python file (ending in .py) or an importable module")
+                raise
+    except ScenarioError:
+        _restore(before)
+        raise
+    except KindClash as e:
+        _restore(before)
+        what_is = "a built-in intervention" if e.kind in BUILTIN_KINDS else \
+            f"the kind of {e.other.__module__}.{e.other.__qualname__}"
+        raise ScenarioError(label, "", f"kind {e.kind!r} is {what_is}; expected a kind of its own (rename it)") from None
+    except Exception as e:  # noqa: BLE001 - the plug-in's own code failed: one line, exit 2
+        _restore(before)
+        where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+        raise ScenarioError(label, "", f"cannot be loaded{where}: {type(e).__name__}: {e}") from None
+    kinds = tuple(k for k in REGISTRY if k not in before)
+    if not kinds:
+        already = [k for k, c in REGISTRY.items() if k not in BUILTIN_KINDS and before.get(k) is c
+                   and c.__module__ == (payload if what == "module" else "")]
+        if what == "module" and already:  # imported before (e.g. by the worker's own import): its kinds
+            kinds = tuple(already)
+        else:
+            raise ScenarioError(label, "", "defines no intervention; expected a subclass of "
+                                           "model.interventions.Intervention with a `kind`, decorated with @register "
+                                           "(docs/plugins.md)")
+    _PLUGINS[key] = kinds
+    return kinds
+
+
+def _restore(before: dict) -> None:
+    REGISTRY.clear()
+    REGISTRY.update(before)

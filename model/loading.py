@@ -308,8 +308,12 @@ class OverrideError(ScenarioError):
 
     def __init__(self, label: str, path: str, message: str, key: str = ""):
         super().__init__(label, path, message)
+        self.key = key
         shown = "" if not path or path == ".".join(split_path(key)) else path
         self.args = (f"{label}: {shown + ': ' if shown else ''}{message}",)
+
+    def __reduce__(self):  # as written, also in another process
+        return (type(self), (self.source, self.path, self.message, self.key))
 
 
 class Overrides(dict):
@@ -564,7 +568,7 @@ def check_path(root, parts, source, key):
         prefix = ".".join(parts[:j]) or "top level"
         if e.kind == "unknown":
             raise ScenarioError(source, key, f"unknown field '{parts[j]}' in {prefix}; expected one of: "
-                                f"{', '.join(e.known)}") from None
+                                f"{', '.join(e.known)}{did_you_mean(parts[j], e.known)}") from None
         if e.kind == "index":
             raise ScenarioError(source, key, f"{prefix} is a list; expected an item number instead of "
                                 f"'{parts[j]}'") from None
@@ -626,22 +630,23 @@ _BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"), "les
            "less_than": ("<", "lt")}
 
 
-def translate(e: ValidationError, root, source: str, prefix: str = "") -> ScenarioError:
-    """The first problem of a pydantic ValidationError as one readable ScenarioError: the field path
-    (after `prefix`, e.g. "interventions.2.params") and what is expected. A value of the wrong type
-    says how it was read (`NO` was read as text; `true` was read as a boolean, expected a whole
-    number; a number for a text field: quote it), since strict fields never convert one type into another."""
-    errs = e.errors(include_url=False)
-    err = errs[0]
-    loc_t = _clean_loc(err["loc"])
-    loc = ".".join(str(p) for p in loc_t)
+def did_you_mean(word: str, known) -> str:
+    """`; did you mean pool?` for a misspelt key (difflib against the keys valid there), else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+def _problem(err: dict, same: list[dict], root) -> str:
+    """The readable message of one problem: `err`, and `same` the errors at its location (the members
+    of a union, all failed)."""
     msg = err["msg"].removeprefix("Value error, ")
     typ = err["type"]
     got = err.get("input")
-    same = [x for x in errs if _clean_loc(x["loc"]) == loc_t]  # the members of a union, all failed
-    others = len({_clean_loc(x["loc"]) for x in errs}) - 1
     if typ == "extra_forbidden":
-        msg = f"unknown field; expected one of: {', '.join(fields_at(root, err['loc'][:-1]))}"
+        known = fields_at(root, err["loc"][:-1])
+        msg = f"unknown field; expected one of: {', '.join(known)}{did_you_mean(err['loc'][-1], known)}"
     elif typ == "finite_number":
         msg = "expected a finite number (NaN and infinity are not allowed)"
     elif typ == "missing":
@@ -665,10 +670,55 @@ def translate(e: ValidationError, root, source: str, prefix: str = "") -> Scenar
         msg = f"must be {op} {bound:g} (got {got!r})" if isinstance(bound, (int, float)) else f"must be {op} {bound} (got {got!r})"
     elif typ != "value_error" and not isinstance(got, (dict, list)) and got is not None:
         msg = f"{msg} (got {got!r})"
-    if others > 0:
-        msg += f" [and {others} more problem{'s' if others > 1 else ''}]"
-    path = ".".join(p for p in (prefix, loc) if p)
-    return ScenarioError(source, path, msg)
+    return msg
+
+
+def translate_all(e: ValidationError, root, source: str, prefix: str = "") -> list[ScenarioError]:
+    """Every problem of a pydantic ValidationError, one readable ScenarioError per field path (after
+    `prefix`, e.g. "interventions.2.params"), in pydantic's order. A value of the wrong type says how
+    it was read (`NO` was read as text; `true` was read as a boolean, expected a whole number; a number
+    for a text field: quote it), since strict fields never convert one type into another; an unknown
+    key says which keys are valid there and, when one is close, `did you mean ...?`."""
+    errs = e.errors(include_url=False)
+    groups: dict[tuple, list[dict]] = {}
+    for x in errs:
+        groups.setdefault(_clean_loc(x["loc"]), []).append(x)
+    out = []
+    for loc_t, same in groups.items():
+        loc = ".".join(str(p) for p in loc_t)
+        out.append(ScenarioError(source, ".".join(p for p in (prefix, loc) if p), _problem(same[0], same, root)))
+    return out
+
+
+def translate(e: ValidationError, root, source: str, prefix: str = "") -> ScenarioError:
+    """The problems of a pydantic ValidationError as one ScenarioError (`translate_all`): the problem
+    itself when there is one, else a `ScenarioErrors` that lists them all."""
+    return combine(translate_all(e, root, source, prefix), source)
+
+
+class ScenarioErrors(ScenarioError):
+    """Several problems of one input, reported at once: a first line naming the file and the count,
+    then one line per problem (its field path and what is expected; a problem caused by a flag names
+    the flag). `problems` are the single ScenarioErrors. `path` and `message` are those of the first
+    problem with `[and N more problems]`, for code that re-words one problem (a sweep naming the
+    field of its own file)."""
+
+    def __init__(self, source: str, problems: list[ScenarioError]):
+        self.problems = list(problems)
+        first, n = self.problems[0], len(self.problems)
+        super().__init__(source, first.path, f"{first.message} [and {n - 1} more problem{'s' if n > 2 else ''}]")
+        lines = [f"{p.path}: {p.message}" if p.source == source and p.path else
+                 (p.message if p.source == source else str(p)) for p in self.problems]
+        self.args = ("\n".join([f"{source + ': ' if source else ''}{n} problems"] + [f"  {ln}" for ln in lines]),)
+
+    def __reduce__(self):
+        return (type(self), (self.source, self.problems))
+
+
+def combine(problems: list[ScenarioError], source: str) -> ScenarioError:
+    """One ScenarioError for a list of problems: the problem itself when there is one."""
+    flat = [q for p in problems for q in (p.problems if isinstance(p, ScenarioErrors) else [p])]
+    return flat[0] if len(flat) == 1 else ScenarioErrors(source, flat)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -706,24 +756,53 @@ def base_scenario(scenario, source: str, here: Path, what: str) -> tuple[dict, s
 
 
 def validate_as(cls, data, source: str = ""):
-    """`data` validated as the pydantic model `cls` (a scenario, a sweep or a claim file); the first
-    problem as a ScenarioError naming the file and field (`translate`)."""
+    """`data` validated as the pydantic model `cls` (a scenario, a sweep or a claim file); its problems,
+    all of them, as one ScenarioError naming the file and each field (`translate`)."""
     try:
         return cls.model_validate(data)
     except ValidationError as e:
         raise translate(e, cls, source) from None
 
 
+def _intervention_problems(data, source: str) -> list[ScenarioError]:
+    """The problems of the interventions' `params` that can be found without a valid scenario (their
+    schema), for a scenario that has other problems already: all are then reported at once."""
+    from model.interventions import REGISTRY
+
+    out = []
+    ivs = data.get("interventions") if isinstance(data, dict) else None
+    for i, iv in enumerate(ivs if isinstance(ivs, list) else []):
+        if not isinstance(iv, dict) or not isinstance(iv.get("params", {}), dict) or iv.get("kind") not in REGISTRY:
+            continue
+        try:
+            REGISTRY[iv["kind"]].Params.model_validate(iv.get("params", {}))
+        except ValidationError as e:
+            out += translate_all(e, REGISTRY[iv["kind"]].Params, source, prefix=f"interventions.{i}.params")
+    return out
+
+
 def validate_scenario(data: dict, source: str = "") -> Scenario:
     """A complete Scenario from a mapping of fields: the schema, each intervention's parameters, then
     the pre-flight checks of everything else that can be known before the first step (the catalogue
-    file, names of countries and networks, calibration facts: model/preflight.py)."""
+    file, names of countries and networks, calibration facts: model/preflight.py). The problems of
+    the schema and of the interventions are reported all at once (`ScenarioErrors`); the pre-flight
+    checks, which need a valid scenario, after them."""
     from model.interventions import validate_intervention
     from model.preflight import preflight
 
-    scenario = validate_as(Scenario, data, source)
-    plugins = [validate_intervention(iv, scenario, f"interventions.{i}", source)
-               for i, iv in enumerate(scenario.interventions)]
+    try:
+        scenario = validate_as(Scenario, data, source)
+    except ScenarioError as e:
+        seen = {p.path for p in (e.problems if isinstance(e, ScenarioErrors) else [e])}
+        raise combine([e] + [p for p in _intervention_problems(data, source) if p.path not in seen], source) from None
+    plugins, problems = [], []
+    for i, iv in enumerate(scenario.interventions):
+        try:
+            plugins.append(validate_intervention(iv, scenario, f"interventions.{i}", source))
+        except ScenarioError as e:
+            problems.append(e)
+    if problems:
+        raise combine(problems, source)
     cat = scenario.networks.catalogue
     if cat is not None and not resolve_data_path(cat).exists():
         raise ScenarioError(source, "networks.catalogue", f"file '{cat}' not found (relative paths are tried from "
@@ -764,7 +843,10 @@ def load_scenario(path: str | os.PathLike | dict | None = None, overrides: dict[
 
 
 def _blame_override(e: ScenarioError, overrides: dict, override_source: str, original: dict, src: str) -> ScenarioError:
-    """The validation error `e` (naming the file) turned into one naming the override that caused it."""
+    """The validation error `e` (naming the file) turned into one naming the override that caused it
+    (each problem of several on its own)."""
+    if isinstance(e, ScenarioErrors):
+        return combine([_blame_override(p, overrides, override_source, original, src) for p in e.problems], src)
     if e.source != src:
         return e
     labels = getattr(overrides, "labels", {})

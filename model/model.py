@@ -5,7 +5,10 @@ Mesa conventions: `model.datacollector` is a `mesa.DataCollector` with every met
 reporter, collected from step 0 (the initial state) after every step; agent reporters for cities
 and networks are there too but collected only when asked (`agent_reporters=True`: a Python loop
 over every agent each step). The model takes flat keyword parameters, as `mesa.batch_run` passes
-them: `CityDiplomacyModel(resources__pool=50, steps=30, rng=1)`. One clock: `model.steps` (=
+them: `CityDiplomacyModel(resources__pool=50, steps=30, rng=1)`, or a Mesa `Scenario` (Mesa 4). As in
+Mesa, `rng=None` draws a fresh seed (recorded as `model.seed`, the DataCollector's `seed` column and
+`model.cfg.seed`), so `mesa.batch_run` replications differ; the command line and
+`model.api.run_scenario` pass the scenario's own seed. One clock: `model.steps` (=
 `model.time`) counts steps, step t is calendar year `start_year + t - 1`, step 0 the initial state.
 """
 
@@ -17,6 +20,7 @@ import warnings
 import mesa
 import numpy as np
 import pandas as pd
+from mesa.experimental.scenarios import Scenario as MesaScenario
 
 from model import agenda, capacity, founding, knowledge, membership, metrics, resources, spillover
 from model.agents import CityAgent, NetworkAgent
@@ -32,15 +36,31 @@ class CityDiplomacyModel(mesa.Model):
     """Cities choose international networks, share practices through them, compete for resources.
 
     Args:
-        scenario: a validated `Scenario` (see `load_scenario`), a path to a YAML file, or None for defaults.
-        rng: seed or numpy Generator for the model's single random generator (default: scenario.seed).
+        scenario: a validated `Scenario` (see `load_scenario`), a path to a YAML file, None for defaults,
+            or a Mesa `Scenario` (mesa.experimental.scenarios; Mesa 4 passes one): its `rng` is the
+            run's rng, its other attributes flat fields as in `**params`, `scenario` a base file.
+        rng: the seed (a whole number from 0 to 2**63 - 1) or numpy Generator of the model's single
+            random generator. None (the default, as in Mesa) draws a fresh seed: each model is a new
+            replication, whatever `seed` the scenario names. The seed used is `model.seed` (also the
+            `seed` of `model.cfg` and a column of the DataCollector): pass it back as `rng` to repeat
+            the run exactly. To run a scenario's own seed: `CityDiplomacyModel(cfg, rng=cfg.seed)`
+            (the command line and `model.api.run_scenario` do that).
         agent_reporters: also collect the agent reporters (cities and networks) in `datacollector`
             every step (slow at world scale; off by default).
         **params: flat scenario fields applied on top of `scenario`, with `__` for nesting
-            (`resources__pool=50`, `steps=30`), as `mesa.batch_run` passes them.
+            (`resources__pool=50`, `steps=30`), as `mesa.batch_run` passes them; `seed=N` is the
+            same as `rng=N`.
     """
 
     def __init__(self, scenario: Scenario | str | None = None, rng=None, agent_reporters: bool = False, **params):
+        if isinstance(scenario, MesaScenario):  # Mesa 4 passes one
+            scenario, rng, params, mesa_scenario = _from_mesa_scenario(scenario, rng, params)
+        else:
+            mesa_scenario = None
+        if "seed" in params and params["seed"] is not None:  # a seed written as a keyword: the run's seed
+            if rng is not None and not _same_seed(rng, params["seed"]):
+                raise ValueError(f"seed={params['seed']!r} and rng={rng!r} differ; pass one of them")
+            rng = params["seed"]
         if params:
             base = scenario.model_dump(mode="json") if isinstance(scenario, Scenario) else scenario
             scenario = load_scenario(base, {k.replace("__", "."): v for k, v in params.items()},
@@ -48,9 +68,14 @@ class CityDiplomacyModel(mesa.Model):
         elif scenario is None or isinstance(scenario, (str,)) or hasattr(scenario, "__fspath__"):
             scenario = load_scenario(scenario)
         cfg = scenario
-        super().__init__(rng=cfg.seed if rng is None else rng)
+        rng, seed = _run_seed(rng)
+        super().__init__(rng=rng)
+        if mesa_scenario is not None:
+            self.scenario = mesa_scenario  # Mesa's own attribute: the Scenario as the caller passed it
+        if seed is not None and seed != cfg.seed:
+            cfg = cfg.model_copy(update={"seed": seed})  # the resolved scenario names the seed this run used
         self.cfg = cfg
-        self.seed = int(cfg.seed if rng is None or not isinstance(rng, (int, np.integer)) else rng)
+        self.seed = seed  # None only when rng was a Generator, BitGenerator or SeedSequence
         self.issue_names = cfg.issue_names
         self.issue_index = {nm: j for j, nm in enumerate(self.issue_names)}
         self.n_issues = len(self.issue_names)
@@ -108,10 +133,18 @@ class CityDiplomacyModel(mesa.Model):
         founding.initial_networks(self)
         self.records: list[dict] = [metrics.observe(self, None)]  # step 0: the initial state
         self.datacollector = mesa.DataCollector(
-            model_reporters={nm: functools.partial(_metric, nm) for nm in metrics.metric_names(self.issue_names)},
+            model_reporters={"seed": "seed"} | {nm: functools.partial(_metric, nm)
+                                                 for nm in metrics.metric_names(self.issue_names)},
             agenttype_reporters=AGENT_REPORTERS if agent_reporters else None)
         self.datacollector.collect(self)
         self.running = True
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario | str | dict | None = None, agent_reporters: bool = False):
+        """The model of a scenario as written, its `seed` included (a validated Scenario, a YAML path, a
+        mapping of fields or None for defaults): `CityDiplomacyModel(cfg, rng=cfg.seed)`."""
+        cfg = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        return cls(cfg, rng=cfg.seed, agent_reporters=agent_reporters)
 
     # ---------------------------------------------------------------- Mesa agents of networks
     def on_networks_founded(self, idx: np.ndarray):
@@ -212,6 +245,54 @@ class CityDiplomacyModel(mesa.Model):
         if not self.records:
             return {}
         return {k: float(v) for k, v in self.records[-1].items() if k not in ("step", "year")}
+
+
+SEED_MAX = 2**63 - 1  # the scenario's `seed` field: 0 to 2**63 - 1
+
+
+def fresh_seed() -> int:
+    """A seed drawn from the operating system's entropy, in the range of the scenario's `seed` field."""
+    return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _same_seed(a, b) -> bool:
+    return _is_int(a) and _is_int(b) and int(a) == int(b)
+
+
+def _run_seed(rng) -> tuple:
+    """(what Mesa's Model gets as `rng`, the run's seed as an int or None). `rng=None` draws a fresh
+    seed (as Mesa does), recorded so that the run can be repeated with `rng=seed`; a whole number is
+    the seed; a Generator, BitGenerator or SeedSequence is used as it is (its seed cannot be recorded)."""
+    if rng is None:
+        seed = fresh_seed()
+        return seed, seed
+    if _is_int(rng):
+        if not 0 <= int(rng) <= SEED_MAX:
+            raise ScenarioError("rng", "", f"{int(rng)} is not a seed; expected a whole number from 0 to 2**63 - 1")
+        return int(rng), int(rng)
+    if isinstance(rng, (bool, float, str)):
+        raise ScenarioError("rng", "", f"{rng!r} is not a seed; expected a whole number from 0 to 2**63 - 1, a "
+                                       "numpy Generator or None (a fresh seed)")
+    return rng, None
+
+
+def _from_mesa_scenario(sc, rng, params) -> tuple:
+    """A Mesa `Scenario` (mesa.experimental.scenarios; Mesa 4 passes one to the model) as (base scenario,
+    rng, flat parameters, the Scenario itself): its `rng` is the run's rng (it must equal `rng` when both
+    are given, as in Mesa), its other attributes are flat scenario fields (`resources__pool=50`), and a
+    `scenario` attribute names a base scenario file."""
+    fields = {k: v for k, v in dict(sc).items() if k not in ("rng", "model", "_scenario_id")}
+    if rng is not None and sc.rng is not None and not (sc.rng is rng or _same_seed(sc.rng, rng)):
+        raise ValueError("rng and scenario.rng must be the same")
+    base = fields.pop("scenario", None)
+    clash = sorted(set(fields) & set(params))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} given both in the Mesa Scenario and as keyword arguments; give each once")
+    return base, (sc.rng if rng is None else rng), {**fields, **params}, sc
 
 
 def _metric(name: str, model) -> float:

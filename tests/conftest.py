@@ -56,7 +56,7 @@ def small_cfg():
 
 @pytest.fixture
 def small_model(small_cfg):
-    return CityDiplomacyModel(small_cfg)
+    return CityDiplomacyModel.from_scenario(small_cfg)
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def make_model():
         if issues is not None:
             ov["issues"] = [dict(i) for i in issues]
         ov.update({k.replace("__", "."): v for k, v in overrides.items()})
-        return CityDiplomacyModel(load_scenario(None, overrides=ov))
+        return CityDiplomacyModel.from_scenario(load_scenario(None, overrides=ov))
 
     return _make
 

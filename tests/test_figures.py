@@ -250,7 +250,7 @@ def _pixels(png: bytes) -> np.ndarray:
 def test_live_figures_give_the_image_of_a_full_redraw():
     """The app draws its panels by blitting; after every step the image equals (but for a handful of
     pixels where a moving line crosses a spine) a full redraw of the same figure."""
-    m = CityDiplomacyModel(load_scenario(C.ROOT / "scenarios" / "remedies.yaml", overrides={"cities.n": 400}))
+    m = CityDiplomacyModel.from_scenario(load_scenario(C.ROOT / "scenarios" / "remedies.yaml", overrides={"cities.n": 400}))
     F.timeseries_png_live(m)
     for _ in range(8):
         m.step()

@@ -102,7 +102,7 @@ def expected_at_start(cat: pd.DataFrame, start: int) -> set[str]:
 @pytest.mark.parametrize("start", [1980, 2016])
 def test_initial_networks_are_the_catalogue_networks_of_the_start_year(catalogue, start):
     cfg = history(start_year=start, steps=2025 - start)
-    m = CityDiplomacyModel(cfg)
+    m = CityDiplomacyModel.from_scenario(cfg)
     want = expected_at_start(catalogue, start)
     if start == 1980:
         assert want == {"International Union of Local Authorities (IULA)",
@@ -134,7 +134,7 @@ def full_run():
     """1980-2024 year by year (without the events, which these tests do not need): the catalogue
     networks active after each step."""
     cfg = history(interventions=[])
-    m = CityDiplomacyModel(cfg)
+    m = CityDiplomacyModel.from_scenario(cfg)
     active = {}
     while m.running:
         m.step()
@@ -202,7 +202,7 @@ def test_end_years_without_the_dissolution_floors(catalogue):
     """With the member, income and empty floors off, only the catalogue ends networks: each catalogue
     network with an end year is dissolved exactly then (IULA and UTO in 2004, 100RC in 2019), the
     others never."""
-    m = CityDiplomacyModel(history(interventions=[], networks__min_members=0, networks__min_income=0.0,
+    m = CityDiplomacyModel.from_scenario(history(interventions=[], networks__min_members=0, networks__min_income=0.0,
                                    networks__empty_grace_years=100))
     m.run()
     rows = catalogue_rows(m).loc[catalogue["name"]]
@@ -297,7 +297,7 @@ def test_bad_catalogue_path_exits_2(tmp_path):
 def late_run():
     """2016-2024 year by year: the catalogue networks founded before 2016 (100RC among them) are
     entered at the start, and 100RC cannot reach the dissolution floor (5 years) before 2019."""
-    m = CityDiplomacyModel(history(start_year=2016, steps=9))
+    m = CityDiplomacyModel.from_scenario(history(start_year=2016, steps=9))
     us = country_index(m, "US")
     i = m.issue_index["climate"]
     k = m.catalogue_index["100 Resilient Cities"]
@@ -347,7 +347,7 @@ def test_100rc_loses_its_sponsor_in_2019(late_run):
 
 def test_funding_withdrawal_of_a_network_already_dissolved():
     """The floors may dissolve 100RC before its funder withdraws: the event then has nothing to do."""
-    m = CityDiplomacyModel(history(start_year=2016, steps=9))
+    m = CityDiplomacyModel.from_scenario(history(start_year=2016, steps=9))
     m.run(2)  # 2016, 2017
     dissolve(m, np.array([m.catalogue_index["100 Resilient Cities"]]), 2018)  # as the floors may do
     m.run()  # the withdrawal starts in 2019 and finds no network to act on
@@ -416,7 +416,7 @@ def test_calibrate_values_come_from_the_runs(calibrated):
     seeds = json.loads((out / "calibration.json").read_text())["seeds"]
     runs = []
     for s in seeds:
-        m = CityDiplomacyModel(load_scenario(scen, overrides={"seed": s}))
+        m = CityDiplomacyModel.from_scenario(load_scenario(scen, overrides={"seed": s}))
         m.run()
         runs.append(m)
     t = table.set_index("id")

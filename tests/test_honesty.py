@@ -149,8 +149,8 @@ def test_city_first_trades_drift_against_partners_resources():
 def test_opening_a_small_circle_costs_it_members_and_sponsors():
     """Finding 4: opening knowledge cost a network nothing. Now members and invitees value a closed
     network's exclusivity less and can learn some of it without joining, and sponsors give less."""
-    m0 = CityDiplomacyModel(load_scenario("scenarios/baseline.yaml", overrides=dict(SMALL, seed=SEEDS[1])))
-    m1 = CityDiplomacyModel(load_scenario("scenarios/baseline.yaml", overrides=dict(
+    m0 = CityDiplomacyModel.from_scenario(load_scenario("scenarios/baseline.yaml", overrides=dict(SMALL, seed=SEEDS[1])))
+    m1 = CityDiplomacyModel.from_scenario(load_scenario("scenarios/baseline.yaml", overrides=dict(
         SMALL, seed=SEEDS[1], interventions=[{"kind": "open_knowledge", "start": 1990, "params": {"openness": 0.9}}])))
     m0.run()
     m1.run()
@@ -186,7 +186,7 @@ def test_spillover_thresholds_fit_their_signals_and_high_politics_moves_slowly()
     priorities do not flatten toward uniform."""
     from model import spillover
 
-    m = CityDiplomacyModel(load_scenario("scenarios/baseline.yaml", overrides=dict(SMALL, seed=SEEDS[2])))
+    m = CityDiplomacyModel.from_scenario(load_scenario("scenarios/baseline.yaml", overrides=dict(SMALL, seed=SEEDS[2])))
     sig, _, has = spillover.signals(m, spillover.engagement(m))
     above = (sig > spillover.thresholds(m)[None, :])[has].mean(axis=0)
     assert above[m.high].max() < 0.15 and above[~m.high].max() < 0.15, above
@@ -235,7 +235,7 @@ def test_efficiency_counts_only_what_networks_caused():
 def test_small_circles_stay_small():
     """Finding 8: 35% of cities belonged to an invitation-only network. Now targets scale with the
     eligible cities, and memberships differ in engagement (a declaration is cheap)."""
-    m = CityDiplomacyModel(load_scenario("scenarios/baseline.yaml", overrides={"seed": SEEDS[3]}))  # 2,000 cities
+    m = CityDiplomacyModel.from_scenario(load_scenario("scenarios/baseline.yaml", overrides={"seed": SEEDS[3]}))  # 2,000 cities
     m.run()
     mem, nets = m.memberships, m.networks
     inv = nets.rule[mem.net] == INVITATION
@@ -254,7 +254,7 @@ def test_the_pandemic_recruits_no_one():
     assert d > -se - 1e-6, (d, se)
     d, se = paired({}, pan, "mean_memberships", years=(2000, 2002))
     assert d < 0
-    m = CityDiplomacyModel(load_scenario("scenarios/baseline.yaml", overrides=dict(SMALL, seed=SEEDS[0], **pan)))
+    m = CityDiplomacyModel.from_scenario(load_scenario("scenarios/baseline.yaml", overrides=dict(SMALL, seed=SEEDS[0], **pan)))
     one = m.cities.base_attention <= 1.2
     while m.year < 2000:
         m.step()

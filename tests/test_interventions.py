@@ -33,7 +33,7 @@ def run_model(interventions=(), steps=5, **overrides):
     """Small integration model (200 cities, 10 initial networks) from 2000, run `steps` years."""
     ov = {"start_year": Y, "steps": steps, "interventions": [dict(i) for i in interventions]}
     ov.update({k.replace("__", "."): v for k, v in overrides.items()})
-    m = CityDiplomacyModel(scenario(ov))
+    m = CityDiplomacyModel.from_scenario(scenario(ov))
     m.run()
     return m
 
@@ -89,7 +89,7 @@ def test_lifecycle_without_end_never_finishes():
 
 
 def test_lifecycle_in_model_phase_one(small_cfg):
-    m = CityDiplomacyModel(small_cfg)
+    m = CityDiplomacyModel.from_scenario(small_cfg)
     y0 = small_cfg.start_year
     spy = Spy(y0 + 1, y0 + 2)
     m.interventions.append(spy)
@@ -648,7 +648,7 @@ def test_funding_withdrawal_sponsor_of_named_network(make_model, add_networks):
 def test_funding_withdrawal_in_a_run():
     cfg_ov = {"resources__n_funders": 3, "resources__regional_funders": 0.0}
     iv = {"kind": "funding_withdrawal", "start": Y + 1, "end": Y + 2, "params": {"funder": 0}}
-    m = CityDiplomacyModel(scenario({"start_year": Y, "steps": 5, "interventions": [iv],
+    m = CityDiplomacyModel.from_scenario(scenario({"start_year": Y, "steps": 5, "interventions": [iv],
                                      **{k.replace("__", "."): v for k, v in cfg_ov.items()}}))
     seen = []
     for _ in range(5):
@@ -699,7 +699,7 @@ def test_national_withdrawal_locks_stance_and_cities_counter_commit(make_model):
 
 def test_national_withdrawal_largest_north_and_run():
     iv = {"kind": "national_withdrawal", "start": Y + 1, "end": Y + 2, "params": {"issue": "climate"}}
-    m = CityDiplomacyModel(scenario({"start_year": Y, "steps": 5, "interventions": [iv]}))
+    m = CityDiplomacyModel.from_scenario(scenario({"start_year": Y, "steps": 5, "interventions": [iv]}))
     s = country_index(m, "largest_north")
     assert s is not None and m.countries.north[s]
     i = m.issue_index["climate"]

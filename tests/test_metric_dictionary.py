@@ -56,7 +56,7 @@ def test_clip_keeps_values_in_range():
 
 def test_a_run_stays_inside_the_stated_ranges():
     cfg = load_scenario(None, overrides={"cities.n": 300, "steps": 12, "networks.initial": 15})
-    m = CityDiplomacyModel(cfg)
+    m = CityDiplomacyModel.from_scenario(cfg)
     m.run()
     ts = m.timeseries()
     for meta in D.for_issues(cfg.issue_names):

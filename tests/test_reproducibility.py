@@ -29,7 +29,8 @@ def run_model(seed=None, rng=None, **overrides) -> CityDiplomacyModel:
     ov.update({k.replace("__", "."): v for k, v in overrides.items()})
     if seed is not None:
         ov["seed"] = seed
-    return CityDiplomacyModel(load_scenario(BASELINE, overrides=ov), rng=rng).run()
+    cfg = load_scenario(BASELINE, overrides=ov)
+    return CityDiplomacyModel(cfg, rng=cfg.seed if rng is None else rng).run()
 
 
 def tables(m: CityDiplomacyModel) -> dict[str, pd.DataFrame]:
@@ -86,8 +87,8 @@ def test_rerun_in_one_process_does_not_leak_state():
 
 def test_step_by_step_equals_run():
     cfg = load_scenario(BASELINE, overrides={**SMALL, "seed": 5})
-    a = CityDiplomacyModel(cfg).run()
-    b = CityDiplomacyModel(cfg)
+    a = CityDiplomacyModel.from_scenario(cfg).run()
+    b = CityDiplomacyModel.from_scenario(cfg)
     while b.running:
         b.step()
     pd.testing.assert_frame_equal(a.timeseries(), b.timeseries(), check_exact=True)
@@ -155,7 +156,7 @@ def test_api_run_uses_baseline_and_flat_paths(api_out):
     from model.api import run
 
     cfg = load_scenario(BASELINE, overrides={"cities.n": 200, "steps": 3, "seed": 1})
-    m = CityDiplomacyModel(cfg).run()
+    m = CityDiplomacyModel.from_scenario(cfg).run()
     pd.testing.assert_frame_equal(m.timeseries(), api_out["timeseries"], check_exact=True)
     poorer = run(cities__n=200, steps=3, seed=1, resources__pool=1.0, resources__mobilisation=0.0)
     assert not poorer["timeseries"].equals(api_out["timeseries"])

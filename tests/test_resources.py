@@ -161,7 +161,7 @@ def test_nothing_allocated_beyond_budget(seed, gamma, sponsor, pooled, overhead,
                                          "resources.gamma": gamma, "resources.sponsor_share": sponsor,
                                          "resources.regional_funders": regional, "seed": seed,
                                          "governance.city_first": city_first})
-    m = CityDiplomacyModel(cfg)
+    m = CityDiplomacyModel.from_scenario(cfg)
     m.levers.io_pooled_share = pooled
     m.levers.io_overhead = overhead
     m.levers.io_affiliated = m.rng.random(m.networks.n) < 0.5
@@ -236,8 +236,8 @@ def _appeal_pair(seed: int):
     issues = [i.model_dump(mode="json") for i in default_issues()]
     flat = [dict(i, funder_appeal=1.0) if i["name"] == "climate" else i for i in issues]
     small = {"cities.n": 200, "steps": 5, "networks.initial": 10, "seed": seed}
-    a = CityDiplomacyModel(load_scenario(None, small))
-    b = CityDiplomacyModel(load_scenario(None, {**small, "issues": flat}))
+    a = CityDiplomacyModel.from_scenario(load_scenario(None, small))
+    b = CityDiplomacyModel.from_scenario(load_scenario(None, {**small, "issues": flat}))
     return a, b
 
 

@@ -41,8 +41,8 @@ def test_pool_growth(small_model):
 
 
 def test_same_seed_same_run(small_cfg):
-    a = CityDiplomacyModel(small_cfg).run().timeseries()
-    b = CityDiplomacyModel(small_cfg).run().timeseries()
+    a = CityDiplomacyModel.from_scenario(small_cfg).run().timeseries()
+    b = CityDiplomacyModel.from_scenario(small_cfg).run().timeseries()
     assert a.equals(b)
 
 

@@ -25,7 +25,7 @@ SMALL_FILE = str(C.ROOT / "tests" / "data" / "small.yaml")  # 300 cities, 20 ste
 
 @pytest.fixture
 def model():
-    m = CityDiplomacyModel(load_scenario(None, overrides=dict(SMALL)))
+    m = CityDiplomacyModel.from_scenario(load_scenario(None, overrides=dict(SMALL)))
     for _ in range(4):
         m.step()
     return m
@@ -111,7 +111,7 @@ def test_city_map_colours_by_practice_and_uses_coordinates_when_present(model):
     sc = fig.axes[0].collections[0]
     order = np.argsort(model.cities.population)
     assert np.allclose(np.asarray(sc.get_array()), model.cities.practice.mean(axis=1)[order])
-    m2 = CityDiplomacyModel(load_scenario(None, overrides=dict(SMALL)))
+    m2 = CityDiplomacyModel.from_scenario(load_scenario(None, overrides=dict(SMALL)))
     rng = np.random.default_rng(0)
     m2.cities.lat = rng.uniform(-50, 70, m2.cities.n)
     m2.cities.lon = rng.uniform(-170, 170, m2.cities.n)
@@ -160,7 +160,7 @@ def test_live_timeseries_moves_the_lines_of_one_figure(model):
 
 
 def test_timeseries_before_the_first_step_says_what_to_do():
-    m = CityDiplomacyModel(load_scenario(None, overrides=dict(SMALL)))
+    m = CityDiplomacyModel.from_scenario(load_scenario(None, overrides=dict(SMALL)))
     assert len(m.timeseries()) == 1  # the starting state only
     fig = F.fig_timeseries(m.timeseries())
     assert any("Step" in t.get_text() for t in fig.axes[0].texts)
@@ -284,7 +284,7 @@ def test_remedy_now_starts_next_year(model):
 def test_a_baseline_step_renders_in_under_a_second():
     """Step the baseline (2,000 cities) and draw every panel to PNG: under a second of CPU time
     (process time, so that other jobs on a loaded machine do not make the test flaky)."""
-    m = CityDiplomacyModel(load_scenario(BASELINE))
+    m = CityDiplomacyModel.from_scenario(load_scenario(BASELINE))
     for _ in range(15):
         m.step()
     F.figure_png(F.fig_timeseries(m.timeseries()))  # warm up fonts and caches

@@ -154,7 +154,7 @@ def test_run_one_is_the_model(tmp_path):
     sw = load_sweep(write_sweep(tmp_path / "o.yaml"))
     df = run_one(sw.base, {"resources.pool": 60}, 5, None, {"metrics": METRICS, "every_step": True})
     cfg = load_scenario(BASELINE, overrides={**TINY, "steps": 4, "resources.pool": 60, "seed": 5})
-    m = CityDiplomacyModel(cfg)
+    m = CityDiplomacyModel.from_scenario(cfg)
     m.run()
     pd.testing.assert_frame_equal(df, m.timeseries()[["step", "year", *METRICS]])
     last = run_one(str(BASELINE), {**TINY, "steps": 4, "resources.pool": 60}, 5, None,

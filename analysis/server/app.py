@@ -76,7 +76,7 @@ class AppModel(CityDiplomacyModel):
                  remedy_extend_services=False, remedy_start=None):
         controls = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         cfg, label, overrides, notes = scenario_from_controls(controls)
-        super().__init__(cfg)
+        super().__init__(cfg, rng=cfg.seed)  # the scenario's seed (shown in the app), not a fresh one
         self.scenario_file = label
         self.app_overrides = overrides
         self.app_notes = notes

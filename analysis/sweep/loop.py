@@ -38,6 +38,7 @@ from analysis.sweep.store import (
     verify_runs,
 )
 from model.api import run_scenario
+from model.interventions import loaded_plugins
 from model.loading import load_scenario
 from model.metrics import metric_names
 
@@ -69,9 +70,15 @@ def run_one(base: dict | str | os.PathLike | None, overrides: dict, seed: int, s
 def _task(run_id: str, base, overrides: dict, seed: int, steps, record: dict, meta: dict) -> dict:
     """What a worker executes for one run: the model (run_one), then the run's tidy table as Parquet
     bytes (so the parent only writes a file). Never raises for a failing run: returns the error.
-    `meta`: point, replication and the column type of each parameter ({path: arrow type name})."""
+    `meta`: point, replication, the column type of each parameter ({path: arrow type name}) and the
+    plug-ins loaded in the sweep's process (model.interventions.loaded_plugins: their source travels
+    with the run, so that local worker processes and Dask workers register them first)."""
     t0 = time.perf_counter()
     try:
+        if meta.get("plugins"):  # the caller's plug-ins, registered here before the scenario is validated
+            from model.interventions import ensure_plugins
+
+            ensure_plugins(meta["plugins"])
         df = run_one(base, overrides, seed, steps, record, memory_limit=meta.get("memory_limit"))
     except Exception as e:  # noqa: BLE001 - recorded in failed.jsonl; the sweep goes on
         return {"run_id": run_id, "ok": False, "error": f"{type(e).__name__}: {e}",
@@ -235,8 +242,11 @@ def _execute(sw: Sweep, out: Path, backend, resumed: bool, t_start: float, *, wo
         suspects: deque = deque()
         isolating = False
 
+        plugins = loaded_plugins()
+
         def submit(run):
-            meta = {"point": run[1], "replication": run[2], "ptypes": ptypes, "memory_limit": memory_limit}
+            meta = {"point": run[1], "replication": run[2], "ptypes": ptypes, "memory_limit": memory_limit,
+                    "plugins": plugins}
             f = backend.executor.submit(task, run[0], sw.base, run[3], run[4], steps, sw.record, meta)
             inflight[f] = run
             f.add_done_callback(ready.put)
