@@ -699,7 +699,7 @@ def test_about_page_says_what_to_try_and_opens_the_docs(app):
         rc.find(v.Btn, children=[f"Open {path}"]).widget.click()
         card = next(w for w in rc.find(v.Card).widgets if "citydip-doc" in (w.class_ or ""))
         assert card.children[0].children == [path]  # the document, in the page (the app works offline)
-        assert heading in str(card.children[1].children[0].template)
+        assert heading in str(card.children[1].children[0].unsafe_innerHTML)
     rc.find(v.Btn, children=["Hide docs/claims.md"]).widget.click()
     assert not [w for w in rc.find(v.Card).widgets if "citydip-doc" in (w.class_ or "")]
     rc.close()

@@ -366,7 +366,7 @@ def ThemePanel(model):
 def TopNetworksPanel(model):
     update_counter.get()
     tab = C.top_networks(model, 10)
-    title = f"Top networks by members, {model.year}"
+    title = f"Top networks by members, {F.when(model)}"
     html = tab.to_html(index=False, border=0, classes="citydip-table", float_format=lambda x: f"{x:,.2f}")
     solara.HTML(tag="div", unsafe_innerHTML=f"<h4 style='margin:4px 0'>{title}</h4>{TABLE_CSS}{html}"
                 "<div style='font-size:11px;color:#666'>funds: yearly income, million USD</div>")
@@ -419,7 +419,7 @@ def RunPanel(model):
                       disabled=model.steps >= cfg.steps)
     if message:
         solara.Text(message, style={"font-size": "12px"})
-    with solara.Row(classes=["citydip-downloads"]):
+    with solara.Row(classes=["citydip-downloads"], style={"flex-wrap": "wrap", "row-gap": "6px"}):
         solara.FileDownload(lambda: model.timeseries().to_csv(index=False),
                             filename=f"{cfg.name}-seed{cfg.seed}-step{model.steps}.csv",
                             label="Download the run's data (CSV)", mime_type="text/csv")
@@ -664,7 +664,7 @@ def CompareResults(model):
                                          range_label=f"mean; error bars: range of {len(seeds)} seeds",
                                          figsize=COMPARE_THEMES_SIZE),
               [id(result)], alt="compare-themes")
-    with solara.Row(classes=["citydip-downloads"]):
+    with solara.Row(classes=["citydip-downloads"], style={"flex-wrap": "wrap", "row-gap": "6px"}):
         solara.FileDownload(lambda: compare_csv(result), filename="compare-runs.csv",
                             label="Download the runs (CSV)", mime_type="text/csv")
         solara.FileDownload(lambda: F.figure_png(metrics_fig()), filename="compare-metrics.png",
@@ -719,6 +719,16 @@ the run's data as CSV (one row a year, for a spreadsheet) and the key-metrics fi
 </div>"""
 
 
+def doc_html(path: str) -> str:
+    """One of the project's documents as HTML, converted on the server (solara.Markdown would fetch its
+    maths renderer from the internet; the app works offline)."""
+    import markdown
+
+    text = (ROOT / path).read_text(encoding="utf-8")
+    return ("<div class='citydip-doc-text' style='font-size:14px;line-height:1.5'>"
+            + markdown.markdown(text, extensions=["tables", "fenced_code"]) + "</div>" + TABLE_CSS)
+
+
 @solara.component
 def AboutPage(model):
     shown, set_shown = solara.use_state("")
@@ -729,10 +739,10 @@ def AboutPage(model):
                 solara.Button(f"{'Hide' if shown == path else 'Open'} {path}", text=True, color="primary",
                               on_click=lambda p=path: set_shown("" if shown == p else p), classes=["citydip-doc-link"])
                 solara.Text(what, style={"font-size": "13px"})
-    text = solara.use_memo(lambda: (ROOT / shown).read_text(encoding="utf-8") if shown else "", [shown])
+    html = solara.use_memo(lambda: doc_html(shown) if shown else "", [shown])
     if shown:
         with solara.Card(shown, classes=["citydip-doc"], style={"max-height": "70vh", "overflow-y": "auto"}):
-            solara.Markdown(text)
+            solara.HTML(tag="div", unsafe_innerHTML=html)
     solara.HTML(tag="div", unsafe_innerHTML=FOOTER_ROOM)
 
 
