@@ -1023,7 +1023,7 @@ def theme_png_live(model, shares: dict[str, float], figsize=(6.4, 3.6)) -> bytes
     with _LIVE_LOCK:
         live = _LIVE.setdefault(model, {})
         st = live.get("themes")
-        title = f"Theme shares of operating networks, {when(model)}, vs Acuto & Rayner"
+        title = f"Theme shares, {when(model)}, vs Acuto & Rayner"
         if st is None or max(shares.values(), default=0.0) > st["top"] or st["size"] != figsize:
             fig = fig_theme_shares(shares, None, labels=("model",), title=title, figsize=figsize)
             ax = fig.axes[0]
@@ -1341,9 +1341,9 @@ def fig_claim_over_time(years: np.ndarray, arms: list[tuple[str, np.ndarray, np.
     for ax in (top, bot):
         ax.axvspan(window[0] - 0.5, window[1] + 0.5, color="#fee08b", alpha=0.35, lw=0)
         ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
     top.set_ylabel(MD.get(metric).unit if MD.get(metric) else metric, fontsize=8)
-    top.legend(fontsize=7, frameon=False, loc="best")
+    top.legend(fontsize=8, frameon=False, loc="best")
     m, lo, hi = diff
     bot.axhspan(-threshold, threshold, color="#d9d9d9", alpha=0.6, lw=0, label=f"|effect| < {threshold:g}")
     bot.axhline(0, color="black", lw=0.8)
@@ -1353,7 +1353,7 @@ def fig_claim_over_time(years: np.ndarray, arms: list[tuple[str, np.ndarray, np.
     bot.set_xlabel("year", fontsize=8)
     h, _ = bot.get_legend_handles_labels()
     bot.legend(handles=h + [Patch(color="#fee08b", alpha=0.5, lw=0, label=f"years averaged ({window[0]}-{window[1]})")],
-               fontsize=7, frameon=False, loc="best")
+               fontsize=8, frameon=False, loc="best")
     bot.xaxis.set_major_locator(MaxNLocator(8, integer=True))
     text = metric_label(title) if title else (f"{metric_label(metric)}: both arms over time ({direction} predicted; "
                      f"years {window[0]}-{window[1]} averaged)")
