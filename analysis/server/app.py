@@ -296,8 +296,8 @@ def PngFigure(build, dependencies: list, alt: str = ""):
                     _dom_classes=["citydip-figure", f"citydip-{alt}"] if alt else ["citydip-figure"])
 
 
-def _deps(model) -> list:
-    return [id(model), model.steps, update_counter.value]
+def _deps(model, tick: int) -> list:
+    return [id(model), model.steps, tick]
 
 
 def metric_caption(names: list[str]) -> str:
@@ -316,10 +316,9 @@ def _caption(text: str) -> str:
 
 
 @solara.component
-def NetworkPanel(model):
-    update_counter.get()
+def NetworkPanel(model, tick: int = 0):
     with solara.Column(gap="0px"):
-        PngFigure(lambda: F.network_png_live(model, figsize=PANEL_SIZE["network"]), _deps(model), alt="network")
+        PngFigure(lambda: F.network_png_live(model, figsize=PANEL_SIZE["network"]), _deps(model, tick), alt="network")
         solara.HTML(tag="div", unsafe_innerHTML=_caption(
             "Each node is an operating network (active, with members; the 60 largest when there are more): colour its theme, marker its "
             "membership rule, size its members; lines join networks that share members (each network's four "
@@ -328,13 +327,12 @@ def NetworkPanel(model):
 
 
 @solara.component
-def CityPanel(model):
-    update_counter.get()
+def CityPanel(model, tick: int = 0):
     colour_by, set_colour_by = solara.use_state("memberships")
     with solara.Column(gap="0px"):
         solara.ToggleButtonsSingle(value=colour_by, values=["memberships", "practice"], on_value=set_colour_by,
                                    dense=True)
-        PngFigure(lambda: F.city_png_live(model, colour_by, figsize=PANEL_SIZE["cities"]), _deps(model) + [colour_by],
+        PngFigure(lambda: F.city_png_live(model, colour_by, figsize=PANEL_SIZE["cities"]), _deps(model, tick) + [colour_by],
                   alt="cities")
         solara.HTML(tag="div", unsafe_innerHTML=_caption(
             "Every city (a sample at world scale): real cities at their coordinates, synthetic ones laid out by "
@@ -343,19 +341,17 @@ def CityPanel(model):
 
 
 @solara.component
-def MetricsPanel(model):
-    update_counter.get()
+def MetricsPanel(model, tick: int = 0):
     with solara.Column(gap="0px"):
-        PngFigure(lambda: F.timeseries_png_live(model, **EXPLORE_METRICS_KW), _deps(model), alt="metrics")
+        PngFigure(lambda: F.timeseries_png_live(model, **EXPLORE_METRICS_KW), _deps(model, tick), alt="metrics")
         solara.HTML(tag="div", unsafe_innerHTML=metric_caption(F.HEADLINE))
 
 
 @solara.component
-def ThemePanel(model):
-    update_counter.get()
+def ThemePanel(model, tick: int = 0):
     with solara.Column(gap="0px"):
         PngFigure(lambda: F.theme_png_live(model, C.current_theme_shares(model), figsize=PANEL_SIZE["themes"]),
-                  _deps(model), alt="themes")
+                  _deps(model, tick), alt="themes")
         meta = MD.describe(f"theme_share_{model.issue_names[0]}")
         solara.HTML(tag="div", unsafe_innerHTML=_caption(
             f"<b>Theme shares</b> [{escape(meta.unit)}]: share of operating networks whose primary theme is each issue, "
@@ -363,8 +359,7 @@ def ThemePanel(model):
 
 
 @solara.component
-def TopNetworksPanel(model):
-    update_counter.get()
+def TopNetworksPanel(model, tick: int = 0):
     tab = C.top_networks(model, 10)
     title = f"Top networks by members, {F.when(model)}"
     html = tab.to_html(index=False, border=0, classes="citydip-table", float_format=lambda x: f"{x:,.2f}")
@@ -380,9 +375,8 @@ TABLE_CSS = """<style>
 
 
 @solara.component
-def RunPanel(model):
+def RunPanel(model, tick: int = 0):
     """What the current model runs: file, year, levers, interventions; start a remedy now."""
-    update_counter.get()
     cfg = model.cfg
     chosen, set_chosen = solara.use_state(next(iter(C.REMEDIES)))
     message, set_message = solara.use_state("")
@@ -419,14 +413,23 @@ def RunPanel(model):
                       disabled=model.steps >= cfg.steps)
     if message:
         solara.Text(message, style={"font-size": "12px"})
+    RunDownloads(model)
+
+
+@solara.component
+def RunDownloads(model):
+    """The run's data so far (CSV) and its key-metrics figure (PNG), made when clicked. A component of its
+    own that does not follow the steps, so that a Step does not draw the buttons again."""
+    cfg = model.cfg
+
+    def figure():
+        return F.figure_png(F.fig_timeseries(model.timeseries(), years=(cfg.start_year, cfg.end_year),
+                                             periods=F.intervention_periods(model.interventions), **EXPLORE_METRICS_KW))
+
     with solara.Row(classes=["citydip-downloads"], style={"flex-wrap": "wrap", "row-gap": "6px"}):
-        solara.FileDownload(lambda: model.timeseries().to_csv(index=False),
-                            filename=f"{cfg.name}-seed{cfg.seed}-step{model.steps}.csv",
+        solara.FileDownload(lambda: model.timeseries().to_csv(index=False), filename=f"{cfg.name}-seed{cfg.seed}.csv",
                             label="Download the run's data (CSV)", mime_type="text/csv")
-        solara.FileDownload(lambda: F.figure_png(F.fig_timeseries(model.timeseries(), years=(cfg.start_year, cfg.end_year),
-                                                                  periods=F.intervention_periods(model.interventions),
-                                                                  **EXPLORE_METRICS_KW)),
-                            filename=f"{cfg.name}-key-metrics-step{model.steps}.png",
+        solara.FileDownload(figure, filename=f"{cfg.name}-seed{cfg.seed}-key-metrics.png",
                             label="Download the figure (PNG)", mime_type="image/png")
 
 
@@ -450,15 +453,19 @@ PAGE_CSS = """
 
 @solara.component
 def ExplorePage(model):
+    """The Explore tab. It alone follows Mesa's update counter and hands it to its panels as `tick`: each
+    reactive listener is a render pass of its own, so six panels listening made six passes over the
+    whole page per Step; one listener makes one."""
+    tick = update_counter.get()
     with solara.Columns([1, 1], gutters_dense=True):
         with solara.Column(gap="8px"):
-            MetricsPanel(model)
-            ThemePanel(model)
-            TopNetworksPanel(model)
+            MetricsPanel(model, tick)
+            ThemePanel(model, tick)
+            TopNetworksPanel(model, tick)
         with solara.Column(gap="8px"):
-            NetworkPanel(model)
-            CityPanel(model)
-            RunPanel(model)
+            NetworkPanel(model, tick)
+            CityPanel(model, tick)
+            RunPanel(model, tick)
     solara.HTML(tag="div", unsafe_innerHTML=FOOTER_ROOM)
 
 
