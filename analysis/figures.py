@@ -901,6 +901,23 @@ _LIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {figu
 _LIVE_LOCK = threading.RLock()
 
 
+# PNGs of step 0 (the starting state, the same for every session of a scenario): a new browser session
+# gets them at once, and its live figures are built at its first Step (which draws them in full anyway).
+_STEP0: dict = {}
+
+
+def _step0_png(model, name: str, make, *key) -> bytes | None:
+    """The cached PNG of a model at step 0 without live state yet (None otherwise); `make()` draws it."""
+    if model.steps or name in _LIVE.get(model, {}):
+        return None
+    k = (name, model.cfg.model_dump_json(), repr(intervention_periods(model.interventions)), repr(key))
+    if k not in _STEP0:
+        if len(_STEP0) > 64:
+            _STEP0.clear()
+        _STEP0[k] = make()
+    return _STEP0[k]
+
+
 def _live_state(model, name: str) -> dict | None:
     return _LIVE.setdefault(model, {}).get(name)
 
@@ -978,7 +995,10 @@ def timeseries_png_live(model, **kw) -> bytes:
     """PNG of `fig_timeseries_live` (`kw`: fig_timeseries' layout: ncols, figsize, font), blitted: only the
     lines are drawn again after a step."""
     with _LIVE_LOCK:
-        return _timeseries_state(model, **kw)["blit"].png()
+        first = _step0_png(model, "timeseries", lambda: figure_png(fig_timeseries(
+            years_run(model.timeseries()), years=(model.cfg.start_year, model.cfg.end_year),
+            periods=intervention_periods(model.interventions), **kw)), kw)
+        return first if first is not None else _timeseries_state(model, **kw)["blit"].png()
 
 
 def network_png_live(model, max_nodes: int = 60, figsize=(6.4, 4.6), dpi: int = 90, labels: int = 12) -> bytes:
@@ -1005,6 +1025,9 @@ def city_png_live(model, colour_by: str = "memberships", **kw) -> bytes:
         live = _LIVE.setdefault(model, {})
         val, top, _, label = city_values(model, colour_by)
         key = f"cities-{colour_by}"
+        first = _step0_png(model, key, lambda: figure_png(fig_city_map(model, colour_by, top=top, **kw)), kw)
+        if first is not None:
+            return first
         st = live.get(key)
         if st is None or st["top"] != top:
             fig = fig_city_map(model, colour_by, top=top, **kw)
@@ -1022,6 +1045,11 @@ def theme_png_live(model, shares: dict[str, float], figsize=(6.4, 3.6)) -> bytes
     when a share passes the top of the axis), the model's bars and the title drawn over them."""
     with _LIVE_LOCK:
         live = _LIVE.setdefault(model, {})
+        first = _step0_png(model, "themes", lambda: figure_png(fig_theme_shares(
+            shares, None, labels=("model",), title=f"Theme shares, {when(model)}, vs Acuto & Rayner", figsize=figsize)),
+            figsize, tuple(shares.values()))
+        if first is not None:
+            return first
         st = live.get("themes")
         title = f"Theme shares, {when(model)}, vs Acuto & Rayner"
         if st is None or max(shares.values(), default=0.0) > st["top"] or st["size"] != figsize:

@@ -371,3 +371,22 @@ def test_sweep_grid_x_label_clears_the_band_note():
                            ["n_networks", "fragmentation_index"])
     assert any(leg.get_title().get_text().startswith("bands: 95%") for leg in fig.legends)
     assert overlapping_texts(fig) == []
+
+
+def test_step_0_pngs_are_shared_between_sessions_and_the_live_figures_start_at_the_first_step():
+    """Every new session of a scenario starts from the same state: its step-0 images are drawn once and
+    reused (the page appears sooner); the live figures are built at the first Step, as a full redraw
+    gives them."""
+    cfg = load_scenario(None, overrides={**SMALL, "cities.n": 200})
+    a, b = CityDiplomacyModel(cfg), CityDiplomacyModel(cfg)
+    kw = {"ncols": 2, "figsize": (5.1, 6.6), "font": 9.0}
+    first = F.timeseries_png_live(a, **kw)
+    assert F.timeseries_png_live(b, **kw) is first  # the same bytes object: not drawn again
+    assert F.city_png_live(b, "memberships") is F.city_png_live(a, "memberships")
+    assert "timeseries" not in F._LIVE.get(b, {})
+    b.step()
+    png = F.timeseries_png_live(b, **kw)
+    fig = F._LIVE[b]["timeseries"]["fig"]
+    assert png != first and (np.abs(_pixels(png) - _pixels(F.figure_png(fig))).max(axis=2) > 40).mean() < 0.002
+    other = CityDiplomacyModel(load_scenario(None, overrides={**SMALL, "cities.n": 200, "seed": 99}))
+    assert F.city_png_live(other, "memberships") is not F.city_png_live(a, "memberships")  # another world
