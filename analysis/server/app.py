@@ -584,8 +584,10 @@ def CompareControls(model):
         return ""
 
     task = solara.lab.use_task(run_both, dependencies=None, raise_error=False)
-    errors = [e for e in (side_error(model, cmp_a_src.value, cmp_a_over.value, "A"),
-                          side_error(model, cmp_b_src.value, cmp_b_over.value, "B")) if e]
+    sides = (cmp_a_src.value, cmp_a_over.value, cmp_b_src.value, cmp_b_over.value)
+    errors = solara.use_memo(lambda: [e for e in (side_error(model, sides[0], sides[1], "A"),
+                                                  side_error(model, sides[2], sides[3], "B")) if e],
+                             [*sides, id(model)])  # not again at each progress tick
     solara.HTML(tag="div", unsafe_innerHTML=(
         "<h3>Compare two runs</h3><p style='font-size:13px'>Each side: a scenario file or the current run's "
         "settings (the sidebar's, as of the last Reset), optional overrides such as <code>resources.pool=60</code> "
