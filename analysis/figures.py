@@ -1339,7 +1339,11 @@ def metric_axis_label(name: str) -> str:
 def metric_label(name: str) -> str:
     """`name` with each word that is a metric's name replaced by its title from the metric dictionary
     ('C3 size_gap (mechanism off)' -> 'C3 Capability gap large - small (mechanism off)')."""
-    return " ".join(MD.get(w).title if MD.get(w) is not None else w for w in name.split(" "))
+    def one(word: str) -> str:
+        core = word.rstrip(":,;.")
+        return MD.get(core).title + word[len(core):] if core and MD.get(core) is not None else word
+
+    return " ".join(one(w) for w in name.split(" "))
 
 
 def _positions(values: list) -> tuple[np.ndarray, list[str] | None]:

@@ -390,3 +390,10 @@ def test_step_0_pngs_are_shared_between_sessions_and_the_live_figures_start_at_t
     assert png != first and (np.abs(_pixels(png) - _pixels(F.figure_png(fig))).max(axis=2) > 40).mean() < 0.002
     other = CityDiplomacyModel(load_scenario(None, overrides={**SMALL, "cities.n": 200, "seed": 99}))
     assert F.city_png_live(other, "memberships") is not F.city_png_live(a, "memberships")  # another world
+
+
+def test_metric_names_in_claim_titles_become_their_titles():
+    title = MD.describe("size_gap").title
+    assert F.metric_label("C6 size_gap: arms over time") == f"C6 {title}: arms over time"
+    assert F.metric_label("size_gap (mechanism off)") == f"{title} (mechanism off)"
+    assert F.metric_label("not_a_metric") == "not_a_metric"
