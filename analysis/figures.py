@@ -961,7 +961,9 @@ def _timeseries_state(model, **kw) -> dict:
         lines = [(ax, col, ax.lines[0], ax.lines[1]) for ax, col in zip(fig.axes, HEADLINE)]
         st = live["timeseries"] = {"fig": fig, "periods": periods, "kw": kw, "lines": lines, "fitted": len(ts) >= 1,
                                    "blit": Blitter(fig, [a for _, _, ln, dot in lines for a in (ln, dot)])}
-        for ax, _, _, _ in lines:
+        for ax, col, _, _ in lines:
+            if len(ts):  # built after the first step (the step-0 image is shared): limits around the data
+                _fit_ylim(ax, ts[col].to_numpy(dtype=float), tight=True, bounds=MD.describe(col))
             ax.set_autoscaley_on(False)
         return st
     x = ts["year"].to_numpy()

@@ -397,3 +397,16 @@ def test_metric_names_in_claim_titles_become_their_titles():
     assert F.metric_label("C6 size_gap: arms over time") == f"C6 {title}: arms over time"
     assert F.metric_label("size_gap (mechanism off)") == f"{title} (mechanism off)"
     assert F.metric_label("not_a_metric") == "not_a_metric"
+
+
+def test_live_metrics_built_at_the_first_step_fit_their_data():
+    m = CityDiplomacyModel(load_scenario(None, overrides={**SMALL, "cities.n": 200}))
+    F.timeseries_png_live(m)  # step 0: the shared image, no live figure yet
+    m.step()
+    F.timeseries_png_live(m)
+    ts = F.years_run(m.timeseries())
+    for ax, name in zip(F._LIVE[m]["timeseries"]["fig"].axes, F.HEADLINE):
+        y = float(ts[name].iloc[0])
+        if np.isfinite(y):
+            lo, hi = ax.get_ylim()
+            assert lo < y < hi and hi - lo < max(0.5 * abs(y), 1e-3) + 1e-9, (name, lo, hi, y)  # not 0-1
