@@ -1477,7 +1477,6 @@ def fig_claim_gradient(parameter: str, values: list, panels: list[dict], figsize
     """A gradient claim: per outcome (`panels`: metric, effect, low, high per level, threshold, direction),
     the paired effect of each level against the first with its 95% interval, and the threshold band."""
     fig, x, labels, rows = _effect_panels(values, panels, figsize, dpi, 3.3)
-    axes = fig.axes
     for ax, p, (e, lo, hi) in rows:
         ax.fill_between(x, lo, hi, color="#4575b4", alpha=0.25, lw=0)
         ax.plot(x, e, "o-", color="#4575b4", lw=1.5, ms=4)
@@ -1518,7 +1517,6 @@ def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsi
     (effects smaller than the smallest effect that matters) and the interpolated values where the
     verdict changes (dotted lines)."""
     fig, x, labels, rows = _effect_panels(values, panels, figsize, dpi, 3.7)
-    axes = fig.axes
     for ax, p, (e, lo, hi) in rows:
         ax.plot(x, e, color="#4d4d4d", lw=1, alpha=0.7)
         for xi, ei, l, h, v in zip(x, e, lo, hi, p["verdict"]):
