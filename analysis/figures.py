@@ -183,7 +183,7 @@ def _margins(fig: Figure, top_in: float, bottom_in: float, left_in: float = 0.55
 
 def _legend_columns(texts: list[str], width_in: float, font: float = 6.5, most: int = 3) -> int:
     """How many legend columns fit the figure's width (labels' widths estimated from the font size)."""
-    longest = max((len(t) for t in texts), default=0) * font * 0.56 / 72 + 0.45
+    longest = max((len(t) for t in texts), default=0) * font * 0.56 / 72 + 0.45 * font / 6.5
     return max(1, min(most, int((width_in - 0.1) // max(longest, 0.1))))
 
 
@@ -199,9 +199,14 @@ _NET_POS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CITY_XY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def when(model) -> str:
+    """The year a running model has reached, or 'before 1980' at step 0 (the state before the first year)."""
+    return str(model.year) if model.steps else f"before {model.cfg.start_year}"
+
+
 def active_networks(model) -> np.ndarray:
-    n = model.networks.n
-    return np.flatnonzero(model.networks.active[:n])
+    """The operating networks (active and with members): the ones the metrics count (n_networks)."""
+    return np.flatnonzero(model.networks.operating())
 
 
 def network_graph(model, max_nodes: int = 60):
@@ -227,8 +232,7 @@ def network_graph(model, max_nodes: int = 60):
         shared = (S.T @ S).toarray()
         np.fill_diagonal(shared, 0)
         a, b = np.nonzero(np.triu(shared))
-        for i, j in zip(a, b):
-            g.add_edge(int(ids[i]), int(ids[j]), weight=float(shared[i, j]))
+        g.add_weighted_edges_from(zip(ids[a].tolist(), ids[b].tolist(), shared[a, b].astype(float).tolist()))
     return g, n_active
 
 
@@ -253,7 +257,9 @@ def network_layout(model, g: nx.Graph) -> dict:
     pos: dict = {}
     if linked:
         prev = _NET_POS.get(model, {})
-        H = g.subgraph(linked).copy()
+        for _, _, d in g.edges(data=True):
+            d["w"] = math.log1p(d["weight"])
+        H = g.subgraph(linked) if isolates else g  # a view, not a copy (a copy took a tenth of the panel's time)
         init = {n: prev[n] for n in H.nodes if n in prev}
         rng = np.random.default_rng(len(H))
         for n in H.nodes:
@@ -266,8 +272,6 @@ def network_layout(model, g: nx.Graph) -> dict:
                     init[n] = centre + rng.normal(0.0, 0.05, size=2)
                 else:
                     init[n] = rng.uniform(-1, 1, size=2)
-        for _, _, d in H.edges(data=True):
-            d["w"] = math.log1p(d["weight"])
         k = 1.6 / math.sqrt(max(H.number_of_nodes(), 1))
         raw = nx.spring_layout(H, pos=init, k=k, weight="w", iterations=12 if prev else 60, seed=1)
         raw = {n: np.asarray(p) for n, p in raw.items()}
@@ -358,11 +362,14 @@ def _network_frame(model, figsize, dpi, scale: int):
     handles = ([Line2D([], [], **header, marker="", label="theme")]
                + [Patch(color=colours[i], label=i) for i in model.issue_names]
                + [Line2D([], [], **header, marker="", label="rule")]
-               + [Line2D([], [], marker=m, label=r, **white) for r, m in RULE_MARKERS.items()])
+               + [Line2D([], [], marker=m, label=r, **white) for r, m in RULE_MARKERS.items()]
+               + [Line2D([], [], **header, marker="", label="shared members")]
+               + [Line2D([], [], color=(0.3, 0.3, 0.3, 0.3), lw=0.6, label="a few"),
+                  Line2D([], [], color=(0.3, 0.3, 0.3, 0.5), lw=2.5, label="the most")])
     leg = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1 - legend_w / w, 0.92), fontsize=7,
                      frameon=False, handlelength=1.2, labelspacing=0.3)
     for t in leg.get_texts():
-        if t.get_text() in ("theme", "rule"):
+        if t.get_text() in ("theme", "rule", "shared members"):
             t.set_fontweight("bold")
     vals = _size_values(scale)
     sax = fig.add_axes([1 - legend_w / w, 0.02, legend_w / w - 0.01, 0.16])
@@ -383,10 +390,10 @@ def _network_artists(model, fig, ax, max_nodes: int, scale: int, labels: int) ->
     g, n_active = network_graph(model, max_nodes)
     colours = issue_colours(model.issue_names)
     shown = g.number_of_nodes()
-    sample = f"largest {shown} of {n_active} active networks" if shown < n_active else f"{n_active} active networks"
-    out = [fig.text(0.02, 0.98, f"Network ecosystem, {model.year}: {sample}", fontsize=10, ha="left", va="top")]
+    sample = f"largest {shown} of {n_active} operating networks" if shown < n_active else f"{n_active} operating networks"
+    out = [fig.text(0.02, 0.98, f"Network ecosystem, {when(model)}: {sample}", fontsize=10, ha="left", va="top")]
     if not shown:
-        out.append(ax.text(0.5, 0.5, "no active networks", ha="center", va="center", transform=ax.transAxes))
+        out.append(ax.text(0.5, 0.5, "no operating networks", ha="center", va="center", transform=ax.transAxes))
         return out
     pos = network_layout(model, g)
     edges = strongest_edges(g, EDGES_PER_NODE)
@@ -532,13 +539,15 @@ def city_positions(model) -> tuple[np.ndarray, bool]:
 
 def city_values(model, colour_by: str = "memberships") -> tuple[np.ndarray, float, str, str]:
     """(value per city, top of the colour scale, colour map, label): memberships (top: the most
-    memberships of a city) or mean practice over all issues (top: the highest, rounded up to 0.1)."""
+    memberships of a city, rounded up to a multiple of 5, so that the scale, and with it the app's
+    still part of the map, changes rarely) or mean practice over all issues (top: the highest,
+    rounded up to 0.1)."""
     c = model.cities
     if colour_by == "practice":
         val = c.practice.mean(axis=1)
         return val, max(math.ceil(float(val.max()) * 10 - 1e-9) / 10, 0.1), "viridis", "mean practice"
     val = np.bincount(model.memberships.city, minlength=c.n).astype(float)
-    return val, max(float(val.max()), 1.0), "plasma", "memberships"
+    return val, max(5.0 * math.ceil(float(val.max()) / 5.0), 5.0), "plasma", "memberships"
 
 
 def _city_sample(model, max_points: int) -> np.ndarray:
@@ -557,7 +566,46 @@ def _city_sample(model, max_points: int) -> np.ndarray:
 def _city_title(model, real: bool, label: str, shown: int) -> str:
     where = "map" if real else "layout by region"
     sample = f" ({shown} of {model.cities.n} shown)" if shown < model.cities.n else ""
-    return f"Cities, {model.year}: {where}, colour: {label}{sample}\n(size: population; dark outline: Global North)"
+    return f"Cities, {when(model)}: {where}, colour: {label}{sample}\n(dark outline: Global North)"
+
+
+def country_hulls(model) -> list[np.ndarray]:
+    """For real cities: each country's outline drawn as the convex hull of its cities' coordinates (lon,
+    lat; countries with at least three cities). No coastline data ships with the installed packages, so
+    the land is shown by where the cities are: a hull is not a border."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    c = model.cities
+    xy = np.column_stack([c.lon, c.lat]).astype(float)
+    out = []
+    for k in np.unique(c.country):
+        pts = xy[c.country == k]
+        if len(pts) < 3:
+            continue
+        try:
+            hull = ConvexHull(pts)
+        except (QhullError, ValueError):
+            continue  # all on a line
+        out.append(pts[hull.vertices])
+    return out
+
+
+def _population_sizes(model, pop: np.ndarray) -> np.ndarray:
+    cfg = model.cfg.cities
+    return 2 + 40 * (np.log(pop) - math.log(cfg.pop_min)) / max(math.log(cfg.pop_max / cfg.pop_min), 1e-9)
+
+
+def _population_legend(model, ii: np.ndarray) -> list:
+    """Legend handles for marker sizes: three round populations within those shown."""
+    pop = model.cities.population[ii]
+    out = []
+    for target in (float(np.quantile(pop, 0.5)), float(np.quantile(pop, 0.99)), float(pop.max())):
+        e = 10 ** math.floor(math.log10(max(target, 1)))
+        v = max(m * e for m in (1, 2, 5) if m * e <= target)
+        if v not in [h[0] for h in out]:
+            out.append((v, float(_population_sizes(model, np.array([v]))[0])))
+    return [Line2D([], [], ls="", marker="o", markersize=math.sqrt(s), markerfacecolor="0.6", markeredgecolor="0.3",
+                   markeredgewidth=0.4, label=f"{v / 1e6:g} M" if v >= 1e6 else f"{v / 1e3:g} k") for v, s in out]
 
 
 def fig_city_map(model, colour_by: str = "memberships", figsize=(6.4, 3.9), dpi: int = 90, max_points: int = 8000,
@@ -568,15 +616,22 @@ def fig_city_map(model, colour_by: str = "memberships", figsize=(6.4, 3.9), dpi:
     c = model.cities
     xy, real = city_positions(model)
     fig = Figure(figsize=figsize, dpi=dpi)
-    ax = fig.add_axes([0.01, 0.02, 0.84, 0.86])
-    cax = fig.add_axes([0.87, 0.12, 0.025, 0.66])
+    h = figsize[1]
+    ax = fig.add_axes([0.01, 0.42 / h, 0.84, 1 - 0.9 / h])  # room for the size legend below, the title above
+    cax = fig.add_axes([0.87, 0.5 / h, 0.025, 1 - 1.1 / h])
     val, auto_top, cmap, label = city_values(model, colour_by)
     norm = Normalize(0, auto_top if top is None else top)
     ii = _city_sample(model, max_points)
-    size = 2 + 40 * (np.log(c.population[ii]) - math.log(model.cfg.cities.pop_min)) / max(
-        math.log(model.cfg.cities.pop_max / model.cfg.cities.pop_min), 1e-9)
-    ax.scatter(xy[ii, 0], xy[ii, 1], c=val[ii], s=size, cmap=cmap, norm=norm, linewidths=0.2,
-               edgecolors=np.where(c.north[ii, None], np.array([[0, 0, 0, 0.55]]), np.array([[1, 1, 1, 0.0]])))
+    size = _population_sizes(model, c.population[ii])
+    north = c.north[ii].astype(bool)
+    # an outline only for the North (no stroke at all for the others: a third faster to draw)
+    ax.scatter(xy[ii, 0], xy[ii, 1], c=val[ii], s=size, cmap=cmap, norm=norm, linewidths=np.where(north, 0.2, 0.0),
+               edgecolors=np.where(north[:, None], np.array([[0, 0, 0, 0.55]]), np.array([[1, 1, 1, 0.0]])))
+    if real:  # the land, as far as the cities show it: each country's convex hull (not a border), under them
+        from matplotlib.collections import PolyCollection
+
+        ax.add_collection(PolyCollection(country_hulls(model), facecolors="0.92", edgecolors="0.7", linewidths=0.4,
+                                         zorder=0))
     if real:
         ax.set_xlim(-180, 180)
         ax.set_ylim(-60, 80)
@@ -592,6 +647,14 @@ def fig_city_map(model, colour_by: str = "memberships", figsize=(6.4, 3.9), dpi:
     ax.set_aspect("equal", adjustable="box")
     ax.set_axis_off()
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label=label)
+    handles = _population_legend(model, ii)
+    if real:
+        from matplotlib.patches import Polygon
+
+        handles.append(Polygon([[0, 0]], facecolor="0.92", edgecolor="0.7", label="country: hull of its cities"))
+    fig.legend(handles=handles, title="size: population", fontsize=7, title_fontsize=7, loc="lower left",
+               bbox_to_anchor=(0.01, 0.02 / h), frameon=False, ncol=len(handles), handletextpad=0.3, columnspacing=0.9,
+               borderaxespad=0, alignment="left")
     fig.suptitle(_city_title(model, real, label, len(ii)), fontsize=9, x=0.02, ha="left")
     return fig
 
@@ -601,6 +664,14 @@ def fig_city_map(model, colour_by: str = "memberships", figsize=(6.4, 3.9), dpi:
 
 SIDE_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
 SIDE_STYLES = ["-", "--", "-.", ":"]
+
+
+def years_run(ts: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows of the simulated years: step 0 (the state before the first year, whose flow metrics
+    are empty) is left out of time axes, so that a scenario "from 1980" starts at 1980."""
+    if ts is None or "step" not in ts or not len(ts):
+        return ts
+    return ts[ts["step"] >= 1]
 
 
 def _names(metrics) -> list[str]:
@@ -626,9 +697,14 @@ def _metric_axes(metrics: list[str], ncols: int, figsize, dpi: int, meanings: bo
     fig = Figure(figsize=figsize, dpi=dpi)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False)).ravel()
     meaning_h = lines * font * 1.25 / 72
+    # titles wrapped to the panel's width (narrow panels: two lines rather than cut at the figure's edge)
+    title_chars = max(12, int((figsize[0] / ncols - 0.7 * font / 7) * 72 / ((font + 1) * 0.6)))
+    titles = {col: "\n".join(textwrap.wrap(MD.get(col).title if MD.get(col) else col, title_chars)) for col in metrics}
+    title_lines = max((t.count("\n") + 1 for t in titles.values()), default=1)
     for ax, col in zip(axes, metrics):
         meta = MD.get(col)
-        ax.set_title(meta.title if meta else col, fontsize=font + 1, pad=5 + (meaning_h * 72 + 2 if meanings else 0))
+        ax.set_title(titles[col], fontsize=font + 1, linespacing=1.1,
+                     pad=5 + (meaning_h * 72 + 2 if meanings else 0))
         if meanings and meta is not None:
             ax.annotate("\n".join(textwrap.wrap(meta.meaning, wrap, break_on_hyphens=False)), xy=(0.5, 1),
                         xycoords="axes fraction",
@@ -643,10 +719,11 @@ def _metric_axes(metrics: list[str], ncols: int, figsize, dpi: int, meanings: bo
             ax.set_xlim(years[0] - 0.5, years[1] + 0.5)
     for ax in axes[len(metrics):]:
         ax.axis("off")
-    panel_title_h = (font + 1) * 1.3 / 72 + meaning_h + 0.09  # the title clears a tick label at the top edge
-    _margins(fig, top_in=0.32 + panel_title_h, bottom_in=0.28 + 0.17 * legend_rows, left_in=0.5,
+    panel_title_h = (font + 1) * (1.3 + 1.15 * (title_lines - 1)) / 72 + meaning_h + 0.09  # clears a top tick label
+    _margins(fig, top_in=0.32 + panel_title_h, bottom_in=0.28 * font / 7 + 0.17 * font / 7 * legend_rows,
+             left_in=0.5 * font / 7,
              wspace=0.55 if figsize[0] / ncols < 3 else 0.4, hspace_in=0.3 + panel_title_h, nrows=nrows)
-    fig.suptitle(title, fontsize=10, x=0.01, ha="left", y=1 - 0.06 / figsize[1])
+    fig.suptitle(title, fontsize=max(10, font + 2), x=0.01, ha="left", y=1 - 0.06 / figsize[1])
     return fig, axes
 
 
@@ -659,18 +736,21 @@ def _bottom_legend(fig: Figure, handles: list, ncol: int, font: float = 7.0):
 def fig_timeseries(ts: pd.DataFrame, other: pd.DataFrame | None = None, labels=("run", "B"),
                    years: tuple[int, int] | None = None, metrics: list | None = None, ncols: int = 3,
                    figsize=None, dpi: int = 90, title: str = "Key metrics over time", periods: list[Period] = (),
-                   meanings: bool = False) -> Figure:
+                   meanings: bool = False, font: float = 7.0) -> Figure:
     """Metrics over time (default: the six headline metrics, 2 x 3); with `other`, both runs on the
     same axes. `years` (first, last) fixes the x axis to the whole run, so that the lines grow step by
     step; `periods` (intervention_periods) are shaded and listed in the legend below; `meanings`
-    writes each metric's one-line meaning under its title."""
+    writes each metric's one-line meaning under its title; `font`: the panels' text size (points).
+    Step 0 (the state before the first year) is not drawn (`years_run`)."""
     names = _names(HEADLINE if metrics is None else metrics)
     periods = list(periods or [])
+    ts, other = years_run(ts), years_run(other)
     last = years[1] if years is not None else (int(ts["year"].iloc[-1]) if ts is not None and len(ts) else None)
     first = years[0] if years is not None else (int(ts["year"].iloc[0]) if ts is not None and len(ts) else None)
     texts = [p.text() for p in periods if last is None or p.start <= last] + (list(labels[:2]) if other is not None else [])
-    ncol_leg = _legend_columns(texts, (figsize or (6.4,))[0])
-    fig, axes = _metric_axes(names, ncols, figsize, dpi, meanings, _legend_rows(len(texts), ncol_leg), title, years)
+    ncol_leg = _legend_columns(texts, (figsize or (6.4,))[0], font)
+    fig, axes = _metric_axes(names, ncols, figsize, dpi, meanings, _legend_rows(len(texts), ncol_leg), title, years,
+                             font)
     run_handles = []
     for ax, col in zip(axes, names):
         for j, (df, lab) in enumerate(((ts, labels[0]), (other, labels[1]))):
@@ -681,27 +761,28 @@ def fig_timeseries(ts: pd.DataFrame, other: pd.DataFrame | None = None, labels=(
             if ax is axes[0] and other is not None:
                 run_handles.append(line)
     handles = mark_periods(axes[:len(names)], periods, last, first) if periods else []
-    if ts is None or len(ts) < 2:  # nothing yet, or only the starting state (step 0)
+    if ts is None or len(ts) < 1:  # nothing yet, or only the starting state (step 0)
         axes[0].text(0.5, 0.5, "press Step or Play", ha="center", va="center", transform=axes[0].transAxes,
-                     fontsize=8, gid="hint")
-    _bottom_legend(fig, run_handles + handles, ncol_leg)
+                     fontsize=font + 1, gid="hint")
+    _bottom_legend(fig, run_handles + handles, ncol_leg, font)
     return fig
 
 
 def fig_compare(sides: list[tuple[str, list[pd.DataFrame]]], metrics: list | None = None, ncols: int = 3,
                 figsize=None, dpi: int = 90, periods: list[Period] = (),
-                title: str = "Key metrics over time: mean and range over seeds") -> Figure:
+                title: str = "Key metrics over time: mean and range over seeds", font: float = 7.0) -> Figure:
     """Several runs per side (one per seed): each side's mean over its runs as a line and the range
     of its runs (lowest to highest value each year) as a band, so that a difference between sides
     can be judged against the noise between seeds."""
     names = _names(HEADLINE if metrics is None else metrics)
     periods = list(periods or [])
+    sides = [(label, [years_run(r) for r in runs]) for label, runs in sides]
     frames = [f for _, runs in sides for f in runs if len(f)]
     years = (int(min(f["year"].iloc[0] for f in frames)), int(max(f["year"].iloc[-1] for f in frames))) if frames else None
     texts = [f"{label}: mean (range of {len(runs)} seeds)" for label, runs in sides] + [
         p.text() for p in periods if years is None or p.start <= years[1]]
-    ncol_leg = _legend_columns(texts, (figsize or (6.4,))[0])
-    fig, axes = _metric_axes(names, ncols, figsize, dpi, False, _legend_rows(len(texts), ncol_leg), title, years)
+    ncol_leg = _legend_columns(texts, (figsize or (6.4,))[0], font)
+    fig, axes = _metric_axes(names, ncols, figsize, dpi, False, _legend_rows(len(texts), ncol_leg), title, years, font)
     handles = []
     for j, (label, runs) in enumerate(sides):
         runs = [r for r in runs if len(r)]
@@ -717,7 +798,7 @@ def fig_compare(sides: list[tuple[str, list[pd.DataFrame]]], metrics: list | Non
         band = f"range of {len(runs)} seeds" if len(runs) > 1 else "1 seed: no band"
         handles.append(Line2D([], [], color=colour, ls=ls, lw=1.5, label=f"{label}: mean ({band})"))
     handles += mark_periods(axes[:len(names)], periods, years[1] if years else None) if periods else []
-    _bottom_legend(fig, handles, ncol_leg)
+    _bottom_legend(fig, handles, ncol_leg, font)
     return fig
 
 
@@ -820,6 +901,23 @@ _LIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {figu
 _LIVE_LOCK = threading.RLock()
 
 
+# PNGs of step 0 (the starting state, the same for every session of a scenario): a new browser session
+# gets them at once, and its live figures are built at its first Step (which draws them in full anyway).
+_STEP0: dict = {}
+
+
+def _step0_png(model, name: str, make, *key) -> bytes | None:
+    """The cached PNG of a model at step 0 without live state yet (None otherwise); `make()` draws it."""
+    if model.steps or name in _LIVE.get(model, {}):
+        return None
+    k = (name, model.cfg.model_dump_json(), repr(intervention_periods(model.interventions)), repr(key))
+    if k not in _STEP0:
+        if len(_STEP0) > 64:
+            _STEP0.clear()
+        _STEP0[k] = make()
+    return _STEP0[k]
+
+
 def _live_state(model, name: str) -> dict | None:
     return _LIVE.setdefault(model, {}).get(name)
 
@@ -853,22 +951,24 @@ def _fit_ylim(ax, y: np.ndarray, tight: bool = False, bounds=None) -> bool:
 
 
 def _timeseries_state(model, **kw) -> dict:
-    ts = model.timeseries()
+    ts = years_run(model.timeseries())
     years = (model.cfg.start_year, model.cfg.end_year)
     periods = intervention_periods(model.interventions)
     live = _LIVE.setdefault(model, {})
     st = live.get("timeseries")
-    if st is None or st["periods"] != periods:
+    if st is None or st["periods"] != periods or st.get("kw") != kw:
         fig = fig_timeseries(ts, years=years, periods=periods, **kw)
         lines = [(ax, col, ax.lines[0], ax.lines[1]) for ax, col in zip(fig.axes, HEADLINE)]
-        st = live["timeseries"] = {"fig": fig, "periods": periods, "lines": lines, "fitted": len(ts) >= 2,
+        st = live["timeseries"] = {"fig": fig, "periods": periods, "kw": kw, "lines": lines, "fitted": len(ts) >= 1,
                                    "blit": Blitter(fig, [a for _, _, ln, dot in lines for a in (ln, dot)])}
-        for ax, _, _, _ in lines:
+        for ax, col, _, _ in lines:
+            if len(ts):  # built after the first step (the step-0 image is shared): limits around the data
+                _fit_ylim(ax, ts[col].to_numpy(dtype=float), tight=True, bounds=MD.describe(col))
             ax.set_autoscaley_on(False)
         return st
     x = ts["year"].to_numpy()
     changed = False
-    if len(ts) >= 2 and not st["fitted"]:  # the first step: drop the hint, fit every axis to the data
+    if len(ts) >= 1 and not st["fitted"]:  # the first step: drop the hint, fit every axis to the data
         for t in [t for ax in st["fig"].axes for t in ax.texts if t.get_gid() == "hint"]:
             t.remove()
         st["fitted"] = changed = first = True
@@ -893,10 +993,14 @@ def fig_timeseries_live(model, **kw) -> Figure:
         return _timeseries_state(model, **kw)["fig"]
 
 
-def timeseries_png_live(model) -> bytes:
-    """PNG of `fig_timeseries_live`, blitted: only the lines are drawn again after a step."""
+def timeseries_png_live(model, **kw) -> bytes:
+    """PNG of `fig_timeseries_live` (`kw`: fig_timeseries' layout: ncols, figsize, font), blitted: only the
+    lines are drawn again after a step."""
     with _LIVE_LOCK:
-        return _timeseries_state(model)["blit"].png()
+        first = _step0_png(model, "timeseries", lambda: figure_png(fig_timeseries(
+            years_run(model.timeseries()), years=(model.cfg.start_year, model.cfg.end_year),
+            periods=intervention_periods(model.interventions), **kw)), kw)
+        return first if first is not None else _timeseries_state(model, **kw)["blit"].png()
 
 
 def network_png_live(model, max_nodes: int = 60, figsize=(6.4, 4.6), dpi: int = 90, labels: int = 12) -> bytes:
@@ -923,6 +1027,9 @@ def city_png_live(model, colour_by: str = "memberships", **kw) -> bytes:
         live = _LIVE.setdefault(model, {})
         val, top, _, label = city_values(model, colour_by)
         key = f"cities-{colour_by}"
+        first = _step0_png(model, key, lambda: figure_png(fig_city_map(model, colour_by, top=top, **kw)), kw)
+        if first is not None:
+            return first
         st = live.get(key)
         if st is None or st["top"] != top:
             fig = fig_city_map(model, colour_by, top=top, **kw)
@@ -935,18 +1042,23 @@ def city_png_live(model, colour_by: str = "memberships", **kw) -> bytes:
         return st["blit"].png()
 
 
-def theme_png_live(model, shares: dict[str, float]) -> bytes:
+def theme_png_live(model, shares: dict[str, float], figsize=(6.4, 3.6)) -> bytes:
     """PNG of `fig_theme_shares` for a running model: axes, reference bars and legend drawn once (again
     when a share passes the top of the axis), the model's bars and the title drawn over them."""
     with _LIVE_LOCK:
         live = _LIVE.setdefault(model, {})
+        first = _step0_png(model, "themes", lambda: figure_png(fig_theme_shares(
+            shares, None, labels=("model",), title=f"Theme shares, {when(model)}, vs Acuto & Rayner", figsize=figsize)),
+            figsize, tuple(shares.values()))
+        if first is not None:
+            return first
         st = live.get("themes")
-        title = f"Theme shares of active networks, {model.year}, vs Acuto & Rayner"
-        if st is None or max(shares.values(), default=0.0) > st["top"]:
-            fig = fig_theme_shares(shares, None, labels=("model",), title=title)
+        title = f"Theme shares, {when(model)}, vs Acuto & Rayner"
+        if st is None or max(shares.values(), default=0.0) > st["top"] or st["size"] != figsize:
+            fig = fig_theme_shares(shares, None, labels=("model",), title=title, figsize=figsize)
             ax = fig.axes[0]
             bars = next(c for c in ax.containers if c.get_label() == "model")
-            st = live["themes"] = {"fig": fig, "bars": bars, "top": ax.get_ylim()[1],
+            st = live["themes"] = {"fig": fig, "bars": bars, "top": ax.get_ylim()[1], "size": figsize,
                                    "blit": Blitter(fig, list(bars.patches) + [fig._suptitle])}
         else:
             for b, i in zip(st["bars"].patches, shares):
@@ -998,7 +1110,7 @@ def fig_theme_shares(shares: dict[str, float], year=None, other: dict[str, float
     if missing:
         fig.text(0.55 / w, 0.06 / h, f"{ACUTO_RAYNER_LABEL} report no share for: {', '.join(missing)}.",
                  fontsize=6.5, color="0.3", ha="left", va="bottom")
-    fig.suptitle(title or "Theme shares of active networks vs Acuto & Rayner", fontsize=10, x=0.01, ha="left",
+    fig.suptitle(title or "Theme shares of operating networks vs Acuto & Rayner", fontsize=10, x=0.01, ha="left",
                  y=1 - 0.06 / h)
     return fig
 
@@ -1010,10 +1122,12 @@ def fig_shares_over_time(ts: pd.DataFrame, prefix: str, issues: list[str], title
     colours = issue_colours(issues)
     fig = Figure(figsize=figsize, dpi=dpi)
     w, h = figsize
+    ts = years_run(ts)
     last = int(ts["year"].iloc[-1]) if len(ts) else None
     shown = [p for p in periods if last is None or p.start <= last]
     rows = _legend_rows(len(shown), 2)
-    ax = fig.add_axes([0.7 / w, (0.5 + 0.17 * rows) / h, 1 - 2.1 / w, 1 - (0.5 + 0.17 * rows + 0.45) / h])
+    legend_h = 0.2 * rows + (0.12 if rows else 0.0)  # the periods' legend sits under the x label
+    ax = fig.add_axes([0.7 / w, (0.5 + legend_h) / h, 1 - 2.1 / w, 1 - (0.5 + legend_h + 0.45) / h])
     ys = [ts[f"{prefix}{i}"].to_numpy() for i in issues]
     ax.stackplot(ts["year"], ys, labels=issues, colors=[colours[i] for i in issues], alpha=0.85)
     ax.set_ylim(0, 1.0)
@@ -1031,8 +1145,8 @@ def fig_shares_over_time(ts: pd.DataFrame, prefix: str, issues: list[str], title
             end = min(p.end if p.end is not None else last, last)
             ax.axvspan(p.start - 0.5, end + 0.5, facecolor="none", edgecolor=colour, hatch="///", lw=1.2, zorder=3)
             handles.append(Patch(facecolor="none", edgecolor=colour, hatch="///", label=p.text()))
-        fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.6 / w, 0.02), ncol=2, fontsize=7,
-                   frameon=False)
+        fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.6 / w, 0.03 / h), ncol=2, fontsize=7,
+                   frameon=False, borderaxespad=0.1)
     return fig
 
 
@@ -1149,7 +1263,10 @@ def fig_sweep_grid(summary: pd.DataFrame, params: list[str], metrics: list[str],
                 ax.set_xlabel(p, fontsize=8)
     h = fig.get_size_inches()[1]
     rows_leg = max((len(v) for v in legend.values()), default=0)
-    _margins(fig, top_in=0.55, bottom_in=0.5 + 0.16 * rows_leg, left_in=0.6, wspace=0.35, hspace_in=0.5, nrows=nrows)
+    titled = len(params) > 1 and any(len(v) > 1 for v in legend.values())
+    # x label (about 0.35 in under the axes), then the legend: its rows, its title (the band note), padding
+    _margins(fig, top_in=0.55, bottom_in=0.45 + 0.17 * (rows_leg + titled) + 0.12, left_in=0.6, wspace=0.35,
+             hspace_in=0.5, nrows=nrows)
     for c, handles in legend.items():
         left = axes[-1, c].get_position().x0
         banded = len(params) > 1 and len(handles) > 1
@@ -1176,7 +1293,8 @@ def run_figures(res) -> list[tuple[str, object]]:
     network graph and the world map need its model)."""
     model, ts, cfg = res.model, res.timeseries, res.scenario
     issues = list(cfg.issue_names)
-    years = (int(ts["year"].iloc[0]), int(ts["year"].iloc[-1])) if len(ts) else None
+    run = years_run(ts)
+    years = (int(run["year"].iloc[0]), int(run["year"].iloc[-1])) if len(run) else None
     periods = intervention_periods(cfg.interventions)
     final = {i: float(ts[f"theme_share_{i}"].iloc[-1]) if len(ts) else 0.0 for i in issues}
     out = [
@@ -1213,6 +1331,23 @@ VERDICT_COLOURS = {"supported": "#1a9850", "contradicted": "#d73027", "negligibl
                    "undetermined": "#666666"}
 
 
+def metric_axis_label(name: str) -> str:
+    """A metric's title and unit from the metric dictionary ('Size gap [capability difference (-1 to 1)]');
+    a name the dictionary does not know stays as it is."""
+    meta = MD.get(name)
+    return f"{meta.title} [{meta.unit}]" if meta is not None else name
+
+
+def metric_label(name: str) -> str:
+    """`name` with each word that is a metric's name replaced by its title from the metric dictionary
+    ('C3 size_gap (mechanism off)' -> 'C3 Capability gap large - small (mechanism off)')."""
+    def one(word: str) -> str:
+        core = word.rstrip(":,;.")
+        return MD.get(core).title + word[len(core):] if core and MD.get(core) is not None else word
+
+    return " ".join(one(w) for w in name.split(" "))
+
+
 def _positions(values: list) -> tuple[np.ndarray, list[str] | None]:
     """x positions of moderator values: the numbers themselves, or 0..k-1 with labels for text and booleans."""
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
@@ -1240,9 +1375,9 @@ def fig_claim_over_time(years: np.ndarray, arms: list[tuple[str, np.ndarray, np.
     for ax in (top, bot):
         ax.axvspan(window[0] - 0.5, window[1] + 0.5, color="#fee08b", alpha=0.35, lw=0)
         ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=7)
-    top.set_ylabel(metric, fontsize=8)
-    top.legend(fontsize=7, frameon=False, loc="best")
+        ax.tick_params(labelsize=8)
+    top.set_ylabel(MD.get(metric).unit if MD.get(metric) else metric, fontsize=8)
+    top.legend(fontsize=8, frameon=False, loc="best")
     m, lo, hi = diff
     bot.axhspan(-threshold, threshold, color="#d9d9d9", alpha=0.6, lw=0, label=f"|effect| < {threshold:g}")
     bot.axhline(0, color="black", lw=0.8)
@@ -1250,25 +1385,41 @@ def fig_claim_over_time(years: np.ndarray, arms: list[tuple[str, np.ndarray, np.
     bot.fill_between(years, lo, hi, color="black", alpha=0.15, lw=0)
     bot.set_ylabel("difference", fontsize=8)
     bot.set_xlabel("year", fontsize=8)
-    bot.legend(fontsize=7, frameon=False, loc="best")
+    h, _ = bot.get_legend_handles_labels()
+    bot.legend(handles=h + [Patch(color="#fee08b", alpha=0.5, lw=0, label=f"years averaged ({window[0]}-{window[1]})")],
+               fontsize=8, frameon=False, loc="best")
     bot.xaxis.set_major_locator(MaxNLocator(8, integer=True))
-    fig.suptitle(title or f"{metric}: arms over time ({direction} predicted; window {window[0]}-{window[1]} shaded)",
-                 fontsize=9, x=0.02, ha="left")
-    fig.subplots_adjust(left=0.11, right=0.98, top=0.92, bottom=0.09, hspace=0.08)
+    text = metric_label(title) if title else (f"{metric_label(metric)}: both arms over time ({direction} predicted; "
+                     f"years {window[0]}-{window[1]} averaged)")
+    fig.suptitle("\n".join(textwrap.wrap(text, max(30, int(fig.get_figwidth() * 72 / (9 * 0.55))))),
+                 fontsize=9, x=0.02, ha="left", va="top", y=0.99)
+    lines = fig._suptitle.get_text().count("\n") + 1
+    fig.subplots_adjust(left=0.11, right=0.98, top=1 - (0.12 + 0.17 * lines) / fig.get_figheight(), bottom=0.09,
+                        hspace=0.08)
     return fig
 
 
 def fig_claims_forest(rows: list[dict], title: str = "Effects against the smallest effect that matters",
-                      figsize=None, dpi: int = 100) -> Figure:
+                      figsize=None, dpi: int = 100, font: float = 8.0) -> Figure:
     """Effects with their 95% intervals in threshold units, one row each (`rows`: label, effect, low, high,
     verdict, optional hollow=True for a mechanism-off row). 1 is the smallest effect that matters in the
     predicted direction, -1 the same the other way; colour: the verdict. Beyond +-6 the axis is
-    logarithmic (symlog), so that large effects do not hide the threshold."""
+    logarithmic (symlog), so that large effects do not hide the threshold. Row labels that are metric
+    names show the metric dictionary's titles. The verdicts' legend sits under the title in two
+    columns, so that the figure can be drawn narrow (the app: 5.2 in) with text of `font` points."""
     n = max(1, len(rows))
-    height = 1.35 + 0.3 * n
-    fig = Figure(figsize=figsize or (7.5, height), dpi=dpi)
-    h = fig.get_figheight()
-    ax = fig.add_axes([0.4, 0.55 / h, 0.57, 1 - 1.1 / h])
+    mechanism = any(r.get("hollow") for r in rows)
+    leg_rows = 3 if mechanism else 2
+    width = (figsize or (6.0,))[0]
+    title = "\n".join(textwrap.wrap(title, max(30, int(width * 72 / ((font + 1.5) * 0.55)))))
+    top_in = 0.12 + (title.count("\n") + 1) * (font + 1.5) * 1.3 / 72 + leg_rows * font * 1.45 / 72 + 0.15
+    height = top_in + 0.35 + 2.4 * font / 72 + 0.15 + 0.27 * n * font / 7
+    fig = Figure(figsize=figsize or (6.0, height), dpi=dpi)
+    w, h = fig.get_size_inches()
+    labels = [metric_label(str(r["label"])) for r in rows]
+    label_w = min(0.45 * w, max(len(t) for t in labels) * font * 0.55 / 72 + 0.25) if labels else 1.0
+    bottom_in = 0.35 + 2.4 * font / 72  # two lines of x label under the tick labels
+    ax = fig.add_axes([label_w / w, bottom_in / h, 1 - label_w / w - 0.2 / w, 1 - (bottom_in + top_in) / h])
     finite = [abs(v) for r in rows for v in (r["effect"], r["low"], r["high"]) if v is not None and math.isfinite(v)]
     lim = max([2.0] + finite) * 1.15
     ax.axvspan(1, lim, color=VERDICT_COLOURS["supported"], alpha=0.08, lw=0)
@@ -1285,22 +1436,23 @@ def fig_claims_forest(rows: list[dict], title: str = "Effects against the smalle
         if e is not None and math.isfinite(e):
             ax.plot([e], [yv], "o", ms=6, color=col, markerfacecolor="white" if r.get("hollow") else col,
                     markeredgewidth=1.6)
-    ax.set_yticks(range(n), [r["label"] for r in rows][::-1], fontsize=7)
+    ax.set_yticks(range(n), labels[::-1], fontsize=font)
     ax.set_ylim(-0.7, n - 0.3)
     if lim > 6:
         ax.set_xscale("symlog", linthresh=2.0, linscale=1.5)
         ticks = [t for t in (-1000, -100, -30, -10, -5, -2, -1, 0, 1, 2, 5, 10, 30, 100, 1000) if abs(t) <= lim]
         ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlim(-lim, lim)
-    ax.tick_params(axis="x", labelsize=7)
+    ax.tick_params(axis="x", labelsize=font)
     ax.grid(axis="x", alpha=0.3)
-    ax.set_xlabel("effect / smallest effect that matters (> 0: the predicted direction)", fontsize=7)
+    ax.set_xlabel("effect / smallest effect that matters\n(> 0: in the predicted direction)", fontsize=font)
     handles = [Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in VERDICT_COLOURS.items()]
-    if any(r.get("hollow") for r in rows):
+    if mechanism:
         handles.append(Line2D([], [], color="black", marker="o", markerfacecolor="white", lw=0, label="mechanism off"))
-    fig.legend(handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.4, 1 - 0.28 / h),
-               ncol=len(handles))
-    fig.suptitle(title, fontsize=9, x=0.02, y=1 - 0.08 / h, ha="left", va="top")
+    title_h = 0.1 + (title.count("\n") + 1) * (font + 1.5) * 1.3 / 72
+    fig.legend(handles=handles, fontsize=font, frameon=False, loc="upper left", bbox_to_anchor=(0.02, 1 - title_h / h),
+               ncol=2, borderaxespad=0, handlelength=1.8, columnspacing=1.5)
+    fig.suptitle(title, fontsize=font + 1.5, x=0.02, y=1 - 0.06 / h, ha="left", va="top")
     return fig
 
 
@@ -1325,16 +1477,18 @@ def fig_claim_gradient(parameter: str, values: list, panels: list[dict], figsize
     """A gradient claim: per outcome (`panels`: metric, effect, low, high per level, threshold, direction),
     the paired effect of each level against the first with its 95% interval, and the threshold band."""
     fig, x, labels, rows = _effect_panels(values, panels, figsize, dpi, 3.3)
-    axes = fig.axes
     for ax, p, (e, lo, hi) in rows:
         ax.fill_between(x, lo, hi, color="#4575b4", alpha=0.25, lw=0)
         ax.plot(x, e, "o-", color="#4575b4", lw=1.5, ms=4)
         _label_effect_axis(ax, p, parameter, x, labels)
-    axes[0].set_ylabel(f"effect vs {parameter} = {values[0]}", fontsize=7)
-    lines = _panel_title(fig, f"Gradient over {parameter}: effect of each level against the first (95% intervals; "
-                              "grey: smaller than the threshold)")
-    fig.subplots_adjust(left=max(0.09, 0.6 / fig.get_figwidth()), right=0.98, top=0.87 - 0.05 * lines, bottom=0.17,
-                        wspace=0.3)
+    lines = _panel_title(fig, f"Gradient over {parameter}: effect of each level against {parameter} = {values[0]}")
+    below = 0.97 - 0.05 * lines
+    fig.legend(handles=[Line2D([], [], color="#4575b4", marker="o", ms=4, lw=1.5, label="effect"),
+                        Patch(color="#4575b4", alpha=0.25, lw=0, label="its 95% interval"),
+                        Patch(color="#d9d9d9", alpha=0.6, lw=0, label="smaller than the smallest effect that matters")],
+               fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.01, below), ncol=3)
+    fig.subplots_adjust(left=max(0.09, 0.6 / fig.get_figwidth()), right=0.98, top=below - 0.1, bottom=0.17,
+                        wspace=0.35)
     return fig
 
 
@@ -1347,7 +1501,9 @@ def _panel_title(fig, text: str) -> int:
 
 def _label_effect_axis(ax, panel: dict, parameter: str, x, labels):
     """Title (metric and predicted direction), x label, ticks and grid of one effect panel."""
-    ax.set_title(f"{panel['metric']} ({panel['direction']} predicted)", fontsize=8)
+    ax.set_title(f"{metric_label(panel['metric'])} ({panel['direction']} predicted)", fontsize=8)
+    meta = MD.get(panel["metric"])
+    ax.set_ylabel(f"effect [{meta.unit}]" if meta is not None else "effect", fontsize=7)
     ax.set_xlabel(parameter, fontsize=7)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
@@ -1360,8 +1516,7 @@ def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsi
     transitions), the effect and 95% interval at each value, coloured by verdict, the threshold band
     (effects smaller than the smallest effect that matters) and the interpolated values where the
     verdict changes (dotted lines)."""
-    fig, x, labels, rows = _effect_panels(values, panels, figsize, dpi, 3.4)
-    axes = fig.axes
+    fig, x, labels, rows = _effect_panels(values, panels, figsize, dpi, 3.7)
     for ax, p, (e, lo, hi) in rows:
         ax.plot(x, e, color="#4d4d4d", lw=1, alpha=0.7)
         for xi, ei, l, h, v in zip(x, e, lo, hi, p["verdict"]):
@@ -1373,13 +1528,14 @@ def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsi
             if tr.get("at") is not None:
                 ax.axvline(tr["at"], color="black", ls=":", lw=1)
         _label_effect_axis(ax, p, parameter, x, labels)
-    axes[0].set_ylabel("effect (treatment - control)", fontsize=7)
     handles = [Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in VERDICT_COLOURS.items()]
-    lines = _panel_title(fig, f"Conditions: the effect along {parameter}")
+    handles += [Patch(color="#d9d9d9", alpha=0.6, lw=0, label="smaller than the smallest effect that matters"),
+                Line2D([], [], color="black", ls=":", lw=1, label="where the verdict changes")]
+    lines = _panel_title(fig, f"Conditions: the effect (treatment - control, 95% interval) along {parameter}")
     # the legend on its own line under the title (beside it, a long parameter name runs into it)
     below = 0.97 - 0.05 * lines
     fig.legend(handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.01, below), ncol=3)
-    fig.subplots_adjust(left=max(0.09, 0.6 / fig.get_figwidth()), right=0.98, top=below - 0.14, bottom=0.17, wspace=0.3)
+    fig.subplots_adjust(left=max(0.09, 0.6 / fig.get_figwidth()), right=0.98, top=below - 0.2, bottom=0.17, wspace=0.35)
     return fig
 
 

@@ -200,7 +200,16 @@ def budget_share_under_1pct(model) -> float:
     return float(np.mean(c.budget * 1e6 < 0.01 * c.city_budget))
 
 
-FLOW_METRICS = ("duplication_ratio", "efficiency", "churn_rate", "nonmember_access", "small_city_growth")  # need a step to be measured
+# Flows: what happens during a year (spending, grants and fees, practice gained, memberships ended), so
+# they need a step to be measured; at step 0 (the state before the first year) they are NaN, not 0.
+FLOW_METRICS = ("duplication_ratio", "efficiency", "churn_rate", "nonmember_access", "small_city_growth",
+                "funding_hhi", "funding_gini", "neglect_index")
+FLOW_PREFIXES = ("funding_share_",)  # per-issue families of flows (this year's grants by issue)
+
+
+def is_flow(name: str) -> bool:
+    """True for a flow metric (NaN at step 0)."""
+    return name in FLOW_METRICS or name.startswith(FLOW_PREFIXES)
 
 
 def observe(model, phase_out: dict | None) -> dict:
@@ -267,8 +276,9 @@ def observe(model, phase_out: dict | None) -> dict:
     row["participation_small_large"] = _ratio(dot(held, g["small"]), dot(held, g["big"]))
     row["participation_south_north"] = _ratio(dot(held, g["south"]), dot(held, g["north"]))
     if initial:
-        for k in FLOW_METRICS:
-            row[k] = float("nan")
+        for k in row:
+            if is_flow(k):
+                row[k] = float("nan")
     return row
 
 

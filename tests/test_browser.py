@@ -3,14 +3,21 @@ Debian's Chromium (/usr/bin/chromium; never `playwright install`).
 
 Every request the page makes to anything but the loopback server is aborted and recorded, and the
 tests assert that none was made (and that the server did not fetch assets from the internet
-either): the app works offline. The tabs are named (Explore, Compare, Claims) and each shows its
-page (figures as images; the Claims tab runs a shipped claim on two seeds and shows its verdicts and
-figures, the Compare tab runs one seed per side); Step advances the model and
-changes the plots, and the time a Step takes to reach the browser is measured and printed (run
-with -s to see it; speed targets belong to benchmarks, so the test only guards against a gross
-regression); a lever change shows a pending note until Reset rebuilds the model; picking a scenario
-file sets the sidebar to its values; Play runs until paused; the Compare tab runs several seeds per
-side. With UPDATE_SCREENSHOT=1 the first test rewrites docs/screenshot.png (README).
+either): the app works offline. The window is a classroom projector's, 1366 x 768. The tabs are
+named (Explore, Compare, Claims, About) and each shows its page (figures as images; the Claims tab
+runs a shipped claim on two seeds and shows its verdicts and figures, the Compare tab runs one seed
+per side and says why it cannot judge "apart"); Step advances the model and changes the plots, and
+the time the page takes to show its first figure and a Step to reach the browser are measured and
+printed (run with -s to see them; speed targets belong to benchmarks, so the test only guards against
+a gross regression); a lever change shows a pending note until Reset rebuilds the model; a seed that
+is not a number is refused in the page; picking a scenario file sets the sidebar to its values; Play
+runs until paused; the Compare tab runs several seeds per side, shows the table whole at 1366 px and
+a typo in an override as a message in the page.
+
+With UPDATE_SCREENSHOT=1 the first test rewrites docs/screenshot.png (README's picture of the app, as
+a class sees it: 1366 x 768, twenty years in), so that it is made from the running app, not by hand:
+
+    UPDATE_SCREENSHOT=1 python -m pytest tests/test_browser.py -k page_loads
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ SCENARIO = "scenarios/baseline.yaml"
 # README's screenshot is rewritten only on request (UPDATE_SCREENSHOT=1), so test runs leave the tree clean
 SCREENSHOT = ROOT / "docs" / "screenshot.png" if os.environ.get("UPDATE_SCREENSHOT") else Path(tempfile.gettempdir()) / "citydip-screenshot.png"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+VIEWPORT = {"width": 1366, "height": 768}  # a classroom projector
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install -y chromium; "
@@ -101,12 +109,16 @@ class OfflinePage:
     def __init__(self, browser, url: str):
         self.blocked: list[str] = []
         self.failed: list[str] = []
-        self.context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        self.context = browser.new_context(viewport=VIEWPORT)
         self.page = self.context.new_page()
         self.page.route("**/*", self._route)
         self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        t0 = time.perf_counter()
         self.page.goto(url)
         self.page.wait_for_selector("img.citydip-metrics", timeout=60_000)
+        self.page.wait_for_function("() => { const e = document.querySelector('img.citydip-metrics'); "
+                                    "return e && e.complete && e.naturalWidth > 0; }", timeout=60_000)
+        self.first_paint = time.perf_counter() - t0  # from the request to the key metrics on screen
         self.page.get_by_role("button", name="Step").wait_for(timeout=30_000)
 
     def _route(self, route):
@@ -153,16 +165,25 @@ def _slider(page, valuemax: str):
     return page.locator(f"[role=slider][aria-valuemax='{valuemax}']").first
 
 
+# Every panel of the Explore page has its image of the new step: the step counter says so, the key
+# metrics have a new image and every image is decoded. One check in the page, polled at each frame, so
+# that the time measured is the page's, not that of several round trips of the test to the browser.
+_STEPPED = """([n, old]) => {
+    const step = document.querySelector('.citydip-step');
+    if (!step || !step.innerText.includes(`step ${n} of`)) return false;
+    const m = document.querySelector('img.citydip-metrics');
+    if (!m || m.src === old) return false;
+    return ['metrics', 'network', 'cities', 'themes'].every(c => {
+        const e = document.querySelector(`img.citydip-${c}`); return e && e.complete && e.naturalWidth > 0; });
+}"""
+
+
 def _step_and_wait(p, n_before: int, n_after: int, timeout=60_000) -> float:
     page = p.page
     src = p.src("img.citydip-metrics")
     t0 = time.perf_counter()
     page.get_by_role("button", name="Step").click()
-    p.wait_text(".citydip-step", f"step {n_after} of 45", timeout=timeout)
-    p.wait_new_src("img.citydip-metrics", src, timeout=timeout)
-    for panel in ("network", "cities", "themes"):  # every panel of the page has its new image
-        p.page.wait_for_function("([s]) => { const e = document.querySelector(s); return e && e.complete; }",
-                                 arg=[f"img.citydip-{panel}"], timeout=timeout)
+    page.wait_for_function(_STEPPED, arg=[n_after, src], timeout=timeout, polling="raf")
     return time.perf_counter() - t0
 
 
@@ -171,7 +192,7 @@ def test_page_loads_offline_with_named_tabs_and_a_step_is_fast(app_page, server)
     page = p.page
     assert "City diplomacy" in page.locator("header, .v-app-bar, .v-toolbar").first.inner_text()
     tabs = [t.strip().lower() for t in page.get_by_role("tab").all_inner_texts()]
-    assert tabs == ["explore", "compare", "claims"], tabs
+    assert tabs == ["explore", "compare", "claims", "about"], tabs
     for panel in ("metrics", "network", "themes", "cities"):
         img = page.locator(f"img.citydip-{panel}")
         assert img.evaluate("e => e.naturalWidth") > 100, panel
@@ -189,8 +210,12 @@ def test_page_loads_offline_with_named_tabs_and_a_step_is_fast(app_page, server)
     assert "Year 1980" in p.text(".citydip-year")
     assert page.locator("img.citydip-metrics").screenshot() != before
     times = [_step_and_wait(p, k, k + 1) for k in range(1, 11)]
-    print(f"\nStep -> every plot updated in the browser (baseline, steps 2-11): median {statistics.median(times):.2f} s, "
+    print(f"\nfirst paint (request -> key metrics shown, a page of a running server): {p.first_paint:.2f} s")
+    print(f"Step -> every plot updated in the browser (baseline, steps 2-11): median {statistics.median(times):.2f} s, "
           f"max {max(times):.2f} s, all {[round(t, 2) for t in times]}")
+    # the key metrics are drawn at about the size they are shown (text not scaled down)
+    shown = page.locator("img.citydip-metrics").evaluate("e => [e.naturalWidth, e.getBoundingClientRect().width]")
+    assert shown[1] >= 0.85 * shown[0], shown
     assert statistics.median(times) < 2.0, times  # a gross regression only: the target (0.5 s) is in the report
 
     # README's screenshot some twenty years in: 9 more steps at once (Steps per Step = 9)
@@ -201,11 +226,13 @@ def test_page_loads_offline_with_named_tabs_and_a_step_is_fast(app_page, server)
     page.wait_for_function("() => document.querySelector(\"[role=slider][aria-valuemax='45']\")"
                            ".getAttribute('aria-valuenow') == '9'")
     _step_and_wait(p, 11, 20)
-    page.set_viewport_size({"width": 1600, "height": 1350})  # tall enough for the table and the Run panel
     time.sleep(1.5)  # let every panel finish drawing
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 50_000
+    from PIL import Image
+
+    assert Image.open(SCREENSHOT).size == (VIEWPORT["width"], VIEWPORT["height"])
     # Solara's banner does not sit over any figure
     boxes = page.locator("img.citydip-figure").evaluate_all("es => es.map(e => e.getBoundingClientRect().toJSON())")
     banner = page.get_by_text("This website runs on")
@@ -214,6 +241,9 @@ def test_page_loads_offline_with_named_tabs_and_a_step_is_fast(app_page, server)
         for r in boxes:
             assert (b["x"] > r["x"] + r["width"] or b["x"] + b["width"] < r["x"] or b["y"] > r["y"] + r["height"]
                     or b["y"] + b["height"] < r["y"]), "Solara's banner covers a figure"
+    # a quiet terminal: no warning for each browser connection (Solara's cookie warning is filtered)
+    log = server["log"].read_text()
+    assert "samesite" not in log and "Traceback" not in log, log
     p.assert_offline(server)
 
 
@@ -234,6 +264,11 @@ def test_lever_change_is_pending_until_reset(app_page, server):
     assert "Funding pool: 60 M USD/yr" in page.locator("body").inner_text()
     page.get_by_label("Remedy: Open knowledge").check(force=True)
     p.wait_text(".citydip-pending", "remedies")
+    # a seed that is not a whole number: a message under the field, in the page
+    page.get_by_label("Seed").fill("abc")
+    p.wait_text(".citydip-input-error", "Seed: expected a whole number")
+    page.get_by_label("Seed").fill("1")
+    page.wait_for_function("() => !document.querySelector('.citydip-input-error')", timeout=10_000)
     assert "pool <b>120</b>" in page.locator(".citydip-run").inner_html()  # nothing changed yet
     page.get_by_role("button", name="Reset").click()
     p.wait_text(".citydip-step", "step 0 of 45")
@@ -286,6 +321,18 @@ def test_compare_tab_runs_several_seeds_per_side(app_page, server):
     body = page.locator("body").inner_text()
     assert "Fragmentation index" in body and "B - A" in body and "3 seeds per side" in body
     assert "B: current run + Cross-network platform" in body  # side B: one remedy, not all of them
+    # the table fits the page at 1366 px: its last column ("apart") is on screen, not cut
+    table = page.locator(".citydip-compare-table")
+    box = table.bounding_box()
+    assert box["x"] + box["width"] <= VIEWPORT["width"], box
+    assert table.evaluate("e => e.scrollWidth <= e.parentElement.clientWidth + 1")
+    assert "apart" in table.locator("th").all_inner_texts()
+    # a typo in an override: one message in the page, Run both disabled; nothing in the server's terminal
+    page.locator(".citydip-side-A textarea").first.fill("resources.pol=60")
+    p.wait_text(".citydip-input-error", "unknown field 'pol'")
+    assert page.get_by_role("button", name="Run both").is_disabled()
+    page.locator(".citydip-side-A textarea").first.fill("")
+    assert "Traceback" not in server["log"].read_text()
     p.assert_offline(server)
 
 
@@ -322,7 +369,8 @@ def test_every_tab_shows_its_page_and_a_claim_runs_to_its_verdict(app_page, serv
     page.get_by_role("button", name="Run both").click()
     page.wait_for_selector("img.citydip-compare-metrics", timeout=120_000)
     _images_drawn(page, ["compare-metrics", "compare-themes"])
-    assert "1 seed per side" in page.locator("body").inner_text()
+    body = page.locator("body").inner_text()
+    assert "1 seed per side" in body and "it needs at least 3 seeds per side" in body  # never "apart: yes"
     # Claims: the claim picker offers the shipped claims; C3 on two seeds (the least) gives its verdicts
     page.get_by_role("tab", name="Claims").click()
     page.get_by_role("button", name="Run both arms").wait_for(timeout=30_000)
@@ -347,6 +395,11 @@ def test_every_tab_shows_its_page_and_a_claim_runs_to_its_verdict(app_page, serv
     assert "C3: Spillover from the middle" in heading and "2 seeds per arm, quick world" in heading
     assert page.locator("img.citydip-claim-over-time").count() == 3  # C3's three outcomes
     assert "inconclusive" not in page.locator("body").inner_text()
+    # About: what the model is, three questions, the docs in the page
+    page.get_by_role("tab", name="About").click()
+    page.get_by_text("Three questions to try first").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Open docs/ODD.md").click()
+    page.locator(".citydip-doc").get_by_text("ODD description of the model").first.wait_for(timeout=30_000)
     # back to Explore: its figures again
     page.get_by_role("tab", name="Explore").click()
     _images_drawn(page, ["metrics", "network", "themes", "cities"])

@@ -45,7 +45,7 @@ def test_capacity_grows_with_size_in_a_world():
     """At construction, the share of cities with capacity in each size class is the class's mean
     probability (each city draws u ~ U(0,1) once), within three binomial standard errors; and it rises
     from class to class."""
-    m = CityDiplomacyModel(load_scenario(BASELINE, overrides={"cities.n": 20_000, "steps": 1}))
+    m = CityDiplomacyModel.from_scenario(load_scenario(BASELINE, overrides={"cities.n": 20_000, "steps": 1}))
     c, cfg = m.cities, m.cfg.capacity
     p = capacity.capacity_probability(c.population, capacity.wealth(c), 0.0, cfg)
     edges = [15e3, 50e3, 200e3, 1e6, 1e9]
@@ -65,7 +65,7 @@ def test_a_town_without_capacity_joins_no_programme_network():
     """Over a run, after every step no city without capacity holds a membership whose engagement exceeds
     cities.cheap_slot (a declaration); and a city that loses its capacity drops its programme networks
     in that year's review."""
-    m = CityDiplomacyModel(load_scenario(BASELINE, overrides={"steps": 20}))
+    m = CityDiplomacyModel.from_scenario(load_scenario(BASELINE, overrides={"steps": 20}))
     cheap = m.cfg.cities.cheap_slot
     seen_without = 0
     while m.running:
@@ -86,7 +86,7 @@ def test_a_town_without_capacity_joins_no_programme_network():
 
 
 def test_capacity_is_lost_and_regained_by_hand():
-    m = CityDiplomacyModel(load_scenario(BASELINE, overrides={"steps": 1}))
+    m = CityDiplomacyModel.from_scenario(load_scenario(BASELINE, overrides={"steps": 1}))
     c, cfg = m.cities, m.cfg.capacity
     i = int(np.argmin(np.abs(c.population - 200_000)))
     c.population[i] = 200_000.0
@@ -114,7 +114,7 @@ def test_capacity_is_lost_and_regained_by_hand():
 
 
 def test_experience_follows_engagement_by_hand():
-    m = CityDiplomacyModel(load_scenario(BASELINE, overrides={"steps": 1}))
+    m = CityDiplomacyModel.from_scenario(load_scenario(BASELINE, overrides={"steps": 1}))
     c = m.cities
     held = membership.held_engagement(m)
     e0 = c.experience.copy()
@@ -126,7 +126,7 @@ def test_experience_follows_engagement_by_hand():
 def test_reach_by_hand():
     """Without capacity the review rate is multiplied by min(1, reach_base + reach_peers x the share of
     the country's cities holding a membership); with capacity by 1."""
-    m = CityDiplomacyModel(load_scenario(BASELINE, overrides={"steps": 1, "capacity.reach_base": 0.1,
+    m = CityDiplomacyModel.from_scenario(load_scenario(BASELINE, overrides={"steps": 1, "capacity.reach_base": 0.1,
                                                                "capacity.reach_peers": 2.0}))
     c = m.cities
     r = capacity.reach(m)
@@ -140,7 +140,7 @@ def test_reach_by_hand():
 
 
 def test_switched_off_every_city_has_capacity():
-    m = CityDiplomacyModel(load_scenario(BASELINE, overrides={"steps": 2, "capacity.enabled": False}))
+    m = CityDiplomacyModel.from_scenario(load_scenario(BASELINE, overrides={"steps": 2, "capacity.enabled": False}))
     assert m.cities.office.all()
     m.run()
     assert m.cities.office.all()
@@ -150,8 +150,8 @@ def test_switched_off_every_city_has_capacity():
 def test_capacity_switch_does_not_move_other_streams():
     """The capacity threshold has its own stream: switching the mechanism off leaves the world drawn at
     construction (cities, funders) the same."""
-    a = CityDiplomacyModel(load_scenario(BASELINE, overrides={"steps": 1}))
-    b = CityDiplomacyModel(load_scenario(BASELINE, overrides={"steps": 1, "capacity.enabled": False}))
+    a = CityDiplomacyModel.from_scenario(load_scenario(BASELINE, overrides={"steps": 1}))
+    b = CityDiplomacyModel.from_scenario(load_scenario(BASELINE, overrides={"steps": 1, "capacity.enabled": False}))
     assert np.array_equal(a.cities.priority, b.cities.priority)
     assert np.array_equal(a.funders.weight, b.funders.weight)
     assert np.array_equal(a.cities.attention, b.cities.attention)

@@ -234,8 +234,9 @@ def test_compare_figure_shows_mean_and_band_per_side_without_overlapping_labels(
         assert ax.get_ylabel() == MD.describe(name).unit
         bands = [c for c in ax.collections if c.get_paths()]
         assert len(bands) == 2 and len(ax.lines) == 2
-        mean_a = np.vstack([t[name] for t in a]).mean(axis=0)
+        mean_a = np.vstack([t[name][t["step"] >= 1] for t in a]).mean(axis=0)  # step 0 is not drawn
         assert np.allclose(ax.lines[0].get_ydata(), mean_a, equal_nan=True)
+        assert ax.get_xlim()[0] >= cfg.start_year - 0.5
     assert {"A: mean (range of 3 seeds)", "B: mean (range of 3 seeds)", "from 1990: Open knowledge"} <= _legend_labels(fig)
     assert overlapping_texts(fig) == []
 
@@ -265,7 +266,147 @@ def test_live_figures_give_the_image_of_a_full_redraw():
             a, b = _pixels(png), _pixels(F.figure_png(figs[k]))
             assert a.shape == b.shape, k
             assert (np.abs(a - b).max(axis=2) > 40).mean() < 0.002, (k, m.steps)
-    for ax, name in zip(live["timeseries"]["fig"].axes, F.HEADLINE):  # the data stay inside the limits
-        y = m.timeseries()[name].to_numpy()
+    for ax, name in zip(live["timeseries"]["fig"].axes, F.HEADLINE):  # the data drawn stay inside the limits
+        y = F.years_run(m.timeseries())[name].to_numpy()
         lo, hi = ax.get_ylim()
         assert lo <= np.nanmin(y) and np.nanmax(y) <= hi, name
+
+
+# ------------------------------------------------------------------------------ step 0 and figure defects
+def test_run_figures_start_at_the_first_simulated_year_without_step_0(res):
+    """Step 0 (the state before the first year, flows empty) is not drawn: the axes of metrics.png and
+    funding_by_issue.png start at the scenario's first year, with no jump from 0 and no wedge."""
+    first = res.scenario.start_year
+    assert int(res.timeseries["year"].iloc[0]) == first - 1
+    figs = dict(F.run_figures(res))
+    fig = figs["metrics.png"]()
+    for ax in [a for a in fig.axes if a.get_visible() and a.lines]:
+        assert ax.lines[0].get_xdata()[0] == first and ax.get_xlim()[0] >= first - 0.5
+    fund = figs["funding_by_issue.png"]()
+    ax = fund.axes[0]
+    assert ax.get_xlim()[0] == first
+    assert ax.get_xlabel() == "year" and overlapping_texts(fund) == []  # the year label clear of the legend
+
+
+def test_network_graph_counts_operating_networks_and_explains_its_links(res):
+    """The network figure counts what the metrics count (n_networks: operating networks) and its legend
+    says what a line means (shared members, few to many)."""
+    model = res.model
+    fig = F.fig_network(model, max_nodes=10)
+    n_op = int(model.networks.operating().sum())
+    assert n_op == res.timeseries["n_networks"].iloc[-1]
+    assert f"of {n_op} operating networks" in fig.texts[0].get_text()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"shared members", "a few", "the most"} <= set(labels)
+    lines = [h for h, t in zip(fig.legends[0].legend_handles, labels) if t in ("a few", "the most")]
+    assert lines[0].get_linewidth() < lines[1].get_linewidth()
+
+
+def test_world_map_draws_the_land_from_the_cities_and_a_size_legend(res):
+    """Real cities: each country drawn as the convex hull of its cities (no coastline data is installed),
+    and a legend of marker sizes by population."""
+    model = res.model
+    rng = np.random.default_rng(0)
+    model.cities.lat = rng.uniform(-50, 70, model.cities.n)
+    model.cities.lon = rng.uniform(-170, 170, model.cities.n)
+    F._CITY_XY.pop(model, None)
+    try:
+        hulls = F.country_hulls(model)
+        assert len(hulls) > 5 and all(h.shape[1] == 2 and len(h) >= 3 for h in hulls)
+        fig = F.fig_city_map(model, figsize=(12, 6.4), dpi=60)
+        from matplotlib.collections import PolyCollection
+
+        assert any(isinstance(c, PolyCollection) and len(c.get_paths()) == len(hulls) for c in fig.axes[0].collections)
+        leg = fig.legends[0]
+        assert leg.get_title().get_text() == "size: population"
+        texts = [t.get_text() for t in leg.get_texts()]
+        assert "country: hull of its cities" in texts and len(texts) >= 3
+        assert overlapping_texts(fig) == []
+    finally:
+        model.cities.lat = model.cities.lon = None
+        F._CITY_XY.pop(model, None)
+
+
+def test_claim_figures_name_metrics_by_title_and_unit_and_explain_bands():
+    rows = [{"label": "size_gap", "effect": 1.5, "low": 0.8, "high": 2.2, "verdict": "supported"},
+            {"label": "fragmentation_index (mechanism off)", "effect": 0.2, "low": -0.5, "high": 0.9,
+             "verdict": "negligible", "hollow": True}]
+    fig = F.fig_claims_forest(rows, figsize=(5.2, 3.2), dpi=90)
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert ticks == ["Fragmentation index (mechanism off)", MD.describe("size_gap").title]
+    assert {"supported", "contradicted", "negligible", "undetermined", "mechanism off"} <= _legend_labels(fig)
+    assert min(t.get_fontsize() for t in fig.legends[0].get_texts()) >= 8  # larger text at a narrower width
+    assert overlapping_texts(fig) == []
+    r = FigureCanvasAgg(fig).get_renderer()
+    assert fig.legends[0].get_window_extent(r).x1 <= fig.bbox.x1  # the four verdicts fit the width
+    panels = [{"metric": "size_gap", "effect": [0.01, 0.03], "low": [-0.01, 0.02], "high": [0.03, 0.04],
+               "threshold": 0.01, "direction": "increase", "verdict": ["undetermined", "supported"],
+               "transitions": [{"at": 0.2}]}]
+    cond = F.fig_claim_conditions("networks.invitation_share", [0.1, 0.3], panels)
+    ax = cond.axes[0]
+    meta = MD.describe("size_gap")
+    assert ax.get_title().startswith(meta.title) and meta.unit in ax.get_ylabel()
+    assert {"smaller than the smallest effect that matters", "where the verdict changes"} <= _legend_labels(cond)
+    assert overlapping_texts(cond) == []
+    grad = F.fig_claim_gradient("resources.pool", [60, 120], panels)
+    assert grad.axes[0].get_title().startswith(meta.title)
+    assert "smaller than the smallest effect that matters" in _legend_labels(grad)
+    yrs = np.arange(2000, 2010)
+    m = np.linspace(0, 1, 10)
+    ot = F.fig_claim_over_time(yrs, [("control", m, m, m), ("treatment", m, m, m)], (m, m, m), "size_gap",
+                               [2005, 2009], 0.01, "increase", figsize=(6.0, 4.4), dpi=90)
+    assert ot.axes[0].get_ylabel() == meta.unit and meta.title in ot._suptitle.get_text()
+    assert "years averaged (2005-2009)" in _legend_labels(ot)
+
+
+def test_sweep_grid_x_label_clears_the_band_note():
+    import pandas as pd
+
+    rows = []
+    for p, (pool, gamma) in enumerate([(60, 1.0), (60, 2.0), (180, 1.0), (180, 2.0)]):
+        for m, base in (("fragmentation_index", 0.5), ("n_networks", 40.0)):
+            rows.append({"point": p, "resources.pool": pool, "resources.gamma": gamma, "metric": m, "n": 3,
+                         "mean": base + pool / 1000 + gamma / 10, "sd": 0.01, "ci_low": base, "ci_high": base + 0.4})
+    fig = F.fig_sweep_grid(pd.DataFrame(rows), ["resources.pool", "resources.gamma"],
+                           ["n_networks", "fragmentation_index"])
+    assert any(leg.get_title().get_text().startswith("bands: 95%") for leg in fig.legends)
+    assert overlapping_texts(fig) == []
+
+
+def test_step_0_pngs_are_shared_between_sessions_and_the_live_figures_start_at_the_first_step():
+    """Every new session of a scenario starts from the same state: its step-0 images are drawn once and
+    reused (the page appears sooner); the live figures are built at the first Step, as a full redraw
+    gives them."""
+    cfg = load_scenario(None, overrides={**SMALL, "cities.n": 200})
+    a, b = CityDiplomacyModel.from_scenario(cfg), CityDiplomacyModel.from_scenario(cfg)
+    kw = {"ncols": 2, "figsize": (5.1, 6.6), "font": 9.0}
+    first = F.timeseries_png_live(a, **kw)
+    assert F.timeseries_png_live(b, **kw) is first  # the same bytes object: not drawn again
+    assert F.city_png_live(b, "memberships") is F.city_png_live(a, "memberships")
+    assert "timeseries" not in F._LIVE.get(b, {})
+    b.step()
+    png = F.timeseries_png_live(b, **kw)
+    fig = F._LIVE[b]["timeseries"]["fig"]
+    assert png != first and (np.abs(_pixels(png) - _pixels(F.figure_png(fig))).max(axis=2) > 40).mean() < 0.002
+    other = CityDiplomacyModel.from_scenario(load_scenario(None, overrides={**SMALL, "cities.n": 200, "seed": 99}))
+    assert F.city_png_live(other, "memberships") is not F.city_png_live(a, "memberships")  # another world
+
+
+def test_metric_names_in_claim_titles_become_their_titles():
+    title = MD.describe("size_gap").title
+    assert F.metric_label("C6 size_gap: arms over time") == f"C6 {title}: arms over time"
+    assert F.metric_label("size_gap (mechanism off)") == f"{title} (mechanism off)"
+    assert F.metric_label("not_a_metric") == "not_a_metric"
+
+
+def test_live_metrics_built_at_the_first_step_fit_their_data():
+    m = CityDiplomacyModel.from_scenario(load_scenario(None, overrides={**SMALL, "cities.n": 200}))
+    F.timeseries_png_live(m)  # step 0: the shared image, no live figure yet
+    m.step()
+    F.timeseries_png_live(m)
+    ts = F.years_run(m.timeseries())
+    for ax, name in zip(F._LIVE[m]["timeseries"]["fig"].axes, F.HEADLINE):
+        y = float(ts[name].iloc[0])
+        if np.isfinite(y):
+            lo, hi = ax.get_ylim()
+            assert lo < y < hi and hi - lo < max(0.5 * abs(y), 1e-3) + 1e-9, (name, lo, hi, y)  # not 0-1

@@ -450,7 +450,7 @@ def test_calibrate_computes_the_cities_side_from_the_runs(calibrated):
     t = table.set_index("id")
     by_year = {}
     for s in seeds:
-        m = CityDiplomacyModel(load_scenario(scen, overrides={"seed": s}))
+        m = CityDiplomacyModel.from_scenario(load_scenario(scen, overrides={"seed": s}))
         while m.running:
             m.step()
             if m.year in (2016, 2017):

@@ -163,3 +163,21 @@ def test_observe_has_contract_columns(small_model):
     assert 0.0 <= row["fragmentation_index"] <= 1.0
     assert 0.0 <= row["duplication_ratio"] <= 1.0
     assert all(name.isidentifier() for name in row)
+
+
+def test_step_0_flow_metrics_are_empty(small_model):
+    """Step 0 is the state before the first year: nothing has flowed, so every flow metric (spending,
+    grants and fees by issue and across networks, practice gained, memberships ended) is NaN there, not
+    0 or 1; the stocks are measured. From step 1 on the flows are numbers."""
+    row0 = small_model.records[0]
+    flows = [k for k in row0 if metrics.is_flow(k)]
+    assert {"funding_hhi", "funding_gini", "neglect_index", "duplication_ratio", "efficiency",
+            "churn_rate"} <= set(flows)
+    assert [f"funding_share_{i}" for i in small_model.issue_names] == [k for k in flows if k.startswith("funding_share_")]
+    assert all(np.isnan(row0[k]) for k in flows), {k: row0[k] for k in flows}
+    stocks = [k for k in metrics.metric_names(small_model.issue_names) if not metrics.is_flow(k)]
+    assert all(np.isfinite(row0[k]) for k in stocks if k not in ("participation_small_large",
+                                                                 "participation_south_north")), row0
+    small_model.step()
+    row1 = small_model.records[-1]
+    assert all(np.isfinite(row1[k]) for k in flows if k != "nonmember_access")

@@ -133,11 +133,12 @@ def test_city_map_samples_at_world_scale(model):
 def test_timeseries_shows_the_six_key_metrics(model):
     ts = model.timeseries()
     fig = F.fig_timeseries(ts, years=(2000, 2007))
-    titles = [ax.get_title() for ax in fig.axes]
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes]  # (wrapped to the panel's width)
     assert titles == [MD.describe(n).title for n in F.HEADLINE]
     for ax, col in zip(fig.axes, F.HEADLINE):
         line = ax.lines[0]
-        assert np.allclose(line.get_ydata(), ts[col].to_numpy(), equal_nan=True)
+        assert np.allclose(line.get_ydata(), ts[col].to_numpy()[1:], equal_nan=True)  # step 0 is not drawn
+        assert line.get_xdata()[0] == 2000
         assert ax.get_xlim()[0] < 2000 and ax.get_xlim()[1] > 2007
         assert ax.get_ylabel() == MD.describe(col).unit  # the unit from the metric dictionary
     other = ts.assign(**{c: ts[c] * 0.5 for c in F.HEADLINE})
@@ -151,11 +152,11 @@ def test_live_timeseries_moves_the_lines_of_one_figure(model):
     model.step()
     again = F.fig_timeseries_live(model)
     assert again is fig
-    ts = model.timeseries()
+    ts = F.years_run(model.timeseries())
     for ax, col in zip(again.axes, F.HEADLINE):
         assert np.allclose(ax.lines[0].get_ydata(), ts[col].to_numpy(), equal_nan=True)
         lo, hi = ax.get_ylim()
-        assert lo <= ts[col].min() and hi >= ts[col].max()  # (pandas skips the NaN of step 0)
+        assert lo <= ts[col].min() and hi >= ts[col].max()
     assert F.timeseries_png_live(model)[:4] == b"\x89PNG"
 
 
@@ -436,7 +437,7 @@ def test_compare_page_runs_several_seeds_per_side(app):
     def ComparePage():
         with solara.Columns([1, 1]):
             app.CompareControls(m)
-            app.CompareFigures(m)
+            app.CompareResults(m)
 
     app.cmp_result.set(None)
     app.cmp_seeds.set(3)
@@ -481,8 +482,16 @@ def test_compare_table_has_means_and_ranges():
     row = tab.iloc[0]
     assert row["metric"] == MD.title(F.HEADLINE[0])
     assert row["A"] == "1.5 (1 to 2)" and row["B"] == "5.5 (5 to 6)" and row["B - A"] == "4"
-    assert row["apart"] == "yes"
-    assert C.compare_table(a, a).iloc[0]["apart"] == "no"
+    # two seeds per side cannot show the noise between seeds: no "apart" column, and the note says why
+    assert "apart" not in tab.columns
+    assert "at least 3 seeds per side" in C.apart_note(2, 2)
+    a3 = a + [a[0].assign(**{c: [0.0, 1.5] for c in a[0].columns})]
+    b3 = b + [b[0].assign(**{c: [0.0, 5.5] for c in b[0].columns})]
+    assert C.compare_table(a3, b3).iloc[0]["apart"] == "yes"
+    assert C.compare_table(a3, a3).iloc[0]["apart"] == "no"
+    assert "do not overlap" in C.apart_note(3, 3)
+    one = C.compare_table(a[:1], b[:1])
+    assert "apart" not in one.columns and one.iloc[0]["A"] == "1"  # one seed per side: never "apart: yes"
 
 
 def test_pages_are_named_tabs(app):
@@ -490,12 +499,12 @@ def test_pages_are_named_tabs(app):
 
     from analysis.server.claims_page import ClaimsPage
 
-    assert [name for name, _ in app.PAGES] == ["Explore", "Compare", "Claims"]
+    assert [name for name, _ in app.PAGES] == ["Explore", "Compare", "Claims", "About"]
     assert dict(app.PAGES)["Claims"] is ClaimsPage
     m = app.AppModel(scenario_file=SMALL_FILE)
     _box, rc = solara.render(app.PageTabs(m), handle_error=False)
     tabs = [w.children[0] for w in rc.find(v.Tab).widgets]
-    assert tabs == ["Explore", "Compare", "Claims"]
+    assert tabs == ["Explore", "Compare", "Claims", "About"]
     assert _images(rc)  # Explore first
     # each tab draws its own page: Compare's Run both, Claims' claim picker and Run both arms
     rc.find(v.Tabs).widget.v_model = 1
@@ -504,6 +513,9 @@ def test_pages_are_named_tabs(app):
     rc.find(v.Btn, children=["Run both arms"]).wait_for(timeout=10)
     assert rc.find(v.Select, label="Claim").widget.v_model.startswith("C1: ")
     assert not rc.find(v.Btn, children=["Run both"]) and "Pick a claim" in _html(rc)
+    rc.find(v.Tabs).widget.v_model = 3
+    rc.find(v.Btn, children=["Open docs/ODD.md"]).wait_for(timeout=10)
+    assert "Three questions to try first" in _html(rc)
     rc.close()
 
 
@@ -678,3 +690,113 @@ def test_serve_starts_solara_on_loopback_offline(monkeypatch, capsys):
     assert env["CITYDIP_SCENARIO"] == str((C.ROOT / "scenarios" / "remedies.yaml").resolve())
     assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
     assert str(C.ROOT) in env["PYTHONPATH"].split(os.pathsep)
+
+
+# ------------------------------------------------------------------------------ a class can use it
+def test_about_page_says_what_to_try_and_opens_the_docs(app):
+    import ipyvuetify as v
+
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    _box, rc = solara.render(app.AboutPage(m), handle_error=False)
+    html = _html(rc)
+    assert "What this is" in html and html.count("<li><b>") == 3  # three guided questions
+    for path, heading in (("docs/ODD.md", "ODD description of the model"), ("docs/claims.md", "C1")):
+        rc.find(v.Btn, children=[f"Open {path}"]).widget.click()
+        card = next(w for w in rc.find(v.Card).widgets if "citydip-doc" in (w.class_ or ""))
+        assert card.children[0].children == [path]  # the document, in the page (the app works offline)
+        assert heading in str(card.children[1].children[0].unsafe_innerHTML)
+    rc.find(v.Btn, children=["Hide docs/claims.md"]).widget.click()
+    assert not [w for w in rc.find(v.Card).widgets if "citydip-doc" in (w.class_ or "")]
+    rc.close()
+
+
+def test_seed_and_overrides_are_checked_in_the_page(app):
+    """A seed that is not a whole number and a typo in a Compare override each give one message in the
+    page, naming the field; Run both is disabled until the overrides are right; nothing raises."""
+    import ipyvuetify as v
+
+    assert C.seed_error("7") == "" and C.seed_error("") == "" and C.seed_error(None) == ""
+    msg = C.seed_error("abc")
+    assert msg.startswith("Seed:") and "whole number" in msg and "'abc'" in msg
+    assert C.seed_error("-3") and C.seed_error("1.5")
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    params = solara.reactive({**app.initial_controls(), "seed": "abc"})
+    _box, rc = solara.render(app.Controls(m, params), handle_error=False)
+    assert rc.find(v.TextField, label="Seed").widget.error_messages == [msg] or "Seed: expected" in str(
+        [w.children for w in rc.find(v.Alert).widgets])
+    assert any("Seed: expected a whole number" in str(w.children) for w in rc.find(v.Alert).widgets)
+    rc.close()
+    # Compare: a misspelt field names the side, the override and the fields expected
+    err = app.side_error(m, app.CURRENT, "resources.pol=60", "B")
+    assert err.startswith("B, overrides: overrides resources.pol=60: unknown field 'pol'") and "pool" in err
+    assert "expected a number" in app.side_error(m, app.CURRENT, "resources.pool=abc", "A")
+    assert "expected dotted.key=VALUE" in app.side_error(m, app.CURRENT, "resources.pool", "A")
+    assert app.side_error(m, app.CURRENT, "resources.pool=60", "A") == ""
+    app.cmp_b_over.set("resources.pol=60")
+    try:
+        _box, rc = solara.render(app.CompareControls(m), handle_error=False)
+        assert any("unknown field 'pol'" in str(w.children) for w in rc.find(v.Alert).widgets)
+        assert rc.find(v.Btn, children=["Run both"]).widget.disabled
+        rc.close()
+    finally:
+        app.cmp_b_over.set("")
+
+
+def test_side_b_shows_the_files_remedies_and_never_doubles_one(app):
+    """remedies.yaml already has a cross-network platform from 2000: picking it for side B lists its own
+    remedies, drops the platform from B's extra remedies, and a run adds no second one."""
+    import ipyvuetify as v
+
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    own = C.scenario_remedies(C.file_scenario("scenarios/remedies.yaml"))
+    assert ("cross_network_platform", 2000) in own
+    cfg, added = app.side_scenario(m, "scenarios/remedies.yaml", "", ["cross_network_platform", "io_framework"])
+    assert added == ["io_framework"]
+    kinds = [iv.kind for iv in cfg.interventions]
+    assert kinds.count("cross_network_platform") == 1 and kinds.count("io_framework") == 1
+    src, over, rem = solara.reactive(app.CURRENT), solara.reactive(""), solara.reactive(["cross_network_platform"])
+    _box, rc = solara.render(app.Side(m, "B", src, over, rem), handle_error=False)
+    rc.find(v.Select, label="Scenario").widget.v_model = "scenarios/remedies.yaml"
+    assert src.value == "scenarios/remedies.yaml" and rem.value == []
+    html = _html(rc)
+    assert "Remedies of the scenario itself: Cross-network platform from 2000" in html
+    offered = rc.find(v.Select, label="More remedies (from the first year)").widget.items
+    assert "cross_network_platform" not in [o if isinstance(o, str) else o.get("value") for o in offered]
+    rc.close()
+
+
+def test_downloads_give_the_runs_data_and_the_figure(app):
+    import io
+
+    import pandas as pd
+
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    m.step()
+    m.step()
+    _box, rc = solara.render(app.RunPanel(m), handle_error=False)
+    html = str([w for w in rc.find().widgets if "Download" in str(getattr(w, "children", ""))])
+    assert "Download the run's data (CSV)" in html and "Download the figure (PNG)" in html
+    rc.close()
+    csv = pd.read_csv(io.StringIO(m.timeseries().to_csv(index=False)))
+    assert list(csv["step"]) == [0, 1, 2]
+    result = (("A", [m.timeseries()] * 3, m.cfg), ("B", [m.timeseries()] * 3, m.cfg), [1, 2, 3])
+    both = pd.read_csv(io.StringIO(app.compare_csv(result)))
+    assert list(both.columns[:3]) == ["side", "label", "seed"] and len(both) == 18
+    assert set(both["side"]) == {"A", "B"} and sorted(set(both["seed"])) == [1, 2, 3]
+
+
+def test_explore_panels_are_sized_for_a_classroom_screen(app):
+    """At 1366 x 768 each Explore column is about 460 px wide: the figures are drawn at about that width
+    (90 dpi), so that their text is shown at its own size: the key metrics in two columns, tick labels of
+    at least 8 pt (10 px)."""
+    m = app.AppModel(scenario_file=SMALL_FILE)
+    m.step()
+    fig = F.fig_timeseries_live(m, **app.EXPLORE_METRICS_KW)
+    assert fig.get_figwidth() * fig.dpi <= 470
+    rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
+    assert len(fig.axes) == 6 and len(rows) == 3  # two per row
+    ax = fig.axes[0]
+    assert min(t.get_fontsize() for t in ax.get_xticklabels() + ax.get_yticklabels()) >= 8
+    assert ax.yaxis.label.get_fontsize() >= 8
+    for w, _h in app.PANEL_SIZE.values():
+        assert w * 90 <= 470

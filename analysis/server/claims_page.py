@@ -85,9 +85,9 @@ def run_claim_arms(path, seeds: int = 4, quick: bool = True, progress=None) -> d
     return {"plan": plan, "years": years, "runs": runs, "seeds": seed_list, "outcomes": outcomes, "quick": quick}
 
 
-# The outcome-over-time figures are narrower than the report's (7.5 in), so that at the width of the tab's
-# right column (about 560 px on a 1366 px screen) their text is not scaled down to unreadable. (The effects
-# figure keeps its own width: its legend of the four verdicts needs it.)
+# The figures are about as wide as the tab's right column (about 560 px on a 1366 px screen) at 90 dpi, so
+# that their text is shown at its own size (8-9 pt: 10-11 px), not scaled down; the effects figure's
+# legend of the four verdicts sits in two columns under its title, so that it fits that width.
 OVER_TIME_SIZE = (6.0, 4.4)
 
 
@@ -102,7 +102,7 @@ def result_figures(res: dict) -> list[bytes]:
         lo, hi = sorted((u[1], u[2])) if None not in u[1:] else (None, None)
         rows.append({"label": o.metric, "effect": u[0], "low": lo, "high": hi, "verdict": x["verdict"]})
     pngs = [F.figure_png(F.fig_claims_forest(rows, title=f"{plan.id}: effects and 95% intervals "
-                                                         f"({len(res['seeds'])} seeds)"))]
+                                                         f"({len(res['seeds'])} seeds)", dpi=90, font=8.5))]
     for x in res["outcomes"]:
         o = x["outcome"]
         c, t = runs["control"][o.metric], runs["treatment"][o.metric]
@@ -234,7 +234,7 @@ def claims_json_figure(doc: dict) -> bytes:
             lo, hi = sorted((u[1], u[2])) if None not in u[1:] else (None, None)
             rows.append({"label": f"{c['id']} {o['metric']}", "effect": u[0], "low": lo, "high": hi,
                          "verdict": o["verdict"]})
-    return F.figure_png(F.fig_claims_forest(rows, title="claims.json: effects and 95% intervals"))
+    return F.figure_png(F.fig_claims_forest(rows, title="claims.json: effects and 95% intervals", dpi=90, font=8.5))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -182,9 +182,8 @@ def top_networks(model, n: int = 10) -> pd.DataFrame:
 
 
 def current_theme_shares(model) -> dict[str, float]:
-    """Share of active networks by primary theme (the theme_share_* metrics, for the current state)."""
-    n = model.networks.n
-    act = np.flatnonzero(model.networks.active[:n])
+    """Share of operating networks by primary theme (the theme_share_* metrics, for the current state)."""
+    act = np.flatnonzero(model.networks.operating())
     k = len(model.issue_names)
     if len(act) == 0:
         return {i: 0.0 for i in model.issue_names}
@@ -220,20 +219,38 @@ def sidebar_values(cfg: Scenario, label: str) -> dict[str, Any]:
     return out
 
 
+MIN_SEEDS_APART = 3  # fewer runs per side say nothing about the noise between seeds
+
+
 def compare_table(runs_a: list[pd.DataFrame], runs_b: list[pd.DataFrame], metrics: list[str] | None = None) -> pd.DataFrame:
     """Final values of the key metrics for two sides of several runs each: each side's mean with the
-    range over its runs, the difference of the means (B - A) and whether the two ranges are apart."""
+    range over its runs, the difference of the means (B - A) and, when both sides have at least
+    MIN_SEEDS_APART runs, whether the two ranges are apart (with fewer the column is left out:
+    one or two runs per side cannot show the noise between seeds; `apart_note` says why)."""
     names = metrics or (list(HEADLINE) + ["n_networks", "share_unaffiliated"])
+    judge = min(len(runs_a), len(runs_b)) >= MIN_SEEDS_APART
     rows = []
     for col in names:
         va = np.array([float(r[col].iloc[-1]) for r in runs_a if len(r)])
         vb = np.array([float(r[col].iloc[-1]) for r in runs_b if len(r)])
+        va, vb = va[np.isfinite(va)], vb[np.isfinite(vb)]
         ma = float(va.mean()) if len(va) else float("nan")
         mb = float(vb.mean()) if len(vb) else float("nan")
-        apart = bool(len(va) and len(vb) and (vb.min() > va.max() or vb.max() < va.min()))
-        rows.append({"metric": MD.title(col), "A": _mean_range(va), "B": _mean_range(vb), "B - A": f"{mb - ma:.3g}",
-                     "apart": "yes" if apart else "no"})
+        row = {"metric": MD.title(col), "A": _mean_range(va), "B": _mean_range(vb),
+               "B - A": f"{mb - ma:.3g}" if np.isfinite(mb - ma) else ""}
+        if judge:
+            apart = bool(len(va) and len(vb) and (vb.min() > va.max() or vb.max() < va.min()))
+            row["apart"] = "yes" if apart else "no"
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def apart_note(n_a: int, n_b: int) -> str:
+    """What the table's 'apart' column means, or why it is left out."""
+    if min(n_a, n_b) >= MIN_SEEDS_APART:
+        return "apart: the two ranges over the seeds do not overlap"
+    return (f"no 'apart' column: it needs at least {MIN_SEEDS_APART} seeds per side (with fewer, the ranges "
+            "cannot show the noise between seeds, so any difference would look real)")
 
 
 def _mean_range(x: np.ndarray) -> str:
@@ -241,3 +258,28 @@ def _mean_range(x: np.ndarray) -> str:
     if not len(x):
         return ""
     return f"{x.mean():.3g}" + (f" ({x.min():.3g} to {x.max():.3g})" if len(x) > 1 else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks of what a user types (one readable message naming the field and what is expected)
+
+
+def seed_error(text) -> str:
+    """'' for a valid seed (empty: the scenario's own), else the message to show under the field."""
+    t = "" if text is None else str(text).strip()
+    if not t:
+        return ""
+    if t.isdigit():
+        return ""
+    return f"Seed: expected a whole number of 0 or more (such as 1 or 42), not {t[:30]!r}"
+
+
+def scenario_remedies(cfg: Scenario) -> list[tuple[str, int]]:
+    """(kind, start year) of the remedies a scenario already has (its own interventions that are remedies)."""
+    return [(iv.kind, iv.start) for iv in cfg.interventions if iv.kind in REMEDIES]
+
+
+def new_remedies(cfg: Scenario, chosen: list[str]) -> list[str]:
+    """The chosen remedies the scenario does not already have (a remedy is never added twice)."""
+    own = {k for k, _ in scenario_remedies(cfg)}
+    return [k for k in chosen if k not in own]
