@@ -370,11 +370,13 @@ def test_run_timeseries(out):
     assert ts["step"].tolist() == [0, 1, 2, 3]  # step 0: the initial state (year before the first step)
     assert ts["year"].tolist() == [cfg.start_year - 1, cfg.start_year, cfg.start_year + 1, cfg.start_year + 2]
     # every metric is finite, except the flow metrics of the initial state (nothing has flowed yet)
-    from model.metrics import FLOW_METRICS
+    from model.metrics import is_flow
 
+    flows = [c for c in cols if is_flow(c)]
+    assert "funding_share_climate" in flows and "neglect_index" in flows
     assert np.isfinite(ts[cols].iloc[1:].to_numpy(dtype=float)).all()
-    assert ts.loc[0, list(FLOW_METRICS)].isna().all()
-    assert np.isfinite(ts.loc[0, [c for c in cols if c not in FLOW_METRICS]].to_numpy(dtype=float)).all()
+    assert ts.loc[0, flows].isna().all()
+    assert np.isfinite(ts.loc[0, [c for c in cols if not is_flow(c)]].to_numpy(dtype=float)).all()
     csv = pd.read_csv(out / "timeseries.csv")
     assert list(csv.columns) == cols
     np.testing.assert_allclose(csv.to_numpy(dtype=float), ts.to_numpy(dtype=float), rtol=1e-12, atol=1e-12,
