@@ -2,7 +2,7 @@
 
 Each `fig_*` function returns a `matplotlib.figure.Figure` built without pyplot (thread-safe in a
 server, usable in a notebook); `figure_png` renders one to PNG bytes and `save` writes one to a file.
-`run_figures` lists the figures of `python run.py run` and `write_run_figures` writes them.
+`run_figures` lists the figures of `python run.py run` (analysis/outputs.py writes them).
 
 Conventions: every metric panel takes its title, y-label (the unit) and one-line meaning from the
 metric dictionary (model/metric_dictionary.py); interventions and shocks are shaded periods on
@@ -918,10 +918,6 @@ def _step0_png(model, name: str, make, *key) -> bytes | None:
     return _STEP0[k]
 
 
-def _live_state(model, name: str) -> dict | None:
-    return _LIVE.setdefault(model, {}).get(name)
-
-
 def _fit_ylim(ax, y: np.ndarray, tight: bool = False, bounds=None) -> bool:
     """Widen the y limits when the data leave them, with room to spare (half the data's span, or a
     fifth of their size) but not far past the metric's possible range (`bounds`: a dictionary entry);
@@ -1312,13 +1308,6 @@ def run_figures(res) -> list[tuple[str, object]]:
         if getattr(model.cities, "lat", None) is not None:
             out.append(("world_map.png", lambda: fig_city_map(model, figsize=(12, 6.4), dpi=110, max_points=40_000)))
     return out
-
-
-def write_run_figures(res, outdir: Path) -> list[Path]:
-    """Write the figures of `run_figures` into `outdir`."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    return [save(draw(), outdir / name) for name, draw in run_figures(res)]
 
 
 # ---------------------------------------------------------------------------------------------
