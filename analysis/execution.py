@@ -27,8 +27,9 @@ import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-# Modules the forkserver imports once, so that worker processes start with the model loaded.
-PRELOAD = ["analysis.sweep.loop"]
+# Modules the forkserver imports once, so that worker processes start with the model loaded: the
+# worker side of a sweep (the model and the run's table), not the loop, which imports this module.
+PRELOAD = ["analysis.sweep.task"]
 
 
 class SerialExecutor(Executor):
@@ -152,7 +153,7 @@ def _watch_parent(pid: int, every: float = 1.0):
 
 def _warm(delay: float) -> int:
     """Runs in a worker: import the model (already done under forkserver) and report the pid."""
-    import analysis.sweep.loop  # noqa: F401
+    import analysis.sweep.task  # noqa: F401
 
     time.sleep(delay)
     return os.getpid()

@@ -31,7 +31,8 @@ from model.loading import differences
 
 ROOT = Path(__file__).resolve().parents[2]
 # What shapes a run's results: the model, its data, and the sweep code that runs a run and tabulates it
-SOURCE_GLOBS = ("model/*.py", "data/*.csv", "analysis/sweep/loop.py", "analysis/sweep/results.py")
+SOURCE_GLOBS = ("model/*.py", "data/*.csv", "analysis/sweep/loop.py", "analysis/sweep/task.py",
+                "analysis/sweep/results.py")
 LEDGER = "ledger.jsonl"
 
 
