@@ -25,6 +25,7 @@ scenario file sets the seed and the levers to that file's values.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
@@ -74,26 +75,46 @@ EXPLORE_METRICS_KW = {"ncols": 2, "figsize": (5.1, 6.6), "font": 9.0}
 COMPARE_METRICS_KW = {"ncols": 2, "figsize": (6.2, 7.0), "font": 9.0}
 COMPARE_THEMES_SIZE = (6.2, 3.4)
 
+# One switch per remedy of the intervention registry (controls.REMEDIES: the kinds marked `remedy`), named
+# remedy_<kind>, off by default: a new remedy appears in the app without editing it.
+REMEDY_SWITCHES = [f"remedy_{kind}" for kind in C.REMEDIES]
+
+
 class AppModel(CityDiplomacyModel):
     """CityDiplomacyModel built from the app's controls (keyword arguments, as Mesa's controller needs).
 
     Every control defaults to None, "keep the scenario file's own value"; a value equal to the
-    picked file's own value is treated the same way, so that the file runs as written.
+    picked file's own value is treated the same way, so that the file runs as written. The remedy
+    switches (REMEDY_SWITCHES, default False) are keyword arguments too; the signature names each one.
     """
 
     def __init__(self, scenario_file: str = START_LABEL, seed=None, pool=None, convergence=None,
                  invitation_share=None, openness_closed=None, partnered_share=None, city_first=None,
-                 spillover_down=None, spillover_up=None, spillover_horizontal=None,
-                 remedy_cross_network_platform=False, remedy_secretariat_exchange=False,
-                 remedy_io_framework=False, remedy_city_first=False, remedy_open_knowledge=False,
-                 remedy_extend_services=False, remedy_start=None):
-        controls = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+                 spillover_down=None, spillover_up=None, spillover_horizontal=None, remedy_start=None,
+                 **remedies):
+        for name in remedies:
+            if name not in REMEDY_SWITCHES:
+                raise TypeError(f"AppModel.__init__() got an unexpected keyword argument '{name}'")
+        controls = {k: v for k, v in locals().items() if k not in ("self", "__class__", "remedies", "name")}
+        controls.update({name: remedies.get(name, False) for name in REMEDY_SWITCHES})
         cfg, label, overrides, notes = scenario_from_controls(controls)
         super().__init__(cfg, rng=cfg.seed)  # the scenario's seed (shown in the app), not a fresh one
         self.scenario_file = label
         self.app_overrides = overrides
         self.app_notes = notes
         self.live_remedies: list[tuple[str, int]] = []
+
+
+def _signature_with_switches(init):
+    """`init`'s signature with one keyword argument per remedy switch in place of **remedies (what Mesa's
+    controller and its parameter check read)."""
+    sig = inspect.signature(init)
+    params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False) for name in REMEDY_SWITCHES]
+    return sig.replace(parameters=params)
+
+
+AppModel.__init__.__signature__ = _signature_with_switches(AppModel.__init__)
 
 
 def _parse_seed(seed):
