@@ -3,7 +3,7 @@
 Start it with `python run.py serve [SCENARIO.yaml] [--host 127.0.0.1] [--port 8765]` (or
 `solara run analysis/server/app.py`; the scenario then comes from $CITYDIP_SCENARIO, default
 scenarios/baseline.yaml). It works offline: Solara's JavaScript comes from the solara-assets
-package, the figures are PNG images drawn on the server by matplotlib (analysis/figures.py).
+package, the figures are PNG images drawn on the server by matplotlib (analysis/figures/).
 
 The page is built from Mesa's SolaraViz parts: Mesa's ModelController (Reset, Play, Step) drives
 an `AppModel` built from the sidebar's controls (keyword arguments, as Mesa needs); the main

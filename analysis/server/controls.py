@@ -2,7 +2,7 @@
 levers and remedies it offers, the scenario built from its controls, and the data of its tables.
 
 Plain Python (no Solara), so that it can be tested and reused in notebooks; the figures come from
-`analysis/figures.py`, shared with the run's outputs.
+`analysis/figures/`, shared with the run's outputs.
 """
 
 from __future__ import annotations
