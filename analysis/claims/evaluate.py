@@ -40,6 +40,8 @@ from analysis.claims.verdict import (
     sign_settled,
     verdict,
 )
+from analysis.sweep.store import read_failed
+from model.loading import PROJECT_ROOT
 
 
 @dataclass
@@ -114,8 +116,6 @@ def all_runs(plan: ClaimPlan, dirs: dict[str, Path], years: np.ndarray) -> dict:
 
 
 def _failed(out: Path) -> int:
-    from analysis.sweep.store import read_failed
-
     return len(read_failed(Path(out), rewrite=False))
 
 
@@ -362,8 +362,6 @@ def stop_reason(plan: ClaimPlan, primary_verdict: str) -> str:
 
 def display_path(path: str) -> str:
     """A claim file's path relative to the project root when it lies inside it (scenarios/claims/C1.yaml)."""
-    from model.loading import PROJECT_ROOT
-
     try:
         return str(Path(path).resolve().relative_to(PROJECT_ROOT))
     except ValueError:

@@ -5,12 +5,16 @@ faster. The figures themselves are those of a run (run.py in this package).
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 import weakref
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
+from PIL import Image
 
 from analysis.figures.run import (
     _city_sample,
@@ -40,8 +44,6 @@ class Blitter:
     axes changed (e.g. its y limits): then only that axes is drawn again, within its own box."""
 
     def __init__(self, fig: Figure, dynamic: list | None = None):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         self.fig, self.dynamic = fig, list(dynamic or [])
         self.canvas = FigureCanvasAgg(fig)
         self.background = self.blank = None
@@ -80,8 +82,6 @@ class Blitter:
             a.set_visible(True)
 
     def _redraw_axes(self):
-        from matplotlib.transforms import Bbox
-
         if self.blank is None:
             self.blank = self._blank()
         renderer = self.canvas.get_renderer()
@@ -104,10 +104,6 @@ class Blitter:
         self.stale.clear()
 
     def png(self) -> bytes:
-        import io
-
-        from PIL import Image
-
         if self.background is None:
             self._draw_still()
         elif self.stale:

@@ -9,6 +9,7 @@ server, usable in a notebook).
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 import weakref
 
@@ -16,11 +17,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib.cm import ScalarMappable
-from matplotlib.collections import LineCollection
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import MaxNLocator
 
 from analysis.figures.style import (
@@ -39,6 +40,7 @@ from analysis.figures.style import (
     mark_periods,
 )
 from model import metric_dictionary as MD
+from model.state import RULES
 
 # ---------------------------------------------------------------------------------------------
 # The network ecosystem
@@ -86,8 +88,6 @@ def network_graph(model, max_nodes: int = 60):
 
 
 def _rule(r) -> str:
-    from model.state import RULES
-
     return RULES[int(r)]
 
 
@@ -168,8 +168,6 @@ def _spread(pos: dict) -> dict:
 
 def short_name(name: str, width: int = 22) -> str:
     """A network's name for a label: its abbreviation in parentheses or before ' - ', else its first words."""
-    import re
-
     m = re.search(r"\(([^()]{2,14})\)", name)
     if m and " " not in m.group(1).strip():
         return m.group(1).strip()
@@ -422,7 +420,7 @@ def country_hulls(model) -> list[np.ndarray]:
     """For real cities: each country's outline drawn as the convex hull of its cities' coordinates (lon,
     lat; countries with at least three cities). No coastline data ships with the installed packages, so
     the land is shown by where the cities are: a hull is not a border."""
-    from scipy.spatial import ConvexHull, QhullError
+    from scipy.spatial import ConvexHull, QhullError  # lazy: scipy for this one figure, not every run's start
 
     c = model.cities
     xy = np.column_stack([c.lon, c.lat]).astype(float)
@@ -477,7 +475,6 @@ def fig_city_map(model, colour_by: str = "memberships", figsize=(6.4, 3.9), dpi:
     ax.scatter(xy[ii, 0], xy[ii, 1], c=val[ii], s=size, cmap=cmap, norm=norm, linewidths=np.where(north, 0.2, 0.0),
                edgecolors=np.where(north[:, None], np.array([[0, 0, 0, 0.55]]), np.array([[1, 1, 1, 0.0]])))
     if real:  # the land, as far as the cities show it: each country's convex hull (not a border), under them
-        from matplotlib.collections import PolyCollection
 
         ax.add_collection(PolyCollection(country_hulls(model), facecolors="0.92", edgecolors="0.7", linewidths=0.4,
                                          zorder=0))
@@ -498,8 +495,6 @@ def fig_city_map(model, colour_by: str = "memberships", figsize=(6.4, 3.9), dpi:
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label=label)
     handles = _population_legend(model, ii)
     if real:
-        from matplotlib.patches import Polygon
-
         handles.append(Polygon([[0, 0]], facecolor="0.92", edgecolor="0.7", label="country: hull of its cities"))
     fig.legend(handles=handles, title="size: population", fontsize=7, title_fontsize=7, loc="lower left",
                bbox_to_anchor=(0.01, 0.02 / h), frameon=False, ncol=len(handles), handletextpad=0.3, columnspacing=0.9,

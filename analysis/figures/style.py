@@ -9,14 +9,17 @@ time axes, labelled in a legend (`intervention_periods`); legends sit outside th
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from model import metric_dictionary as MD
+from model.interventions import REGISTRY
 
 # Acuto and Rayner (2016): shares of 170 networks by main theme. They report no share for the other themes.
 ACUTO_RAYNER = {"climate": 0.29, "poverty": 0.16, "culture": 0.11, "peace": 0.11, "gender": 0.08}
@@ -37,16 +40,12 @@ _TAB20_LIGHT = [1, 3, 5, 7, 9, 11, 13, 17, 19]
 
 
 def issue_colours(issues: list[str]) -> dict[str, tuple]:
-    from matplotlib import colormaps
-
     palette = [colormaps["tab10"](j) for j in _TAB10] + [colormaps["tab20"](j) for j in _TAB20_LIGHT]
     return {nm: palette[j % len(palette)] for j, nm in enumerate(issues)}
 
 
 def figure_png(fig: Figure, dpi: int | None = None) -> bytes:
     """Render a figure to PNG bytes (what the browser receives)."""
-    import io
-
     buf = io.BytesIO()
     # light compression: zlib's default level costs more time than sending a larger image locally
     fig.savefig(buf, format="png", dpi=dpi or fig.dpi, pil_kwargs={"compress_level": 1})
@@ -93,8 +92,6 @@ _SHOCK_COLOURS = ["#de2d26", "#fd8d3c", "#c51b8a", "#fc9272", "#e6550d", "#fa9fb
 
 
 def _iv_label(kind: str, params: dict) -> str:
-    from model.interventions import REGISTRY
-
     cls = REGISTRY.get(kind)
     label = cls.label if cls is not None and cls.label else kind
     detail = [str(params[k]) for k in ("country", "issue", "network") if params.get(k) not in (None, "")]
@@ -105,8 +102,6 @@ def intervention_periods(interventions) -> list[Period]:
     """The shaded periods of a run: its interventions (InterventionConfig, plug-in instances with a
     `cfg`, or mappings with kind/start/end/params), those with the same years merged into one
     labelled period (a shock's colour if any of them is a shock, else a remedy's)."""
-    from model.interventions import REGISTRY
-
     groups: dict[tuple, list[str]] = {}
     remedy: dict[tuple, bool] = {}
     for iv in interventions or []:

@@ -32,6 +32,10 @@ import warnings
 from html import escape
 from pathlib import Path
 
+import markdown
+import pandas as pd
+from mesa.visualization import Slider
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `solara run analysis/server/app.py` from anywhere
     sys.path.insert(0, str(ROOT))
@@ -203,8 +207,6 @@ def pending_changes(controls: dict, model) -> list[str]:
 def model_params() -> dict:
     """The controls in Mesa's model_params format (used by tests and notebooks that drive the app
     with Mesa's own ModelCreator): scenario picker, seed, levers, remedies."""
-    from mesa.visualization import Slider
-
     p: dict = {
         "scenario_file": {"type": "Select", "value": START_LABEL, "values": SCENARIOS, "label": "Scenario file"},
         "seed": {"type": "InputText", "value": str(BASE_CFG.seed), "label": "Seed"},
@@ -649,8 +651,6 @@ def compare_table_html(tab) -> str:
 
 def compare_csv(result) -> str:
     """Every run of both sides as one CSV: side, label, seed, then the time series' columns."""
-    import pandas as pd
-
     (la, ra, _), (lb, rb, _), seeds = result
     frames = []
     for side, label, runs in (("A", la, ra), ("B", lb, rb)):
@@ -752,8 +752,6 @@ the run's data as CSV (one row a year, for a spreadsheet) and the key-metrics fi
 def doc_html(path: str) -> str:
     """One of the project's documents as HTML, converted on the server (solara.Markdown would fetch its
     maths renderer from the internet; the app works offline)."""
-    import markdown
-
     text = (ROOT / path).read_text(encoding="utf-8")
     return ("<div class='citydip-doc-text' style='font-size:14px;line-height:1.5'>"
             + markdown.markdown(text, extensions=["tables", "fenced_code"]) + "</div>" + TABLE_CSS)
