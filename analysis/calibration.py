@@ -15,8 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
+from analysis.execution import check_workers, default_workers, make_backend
 from analysis.outputs import atomic_directory
+from model import footprint
+from model.api import run_scenario
+from model.config import ScenarioError
+from model.loading import load_scenario
+from model.preflight import fact_year_problems
 from model.randomness import replication_seeds
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "history.yaml"
@@ -47,8 +54,6 @@ def _one_run(scenario: dict, seed: int, years: tuple[int, ...] = ()) -> dict:
     """Worker: one replication (model.api.run_scenario); returns what the facts need: the time series,
     the named networks' history, the budget check and, for the `years` of facts about cities, a
     snapshot of the memberships (`snapshot`) with the cities' populations and countries."""
-    from model.api import run_scenario
-
     snaps: dict[int, dict] = {}
 
     def keep(model):
@@ -131,6 +136,7 @@ def calibration_table(cfg, runs: list[dict]) -> pd.DataFrame:
 
 
 def _figures(cfg, runs, outdir: Path) -> list[str]:
+    # lazy (also matplotlib below): _one_run runs in worker processes, which import this module but draw nothing
     from analysis.figures import fig_network_count, fig_theme_calibration, intervention_periods, save
 
     outdir.mkdir(parents=True, exist_ok=True)
@@ -397,14 +403,6 @@ def calibrate(scenario: str | os.PathLike | None = None, out: str | os.PathLike 
     Before any run: the scenario is validated (model/preflight.py: facts with a known metric or
     catalogue network, unique ids), every fact's year lies within the run, and the memory of the runs
     in parallel fits `memory_limit` bytes (default: model.footprint.default_limit())."""
-    from tqdm import tqdm
-
-    from analysis.execution import check_workers, default_workers, make_backend
-    from model import footprint
-    from model.config import ScenarioError
-    from model.loading import load_scenario
-    from model.preflight import fact_year_problems
-
     if not 1 <= int(replications) <= MAX_REPLICATIONS:
         raise ScenarioError("--replications", "", f"{replications}: expected a whole number from 1 to {MAX_REPLICATIONS}")
     path = str(scenario if scenario is not None else DEFAULT_SCENARIO)

@@ -27,8 +27,13 @@ import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-# Modules the forkserver imports once, so that worker processes start with the model loaded.
-PRELOAD = ["analysis.sweep.loop"]
+from model import footprint
+from model.config import ScenarioError
+from model.loading import read_text_file
+
+# Modules the forkserver imports once, so that worker processes start with the model loaded: the
+# worker side of a sweep (the model and the run's table), not the loop, which imports this module.
+PRELOAD = ["analysis.sweep.task"]
 
 
 class SerialExecutor(Executor):
@@ -69,8 +74,6 @@ def max_workers(memory_limit: float | None = None) -> tuple[int, str]:
     process may use, at most the memory limit (bytes; default model.footprint.default_limit()) over the
     memory of a worker process (model.footprint.BASE: the interpreter and the model, before any run),
     and at most half the user's process limit (RLIMIT_NPROC)."""
-    from model import footprint
-
     cores = default_workers()
     cap = WORKERS_PER_CORE * cores
     why = f"{WORKERS_PER_CORE} x the {cores} core{'s' if cores != 1 else ''} this process may use"
@@ -93,8 +96,6 @@ def max_workers(memory_limit: float | None = None) -> tuple[int, str]:
 def check_workers(workers: int, flag: str = "--workers", memory_limit: float | None = None):
     """Refuse (a ScenarioError naming `flag`: exit code 2) more local worker processes than max_workers():
     checked before any process is started, so that too many never fork until the process limit."""
-    from model.config import ScenarioError
-
     cap, why = max_workers(memory_limit)
     if int(workers) > cap:
         raise ScenarioError(f"{flag} {workers}", "", f"more worker processes than this machine can hold: at most "
@@ -152,7 +153,7 @@ def _watch_parent(pid: int, every: float = 1.0):
 
 def _warm(delay: float) -> int:
     """Runs in a worker: import the model (already done under forkserver) and report the pid."""
-    import analysis.sweep.loop  # noqa: F401
+    import analysis.sweep.task  # noqa: F401
 
     time.sleep(delay)
     return os.getpid()
@@ -268,9 +269,6 @@ def check_scheduler_args(address: str | None = None, scheduler_file: str | None 
     """Validate `--scheduler ADDRESS` or `--scheduler-file F` before connecting (a ScenarioError naming
     the flag: exit code 2); returns the address to connect to. A scheduler file is the JSON that
     `dask scheduler --scheduler-file F` writes: an object with an "address"."""
-    from model.config import ScenarioError
-    from model.loading import read_text_file
-
     if scheduler_file is not None:
         where = f"--scheduler-file {scheduler_file}"
         text = read_text_file(scheduler_file, "JSON", "the JSON file a Dask scheduler writes", limit=1_000_000)
@@ -342,8 +340,6 @@ class DaskBackend(Backend):
 
     def __init__(self, address: str | None = None, scheduler_file: str | None = None, client=None,
                  timeout: float = CONNECT_TIMEOUT):
-        from model.config import ScenarioError
-
         self._own = client is None
         self.timeout = float(timeout)
         self.where = f"--scheduler-file {scheduler_file}" if scheduler_file is not None else \
@@ -371,8 +367,6 @@ class DaskBackend(Backend):
         self._silent = False
 
     def _ask(self, fn, what: str):
-        from model.config import ScenarioError
-
         try:
             return _within(fn, self.timeout, "dask-call")
         except _NoAnswer:

@@ -27,6 +27,7 @@ import socket
 import stat
 from pathlib import Path
 
+from model import metric_dictionary
 from model.config import ScenarioError
 
 PARTIAL = ".partial-"
@@ -267,8 +268,6 @@ def write_run(res, out: Path, resolved: str, figures: bool = True, progress=None
     config.yaml, timeseries.parquet/.csv, networks.parquet/.csv, cities.parquet/.csv,
     named_networks.parquet/.csv (runs with a catalogue of real networks), metrics.csv (the metric dictionary), summary.json and figures/.
     `progress(done, total, what)` is called before each file or figure is written."""
-    from model import metric_dictionary
-
     cfg = res.scenario
     with atomic_directory(out) as tmp:
         ts = res.timeseries

@@ -40,6 +40,8 @@ from analysis.claims.verdict import (
     sign_settled,
     verdict,
 )
+from analysis.sweep.store import read_failed
+from model.loading import PROJECT_ROOT
 
 
 @dataclass
@@ -114,8 +116,6 @@ def all_runs(plan: ClaimPlan, dirs: dict[str, Path], years: np.ndarray) -> dict:
 
 
 def _failed(out: Path) -> int:
-    from analysis.sweep.store import read_failed
-
     return len(read_failed(Path(out), rewrite=False))
 
 
@@ -127,10 +127,45 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
     res = ClaimResult(plan=plan, record={}, years=years, runs=all_runs(plan, dirs, years))
     K = len(plan.looks) or 1
     conf = look_confidence(K)  # the contrast's arms are looked at up to K times (sequential.py)
+    y = _Outcomes(res, years)
+    outcomes = _contrast(plan, y, conf, K)
+    primary = outcomes[0]
+    mech = _mechanism_off(plan, y, conf, outcomes)
+    no_net = _no_network(plan, y)
+    gradient = _gradient(plan, y)
+    mods = _moderators(plan, y)
+    unc = _uncertainty(plan, y)
+    sentences = [mo["outcomes"][0]["sentence"] for mo in mods] + ([unc["sentence"]] if unc else [])
+    res.record = {
+        "id": spec.id, "title": spec.title, "statement": spec.statement, "source": spec.source,
+        "file": display_path(plan.source), "operationalisation": spec.operationalisation,
+        "design": _design(plan, dirs, years),
+        **{k: primary[k] for k in ("metric", "direction", "threshold", "years", "effect", "ci_low", "ci_high", "n",
+                                   "confidence", "identical", "verdict", "verdict_text", "sign_settled",
+                                   "replications_needed", "p_value", "d_z", "glass",
+                                   "through_mechanism", "through_mechanism_reason")},
+        "verdict_explained": EXPLAIN[primary["verdict"]],
+        "sequential": _sequential(plan, conf, primary["verdict"]),
+        "outcomes": outcomes, "mechanism_off": mech, "no_network": no_net, "gradient": gradient,
+        "conditions": {"moderators": mods, "uncertainty": unc, "sentences": sentences},
+    }
+    return res
 
-    def y(arm: Arm | None, o, lhs: bool = False) -> np.ndarray:
-        return outcome_values(res.series(arm, o.metric, lhs=lhs), years, o.years)
 
+@dataclass
+class _Outcomes:
+    """An arm's outcome per replication (outcome_values of its series): what every step of `evaluate` pairs."""
+
+    res: ClaimResult
+    years: np.ndarray
+
+    def __call__(self, arm: Arm | None, o, lhs: bool = False) -> np.ndarray:
+        return outcome_values(self.res.series(arm, o.metric, lhs=lhs), self.years, o.years)
+
+
+def _contrast(plan: ClaimPlan, y: _Outcomes, conf: float, K: int) -> list[dict]:
+    """The contrast (treatment minus control) of every outcome; the primary (first) one with its p-value."""
+    spec = plan.spec
     ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
     outcomes = []
     for o in spec.outcomes:
@@ -145,8 +180,14 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
     t_p, c_p = pairs(y(trt, spec.outcomes[0]), y(ctrl, spec.outcomes[0]))
     o0 = spec.outcomes[0]
     primary["p_value"] = verdict_p(t_p - c_p, (spec.id, o0.metric, "main"), o0.threshold, o0.direction, K)
+    return outcomes
 
-    # mechanism off
+
+def _mechanism_off(plan: ClaimPlan, y: _Outcomes, conf: float, outcomes: list[dict]) -> dict:
+    """The contrast with the mechanism off and the mechanism's part of the effect; sets each outcome's
+    `through_mechanism` (and its reason)."""
+    spec = plan.spec
+    ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
     oc, ot = plan.find("off", "control"), plan.find("off", "treatment")
     off_out = []
     for o in spec.outcomes:
@@ -162,43 +203,55 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
             **{k: off_out[0][k] for k in ("metric", "effect", "ci_low", "ci_high", "n", "verdict", "verdict_text",
                                           "contribution")},
             "outcomes": off_out}
-    for oc, off, o in zip(outcomes, off_out, spec.outcomes):  # through its mechanism: asked of every outcome
-        oc["through_mechanism"], oc["through_mechanism_reason"] = through_mechanism(oc, off, o.threshold)
+    for out, off, o in zip(outcomes, off_out, spec.outcomes):  # through its mechanism: asked of every outcome
+        out["through_mechanism"], out["through_mechanism_reason"] = through_mechanism(out, off, o.threshold)
+    return mech
 
-    # no network
-    no_net = None
+
+def _no_network(plan: ClaimPlan, y: _Outcomes) -> dict | None:
+    """Both arms against the world without the network (None when the claim has no such arm)."""
+    spec = plan.spec
     nn = plan.find("no_network", "no_network")
-    if nn is not None:
-        rows = []
-        for o in spec.outcomes:
-            base_y = y(nn, o)
-            rows.append({"metric": o.metric,
-                         "no_network_mean": _mean(base_y),
-                         "control_minus_no_network": _effect_record(
-                             paired_effect(y(ctrl, o), base_y, rng_for(spec.id, o.metric, "no_network:control")), o,
-                             with_verdict=False),
-                         "treatment_minus_no_network": _effect_record(
-                             paired_effect(y(trt, o), base_y, rng_for(spec.id, o.metric, "no_network:treatment")), o,
-                             with_verdict=False)})
-        no_net = {"description": spec.no_network.description, "changes": _changes(spec.no_network), "outcomes": rows}
+    if nn is None:
+        return None
+    ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
+    rows = []
+    for o in spec.outcomes:
+        base_y = y(nn, o)
+        rows.append({"metric": o.metric,
+                     "no_network_mean": _mean(base_y),
+                     "control_minus_no_network": _effect_record(
+                         paired_effect(y(ctrl, o), base_y, rng_for(spec.id, o.metric, "no_network:control")), o,
+                         with_verdict=False),
+                     "treatment_minus_no_network": _effect_record(
+                         paired_effect(y(trt, o), base_y, rng_for(spec.id, o.metric, "no_network:treatment")), o,
+                         with_verdict=False)})
+    return {"description": spec.no_network.description, "changes": _changes(spec.no_network), "outcomes": rows}
 
-    # gradient levels
-    gradient = None
-    if spec.gradient is not None:
-        g = spec.gradient
-        level_arms = [ctrl] + [plan.find("level", "level", level=j) for j in range(1, len(g.values) - 1)] + [trt]
-        gout = []
-        for o in spec.outcomes:
-            base_y = y(ctrl, o)
-            levels = []
-            for j, (v, a) in enumerate(zip(g.values, level_arms)):
-                e = paired_effect(y(a, o), base_y, rng_for(spec.id, o.metric, f"level:{j}"))
-                levels.append({"value": v, "mean": e.treatment_mean, "effect": e.effect, "ci_low": e.ci_low,
-                               "ci_high": e.ci_high, "n": e.n})
-            gout.append({"metric": o.metric, "levels": levels})
-        gradient = {"parameter": g.parameter, "values": list(g.values), "outcomes": gout}
 
-    # conditions: moderators
+def _gradient(plan: ClaimPlan, y: _Outcomes) -> dict | None:
+    """Each level of a gradient claim against its control (None for a claim of two arms)."""
+    spec = plan.spec
+    if spec.gradient is None:
+        return None
+    g = spec.gradient
+    ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
+    level_arms = [ctrl] + [plan.find("level", "level", level=j) for j in range(1, len(g.values) - 1)] + [trt]
+    gout = []
+    for o in spec.outcomes:
+        base_y = y(ctrl, o)
+        levels = []
+        for j, (v, a) in enumerate(zip(g.values, level_arms)):
+            e = paired_effect(y(a, o), base_y, rng_for(spec.id, o.metric, f"level:{j}"))
+            levels.append({"value": v, "mean": e.treatment_mean, "effect": e.effect, "ci_low": e.ci_low,
+                           "ci_high": e.ci_high, "n": e.n})
+        gout.append({"metric": o.metric, "levels": levels})
+    return {"parameter": g.parameter, "values": list(g.values), "outcomes": gout}
+
+
+def _moderators(plan: ClaimPlan, y: _Outcomes) -> list[dict]:
+    """Conditions: the contrast at each value of each moderator, where its verdict changes, in a sentence."""
+    spec = plan.spec
     mods = []
     for m, mod in enumerate(plan.moderators):
         mouts = []
@@ -217,55 +270,53 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
                                                          [e.effect for e in effs], vds, trans, o.threshold,
                                                          o.direction)})
         mods.append({"parameter": mod.parameter, "values": list(mod.values), "outcomes": mouts})
+    return mods
 
-    # conditions: the uncertainty space (primary outcome)
-    unc = None
-    if plan.lhs is not None:
-        u = spec.uncertainty
-        o = spec.outcomes[0]
-        effs = []
-        for s in range(len(plan.lhs_values)):
-            a_c = plan.find("lhs", "control", sample=s)
-            a_t = plan.find("lhs", "treatment", sample=s)
-            effs.append(paired_effect(y(a_t, o, lhs=True), y(a_c, o, lhs=True), rng_for(spec.id, o.metric, f"lhs:{s}")))
-        vds = [verdict(e.ci_low, e.ci_high, o.threshold, o.direction) for e in effs]
-        bounds = {k: [b.low, b.high] for k, b in u.parameters.items()}
-        summ = uncertainty_summary(spec.id, o.metric, plan.lhs_values, [e.effect for e in effs], vds, o.threshold,
-                                   o.direction, u.density, bounds)
-        unc = {"metric": o.metric, "parameters": bounds, "replications": plan.lhs_replications,
-               "density": u.density, **summ,
-               "sample_values": plan.lhs_values, "sample_effect": [e.effect for e in effs],
-               "sample_ci_low": [e.ci_low for e in effs], "sample_ci_high": [e.ci_high for e in effs],
-               "sample_verdict": vds}
 
-    sentences = [mo["outcomes"][0]["sentence"] for mo in mods] + ([unc["sentence"]] if unc else [])
+def _uncertainty(plan: ClaimPlan, y: _Outcomes) -> dict | None:
+    """Conditions: the primary outcome's contrast over the samples of the uncertainty space (None without one)."""
+    if plan.lhs is None:
+        return None
+    spec = plan.spec
+    u = spec.uncertainty
+    o = spec.outcomes[0]
+    effs = []
+    for s in range(len(plan.lhs_values)):
+        a_c = plan.find("lhs", "control", sample=s)
+        a_t = plan.find("lhs", "treatment", sample=s)
+        effs.append(paired_effect(y(a_t, o, lhs=True), y(a_c, o, lhs=True), rng_for(spec.id, o.metric, f"lhs:{s}")))
+    vds = [verdict(e.ci_low, e.ci_high, o.threshold, o.direction) for e in effs]
+    bounds = {k: [b.low, b.high] for k, b in u.parameters.items()}
+    summ = uncertainty_summary(spec.id, o.metric, plan.lhs_values, [e.effect for e in effs], vds, o.threshold,
+                               o.direction, u.density, bounds)
+    return {"metric": o.metric, "parameters": bounds, "replications": plan.lhs_replications,
+            "density": u.density, **summ,
+            "sample_values": plan.lhs_values, "sample_effect": [e.effect for e in effs],
+            "sample_ci_low": [e.ci_low for e in effs], "sample_ci_high": [e.ci_high for e in effs],
+            "sample_verdict": vds}
+
+
+def _design(plan: ClaimPlan, dirs: dict[str, Path], years: np.ndarray) -> dict:
+    """The record's `design`: arms, base, years, replications, runs and failed runs."""
+    spec = plan.spec
     failed = _failed(dirs[plan.id]) + (_failed(dirs[f"{plan.id}-lhs"]) if plan.lhs is not None else 0)
-    design = {"kind": "arms" if spec.arms is not None else "gradient",
-              "control": plan.labels["control"], "treatment": plan.labels["treatment"],
-              "arms_differ_in": plan.arm_differences(),
-              "base_scenario": plan.base.get("name"), "cities": plan.base["cities"]["n"]
-              if plan.base["cities"]["source"] == "synthetic" else f"real (>= {plan.base['cities']['min_population']:g})",
-              "years_run": [int(years[0]), int(years[-1])], "steps": plan.steps, "seed": spec.seed,
-              "replications": plan.replications, "uncertainty_replications": plan.lhs_replications or None,
-              "runs": plan.n_runs, "failed_runs": failed}
-    sequential = {"looks": list(plan.looks), "max_replications": plan.looks[-1] if plan.looks else plan.replications,
-                  "n_used": plan.n_used, "confidence": conf,
-                  "stopped": stop_reason(plan, primary["verdict"]),
-                  "extended_arms": "control, treatment and both mechanism-off arms",
-                  "initial_only": "gradient levels, the no-network arm, moderators and uncertainty samples"}
-    res.record = {
-        "id": spec.id, "title": spec.title, "statement": spec.statement, "source": spec.source,
-        "file": display_path(plan.source), "operationalisation": spec.operationalisation, "design": design,
-        **{k: primary[k] for k in ("metric", "direction", "threshold", "years", "effect", "ci_low", "ci_high", "n",
-                                   "confidence", "identical", "verdict", "verdict_text", "sign_settled",
-                                   "replications_needed", "p_value", "d_z", "glass",
-                                   "through_mechanism", "through_mechanism_reason")},
-        "verdict_explained": EXPLAIN[primary["verdict"]],
-        "sequential": sequential,
-        "outcomes": outcomes, "mechanism_off": mech, "no_network": no_net, "gradient": gradient,
-        "conditions": {"moderators": mods, "uncertainty": unc, "sentences": sentences},
-    }
-    return res
+    return {"kind": "arms" if spec.arms is not None else "gradient",
+            "control": plan.labels["control"], "treatment": plan.labels["treatment"],
+            "arms_differ_in": plan.arm_differences(),
+            "base_scenario": plan.base.get("name"), "cities": plan.base["cities"]["n"]
+            if plan.base["cities"]["source"] == "synthetic" else f"real (>= {plan.base['cities']['min_population']:g})",
+            "years_run": [int(years[0]), int(years[-1])], "steps": plan.steps, "seed": spec.seed,
+            "replications": plan.replications, "uncertainty_replications": plan.lhs_replications or None,
+            "runs": plan.n_runs, "failed_runs": failed}
+
+
+def _sequential(plan: ClaimPlan, conf: float, primary_verdict: str) -> dict:
+    """The record's `sequential`: looks, replications used, confidence and why it stopped."""
+    return {"looks": list(plan.looks), "max_replications": plan.looks[-1] if plan.looks else plan.replications,
+            "n_used": plan.n_used, "confidence": conf,
+            "stopped": stop_reason(plan, primary_verdict),
+            "extended_arms": "control, treatment and both mechanism-off arms",
+            "initial_only": "gradient levels, the no-network arm, moderators and uncertainty samples"}
 
 
 def through_mechanism(outcome: dict, off: dict, threshold: float) -> tuple[bool | None, str]:
@@ -311,8 +362,6 @@ def stop_reason(plan: ClaimPlan, primary_verdict: str) -> str:
 
 def display_path(path: str) -> str:
     """A claim file's path relative to the project root when it lies inside it (scenarios/claims/C1.yaml)."""
-    from model.loading import PROJECT_ROOT
-
     try:
         return str(Path(path).resolve().relative_to(PROJECT_ROOT))
     except ValueError:

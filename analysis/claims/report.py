@@ -18,11 +18,14 @@ atomically; claims.json last.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import math
 import os
+import re
 import shutil
+import sys
 from html import escape
 from pathlib import Path
 
@@ -531,8 +534,6 @@ def publish(claims_dir, dest, command: str = "") -> Path:
     and each claim's effects figure copied beside it into `<dest stem>_figures/` and the other figures
     named (they stay in the run's figures/). A header says where the report comes from and how it was
     made. Refuses a directory without a finished run (no claims.json)."""
-    import re
-
     src = Path(claims_dir)
     dest = Path(dest)
     doc_path = src / "claims.json"
@@ -594,9 +595,6 @@ def publish(claims_dir, dest, command: str = "") -> Path:
 
 
 def _main(argv=None) -> int:
-    import argparse
-    import sys
-
     ap = argparse.ArgumentParser(prog="python -m analysis.claims.report",
                                  description="Publish a finished claims run's report (e.g. as docs/claims_report.md).")
     ap.add_argument("--publish", nargs=2, metavar=("CLAIMS_DIR", "DEST_MD"), required=True)

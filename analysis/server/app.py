@@ -3,7 +3,7 @@
 Start it with `python run.py serve [SCENARIO.yaml] [--host 127.0.0.1] [--port 8765]` (or
 `solara run analysis/server/app.py`; the scenario then comes from $CITYDIP_SCENARIO, default
 scenarios/baseline.yaml). It works offline: Solara's JavaScript comes from the solara-assets
-package, the figures are PNG images drawn on the server by matplotlib (analysis/figures.py).
+package, the figures are PNG images drawn on the server by matplotlib (analysis/figures/).
 
 The page is built from Mesa's SolaraViz parts: Mesa's ModelController (Reset, Play, Step) drives
 an `AppModel` built from the sidebar's controls (keyword arguments, as Mesa needs); the main
@@ -25,11 +25,16 @@ scenario file sets the seed and the levers to that file's values.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
 from html import escape
 from pathlib import Path
+
+import markdown
+import pandas as pd
+from mesa.visualization import Slider
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `solara run analysis/server/app.py` from anywhere
@@ -74,26 +79,46 @@ EXPLORE_METRICS_KW = {"ncols": 2, "figsize": (5.1, 6.6), "font": 9.0}
 COMPARE_METRICS_KW = {"ncols": 2, "figsize": (6.2, 7.0), "font": 9.0}
 COMPARE_THEMES_SIZE = (6.2, 3.4)
 
+# One switch per remedy of the intervention registry (controls.REMEDIES: the kinds marked `remedy`), named
+# remedy_<kind>, off by default: a new remedy appears in the app without editing it.
+REMEDY_SWITCHES = [f"remedy_{kind}" for kind in C.REMEDIES]
+
+
 class AppModel(CityDiplomacyModel):
     """CityDiplomacyModel built from the app's controls (keyword arguments, as Mesa's controller needs).
 
     Every control defaults to None, "keep the scenario file's own value"; a value equal to the
-    picked file's own value is treated the same way, so that the file runs as written.
+    picked file's own value is treated the same way, so that the file runs as written. The remedy
+    switches (REMEDY_SWITCHES, default False) are keyword arguments too; the signature names each one.
     """
 
     def __init__(self, scenario_file: str = START_LABEL, seed=None, pool=None, convergence=None,
                  invitation_share=None, openness_closed=None, partnered_share=None, city_first=None,
-                 spillover_down=None, spillover_up=None, spillover_horizontal=None,
-                 remedy_cross_network_platform=False, remedy_secretariat_exchange=False,
-                 remedy_io_framework=False, remedy_city_first=False, remedy_open_knowledge=False,
-                 remedy_extend_services=False, remedy_start=None):
-        controls = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+                 spillover_down=None, spillover_up=None, spillover_horizontal=None, remedy_start=None,
+                 **remedies):
+        for name in remedies:
+            if name not in REMEDY_SWITCHES:
+                raise TypeError(f"AppModel.__init__() got an unexpected keyword argument '{name}'")
+        controls = {k: v for k, v in locals().items() if k not in ("self", "__class__", "remedies", "name")}
+        controls.update({name: remedies.get(name, False) for name in REMEDY_SWITCHES})
         cfg, label, overrides, notes = scenario_from_controls(controls)
         super().__init__(cfg, rng=cfg.seed)  # the scenario's seed (shown in the app), not a fresh one
         self.scenario_file = label
         self.app_overrides = overrides
         self.app_notes = notes
         self.live_remedies: list[tuple[str, int]] = []
+
+
+def _signature_with_switches(init):
+    """`init`'s signature with one keyword argument per remedy switch in place of **remedies (what Mesa's
+    controller and its parameter check read)."""
+    sig = inspect.signature(init)
+    params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False) for name in REMEDY_SWITCHES]
+    return sig.replace(parameters=params)
+
+
+AppModel.__init__.__signature__ = _signature_with_switches(AppModel.__init__)
 
 
 def _parse_seed(seed):
@@ -182,8 +207,6 @@ def pending_changes(controls: dict, model) -> list[str]:
 def model_params() -> dict:
     """The controls in Mesa's model_params format (used by tests and notebooks that drive the app
     with Mesa's own ModelCreator): scenario picker, seed, levers, remedies."""
-    from mesa.visualization import Slider
-
     p: dict = {
         "scenario_file": {"type": "Select", "value": START_LABEL, "values": SCENARIOS, "label": "Scenario file"},
         "seed": {"type": "InputText", "value": str(BASE_CFG.seed), "label": "Seed"},
@@ -628,8 +651,6 @@ def compare_table_html(tab) -> str:
 
 def compare_csv(result) -> str:
     """Every run of both sides as one CSV: side, label, seed, then the time series' columns."""
-    import pandas as pd
-
     (la, ra, _), (lb, rb, _), seeds = result
     frames = []
     for side, label, runs in (("A", la, ra), ("B", lb, rb)):
@@ -731,8 +752,6 @@ the run's data as CSV (one row a year, for a spreadsheet) and the key-metrics fi
 def doc_html(path: str) -> str:
     """One of the project's documents as HTML, converted on the server (solara.Markdown would fetch its
     maths renderer from the internet; the app works offline)."""
-    import markdown
-
     text = (ROOT / path).read_text(encoding="utf-8")
     return ("<div class='citydip-doc-text' style='font-size:14px;line-height:1.5'>"
             + markdown.markdown(text, extensions=["tables", "fenced_code"]) + "</div>" + TABLE_CSS)

@@ -119,7 +119,7 @@ def _num(x) -> float | None:
 
 
 def verdict_html(v, ci_low=None, ci_high=None, identical: bool = False) -> str:
-    """A verdict as the page shows it: the word in its colour (analysis/figures.py VERDICT_COLOURS), with
+    """A verdict as the page shows it: the word in its colour (analysis/figures/style.py VERDICT_COLOURS), with
     describe()'s qualifier ('negligible (positive, sign settled)', 'no difference: identical runs'); its plain
     sentence is its tooltip and stands beside it in the table's legend (`verdict_legend`). A word the rule
     does not know (an older file's) is shown as written."""

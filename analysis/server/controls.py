@@ -2,7 +2,7 @@
 levers and remedies it offers, the scenario built from its controls, and the data of its tables.
 
 Plain Python (no Solara), so that it can be tested and reused in notebooks; the figures come from
-`analysis/figures.py`, shared with the run's outputs.
+`analysis/figures/`, shared with the run's outputs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pandas as pd
 from analysis.figures import HEADLINE
 from model import metric_dictionary as MD
 from model.config import Scenario, ScenarioError
+from model.footprint import check
 from model.interventions import remedies
 from model.loading import Overrides, apply_overrides, read_yaml, validate_scenario
 
@@ -152,8 +153,6 @@ def check_memory(cfg: Scenario, source: str):
     """Refuse (ScenarioError naming `source`) a scenario whose estimated memory exceeds the app's limit
     (model/footprint.py; $CITYDIP_MEMORY_LIMIT in bytes, as `run.py serve --memory-limit` sets it),
     as the command line refuses it: the app builds every model it runs in its own process."""
-    from model.footprint import check
-
     raw = os.environ.get(MEMORY_ENV)
     check(cfg, source, float(raw) if raw else None, flag="run.py serve --memory-limit")
 

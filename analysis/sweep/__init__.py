@@ -9,6 +9,7 @@ one module per concern:
     plan.py         a validated sweep: base scenario, points, seeds, runs; what `check` prints
     store.py        the output directory: lock, manifest (with the code), resume (run files verified), failed.jsonl
     loop.py         the loop: submit missing runs to an execution back-end, write each atomically
+    task.py         what a worker runs for one run: the model, then the run's table as Parquet bytes
     results.py      results.parquet, summary.csv and the grid figure
     sensitivity.py  Sobol' and Morris indices (SALib) with plots
 
@@ -30,7 +31,7 @@ import importlib
 
 # The names below are imported on first use (PEP 562), so that `run` and `check`, which only ask
 # whether a file is a sweep file (spec.is_sweep_data), do not import the whole sweep machinery.
-_WHERE = {"SweepAborted": "loop", "SweepResult": "loop", "_task": "loop", "run_one": "loop", "run_sweep": "loop",
+_WHERE = {"SweepAborted": "loop", "SweepResult": "loop", "_task": "task", "run_one": "task", "run_sweep": "loop",
           "Sweep": "plan", "check_text": "plan", "describe": "plan", "load_sweep": "plan", "sweep_from_points": "plan",
           "SweepSpec": "spec", "is_sweep_data": "spec", "json_schema": "spec"}
 

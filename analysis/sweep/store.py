@@ -16,36 +16,39 @@ verified against the run ledger), atomic run files and failed.jsonl.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import sys
+import tomllib
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from analysis.outputs import write_text_atomic
-from analysis.sweep.plan import Sweep
+from analysis.outputs import check_output_dir, write_text_atomic
 from analysis.sweep.spec import FORMAT
 from model.config import ScenarioError
-from model.loading import differences
+from model.loading import differences, resolve_data_path
+
+if TYPE_CHECKING:  # annotations only: plan.py imports this module (code_identity)
+    from analysis.sweep.plan import Sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 # What shapes a run's results: the model, its data, and the sweep code that runs a run and tabulates it
-SOURCE_GLOBS = ("model/*.py", "data/*.csv", "analysis/sweep/loop.py", "analysis/sweep/results.py")
+SOURCE_GLOBS = ("model/*.py", "data/*.csv", "analysis/sweep/loop.py", "analysis/sweep/task.py",
+                "analysis/sweep/results.py")
 LEDGER = "ledger.jsonl"
 
 
 def project_version() -> str:
     """The version in pyproject.toml (else the installed package's)."""
     try:
-        import tomllib
-
         with open(ROOT / "pyproject.toml", "rb") as fh:
             return str(tomllib.load(fh)["project"]["version"])
     except (OSError, KeyError, ValueError):
         try:
-            from importlib.metadata import version
-
             return version("city-diplomacy")
         except Exception:  # noqa: BLE001 - no version known
             return "unknown"
@@ -57,8 +60,6 @@ def code_identity(base: dict | None = None) -> dict:
     files = sorted({p for g in SOURCE_GLOBS for p in ROOT.glob(g) if p.is_file()})
     cat = ((base or {}).get("networks") or {}).get("catalogue")
     if cat:
-        from model.loading import resolve_data_path
-
         p = resolve_data_path(cat).resolve()
         if p.is_file() and p not in files:
             files.append(p)
@@ -93,8 +94,6 @@ def open_out(sw: Sweep, out: Path, allow_code_change: bool = False) -> tuple[obj
     """Take the directory for this sweep: check that it can be written, create it, take the lock, and
     only then read or write the manifest (prepare_out). Returns (lock, manifest, resumed); on an error
     a directory this call created is removed again."""
-    from analysis.outputs import check_output_dir
-
     where = f"--out {out}"
     check_output_dir(out, resume=True)
     if _not_a_sweep(out):
@@ -272,9 +271,7 @@ def ledger_line(run_id: str, data: bytes, rows: int) -> str:
 
 def file_problem(sw: Sweep, run_id: str, params: dict, data: bytes) -> str | None:
     """What is wrong with a run file's content (None when it reads back as this run's table)."""
-    import io
-
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # only to read back run files on resume: `check` imports this module too
 
     if not data:
         return "empty"
