@@ -284,3 +284,22 @@ def test_one_directory_holds_every_claim_run_into_it(tmp_path):
     doc = json.loads((out / "claims.json").read_text())
     assert [c["id"] for c in doc["claims"]] == ["S1", "S2"]
     assert [r.record["family"] for r in res] == [["S1", "S2"]] * 2  # Holm over the run's primaries
+
+
+def test_the_report_says_which_code_made_the_runs(tmp_path):
+    f = write(tmp_path / "c.yaml", claim())
+    out = tmp_path / "out"
+    run_claims([load_claim(f)], out, quiet=True, workers=1)
+    prov = json.loads((out / "claims.json").read_text())["provenance"]
+    (made,) = prov["runs_made_by"]
+    assert made["source_sha256"] == prov["source_sha256"] and made["sweeps"] == 1
+    assert "made by other model code" not in (out / "report.md").read_text()
+    # a sweep resumed with other code (--allow-code-change) records the code it started with: the report says so
+    mpath = out / "sweeps" / "S1" / "manifest.json"
+    man = json.loads(mpath.read_text())
+    man["code_changes"] = [{"from": {"version": "0.2.2", "source_sha256": "0" * 64}, "to": man["code"]}]
+    mpath.write_text(json.dumps(man))
+    run_claims([load_claim(f)], out, quiet=True, workers=1)
+    prov = json.loads((out / "claims.json").read_text())["provenance"]
+    assert prov["runs_made_by"] == [{"version": "0.2.2", "source_sha256": "0" * 64, "sweeps": 1}]
+    assert "version 0.2.2, source sha256 000000000000 (1 sweeps)" in (out / "report.md").read_text()

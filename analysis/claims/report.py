@@ -128,7 +128,9 @@ def claim_figures(res: ClaimResult) -> dict[str, bytes]:
         for r, label, hollow in ((oc, oc["metric"], False), (off, f"{oc['metric']} (mechanism off)", True)):
             rows.append({"label": label, "verdict": r["verdict"], "hollow": hollow,
                          **_units(r, oc["threshold"], oc["direction"])})
-    out[f"{cid}_effects.png"] = F.figure_png(F.fig_claims_forest(rows, title=f"{cid}: effects and 95% intervals"))
+    conf = rec.get("confidence") or CONFIDENCE
+    out[f"{cid}_effects.png"] = F.figure_png(F.fig_claims_forest(
+        rows, title=f"{cid}: effects and {100 * conf:.4g}% intervals (n = {rec['n']})"))
     if rec["gradient"] is not None:
         g = rec["gradient"]
         panels = [{"metric": go["metric"], "effect": [lv["effect"] for lv in go["levels"]],
@@ -163,8 +165,10 @@ def summary_figure(results: list[ClaimResult]) -> bytes:
                          **_units(oc, oc["threshold"], oc["direction"])})
             rows.append({"label": f"{rec['id']} {oc['metric']} (mech. off)", "verdict": off["verdict"], "hollow": True,
                          **_units(off, oc["threshold"], oc["direction"])})
-    fig = F.fig_claims_forest(rows, title="All claims: effect and 95% interval against the smallest effect that "
-                                          "matters (filled: claim; hollow: mechanism off)")
+    confs = sorted({r.record.get("confidence") or CONFIDENCE for r in results})
+    conf = "/".join(f"{100 * c:.4g}%" for c in confs)
+    fig = F.fig_claims_forest(rows, title=f"All claims: effect and {conf} interval (1 - 0.05/K for K looks) against "
+                                          "the smallest effect that matters (filled: claim; hollow: mechanism off)")
     return F.figure_png(fig)
 
 
@@ -455,12 +459,16 @@ def render_html(blocks: list[tuple], figures: dict[str, bytes], quick: bool) -> 
 def _stamp_lines(provenance: dict | None) -> list[str]:
     if not provenance:
         return []
-    try:
-        from analysis.provenance import stamp_lines
+    from analysis.provenance import stamp_lines
 
-        return list(stamp_lines(provenance))
-    except ImportError:
-        return [f"Model version {provenance.get('model_version')}."]
+    lines = list(stamp_lines(provenance))
+    made = provenance.get("runs_made_by") or []
+    if made and any(m.get("source_sha256") != provenance.get("source_sha256") for m in made):
+        lines.append("The runs were made by other model code than the code that evaluated them (resumed with "
+                     "--allow-code-change, recorded in each sweep's manifest.json): "
+                     + "; ".join(f"version {m.get('version')}, source sha256 {str(m.get('source_sha256'))[:12]} "
+                                 f"({m.get('sweeps')} sweeps)" for m in made) + ".")
+    return lines
 
 
 def _replace_dir(tmp: Path, final: Path):

@@ -233,14 +233,35 @@ def _after_refusal(out: Path, previous: Path | None):
         write_text_atomic(out / REGISTRY, json.dumps(reg, indent=1, allow_nan=False) + "\n")
 
 
-def _provenance(results: list[ClaimResult], registry: dict, command: str) -> dict:
+def _provenance(results: list[ClaimResult], registry: dict, command: str, out: Path) -> dict:
     """The stamp of claims.json and the reports: model version, source hash, commit, the date the runs started
     (the registry's earliest: a resume writes the same file), the command and every claim's seed entropy."""
     from analysis.provenance import stamp
 
     started = min(registry["claims"][r.plan.id]["started"] for r in results)
     seeds = {r.plan.id: r.plan.spec.seed for r in results}
-    return stamp(command or "python run.py claims", seeds=seeds, started=started)
+    s = stamp(command or "python run.py claims", seeds=seeds, started=started)
+    s["runs_made_by"] = runs_made_by([r.plan for r in results], out)
+    return s
+
+
+def runs_made_by(plans: list[ClaimPlan], out: Path) -> list[dict]:
+    """The model code the runs were made by, from every sweep's manifest: the code it started with (before any
+    --allow-code-change, which the manifest records), as {version, source_sha256, sweeps}. One entry when every
+    run came from the same code; the report says so when it is not the code that evaluates them."""
+    seen: dict = {}
+    for p in plans:
+        for name, _ in p.sweeps():
+            try:
+                m = json.loads((out / "sweeps" / name / "manifest.json").read_text())
+            except (OSError, ValueError):
+                continue
+            changes = m.get("code_changes") or []
+            first = (changes[0].get("from") if changes else None) or m.get("code") or {}
+            key = first.get("source_sha256")
+            e = seen.setdefault(key, {"version": first.get("version"), "source_sha256": key, "sweeps": 0})
+            e["sweeps"] += 1
+    return list(seen.values())
 
 
 def adjust(results: list[ClaimResult], alpha: float = ALPHA):
@@ -351,7 +372,7 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
             r.record["registered"] = entry["started"]
             r.record["amendments"] = entry["amendments"]
         if write:
-            write_outputs(results, out, quick, command=command, provenance=_provenance(results, registry, command))
+            write_outputs(results, out, quick, command=command, provenance=_provenance(results, registry, command, out))
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
     except BaseException as e:

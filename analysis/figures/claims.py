@@ -76,7 +76,7 @@ def fig_claim_over_time(years: np.ndarray, arms: list[tuple[str, np.ndarray, np.
 
 def fig_claims_forest(rows: list[dict], title: str = "Effects against the smallest effect that matters",
                       figsize=None, dpi: int = 100, font: float = 8.0) -> Figure:
-    """Effects with their 95% intervals in threshold units, one row each (`rows`: label, effect, low, high,
+    """Effects with their intervals in threshold units, one row each (`rows`: label, effect, low, high,
     verdict, optional hollow=True for a mechanism-off row). 1 is the smallest effect that matters in the
     predicted direction, -1 the same the other way; colour: the verdict. Beyond +-6 the axis is
     logarithmic (symlog), so that large effects do not hide the threshold. Row labels that are metric
