@@ -92,7 +92,7 @@ def theme_probabilities(model, niche: np.ndarray | None = None) -> np.ndarray:
     cfg = model.cfg.networks
     if niche is None:
         _, niche = unmet_demand(model)
-    money = model.last_funding_share
+    money = model.flows.funding_share  # last year's grants by issue (phase 4)
     if money is None or not np.isfinite(money).all() or money.sum() <= 0:
         money = niche  # before any grant (the initial networks) there is no money to follow: the niche
     p = cfg.convergence * money + (1 - cfg.convergence) * niche
@@ -151,7 +151,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
         "partner_share": share, "partner_pref": g / g.sum(),
         "openness": cfg.openness_closed if closed else cfg.openness_open,
         "engagement": engagement,
-        "fee": cfg.fee_share * model.median_budget * engagement * np.exp(-0.125 + 0.5 * z[1]),
+        "fee": cfg.fee_share * model.fixed.median_budget * engagement * np.exp(-0.125 + 0.5 * z[1]),
         "target": tgt if closed else 0, "agenda": agenda, "knowledge": agenda * (0.15 + 0.2 * u[8]),
         "efficiency": 0.4 + 0.4 * u[9], "sponsor": -1, "founded_offset": int(u[10] * 30),
     }
@@ -168,17 +168,13 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
 
 def scope_cities(model, scope: int) -> np.ndarray:
     """The cities (ascending) in a scope: all for the global scope, else the region's (cities do not
-    move: listed once)."""
-    if getattr(model, "_scope_cities", None) is None:
-        region = model.cities.region
-        model._scope_cities = {GLOBAL_SCOPE: np.arange(model.cities.n)}
-        model._scope_cities.update({r: np.flatnonzero(region == r) for r in range(model.n_regions)})
-    return model._scope_cities[int(scope)]
+    move: listed once, `model.fixed.scope_cities`)."""
+    return model.fixed.scope_cities[int(scope)]
 
 
 def region_sizes(model) -> np.ndarray:
-    """(regions,) the number of cities in each region (from `scope_cities`)."""
-    return np.array([len(scope_cities(model, r)) for r in range(model.n_regions)])
+    """(regions,) the number of cities in each region (`model.fixed.region_sizes`)."""
+    return model.fixed.region_sizes
 
 
 def _pick(weights: np.ndarray, u: float) -> int:
@@ -295,7 +291,7 @@ def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=Non
             cap = n_founders if prop["target"] <= 0 else min(n_founders, prop["target"])  # a circle starts within its target
             members = willing[:cap]
             room.take(members, prop["engagement"], prop["fee"])
-            model.new_founders[members] = True  # they reconsider the standards they practise this year
+            model.flows.new_founders[members] = True  # they reconsider the standards they practise this year
         name = names[f] if names is not None else None
         made.append(create(model, prop, members, year, name, pending))
         if kind == INITIAL:  # founded in one of the 30 years before the start

@@ -275,7 +275,7 @@ def _horizontal(idx, W, K, std, u, rate, adoption):
 def learning(model) -> tuple[np.ndarray, np.ndarray]:
     """Cities' practice gains this year (n_cities x I), applied in place; returns (the gains, the part
     of them caused by networks: member learning and openly shared knowledge). The cities reviewing
-    their memberships this year (`model.reviewers`; all cities when not set) reconsider the standards
+    their memberships this year (`model.flows.reviewers`, phase 5; all cities when None) reconsider the standards
     they practise. One compiled pass over the cities and their memberships (`_learn`)."""
     cfg, nets, c = model.cfg.knowledge, model.networks, model.cities
     N, I = c.practice.shape
@@ -287,7 +287,7 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
     pool, provider = open_pool(model)
     cols = np.arange(I)
     open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)
-    who = getattr(model, "reviewers", None)  # this year's reviewing cities (membership phase)
+    who = model.flows.reviewers  # this year's reviewing cities and founders (membership phase)
     if who is None or len(who) != N:
         who = np.ones(N, dtype=bool)
     gain = np.empty((N, I))
@@ -390,6 +390,6 @@ def knowledge_phase(model, year: int) -> dict:
     out = production(model)
     np.clip(model.networks.knowledge, 0.0, 1.0, out=model.networks.knowledge)
     gain, network = learning(model)
-    model.gains = gain  # gross practice gains of the year (national uptake adds in phase 7)
+    model.flows.gains = gain  # gross practice gains of the year (national uptake adds in phase 7)
     out.update(practice_gain=float(gain.sum()), network_gain=float(network.sum()))
     return out

@@ -61,7 +61,7 @@ class Ranking:
 
     def update(self, model):
         c = model.cities
-        self.score = 0.5 * c.visibility + 0.3 * model.size_frac + 0.2 * c.capacity  # a new array: ranked anew
+        self.score = 0.5 * c.visibility + 0.3 * model.fixed.size_frac + 0.2 * c.capacity  # a new array: ranked anew
 
     def ranked(self, model, top: int | None = None) -> dict[int, np.ndarray]:
         """City indices by decreasing rank score (ties: lower index first), globally (GLOBAL_SCOPE)
@@ -283,8 +283,8 @@ def membership_phase(model, year: int) -> dict:
     u_review = rng.random(N)  # drawn every year, whatever the state: paired arms keep the same draws
     u_cand = rng.random((N, cfg.candidates))
     if len(active) == 0:
-        model.last_churn = 0.0
-        model.reviewers = None
+        model.flows.churn = 0.0
+        model.flows.reviewers = None
         return {"joins": 0, "leaves": 0}
     refresh_counts(model)
     inv_c, inv_k = invitations(model)
@@ -299,7 +299,7 @@ def membership_phase(model, year: int) -> dict:
     _held(o.city, o.net, nets.fee, nets.engagement, fees, held)
     reviewing |= (fees > cities.budget + 1e-12) | (held > attention + 1e-9)
     # reviewers and this year's founders reconsider the standards they practise (knowledge.py)
-    model.reviewers = reviewing | model.new_founders
+    model.flows.reviewers = reviewing | model.flows.new_founders
     R = np.flatnonzero(reviewing)
     # candidate pairs: own networks, sampled networks, invitations
     vis = network_visibility_weights(model, active)
@@ -370,7 +370,7 @@ def membership_phase(model, year: int) -> dict:
     cities.visibility += cfg.fluency_gain * np.minimum(1.0, engaged / 3.0) * (1 - cities.visibility)
     refresh_counts(model)  # after the fluency gain, so prestige reads this year's visibility
     n_j, n_l = int(joins.sum()), int(leaves.sum())
-    model.last_churn = n_l / max(before, 1)
+    model.flows.churn = n_l / max(before, 1)
     return {"joins": n_j, "leaves": n_l}
 
 
