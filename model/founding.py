@@ -41,7 +41,7 @@ import numpy as np
 
 from model.capacity import effective_attention
 from model.compiled import jit
-from model.membership import _held, pair_utility, refresh_counts
+from model.membership import Pairs, _held, network_rows, pair_utility, refresh_counts
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, active_on, col_sums
 
 RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Circle", COMPETITIVE: "Challenge"}
@@ -235,11 +235,12 @@ def coalition_utility(model, prop: dict, cands: np.ndarray, open_seen: np.ndarra
     K = np.maximum(prop["knowledge"], c.practice[cands].max(axis=0) * focus)
     same_c = np.bincount(c.country[cands], minlength=model.countries.n)[c.country[cands]] - 1
     same_r = np.bincount(c.region[cands], minlength=model.n_regions)[c.region[cands]] - 1
-    one = np.zeros(k, dtype=np.int64)  # every candidate reads the proposal's one row
-    return pair_utility(model, cands, one, one, prop["agenda"][None, :], K[None, :], open_seen, np.array([k - 1.0]),
-                        np.zeros(1), np.array([c.visibility[cands].mean()]), np.array([prop["rule"]]),
-                        np.array([float(prop["openness"])]), np.array([float(prop["fee"])]),
-                        np.array([float(prop["engagement"])]), np.zeros(1), same_c, same_r)
+    one = np.zeros(k, dtype=np.int64)  # every candidate reads the proposal's one row, as a non-member
+    row = network_rows(prop["agenda"][None, :], K[None, :], members=np.array([k - 1.0]), programme=np.zeros(1),
+                       prestige=np.array([c.visibility[cands].mean()]), rule=np.array([prop["rule"]]),
+                       openness=np.array([float(prop["openness"])]), fee=np.array([float(prop["fee"])]),
+                       engagement=np.array([float(prop["engagement"])]), drift=np.zeros(1))
+    return pair_utility(model, Pairs(cands, one, one, same_c, same_r), row, open_seen)
 
 
 def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=None, names: list[str] | None = None,
