@@ -41,6 +41,7 @@ import numpy as np
 
 from model.capacity import effective_attention
 from model.compiled import jit
+from model.knowledge import open_pool
 from model.membership import Pairs, _held, network_rows, pair_utility, refresh_counts
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, active_on, col_sums
 
@@ -255,8 +256,6 @@ def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=Non
     theme) and engagement. `founders=0` founds the networks without founders (for tests);
     `require_coalition=False` founds them even without a willing coalition (real networks).
     `attempts` (default k) proposals are made until k networks are founded."""
-    from model.knowledge import open_pool
-
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     cfg = model.cfg.networks

@@ -45,6 +45,7 @@ import numpy as np
 
 from model import capacity
 from model.compiled import argsort_stable, jit
+from model.knowledge import open_pool
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
 
 
@@ -87,16 +88,6 @@ class Ranking:
                 self._ranked[r] = mine if m >= n or head[r] < (top or 0) else mine[: head[r]]
             self._top = n if top is None else top
         return self._ranked
-
-
-def eligible_mask(model, k: int) -> np.ndarray:
-    """Cities eligible for network k by scope and threshold (invitation/competitive: by scope)."""
-    nets, c = model.networks, model.cities
-    s = int(nets.scope[k])
-    m = np.ones(c.n, dtype=bool) if s == GLOBAL_SCOPE else (c.region == s)
-    if nets.rule[k] == THRESHOLD:
-        m &= c.population >= nets.threshold[k]
-    return m
 
 
 def refresh_counts(model):
@@ -187,8 +178,6 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray, open_seen: 
     open knowledge (knowledge.open_pool; computed when not given)."""
     cities, nets = model.cities, model.networks
     if open_seen is None:
-        from model.knowledge import open_pool
-
         open_seen = open_pool(model)[0]
     c = np.asarray(c, dtype=np.int64)
     k = np.asarray(k, dtype=np.int64)
@@ -333,9 +322,7 @@ def _group_rank(keys: np.ndarray) -> np.ndarray:
 
 def membership_phase(model, year: int) -> dict:
     """Invitations, reviews, joins and leaves, competitive selection and the fluency gain (module
-    docstring). Levers read: review_boost, selectivity."""
-    from model.knowledge import open_pool
-
+    docstring). Levers read: review_boost, selectivity, service_extension (through the open pool)."""
     cfg = model.cfg.membership
     cities, nets, mem = model.cities, model.networks, model.memberships
     N, n = cities.n, nets.n

@@ -245,12 +245,12 @@ class Levers:
     switches on is found from here (docs/ODD.md, section 2.7). Each field names the phase that reads it
     and the interventions that write it."""
 
-    city_first: float = 0.0  # phase 3 agenda (partners' weight), phase 4 resources (sponsorship); city_first
+    city_first: float = 0.0  # phase 3 agenda (partners' weight), phase 4 resources (sponsorship), phase 6 knowledge (partners' expertise in production); city_first
     health_pull: float = 0.0  # phase 3 agenda: pull of agendas toward health; pandemic
-    selectivity: float = 0.0  # phase 5 membership: extra utility a city needs to join; pandemic
+    selectivity: float = 0.0  # phase 2 founding (founders' bar) and phase 5 membership: extra utility x engagement a city needs to found, join or keep a network; pandemic
     review_boost: float = 1.0  # phase 5 membership: multiplier of the review rate; pandemic
-    service_extension: float = 0.0  # phase 6 knowledge: share of the gap to full openness non-members see; extend_services
-    funder_factor: np.ndarray = field(default_factory=lambda: np.ones(0))  # phases 1, 4: funders' budget factor; funding_withdrawal
+    service_extension: float = 0.0  # the open pool (knowledge.open_pool): phase 2 founding and phase 5 membership (utility: what a city learns without joining), phase 6 knowledge (learning from open knowledge): share of the gap to full openness non-members see; extend_services
+    funder_factor: np.ndarray = field(default_factory=lambda: np.ones(0))  # phase 1 (resources.update_funder_budgets, also when a withdrawal starts or ends): funders' budget factor; phase 4 allocates the budgets it sets; funding_withdrawal
     io_pooled_share: float = 0.0  # phase 4 resources: share of contest money pooled by the IO; io_framework
     io_overhead: float = 0.0  # phase 4 resources: share of pooled money the IO's administration uses; io_framework
     io_affiliated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # phase 4: networks in the IO framework (by index; later networks are not); io_framework
@@ -352,7 +352,7 @@ class Flows:
 class Fixed:
     """What does not change once the model is built (`model.fixed`): cities do not move and their
     populations do not change, so the lists and groups derived from them are computed once (docs/ODD.md,
-    section 2.8). `size_frac` and `median_budget` are computed at construction; the others from the
+    section 2.9). `size_frac` and `median_budget` are computed at construction; the others from the
     cities when first read, and kept. Each names its readers. Tests that overwrite cities' populations or
     regions after construction call `rebuild` (nothing in a run does)."""
 
