@@ -76,9 +76,18 @@ def _felt_total(net, city, A, P, tot):
         tot[k] += 0.5 * d
 
 
+def record_misalignment(model):
+    """Phase 8, before the metrics are observed (and at construction): each active network's felt
+    misalignment (`felt_misalignment`) for its members at the end of the year, into
+    `networks.misalignment` (dissolved networks keep their last value). The metrics only read it."""
+    nets = model.networks
+    n = nets.n
+    nets.misalignment[:n] = np.where(nets.active[:n], felt_misalignment(model), nets.misalignment[:n])
+
+
 def agenda_phase(model):
     """Move active networks' agendas toward their targets; record drift (felt misalignment is recorded
-    in phase 8, metrics.observe, for the members after this year's membership phase)."""
+    in phase 8, `record_misalignment`, for the members after this year's membership phase)."""
     cfg = model.cfg.networks
     nets = model.networks
     n = nets.n

@@ -78,7 +78,7 @@ def update_capacity(model):
     c, cfg = model.cities, model.cfg.capacity
     if not cfg.enabled:
         return
-    from model.membership import held_engagement
+    from model.membership import held_engagement  # here, not at the top: membership imports capacity
 
     held = held_engagement(model)
     c.experience += cfg.experience_rate * (np.minimum(1.0, held) - c.experience)

@@ -41,7 +41,8 @@ import numpy as np
 
 from model.capacity import effective_attention
 from model.compiled import jit
-from model.membership import _held, pair_utility, refresh_counts
+from model.knowledge import open_pool
+from model.membership import Pairs, _held, network_rows, pair_utility, refresh_counts
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, active_on, col_sums
 
 RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Circle", COMPETITIVE: "Challenge"}
@@ -92,7 +93,7 @@ def theme_probabilities(model, niche: np.ndarray | None = None) -> np.ndarray:
     cfg = model.cfg.networks
     if niche is None:
         _, niche = unmet_demand(model)
-    money = model.last_funding_share
+    money = model.flows.funding_share  # last year's grants by issue (phase 4)
     if money is None or not np.isfinite(money).all() or money.sum() <= 0:
         money = niche  # before any grant (the initial networks) there is no money to follow: the niche
     p = cfg.convergence * money + (1 - cfg.convergence) * niche
@@ -151,7 +152,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
         "partner_share": share, "partner_pref": g / g.sum(),
         "openness": cfg.openness_closed if closed else cfg.openness_open,
         "engagement": engagement,
-        "fee": cfg.fee_share * model.median_budget * engagement * np.exp(-0.125 + 0.5 * z[1]),
+        "fee": cfg.fee_share * model.fixed.median_budget * engagement * np.exp(-0.125 + 0.5 * z[1]),
         "target": tgt if closed else 0, "agenda": agenda, "knowledge": agenda * (0.15 + 0.2 * u[8]),
         "efficiency": 0.4 + 0.4 * u[9], "sponsor": -1, "founded_offset": int(u[10] * 30),
     }
@@ -168,17 +169,13 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
 
 def scope_cities(model, scope: int) -> np.ndarray:
     """The cities (ascending) in a scope: all for the global scope, else the region's (cities do not
-    move: listed once)."""
-    if getattr(model, "_scope_cities", None) is None:
-        region = model.cities.region
-        model._scope_cities = {GLOBAL_SCOPE: np.arange(model.cities.n)}
-        model._scope_cities.update({r: np.flatnonzero(region == r) for r in range(model.n_regions)})
-    return model._scope_cities[int(scope)]
+    move: listed once, `model.fixed.scope_cities`)."""
+    return model.fixed.scope_cities[int(scope)]
 
 
 def region_sizes(model) -> np.ndarray:
-    """(regions,) the number of cities in each region (from `scope_cities`)."""
-    return np.array([len(scope_cities(model, r)) for r in range(model.n_regions)])
+    """(regions,) the number of cities in each region (`model.fixed.region_sizes`)."""
+    return model.fixed.region_sizes
 
 
 def _pick(weights: np.ndarray, u: float) -> int:
@@ -239,11 +236,12 @@ def coalition_utility(model, prop: dict, cands: np.ndarray, open_seen: np.ndarra
     K = np.maximum(prop["knowledge"], c.practice[cands].max(axis=0) * focus)
     same_c = np.bincount(c.country[cands], minlength=model.countries.n)[c.country[cands]] - 1
     same_r = np.bincount(c.region[cands], minlength=model.n_regions)[c.region[cands]] - 1
-    one = np.zeros(k, dtype=np.int64)  # every candidate reads the proposal's one row
-    return pair_utility(model, cands, one, one, prop["agenda"][None, :], K[None, :], open_seen, np.array([k - 1.0]),
-                        np.zeros(1), np.array([c.visibility[cands].mean()]), np.array([prop["rule"]]),
-                        np.array([float(prop["openness"])]), np.array([float(prop["fee"])]),
-                        np.array([float(prop["engagement"])]), np.zeros(1), same_c, same_r)
+    one = np.zeros(k, dtype=np.int64)  # every candidate reads the proposal's one row, as a non-member
+    row = network_rows(prop["agenda"][None, :], K[None, :], members=np.array([k - 1.0]), programme=np.zeros(1),
+                       prestige=np.array([c.visibility[cands].mean()]), rule=np.array([prop["rule"]]),
+                       openness=np.array([float(prop["openness"])]), fee=np.array([float(prop["fee"])]),
+                       engagement=np.array([float(prop["engagement"])]), drift=np.zeros(1))
+    return pair_utility(model, Pairs(cands, one, one, same_c, same_r), row, open_seen)
 
 
 def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=None, names: list[str] | None = None,
@@ -258,8 +256,6 @@ def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=Non
     theme) and engagement. `founders=0` founds the networks without founders (for tests);
     `require_coalition=False` founds them even without a willing coalition (real networks).
     `attempts` (default k) proposals are made until k networks are founded."""
-    from model.knowledge import open_pool
-
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     cfg = model.cfg.networks
@@ -295,7 +291,7 @@ def found_networks(model, k: int, year: int, themes=None, rules=None, scopes=Non
             cap = n_founders if prop["target"] <= 0 else min(n_founders, prop["target"])  # a circle starts within its target
             members = willing[:cap]
             room.take(members, prop["engagement"], prop["fee"])
-            model.new_founders[members] = True  # they reconsider the standards they practise this year
+            model.flows.new_founders[members] = True  # they reconsider the standards they practise this year
         name = names[f] if names is not None else None
         made.append(create(model, prop, members, year, name, pending))
         if kind == INITIAL:  # founded in one of the 30 years before the start

@@ -346,8 +346,8 @@ class OpenKnowledge(Intervention):
 class ExtendServices(Intervention):
     """Networks serve non-members (as in 2020): the openness non-members see rises toward 1, which costs
     the networks programme money (serving non-members) and members' reason to join (they can free-ride).
-    Levers: `levers.service_extension` (read by phase 5, utility, and phase 6, learning of non-members)
-    and `levers.coordination` (phase 4)."""
+    Levers: `levers.service_extension` (read through the open pool by phase 2, founders' utility, phase 5,
+    utility, and phase 6, learning of non-members) and `levers.coordination` (phase 4)."""
 
     kind = "extend_services"
     label = "Extend services to non-members"
@@ -377,8 +377,9 @@ class Pandemic(Intervention):
     whose fees and engagement already fill their budget and attention, with less slack, must drop
     memberships), networks repurpose toward health, cities become more selective (review more often,
     demand more utility to keep or join a network, so they keep the networks that serve the shock).
-    Levers: `levers.health_pull` (phase 3, agenda), `levers.selectivity` and `levers.review_boost`
-    (phase 5, membership); state: cities' priority, budget and attention."""
+    Levers: `levers.health_pull` (phase 3, agenda), `levers.selectivity` (phase 2, founders' bar, and
+    phase 5, membership) and `levers.review_boost` (phase 5, membership); state: cities' priority, budget
+    and attention."""
 
     kind = "pandemic"
     label = "Pandemic"
@@ -420,7 +421,7 @@ class FundingWithdrawal(Intervention):
     named network stops sponsoring that network (`network`): the funder's sponsorship reserve is then
     shared by its other sponsored networks, or goes to its contest if it sponsors none. Overlapping
     withdrawals of the same funder should end in the reverse order of their start. Lever:
-    `levers.funder_factor` (phases 1 and 4, funders' budgets); state: `networks.sponsor`."""
+    `levers.funder_factor` (phase 1, funders' budgets, which phase 4 allocates); state: `networks.sponsor`."""
 
     kind = "funding_withdrawal"
     label = "Funding withdrawal"

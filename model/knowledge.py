@@ -49,6 +49,8 @@ practise.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from model.compiled import jit
@@ -275,7 +277,7 @@ def _horizontal(idx, W, K, std, u, rate, adoption):
 def learning(model) -> tuple[np.ndarray, np.ndarray]:
     """Cities' practice gains this year (n_cities x I), applied in place; returns (the gains, the part
     of them caused by networks: member learning and openly shared knowledge). The cities reviewing
-    their memberships this year (`model.reviewers`; all cities when not set) reconsider the standards
+    their memberships this year (`model.flows.reviewers`, phase 5; all cities when None) reconsider the standards
     they practise. One compiled pass over the cities and their memberships (`_learn`)."""
     cfg, nets, c = model.cfg.knowledge, model.networks, model.cities
     N, I = c.practice.shape
@@ -287,33 +289,85 @@ def learning(model) -> tuple[np.ndarray, np.ndarray]:
     pool, provider = open_pool(model)
     cols = np.arange(I)
     open_std = np.where(provider >= 0, nets.standard[np.maximum(provider, 0), cols[None, :]], -1)
-    who = getattr(model, "reviewers", None)  # this year's reviewing cities (membership phase)
+    who = model.flows.reviewers  # this year's reviewing cities and founders (membership phase)
     if who is None or len(who) != N:
         who = np.ones(N, dtype=bool)
     gain = np.empty((N, I))
     network = np.empty((N, I))
-    high = np.asarray(model.high, dtype=np.bool_)
-    _learn(o.indptr, o.net, nets.knowledge, nets.standard, rate, c.practice, c.priority, c.capacity, c.standard,
-           c.region, pool, open_std, who, high, float(cfg.compatibility), float(cfg.nonmember_learning),
-           float(cfg.innovation), float(cfg.high_politics_competence), float(cfg.depreciation),
-           1.0 / max(model.cfg.knowledge.switch_ratio, 1e-9), gain, network)
+    prm = LearningParams(np.asarray(model.high, dtype=np.bool_), float(cfg.compatibility),
+                         float(cfg.nonmember_learning), float(cfg.innovation), float(cfg.high_politics_competence),
+                         float(cfg.depreciation), 1.0 / max(model.cfg.knowledge.switch_ratio, 1e-9))
+    _learn(Teachers(o.indptr, o.net, nets.knowledge, nets.standard, rate),
+           Learners(c.practice, c.priority, c.capacity, c.standard, c.region, who), OpenPool(pool, open_std), prm,
+           gain, network)
     return gain, network
 
 
+class Teachers(NamedTuple):
+    """The networks each city learns from: its memberships in city order and the networks' rows."""
+
+    indptr: np.ndarray  # (cities + 1,) city c's memberships are indptr[c]..indptr[c+1] of `net`
+    net: np.ndarray  # the memberships' networks, city by city
+    knowledge: np.ndarray  # (networks x issues) K_k
+    standard: np.ndarray  # (networks x issues) the standard network k teaches on issue i
+    rate: np.ndarray  # (networks,) r_ck / capacity_c
+
+
+class Learners(NamedTuple):
+    """The cities' arrays: practice p and standards updated in place."""
+
+    practice: np.ndarray  # (cities x issues) p_c, updated in place
+    priority: np.ndarray  # (cities x issues) P_c
+    capacity: np.ndarray
+    standard: np.ndarray  # (cities x issues) the standard c practises (-1: its own); updated for reviewers
+    region: np.ndarray
+    reviewing: np.ndarray  # bool: the cities that reconsider their standards this year
+
+
+class OpenPool(NamedTuple):
+    """Openly shared knowledge (`open_pool`), per region and issue."""
+
+    level: np.ndarray  # (regions x issues) the best eff_open_k x K_ki a city of the region can use
+    standard: np.ndarray  # (regions x issues) the standard of its provider (-1: none)
+
+
+class LearningParams(NamedTuple):
+    high: np.ndarray  # (issues,) bool: high politics
+    compatibility: float  # factor of a source teaching another standard than the city's
+    nonmember: float  # nonmember_learning
+    innovation: float
+    high_politics_competence: float
+    depreciation: float
+    switch_bonus: float  # 1 / switch_ratio: weight of a source teaching the city's current standard
+
+
 @jit
-def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, open_std, who, high, compat,
-           nonmember, innovation, hpc, depreciation, bonus, gain, network):
+def other_standard(taught, practised):
+    """1 when a source teaches another standard than the one the city practises (a city with no
+    standard yet, -1, learns fully from any), else 0: the index into (1, compatibility)."""
+    return int((practised >= 0) & (taught != practised))
+
+
+@jit
+def _learn(teachers, learners, shared, prm, gain, network):
     """The learning of the module docstring, city by city; writes `gain` and `network`, updates the
-    practice `p` and, for the cities in `who`, the standards `std` in place.
+    practice and, for the reviewing cities, the standards they practise, in place.
 
     Standards: the largest source of learning wins, where a source teaching the city's current
     standard counts 1/switch_ratio (`bonus`) times its gain (its own when that is a current-standard
     source: the city switches exactly when another source gives more than 1/switch_ratio times the
     best current-standard source); among member sources of equal value the larger standard id; a
     member source beats the open pool only with a strictly larger value."""
+    indptr, net, K, net_std, rate = teachers
+    p, P, capacity, std, region, who = learners
+    pool, open_std = shared  # OpenPool
+    high, hpc, nonmember, innovation = prm.high, prm.high_politics_competence, prm.nonmember, prm.innovation
+    bonus = prm.switch_bonus
     N, I = p.shape
-    cf = np.array([1.0, compat])  # factor of a source teaching another standard (lookups: no branch to mispredict)
-    bf = np.array([1.0, bonus])  # weight of a source teaching the city's current standard
+    # times compatibility where the source teaches another standard: compat_factor[other_standard(taught,
+    # practised)] (lookups: no branch to mispredict)
+    compat_factor = np.array([1.0, prm.compatibility])
+    current_weight = np.array([1.0, bonus])  # [int(s == s_ci)]: weight of a source teaching the city's current standard
     contrib = np.empty((64, I))
     total = np.empty(I)
     prow = np.empty(I)
@@ -335,7 +389,8 @@ def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, ope
             rsum += r
             for i in range(I):
                 s = srow[i]
-                x = max(K[k, i] - prow[i], 0.0) * r * cf[int((s >= 0) & (net_std[k, i] != s))]
+                gap = max(K[k, i] - prow[i], 0.0)
+                x = gap * r * compat_factor[other_standard(net_std[k, i], s)]
                 contrib[e, i] = x
                 total[i] += x
         div = max(1.0, rsum)
@@ -350,7 +405,7 @@ def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, ope
             # open knowledge: what the best open provider in the region adds beyond the member gain
             o_std = open_std[reg, i]
             og = max(pool[reg, i] - p_ci - g, 0.0) * interest * nonmember
-            og *= cf[int((s_ci >= 0) & (o_std != s_ci))]
+            og *= compat_factor[other_standard(o_std, s_ci)]
             g += og
             net_g = g
             g += max((1.0 - p_ci - g) * focus * (innovation * cap_c), 0.0)  # own innovation
@@ -369,14 +424,14 @@ def _learn(indptr, net, K, net_std, rate, p, P, capacity, std, region, pool, ope
                 top_std = -1
                 for e in range(m):
                     s = net_std[net[lo + e], i]
-                    v = contrib[e, i] / div * interest * bf[int(s == s_ci)]
+                    v = contrib[e, i] / div * interest * current_weight[int(s == s_ci)]
                     if v > top_val or (v == top_val and s > top_std):
                         top_val, top_std = v, s
                 if m > 0 and top_val > best_val:
                     best_val, best_std = top_val, top_std
                 if best_val > 0 and best_std >= 0:
                     std[ci, i] = best_std
-            p[ci, i] = (p_ci + clipped) * (1.0 - depreciation)
+            p[ci, i] = (p_ci + clipped) * (1.0 - prm.depreciation)
 
 
 def knowledge_phase(model, year: int) -> dict:
@@ -390,6 +445,6 @@ def knowledge_phase(model, year: int) -> dict:
     out = production(model)
     np.clip(model.networks.knowledge, 0.0, 1.0, out=model.networks.knowledge)
     gain, network = learning(model)
-    model.gains = gain  # gross practice gains of the year (national uptake adds in phase 7)
+    model.flows.gains = gain  # gross practice gains of the year (national uptake adds in phase 7)
     out.update(practice_gain=float(gain.sum()), network_gain=float(network.sum()))
     return out

@@ -39,10 +39,13 @@ Engagement builds global fluency: visibility_c += fluency_gain x min(1, sum_k e_
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from model import capacity
 from model.compiled import argsort_stable, jit
+from model.knowledge import open_pool
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, THRESHOLD
 
 
@@ -61,7 +64,7 @@ class Ranking:
 
     def update(self, model):
         c = model.cities
-        self.score = 0.5 * c.visibility + 0.3 * model.size_frac + 0.2 * c.capacity  # a new array: ranked anew
+        self.score = 0.5 * c.visibility + 0.3 * model.fixed.size_frac + 0.2 * c.capacity  # a new array: ranked anew
 
     def ranked(self, model, top: int | None = None) -> dict[int, np.ndarray]:
         """City indices by decreasing rank score (ties: lower index first), globally (GLOBAL_SCOPE)
@@ -85,16 +88,6 @@ class Ranking:
                 self._ranked[r] = mine if m >= n or head[r] < (top or 0) else mine[: head[r]]
             self._top = n if top is None else top
         return self._ranked
-
-
-def eligible_mask(model, k: int) -> np.ndarray:
-    """Cities eligible for network k by scope and threshold (invitation/competitive: by scope)."""
-    nets, c = model.networks, model.cities
-    s = int(nets.scope[k])
-    m = np.ones(c.n, dtype=bool) if s == GLOBAL_SCOPE else (c.region == s)
-    if nets.rule[k] == THRESHOLD:
-        m &= c.population >= nets.threshold[k]
-    return m
 
 
 def refresh_counts(model):
@@ -185,8 +178,6 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray, open_seen: 
     open knowledge (knowledge.open_pool; computed when not given)."""
     cities, nets = model.cities, model.networks
     if open_seen is None:
-        from model.knowledge import open_pool
-
         open_seen = open_pool(model)[0]
     c = np.asarray(c, dtype=np.int64)
     k = np.asarray(k, dtype=np.int64)
@@ -195,9 +186,9 @@ def utility(model, c: np.ndarray, k: np.ndarray, member: np.ndarray, open_seen: 
     by_country, by_region = place_counts(model)
     _same_place(c, k, member, cities.country, cities.region, by_country, by_region, same_c, same_r)
     n = nets.n
-    return pair_utility(model, c, k, member, nets.agenda, nets.knowledge, open_seen, nets.members[:n], nets.programme[:n],
-                        nets.prestige[:n], nets.rule[:n], nets.openness[:n], nets.fee[:n], nets.engagement[:n],
-                        nets.drift[:n], same_c, same_r)
+    rows = network_rows(nets.agenda, nets.knowledge, nets.members[:n], nets.programme[:n], nets.prestige[:n],
+                        nets.rule[:n], nets.openness[:n], nets.fee[:n], nets.engagement[:n], nets.drift[:n])
+    return pair_utility(model, Pairs(c, k, member.astype(np.float64), same_c, same_r), rows, open_seen)
 
 
 @jit
@@ -208,54 +199,115 @@ def _same_place(c, k, member, country, region, by_country, by_region, same_c, sa
         same_r[j] = by_region[region[c[j]], k[j]] - member[j]
 
 
-def pair_utility(model, c, k, member, A, K, open_seen, members, programme, prestige, rule, openness, fee, engagement,
-                 drift, same_country, same_region) -> np.ndarray:
-    """The utility formula of the module docstring for pairs (city c, network row k); `member` 1 where
-    c is a member of k, same_country and same_region the other members from c's country and region,
-    the rest network rows (A agenda, K knowledge, members, ...), for existing networks (`utility`) and
-    for proposed ones (founding coalitions); `open_seen` the (regions x issues) open knowledge."""
-    cfg = model.cfg.membership
-    cities = model.cities
+class Pairs(NamedTuple):
+    """(city, network) pairs whose utility is computed (arrays of equal length)."""
+
+    city: np.ndarray  # int64: the city c
+    net: np.ndarray  # int64: the network's row k in `NetworkRows`
+    member: np.ndarray  # float64: 1 where c is a member of k (it does not count itself among the members)
+    same_country: np.ndarray  # float64: k's other members from c's country
+    same_region: np.ndarray  # float64: k's other members from c's region
+
+
+class NetworkRows(NamedTuple):
+    """The network attributes the utility reads, one row per network (existing or proposed)."""
+
+    agenda: np.ndarray  # (rows x issues) A_k
+    knowledge: np.ndarray  # (rows x issues) K_k
+    members: np.ndarray  # float64 m_k
+    programme: np.ndarray  # programme money
+    prestige: np.ndarray  # members' mean visibility
+    closed: np.ndarray  # float64: 1 for invitation and competitive networks
+    openness: np.ndarray
+    fee: np.ndarray
+    engagement: np.ndarray  # e_k
+    drift: np.ndarray  # agenda drift d_k
+
+
+def network_rows(agenda, knowledge, members, programme, prestige, rule, openness, fee, engagement,
+                 drift) -> NetworkRows:
+    """`NetworkRows` from network arrays (`rule` the networks' rules: closed = invitation or competitive)."""
     closed = ((rule == INVITATION) | (rule == COMPETITIVE)).astype(np.float64)
-    w = np.array([cfg.w_fit, cfg.w_learn, cfg.w_funds, cfg.w_prestige, cfg.w_peers, cfg.w_similar, cfg.w_exclusive,
-                  cfg.w_fee, cfg.w_drift, cfg.attention_cost], dtype=np.float64)
-    out = np.empty(len(c))
-    _pair_utility(np.asarray(c, dtype=np.int64), np.asarray(k, dtype=np.int64), np.asarray(member, dtype=np.float64),
-                  A, K, open_seen, cities.region, np.asarray(members, dtype=np.float64), programme, prestige, closed,
-                  openness, fee, engagement, drift, np.asarray(same_country, dtype=np.float64),
-                  np.asarray(same_region, dtype=np.float64), cities.priority, cities.practice, cities.capacity,
-                  cities.budget, cities.visibility, w, out)
+    return NetworkRows(agenda, knowledge, np.asarray(members, dtype=np.float64), programme, prestige, closed,
+                       openness, fee, engagement, drift)
+
+
+class CityRows(NamedTuple):
+    """The city attributes the utility reads (model.cities)."""
+
+    region: np.ndarray
+    priority: np.ndarray  # (cities x issues) P_c
+    practice: np.ndarray  # (cities x issues) p_c
+    capacity: np.ndarray
+    budget: np.ndarray
+    visibility: np.ndarray
+
+
+class UtilityWeights(NamedTuple):
+    """The weights of the utility's terms (membership config)."""
+
+    fit: float
+    learn: float
+    funds: float
+    prestige: float
+    peers: float
+    similar: float
+    exclusive: float
+    fee: float
+    drift: float
+    attention_cost: float
+
+
+def utility_weights(cfg) -> UtilityWeights:
+    """The utility weights of a MembershipConfig."""
+    return UtilityWeights(float(cfg.w_fit), float(cfg.w_learn), float(cfg.w_funds), float(cfg.w_prestige),
+                          float(cfg.w_peers), float(cfg.w_similar), float(cfg.w_exclusive), float(cfg.w_fee),
+                          float(cfg.w_drift), float(cfg.attention_cost))
+
+
+def pair_utility(model, pairs: Pairs, nets: NetworkRows, open_seen: np.ndarray) -> np.ndarray:
+    """The utility formula of the module docstring for `pairs` (city, network row) of `nets`, for
+    existing networks (`utility`) and for proposed ones (founding coalitions); `open_seen` the
+    (regions x issues) open knowledge."""
+    c = model.cities
+    pairs = Pairs(np.asarray(pairs.city, dtype=np.int64), np.asarray(pairs.net, dtype=np.int64),
+                  np.asarray(pairs.member, dtype=np.float64), np.asarray(pairs.same_country, dtype=np.float64),
+                  np.asarray(pairs.same_region, dtype=np.float64))
+    out = np.empty(len(pairs.city))
+    _pair_utility(pairs, nets, CityRows(c.region, c.priority, c.practice, c.capacity, c.budget, c.visibility),
+                  open_seen, utility_weights(model.cfg.membership), out)
     return out
 
 
 @jit
-def _pair_utility(c, k, member, A, K, open_seen, region, members, programme, prestige, closed, openness, fee,
-                  engagement, drift, same_c, same_r, P, practice, capacity, budget, visibility, w, out):
-    """One pass over the pairs; w = (w_fit, w_learn, w_funds, w_prestige, w_peers, w_similar, w_exclusive,
-    w_fee, w_drift, attention_cost)."""
+def _pair_utility(pairs, nets, cities, open_seen, w, out):
+    """One pass over the pairs: out[j] the utility of network pairs.net[j] to city pairs.city[j]."""
+    P, p = cities.priority, cities.practice
+    A, K = nets.agenda, nets.knowledge
     I = P.shape[1]
-    for j in range(len(c)):
-        ci, kk = c[j], k[j]
-        reg = region[ci]
+    for j in range(len(pairs.city)):
+        c, k = pairs.city[j], pairs.net[j]
+        reg = cities.region[c]
         fit = 0.0
         learn = 0.0
         for i in range(I):
-            pr = P[ci, i]
-            fit += pr * A[kk, i]
-            learn += pr * max(K[kk, i] - max(practice[ci, i], open_seen[reg, i]), 0.0)
+            pr = P[c, i]
+            fit += pr * A[k, i]
+            learn += pr * max(K[k, i] - max(p[c, i], open_seen[reg, i]), 0.0)  # what c cannot learn without joining
         fit = fit * I - 1.0
-        e = engagement[kk]
-        learn *= I * capacity[ci] * e
-        b = max(budget[ci], 1e-9)
-        m_other = members[kk] - member[j]
-        funds = np.log1p(min(programme[kk] / (m_other + 1) / b, 1e6))
-        vis = visibility[ci]
-        status = prestige[kk] * 2.0 * vis  # status matters more to globally fluent cities
-        similar = 1.0 - abs(vis - prestige[kk])
-        exclusive = closed[kk] * vis * (1.0 - openness[kk])
-        peers = min(1.0, (same_c[j] + 0.3 * same_r[j]) / (m_other + 1))
-        engaged = w[0] * fit + w[3] * status + w[4] * peers + w[5] * similar + w[6] * exclusive - w[9]
-        out[j] = e * engaged + w[1] * learn + w[2] * funds - w[7] * fee[kk] / b - w[8] * drift[kk]
+        e = nets.engagement[k]
+        learn *= I * cities.capacity[c] * e
+        b = max(cities.budget[c], 1e-9)
+        m_other = nets.members[k] - pairs.member[j]
+        funds = np.log1p(min(nets.programme[k] / (m_other + 1) / b, 1e6))
+        vis = cities.visibility[c]
+        status = nets.prestige[k] * 2.0 * vis  # status matters more to globally fluent cities
+        similar = 1.0 - abs(vis - nets.prestige[k])
+        exclusive = nets.closed[k] * vis * (1.0 - nets.openness[k])
+        peers = min(1.0, (pairs.same_country[j] + 0.3 * pairs.same_region[j]) / (m_other + 1))
+        engaged = (w.fit * fit + w.prestige * status + w.peers * peers + w.similar * similar + w.exclusive * exclusive
+                   - w.attention_cost)
+        out[j] = e * engaged + w.learn * learn + w.funds * funds - w.fee * nets.fee[k] / b - w.drift * nets.drift[k]
 
 
 def _group_rank(keys: np.ndarray) -> np.ndarray:
@@ -270,9 +322,7 @@ def _group_rank(keys: np.ndarray) -> np.ndarray:
 
 def membership_phase(model, year: int) -> dict:
     """Invitations, reviews, joins and leaves, competitive selection and the fluency gain (module
-    docstring). Levers read: review_boost, selectivity."""
-    from model.knowledge import open_pool
-
+    docstring). Levers read: review_boost, selectivity, service_extension (through the open pool)."""
     cfg = model.cfg.membership
     cities, nets, mem = model.cities, model.networks, model.memberships
     N, n = cities.n, nets.n
@@ -283,8 +333,8 @@ def membership_phase(model, year: int) -> dict:
     u_review = rng.random(N)  # drawn every year, whatever the state: paired arms keep the same draws
     u_cand = rng.random((N, cfg.candidates))
     if len(active) == 0:
-        model.last_churn = 0.0
-        model.reviewers = None
+        model.flows.churn = 0.0
+        model.flows.reviewers = None
         return {"joins": 0, "leaves": 0}
     refresh_counts(model)
     inv_c, inv_k = invitations(model)
@@ -299,7 +349,7 @@ def membership_phase(model, year: int) -> dict:
     _held(o.city, o.net, nets.fee, nets.engagement, fees, held)
     reviewing |= (fees > cities.budget + 1e-12) | (held > attention + 1e-9)
     # reviewers and this year's founders reconsider the standards they practise (knowledge.py)
-    model.reviewers = reviewing | model.new_founders
+    model.flows.reviewers = reviewing | model.flows.new_founders
     R = np.flatnonzero(reviewing)
     # candidate pairs: own networks, sampled networks, invitations
     vis = network_visibility_weights(model, active)
@@ -328,9 +378,10 @@ def membership_phase(model, year: int) -> dict:
     is_member = edge_pos >= 0
     U = utility(model, pc, pk, is_member.astype(np.int64), open_seen=open_pool(model)[0])
     committed, want = np.empty(P, dtype=np.bool_), np.empty(P, dtype=np.bool_)
-    _wanted(pc, pk, edge_pos, invited, U, mem.committed, year, nets.active, nets.rule, nets.scope, nets.threshold,
-            nets.engagement, cities.region, cities.population, float(lev.selectivity), float(cfg.switching_cost),
-            float(cfg.join_threshold), committed, want)
+    _wanted(CandidatePairs(pc, pk, edge_pos, invited, U), mem.committed, year,
+            Eligibility(nets.active, nets.rule, nets.scope, nets.threshold, nets.engagement, cities.region,
+                        cities.population),
+            Bars(float(lev.selectivity), float(cfg.switching_cost), float(cfg.join_threshold)), committed, want)
     rule = nets.rule[pk]
     # attention and budget: committed memberships first, then by decreasing utility, each that fits
     accepted = choose(pc, pk, U, committed, want, nets.engagement, nets.fee, attention, cities.budget)
@@ -370,31 +421,65 @@ def membership_phase(model, year: int) -> dict:
     cities.visibility += cfg.fluency_gain * np.minimum(1.0, engaged / 3.0) * (1 - cities.visibility)
     refresh_counts(model)  # after the fluency gain, so prestige reads this year's visibility
     n_j, n_l = int(joins.sum()), int(leaves.sum())
-    model.last_churn = n_l / max(before, 1)
+    model.flows.churn = n_l / max(before, 1)
     return {"joins": n_j, "leaves": n_l}
 
 
+class CandidatePairs(NamedTuple):
+    """The (city, network) pairs reviewing cities consider this year (`_candidate_pairs`), with their utility."""
+
+    city: np.ndarray  # int64
+    net: np.ndarray  # int64
+    edge_pos: np.ndarray  # int64: the membership's position in the edge list, -1 for a non-member
+    invited: np.ndarray  # bool: the network invited the city this year
+    utility: np.ndarray  # float64: U (`utility`)
+
+
+class Eligibility(NamedTuple):
+    """What eligibility reads: network arrays (active, rule, scope, threshold, engagement) and city
+    arrays (region, population)."""
+
+    active: np.ndarray
+    rule: np.ndarray
+    scope: np.ndarray
+    threshold: np.ndarray  # population floor of a threshold network
+    engagement: np.ndarray
+    region: np.ndarray
+    population: np.ndarray
+
+
+class Bars(NamedTuple):
+    """The utility a city needs: to keep a network U > -switching_cost + choosy, to join one U >
+    join_threshold + choosy, choosy = selectivity x engagement."""
+
+    selectivity: float  # levers.selectivity (a pandemic)
+    switching_cost: float
+    join_threshold: float
+
+
 @jit
-def _wanted(pc, pk, edge_pos, invited, U, committed_until, year, active, rule, scope, threshold, engagement, region,
-            population, selectivity, switching_cost, join_threshold, committed, want):
+def _wanted(pairs, committed_until, year, net, bars, committed, want):
     """Per candidate pair: whether the city is committed to the network (a founder within its
     commitment) and whether it wants it: a member keeps an active network while U > -switching_cost +
     choosy or while committed; a non-member wants a network it is eligible for (active, in scope, above
     a threshold network's population floor, invited to an invitation network) when U > join_threshold
     + choosy, where choosy = selectivity x engagement (a shock makes cities choosy about what costs
-    them much)."""
-    for j in range(len(pc)):
-        k, c = pk[j], pc[j]
-        choosy = selectivity * engagement[k]
-        if edge_pos[j] >= 0:
-            committed[j] = committed_until[edge_pos[j]] >= year
-            want[j] = active[k] and (U[j] > -switching_cost + choosy or committed[j])
+    them much). `net` the `Eligibility` arrays, `bars` the `Bars`."""
+    U = pairs.utility
+    for j in range(len(pairs.city)):
+        k, c = pairs.net[j], pairs.city[j]
+        choosy = bars.selectivity * net.engagement[k]
+        e = pairs.edge_pos[j]
+        if e >= 0:
+            committed[j] = committed_until[e] >= year
+            want[j] = net.active[k] and (U[j] > -bars.switching_cost + choosy or committed[j])
         else:
             committed[j] = False
-            r = rule[k]
-            elig = (active[k] and (scope[k] == GLOBAL_SCOPE or scope[k] == region[c])
-                    and (r != THRESHOLD or population[c] >= threshold[k]) and (r != INVITATION or invited[j]))
-            want[j] = elig and U[j] > join_threshold + choosy
+            r = net.rule[k]
+            in_scope = net.scope[k] == GLOBAL_SCOPE or net.scope[k] == net.region[c]
+            eligible = (net.active[k] and in_scope and (r != THRESHOLD or net.population[c] >= net.threshold[k])
+                        and (r != INVITATION or pairs.invited[j]))
+            want[j] = eligible and U[j] > bars.join_threshold + choosy
 
 
 @jit

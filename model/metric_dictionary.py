@@ -34,19 +34,6 @@ class Metric:
     high: float | None
     odd: str = "9"
 
-    @property
-    def bounded(self) -> bool:
-        return self.low is not None or self.high is not None
-
-    def axis_label(self) -> str:
-        """The y-axis label: the unit (the title goes above the panel)."""
-        return self.unit
-
-    def range_text(self) -> str:
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
-        return f"[{lo}, {hi}]"
-
     def clip(self, value: float) -> float:
         """`value` brought into the metric's possible range (NaN stays NaN)."""
         if math.isnan(value):
@@ -61,8 +48,6 @@ class Metric:
         return replace(self, name=self.name.replace(ISSUE, issue), title=self.title.replace(ISSUE, issue),
                        meaning=self.meaning.replace(ISSUE, issue))
 
-
-SHARE = "share (0-1)"
 
 # In the order of model.metrics.metric_names. Each entry is one call, so that a metric's words can be
 # edited in one place; the formulas and the reasons why no metric is tied to one lever are in

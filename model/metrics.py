@@ -107,38 +107,6 @@ def in_invitation_network(model) -> np.ndarray:
     return np.bincount(mem.city[inv], minlength=model.cities.n) > 0
 
 
-def size_classes(model) -> tuple[np.ndarray, np.ndarray]:
-    """(largest 10% by population, smallest 50%) masks; populations do not change."""
-    if getattr(model, "_size_classes", None) is None:
-        q90, q50 = np.quantile(model.cities.population, [0.9, 0.5])
-        model._size_classes = (model.cities.population >= q90, model.cities.population <= q50)
-    return model._size_classes
-
-
-def group_means(model) -> dict[str, np.ndarray]:
-    """Weights w_g = mask_g / |g| of the fixed city groups (North, South, largest 10%, smallest 50%),
-    so that a group's mean of a per-city quantity x is the product x . w_g (a group with no city: NaN
-    weights). Populations and the North/South split do not change in a run."""
-    if getattr(model, "_group_means", None) is None:
-        big, small = size_classes(model)
-        north = model.cities.north.astype(bool)
-        out = {}
-        for name, mask in (("north", north), ("south", ~north), ("big", big), ("small", small)):
-            cnt = int(mask.sum())
-            out[name] = mask / cnt if cnt else np.full(len(mask), np.nan)
-        model._group_means = out
-    return model._group_means
-
-
-def comparison_strata(model) -> np.ndarray:
-    """(cities,) stratum of comparable cities: population quintile x region (populations do not change)."""
-    if getattr(model, "_strata", None) is None:
-        pop = model.cities.population
-        q = np.searchsorted(np.quantile(pop, [0.2, 0.4, 0.6, 0.8]), pop, side="right")
-        model._strata = q * model.n_regions + model.cities.region
-    return model._strata
-
-
 def nonmember_access(model) -> float:
     """Difference in differences of practice growth, outside vs inside closed networks (module docstring)."""
     nets, c, mem = model.networks, model.cities, model.memberships
@@ -149,8 +117,8 @@ def nonmember_access(model) -> float:
     inside = np.zeros(c.n, dtype=bool)
     inside[mem.city[closed[mem.net]]] = True
     w = nets.agenda[:n][closed].sum(axis=0)
-    growth = matvec(model.gains, w / w.sum())
-    strata = comparison_strata(model)
+    growth = matvec(model.flows.gains, w / w.sum())
+    strata = model.fixed.strata  # population quintile x region
     S = int(strata.max()) + 1
     n_in, n_out = np.zeros(S, dtype=np.int64), np.zeros(S, dtype=np.int64)
     g_in, g_out = np.zeros(S), np.zeros(S)
@@ -184,11 +152,7 @@ def small_city_growth(model) -> float:
     low = ~model.high
     if not low.any():
         return float("nan")
-    if getattr(model, "_small_weights", None) is None:
-        pop = model.cities.population
-        half = pop <= np.median(pop)
-        model._small_weights = half / half.sum()
-    return float(dot(vecmat(model._small_weights, model.gains), low / low.sum()) * 1000)
+    return float(dot(vecmat(model.fixed.small_weights, model.flows.gains), low / low.sum()) * 1000)
 
 
 def budget_share_under_1pct(model) -> float:
@@ -248,7 +212,7 @@ def observe(model, phase_out: dict | None) -> dict:
     cap = capability(model)
     row["mean_capacity"] = float(cap.mean())
     row["gini_capacity"] = gini(cap)
-    g = group_means(model)
+    g = model.fixed.group_weights  # north, south, big, small
     north_south = float(dot(cap, g["north"]) - dot(cap, g["south"]))
     row["north_south_gap"] = north_south if np.isfinite(north_south) else 0.0
     size_gap = float(dot(cap, g["big"]) - dot(cap, g["small"]))
@@ -263,12 +227,9 @@ def observe(model, phase_out: dict | None) -> dict:
     row["high_politics_index"] = float(stance[:, model.high].mean()) if model.high.any() else 0.0
     # all the money spent on networks this year: grants, fees and what the IO's administration used of
     # the pooled money (money lost to overhead is spent, not saved)
-    spent = float(gtot + (nets.fees[:n] * op).sum() + getattr(model, "io_overhead_spent", 0.0))
+    spent = float(gtot + (nets.fees[:n] * op).sum() + model.flows.io_overhead_spent)
     row["efficiency"] = float(phase_out.get("network_gain", 0.0) / N * 1000 / spent) if spent > 0 else 0.0
-    row["churn_rate"] = float(model.last_churn)
-    from model.agenda import felt_misalignment
-
-    nets.misalignment[:n] = np.where(nets.active[:n], felt_misalignment(model), nets.misalignment[:n])  # this year's members
+    row["churn_rate"] = float(model.flows.churn)
     m = nets.members[:n] * op
     row["agenda_misalignment"] = float((nets.misalignment[:n] * m).sum() / m.sum()) if m.sum() > 0 else 0.0
     row["partnered_share"] = float((nets.partner_share[:n][op] > 0).mean()) if n_op else 0.0

@@ -29,7 +29,7 @@ from model.config import InterventionConfig, Scenario, ScenarioError
 from model.interventions import update_interventions, validate_intervention
 from model.loading import load_scenario
 from model.randomness import Streams
-from model.state import Levers, Memberships, Networks
+from model.state import Fixed, Flows, Levers, Memberships, Networks
 
 
 class CityDiplomacyModel(mesa.Model):
@@ -94,8 +94,9 @@ class CityDiplomacyModel(mesa.Model):
         else:
             self.countries = synthetic_countries(cfg, self.rng, self.n_issues, self.high)
             self.cities = synthetic_cities(cfg, self.rng, self.countries, self.high)
-        self.median_budget = float(np.median(self.cities.budget))
-        self.size_frac = size_fraction(self.cities.population, cfg.cities.pop_min, cfg.cities.pop_max)
+        # what does not change once the model is built (scope lists, size classes, strata; model/state.py)
+        self.fixed = Fixed(self.cities, self.n_regions,
+                           size_fraction(self.cities.population, cfg.cities.pop_min, cfg.cities.pop_max))
         self.streams = Streams(self.rng, cfg.start_year)
         capacity.init_capacity(self)  # who engages internationally at all (its own stream)
         self.founding_slots: dict[tuple[int, int], int] = {}  # (year, kind) -> proposals made (founding.py)
@@ -103,20 +104,13 @@ class CityDiplomacyModel(mesa.Model):
         self.ranking = membership.Ranking()
         self.ranking.update(self)
         self.funders = resources.make_funders(self)
+        # what one phase hands to another within a year (model/state.py; reset in phase 1)
+        self.flows = Flows(self.cities.n, self.n_issues, self.funders.n)
         self.levers = Levers(city_first=cfg.governance.city_first, funder_factor=np.ones(self.funders.n))
         self.pool = cfg.resources.pool
         self.networks = Networks(self.n_issues, capacity=max(64, cfg.networks.initial * 2))
         self.memberships = Memberships()
         resources.update_funder_budgets(self)
-        self.allocation = np.zeros((self.funders.n, 0))
-        self.last_funding_share = None
-        self.unallocated = 0.0
-        self.last_churn = 0.0
-        self.coordination_spent = 0.0  # money networks spent on coordination this year (phase 4)
-        self.io_overhead_spent = 0.0  # pooled money the IO's administration used this year (phase 4)
-        self.gains = np.zeros((self.cities.n, self.n_issues))  # practice gains of the last step (phases 6-7)
-        self.new_founders = np.zeros(self.cities.n, dtype=bool)  # this year's founders (phase 2)
-        self.reviewers = None  # this year's reviewing cities (phase 5; they reconsider their standards in phase 6)
         self.network_agents: dict[int, NetworkAgent] = {}
         self.city_agents = [CityAgent(self, i) for i in range(self.cities.n)]
         membership.refresh_counts(self)
@@ -131,6 +125,7 @@ class CityDiplomacyModel(mesa.Model):
         self.catalogue_index: dict[str, int] = {}
         self.catalogue_records: list[dict] = []
         founding.initial_networks(self)
+        agenda.record_misalignment(self)
         self.records: list[dict] = [metrics.observe(self, None)]  # step 0: the initial state
         self.datacollector = mesa.DataCollector(
             model_reporters={"seed": "seed"} | {nm: functools.partial(_metric, nm)
@@ -180,7 +175,8 @@ class CityDiplomacyModel(mesa.Model):
         membership.membership_phase(self, self.year)             # 5
         out = knowledge.knowledge_phase(self, self.year)         # 6
         spillover.spillover_phase(self)                          # 7
-        self.records.append(metrics.observe(self, out))          # 8
+        agenda.record_misalignment(self)                         # 8
+        self.records.append(metrics.observe(self, out))
         self.datacollector.collect(self)
         if self.catalogue_index:
             self.catalogue_records.extend(metrics.observe_named(self))
@@ -192,7 +188,7 @@ class CityDiplomacyModel(mesa.Model):
         year's ranking of cities."""
         if self.steps > 1:
             self.pool *= 1 + self.cfg.resources.growth
-        self.new_founders[:] = False
+        self.flows.reset()
         resources.update_funder_budgets(self)
         self.levers.reset_costs(self.networks.n)
         update_interventions(self, self.year)

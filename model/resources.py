@@ -99,14 +99,15 @@ def allocate(model) -> np.ndarray:
             alloc[f, mine] += part
             remaining[f] -= part.sum()
     # pooled through an international organisation (io_framework)
-    model.io_overhead_spent = 0.0
+    flows = model.flows
+    flows.io_overhead_spent = 0.0
     if model.levers.io_pooled_share > 0:
         aff = act & model.levers.affiliated(n)
         served = np.where(aff, nets.members[:n], 0).astype(float)
         if served.sum() > 0:
             part = model.levers.io_pooled_share * remaining
             alloc += (part * (1 - model.levers.io_overhead))[:, None] * (served / served.sum())[None, :]
-            model.io_overhead_spent = float((part * model.levers.io_overhead).sum())
+            flows.io_overhead_spent = float((part * model.levers.io_overhead).sum())
             remaining -= part
     # contest
     score = np.where(elig, np.maximum(fit * vis[None, :], 0.0), 0.0) ** cfg.gamma
@@ -114,7 +115,7 @@ def allocate(model) -> np.ndarray:
     tot = score.sum(axis=1)
     ok = tot > 0
     alloc[ok] += remaining[ok, None] * score[ok] / tot[ok, None]
-    model.unallocated = float(remaining[~ok].sum())
+    flows.unallocated = float(remaining[~ok].sum())
     return alloc
 
 
@@ -123,7 +124,7 @@ def resources_phase(model):
     nets, cfg = model.networks, model.cfg.resources
     n = nets.n
     alloc = allocate(model)
-    model.allocation = alloc
+    model.flows.allocation = alloc
     grants = alloc.sum(axis=0)
     act = nets.active[:n]
     op = nets.operating()
@@ -142,6 +143,6 @@ def resources_phase(model):
     eff = nets.efficiency[:n]
     eff += cfg.efficiency_gain * pressure * (1 - eff)
     nets.programme[:n] = np.where(op, (1 - cfg.overhead) * working * eff, 0.0)
-    model.coordination_spent = float((nets.funds[:n] * coord)[op].sum())
+    model.flows.coordination_spent = float((nets.funds[:n] * coord)[op].sum())
     total = grants.sum()
-    model.last_funding_share = (grants @ nets.agenda[:n]) / total if total > 0 else None
+    model.flows.funding_share = (grants @ nets.agenda[:n]) / total if total > 0 else None

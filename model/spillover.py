@@ -144,7 +144,7 @@ def up(model, E: np.ndarray):
     s[~has_city] = old[~has_city]  # countries without cities keep their stance
     s[co.locked] = 0.0
     np.clip(s, 0.0, 1.0, out=s)
-    _uptake(s, c.country, c.practice, model.gains, np.asarray(model.high, dtype=np.bool_), float(cfg.national_uptake))
+    _uptake(s, c.country, c.practice, model.flows.gains, np.asarray(model.high, dtype=np.bool_), float(cfg.national_uptake))
 
 
 @jit

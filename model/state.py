@@ -1,5 +1,6 @@
-"""Model state as NumPy arrays: cities, countries, networks, funders, the membership edge list, and
-the levers that interventions move (`Levers`).
+"""Model state as NumPy arrays: cities, countries, networks, funders, the membership edge list, the
+levers that interventions move (`Levers`), what one phase hands to another within a year (`Flows`)
+and what is fixed once the model is built (`Fixed`).
 
 Mesa agents (`model/agents.py`) are thin views onto these arrays. Networks are indexed in
 founding order and never re-indexed; dissolved networks keep their row with `active` False.
@@ -8,6 +9,7 @@ founding order and never re-indexed; dissolved networks keep their row with `act
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,19 +68,10 @@ class Countries:
     stance: np.ndarray  # (C, I) in [0,1]
     locked: np.ndarray  # (C, I) bool: stance held down by a withdrawal
     code: np.ndarray | None = None  # ISO 3166-1 alpha-2 codes of real countries
-    _weights: sp.csr_matrix | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
         return len(self.name)
-
-    def population_weights(self, cities: Cities) -> sp.csr_matrix:
-        """Country x city sparse matrix of populations (for population-weighted national means);
-        populations do not change, so it is built once."""
-        if self._weights is None:
-            c = cities
-            self._weights = sp.csr_matrix((c.population, (c.country, np.arange(c.n))), shape=(self.n, c.n))
-        return self._weights
 
 
 @dataclass
@@ -252,12 +245,12 @@ class Levers:
     switches on is found from here (docs/ODD.md, section 2.7). Each field names the phase that reads it
     and the interventions that write it."""
 
-    city_first: float = 0.0  # phase 3 agenda (partners' weight), phase 4 resources (sponsorship); city_first
+    city_first: float = 0.0  # phase 3 agenda (partners' weight), phase 4 resources (sponsorship), phase 6 knowledge (partners' expertise in production); city_first
     health_pull: float = 0.0  # phase 3 agenda: pull of agendas toward health; pandemic
-    selectivity: float = 0.0  # phase 5 membership: extra utility a city needs to join; pandemic
+    selectivity: float = 0.0  # phase 2 founding (founders' bar) and phase 5 membership: extra utility x engagement a city needs to found, join or keep a network; pandemic
     review_boost: float = 1.0  # phase 5 membership: multiplier of the review rate; pandemic
-    service_extension: float = 0.0  # phase 6 knowledge: share of the gap to full openness non-members see; extend_services
-    funder_factor: np.ndarray = field(default_factory=lambda: np.ones(0))  # phases 1, 4: funders' budget factor; funding_withdrawal
+    service_extension: float = 0.0  # the open pool (knowledge.open_pool): phase 2 founding and phase 5 membership (utility: what a city learns without joining), phase 6 knowledge (learning from open knowledge): share of the gap to full openness non-members see; extend_services
+    funder_factor: np.ndarray = field(default_factory=lambda: np.ones(0))  # phase 1 (resources.update_funder_budgets, also when a withdrawal starts or ends): funders' budget factor; phase 4 allocates the budgets it sets; funding_withdrawal
     io_pooled_share: float = 0.0  # phase 4 resources: share of contest money pooled by the IO; io_framework
     io_overhead: float = 0.0  # phase 4 resources: share of pooled money the IO's administration uses; io_framework
     io_affiliated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # phase 4: networks in the IO framework (by index; later networks are not); io_framework
@@ -305,3 +298,123 @@ def active_on(model) -> np.ndarray:
     on |= np.eye(model.n_issues, dtype=bool)[np.maximum(nets.theme[:n], 0)]
     on &= nets.operating()[:, None]
     return on
+
+
+@dataclass
+class Flows:
+    """What one phase hands to a later one: one object (`model.flows`), so that every hand-off between
+    phases is found from here (docs/ODD.md, section 2.8). Reset at the start of each step (phase 1,
+    `reset`), except `funding_share`, which carries last year's grants into this year's founding. Each
+    field names the phase that writes it and the phases (or outputs) that read it. A new phase (the
+    capacity phase, a twinning layer) adds its hand-offs here, not as attributes of the model."""
+
+    n_cities: int
+    n_issues: int
+    n_funders: int
+    # phase 2 founding (found_networks; the initial networks at construction) -> phase 5 membership:
+    # this year's founders, who reconsider the standards they practise (they join `reviewers`)
+    new_founders: np.ndarray = field(init=False)
+    # phase 5 membership -> phase 6 knowledge (learning): the cities that reconsider the standards they
+    # practise this year (reviewers and founders); None: no active network (every city reconsiders)
+    reviewers: np.ndarray | None = field(init=False)
+    # phase 4 resources -> phase 2 founding of the NEXT year (themes follow the money): (issues,) share
+    # of this year's grants by issue, None before any grant. Carried: not reset.
+    funding_share: np.ndarray | None = field(init=False, default=None)
+    # phase 4 resources -> outputs (tests, funders' view): (funders x networks) this year's allocation
+    allocation: np.ndarray = field(init=False)
+    # phase 4 resources -> outputs: contest money with no eligible recipient this year (lost)
+    unallocated: float = field(init=False)
+    # phase 4 resources -> outputs: money networks spent on coordination this year (remedies' costs)
+    coordination_spent: float = field(init=False)
+    # phase 4 resources -> phase 8 metrics (efficiency): pooled money the IO's administration used
+    io_overhead_spent: float = field(init=False)
+    # phase 5 membership -> phase 8 metrics (churn_rate): memberships ended / memberships at its start
+    churn: float = field(init=False)
+    # phase 6 knowledge -> phase 7 spillover (adds national uptake) -> phase 8 metrics (nonmember_access,
+    # small_city_growth): (cities x issues) practice gains of the year
+    gains: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.reset()
+
+    def reset(self):
+        """Phase 1 (and construction): every field to its empty value, except the carried `funding_share`."""
+        self.new_founders = np.zeros(self.n_cities, dtype=bool)
+        self.reviewers = None
+        self.allocation = np.zeros((self.n_funders, 0))
+        self.unallocated = 0.0
+        self.coordination_spent = 0.0
+        self.io_overhead_spent = 0.0
+        self.churn = 0.0
+        self.gains = np.zeros((self.n_cities, self.n_issues))
+
+
+class Fixed:
+    """What does not change once the model is built (`model.fixed`): cities do not move and their
+    populations do not change, so the lists and groups derived from them are computed once (docs/ODD.md,
+    section 2.9). `size_frac` and `median_budget` are computed at construction; the others from the
+    cities when first read, and kept. Each names its readers. Tests that overwrite cities' populations or
+    regions after construction call `rebuild` (nothing in a run does)."""
+
+    LAZY = ("scope_cities", "region_sizes", "size_classes", "group_weights", "strata", "small_weights")
+
+    def __init__(self, cities: Cities, n_regions: int, size_frac: np.ndarray):
+        self.cities = cities
+        self.n_regions = n_regions
+        # phase 1 ranking (membership.Ranking: 0.3 x size): cities.size_fraction of the populations
+        self.size_frac = size_frac
+        # phase 2 founding (propose: fees scale with the median engagement budget at construction)
+        self.median_budget = float(np.median(cities.budget))
+
+    def rebuild(self):
+        """Forget the lazily computed lists and groups (after a test edits cities' populations or regions)."""
+        for name in self.LAZY:
+            self.__dict__.pop(name, None)
+
+    @cached_property
+    def scope_cities(self) -> dict[int, np.ndarray]:
+        """Scope (GLOBAL_SCOPE or a region) -> its cities, ascending. Phase 2 founding (candidates,
+        target sizes)."""
+        region = self.cities.region
+        out = {GLOBAL_SCOPE: np.arange(self.cities.n)}
+        out.update({r: np.flatnonzero(region == r) for r in range(self.n_regions)})
+        return out
+
+    @cached_property
+    def region_sizes(self) -> np.ndarray:
+        """(regions,) the number of cities in each region. Phase 2 founding (a proposal's scope)."""
+        return np.array([len(self.scope_cities[r]) for r in range(self.n_regions)])
+
+    @cached_property
+    def size_classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(largest 10% by population, smallest 50%) masks. Phase 8 metrics (size_gap, participation)."""
+        q90, q50 = np.quantile(self.cities.population, [0.9, 0.5])
+        return self.cities.population >= q90, self.cities.population <= q50
+
+    @cached_property
+    def group_weights(self) -> dict[str, np.ndarray]:
+        """Weights w_g = mask_g / |g| of the groups north, south, big (largest 10%), small (smallest
+        50%): a group's mean of x is x . w_g (NaN weights for an empty group). Phase 8 metrics."""
+        big, small = self.size_classes
+        north = self.cities.north.astype(bool)
+        out = {}
+        for name, mask in (("north", north), ("south", ~north), ("big", big), ("small", small)):
+            cnt = int(mask.sum())
+            out[name] = mask / cnt if cnt else np.full(len(mask), np.nan)
+        return out
+
+    @cached_property
+    def strata(self) -> np.ndarray:
+        """(cities,) stratum of comparable cities: population quintile x region. Phase 8 metrics
+        (nonmember_access)."""
+        pop = self.cities.population
+        q = np.searchsorted(np.quantile(pop, [0.2, 0.4, 0.6, 0.8]), pop, side="right")
+        return q * self.n_regions + self.cities.region
+
+    @cached_property
+    def small_weights(self) -> np.ndarray:
+        """(cities,) 1 / |half| for the smallest half of cities by population (population <= median),
+        0 otherwise. Phase 8 metrics (small_city_growth)."""
+        pop = self.cities.population
+        half = pop <= np.median(pop)
+        return half / half.sum()

@@ -53,7 +53,7 @@ def test_agenda_full_adaptation_partner_blend(make_model, add_networks, set_memb
     assert m.networks.drift[0] == pytest.approx(0.2)
     # misalignment as members feel it: member 0 (0.6,0.4,0): 0.5 (0 + 0.3 + 0.3) = 0.3;
     # member 1 (0.2,0.4,0.4): 0.5 (0.4 + 0.3 + 0.1) = 0.4; mean 0.35
-    assert agenda.felt_misalignment(m)[0] == pytest.approx(0.35)  # recorded by metrics.observe (phase 8)
+    assert agenda.felt_misalignment(m)[0] == pytest.approx(0.35)  # recorded in phase 8 (agenda.record_misalignment)
 
 
 def test_agenda_city_first_halves_partner_weight(make_model, add_networks, set_members):
@@ -68,7 +68,7 @@ def test_agenda_city_first_halves_partner_weight(make_model, add_networks, set_m
     # drift: TVD to (0.7,0.2,0.1) = 0.5 (0.05 + 0.05 + 0.1) = 0.1
     assert m.networks.drift[0] == pytest.approx(0.1)
     # felt: member 0: 0.5 (0.05 + 0.25 + 0.2) = 0.25; member 1: 0.5 (0.45 + 0.25 + 0.2) = 0.45; mean 0.35
-    assert agenda.felt_misalignment(m)[0] == pytest.approx(0.35)  # recorded by metrics.observe (phase 8)
+    assert agenda.felt_misalignment(m)[0] == pytest.approx(0.35)  # recorded in phase 8 (agenda.record_misalignment)
 
 
 def test_agenda_full_city_first_no_misalignment(make_model, add_networks, set_members):
@@ -81,7 +81,7 @@ def test_agenda_full_city_first_no_misalignment(make_model, add_networks, set_me
     # but members still feel the mission's pull away from their own priorities: removing the
     # partners' weight does not by itself remove misalignment
     # member 0: 0.5 (0.1 + 0.2 + 0.1) = 0.2; member 1: 0.5 (0.5 + 0.2 + 0.3) = 0.5; mean 0.35
-    assert agenda.felt_misalignment(m)[0] == pytest.approx(0.35)  # recorded by metrics.observe (phase 8)
+    assert agenda.felt_misalignment(m)[0] == pytest.approx(0.35)  # recorded in phase 8 (agenda.record_misalignment)
 
 
 def test_agenda_partial_adaptation_and_other_networks(make_model, add_networks, set_members):
@@ -105,7 +105,7 @@ def test_agenda_partial_adaptation_and_other_networks(make_model, add_networks, 
     # no members: nothing to drift from -> drift 0 (not the TVD 0.16 to its own old agenda), no one feels it
     assert m.networks.drift[1] == 0.0
     assert agenda.felt_misalignment(m)[1] == 0.0
-    # network 2 is inactive: agenda and drift untouched (misalignment is recorded in phase 8, metrics.observe)
+    # network 2 is inactive: agenda and drift untouched (misalignment is recorded in phase 8, agenda.record_misalignment)
     assert m.networks.agenda[2] == pytest.approx([0.1, 0.1, 0.8])
     assert m.networks.drift[2] == pytest.approx(0.77)
     assert m.networks.misalignment[2] == pytest.approx(0.66)

@@ -1,13 +1,20 @@
 """Fixed-seed baseline regression (in the style of Covasim's baseline test).
 
-The run recorded in tests/baseline.json (the baseline scenario as shipped: scenarios/baseline.yaml,
-2,000 cities, 45 yearly steps, seed 1; no overrides) is repeated and every final metric compared
-with its recorded value (relative tolerance 1e-6). A failure prints which metrics changed, by how
-much, and which appeared or disappeared. When a change is intended, regenerate the file:
+Two pinned runs (`PINNED`), each repeated and every final metric compared with its recorded value
+(relative tolerance 1e-6):
+- `baseline`, in tests/baseline.json: the baseline scenario as shipped (scenarios/baseline.yaml, 2,000
+  cities, 45 yearly steps, seed 1; no overrides);
+- `remedies`, in tests/baseline_remedies.json: scenarios/remedies.yaml (a cross-network platform,
+  secretariat exchange, city-first governance, open knowledge, and a pandemic with networks extending
+  services) at 800 cities, its own seed 1: the interventions' and the shock's code paths pinned too
+  (as Covasim pins a run with interventions "to increase coverage").
+A failure prints which metrics changed, by how much, and which appeared or disappeared. When a change
+is intended, regenerate the files:
 
-    python -m tests.test_baseline --regenerate      (from the repository root)
+    python -m tests.test_baseline --regenerate              (from the repository root; every pinned run)
+    python -m tests.test_baseline --regenerate remedies     (one of them)
 
-and commit it with the change. `python -m tests.test_baseline` alone prints the comparison.
+and commit them with the change. `python -m tests.test_baseline` alone prints the comparisons.
 """
 
 from __future__ import annotations
@@ -23,10 +30,16 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-BASELINE_FILE = Path(__file__).resolve().parent / "baseline.json"
+HERE = Path(__file__).resolve().parent
+BASELINE_FILE = HERE / "baseline.json"
 # What the baseline runs: edit here, then regenerate.
 SCENARIO = "scenarios/baseline.yaml"
 OVERRIDES: dict = {}
+# Every pinned run: name -> (file, scenario, overrides). Edit here, then regenerate that run.
+PINNED: dict[str, tuple[Path, str, dict]] = {
+    "baseline": (BASELINE_FILE, SCENARIO, OVERRIDES),
+    "remedies": (HERE / "baseline_remedies.json", "scenarios/remedies.yaml", {"cities.n": 800}),
+}
 RTOL = 1e-6
 ATOL = 1e-10  # for metrics that are (nearly) zero
 DIGITS = 10  # significant digits stored
@@ -94,30 +107,31 @@ def _git_commit() -> str | None:
         return None
 
 
-def regenerate() -> dict:
-    settings, metrics = compute()
+def regenerate(name: str = "baseline") -> dict:
+    path, scenario, overrides = PINNED[name]
+    settings, metrics = compute(scenario, overrides)
     data = {
         "about": "Fixed-seed baseline regression; compared by tests/test_baseline.py. "
-                 "Regenerate with: python -m tests.test_baseline --regenerate",
+                 f"Regenerate with: python -m tests.test_baseline --regenerate {name}",
         **settings,
         "rtol": RTOL,
         "atol": ATOL,
         "generated_at_commit": _git_commit(),
         "metrics": {k: _round(v) for k, v in metrics.items()},
     }
-    BASELINE_FILE.write_text(json.dumps(data, indent=2) + "\n")
+    path.write_text(json.dumps(data, indent=2) + "\n")
     return data
 
 
-def load() -> dict:
-    return json.loads(BASELINE_FILE.read_text())
+def load(name: str = "baseline") -> dict:
+    return json.loads(PINNED[name][0].read_text())
 
 
 # ------------------------------------------------------------------------------------ tests
-def test_baseline_regression():
+def _check(name: str):
     import pytest
 
-    stored = load()
+    stored = load(name)
     settings, got = compute(stored["scenario"], stored["overrides"])
     keys = ("seed", "steps", "cities")
     assert {k: settings[k] for k in keys} == {k: stored[k] for k in keys}, \
@@ -129,16 +143,42 @@ def test_baseline_regression():
         pytest.fail(msg, pytrace=False)
 
 
-def test_baseline_file_is_complete():
+def test_baseline_regression():
+    _check("baseline")
+
+
+def test_remedies_regression():
+    """The second pinned run: remedies and a pandemic (tests/baseline_remedies.json)."""
+    _check("remedies")
+
+
+def _complete(name: str):
     from model.loading import load_scenario
     from model.metrics import metric_names
 
-    stored = load()
-    assert stored["scenario"] == SCENARIO and stored["overrides"] == OVERRIDES, \
-        "baseline.json is not for this test's run: regenerate it"
+    path, scenario, overrides = PINNED[name]
+    stored = load(name)
+    assert stored["scenario"] == scenario and stored["overrides"] == overrides, \
+        f"{path.name} is not for this test's run: regenerate it (python -m tests.test_baseline --regenerate {name})"
     names = metric_names(load_scenario(REPO / stored["scenario"]).issue_names)
     assert list(stored["metrics"]) == names
     assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in stored["metrics"].values())
+
+
+def test_baseline_file_is_complete():
+    _complete("baseline")
+
+
+def test_remedies_file_is_complete():
+    _complete("remedies")
+    assert {iv.kind for iv in _scenario("remedies").interventions} >= {"pandemic", "cross_network_platform"}
+
+
+def _scenario(name: str):
+    from model.loading import load_scenario
+
+    _, scenario, overrides = PINNED[name]
+    return load_scenario(REPO / scenario, overrides=dict(overrides))
 
 
 def test_compare_reports_changes():
@@ -155,15 +195,26 @@ def test_compare_reports_changes():
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python -m tests.test_baseline", description=__doc__.splitlines()[0])
-    ap.add_argument("--regenerate", action="store_true", help="rewrite tests/baseline.json from the current model")
+    ap.add_argument("--regenerate", action="store_true",
+                    help="rewrite the pinned runs' files (tests/baseline*.json) from the current model")
+    ap.add_argument("runs", nargs="*", metavar="RUN",
+                    help=f"pinned runs to compare or regenerate (default: all of {', '.join(PINNED)})")
     a = ap.parse_args()
+    unknown = [r for r in a.runs if r not in PINNED]
+    if unknown:
+        ap.error(f"unknown pinned run(s) {', '.join(unknown)}; expected some of {', '.join(PINNED)}")
+    runs = a.runs or list(PINNED)
     if a.regenerate:
-        d = regenerate()
-        print(f"wrote {BASELINE_FILE.relative_to(REPO)}: {len(d['metrics'])} metrics "
-              f"({d['scenario']}, seed {d['seed']}, {d['steps']} steps, {d['cities']} cities)")
+        for r in runs:
+            d = regenerate(r)
+            print(f"wrote {PINNED[r][0].relative_to(REPO)}: {len(d['metrics'])} metrics "
+                  f"({d['scenario']}, seed {d['seed']}, {d['steps']} steps, {d['cities']} cities)")
         sys.exit(0)
-    stored = load()
-    _, got = compute(stored["scenario"], stored["overrides"])
-    diff = compare(stored["metrics"], got, stored["rtol"], stored["atol"])
-    print(report(stored, got) if diff else f"baseline matches ({len(stored['metrics'])} metrics)")
-    sys.exit(1 if diff else 0)
+    failed = False
+    for r in runs:
+        stored = load(r)
+        _, got = compute(stored["scenario"], stored["overrides"])
+        diff = compare(stored["metrics"], got, stored["rtol"], stored["atol"])
+        print(report(stored, got) if diff else f"{r}: baseline matches ({len(stored['metrics'])} metrics)")
+        failed = failed or bool(diff)
+    sys.exit(1 if failed else 0)

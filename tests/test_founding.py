@@ -65,7 +65,7 @@ def _theme_state(make_model, add_networks, set_members, convergence):
     m.cities.priority[:] = [0.2, 0.3, 0.5]
     add_networks(m, 1, themes=[2], agenda=[[0.0, 0.0, 1.0]])
     set_members(m, {0: [0, 1, 2, 3, 4]})
-    m.last_funding_share = np.array([0.5, 0.3, 0.2])
+    m.flows.funding_share = np.array([0.5, 0.3, 0.2])
     return m
 
 
@@ -94,7 +94,7 @@ def test_theme_probabilities_without_funding_fill_the_niche(make_model, add_netw
     appeal table says: themes fill the niche even at convergence 1, so arms that differ only in the
     appeal table start with the same networks."""
     m = _theme_state(make_model, add_networks, set_members, 1.0)
-    m.last_funding_share = None
+    m.flows.funding_share = None
     m.issue_appeal = np.array([3.0, 1.0, 0.5])  # would favour the first issue
     assert founding.theme_probabilities(m) == pytest.approx([2 / 7.5, 3 / 7.5, 2.5 / 7.5])
 

@@ -311,7 +311,7 @@ def late_run():
                     "active": m.networks.active[k], "sponsor": m.networks.sponsor[k],
                     "dissolved": m.networks.dissolved[k], "health_pull": m.levers.health_pull,
                     "service_extension": m.levers.service_extension, "budget": m.cities.budget.sum(),
-                    "base_budget": m.cities.base_budget.sum(), "churn": m.last_churn})
+                    "base_budget": m.cities.base_budget.sum(), "churn": m.flows.churn})
     return m, pd.DataFrame(log).set_index("year")
 
 

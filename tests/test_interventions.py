@@ -301,7 +301,7 @@ def test_io_framework_pools_by_members_and_shares_standard(make_model, add_netwo
     # pooled 0.5 x 10 = 5, less 10% overhead, by members served 10 : 20 -> (1.5, 3); the other 5 by
     # contest to network 2
     assert alloc[0] == pytest.approx([1.5, 3.0, 5.0])
-    assert alloc.sum() + m.io_overhead_spent == pytest.approx(10.0)
+    assert alloc.sum() + m.flows.io_overhead_spent == pytest.approx(10.0)
     # affiliated networks share one standard per issue: the more knowledgeable network's
     nets = m.networks
     assert (nets.standard[0] == nets.standard[1]).all()
@@ -653,7 +653,7 @@ def test_funding_withdrawal_in_a_run():
     seen = []
     for _ in range(5):
         m.step()
-        seen.append((m.funders.budget[0], m.allocation[0].sum()))
+        seen.append((m.funders.budget[0], m.flows.allocation[0].sum()))
     # year Y: funded; Y+1, Y+2: zero budget and nothing allocated, although budgets are recomputed each
     # year with pool growth; Y+3 on: restored
     assert seen[0][0] > 0 and seen[0][1] > 0

@@ -160,7 +160,7 @@ def check_memberships(m, rng):
 
 
 def check_allocation(m):
-    A, f, nets = m.allocation, m.funders, m.networks
+    A, f, nets = m.flows.allocation, m.funders, m.networks
     n = nets.n
     assert A.shape == (f.n, n)
     assert np.isfinite(A).all() and (A >= 0).all()

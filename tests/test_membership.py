@@ -171,7 +171,7 @@ def test_greedy_attention(make_model, add_networks, set_members, attention, kept
     assert set(m.memberships.net[m.memberships.city == 0].tolist()) == kept
     assert out["leaves"] == 3 - len(kept)
     assert out["joins"] == 0
-    assert m.last_churn == pytest.approx((3 - len(kept)) / 3)
+    assert m.flows.churn == pytest.approx((3 - len(kept)) / 3)
 
 
 def test_greedy_budget(make_model, add_networks, set_members):
@@ -294,7 +294,7 @@ def test_a_declaration_fits_where_a_programme_network_does_not(make_model, add_n
     out = membership.membership_phase(m, 2000)
     assert set(m.memberships.net[m.memberships.city == 0].tolist()) == {0}
     assert out["leaves"] == 2
-    assert m.last_churn == pytest.approx(2 / 3)  # memberships that ended / memberships at the start
+    assert m.flows.churn == pytest.approx(2 / 3)  # memberships that ended / memberships at the start
 
 
 def test_founders_keep_a_committed_network_unless_their_budget_fails(make_model, add_networks, set_members):

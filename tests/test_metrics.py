@@ -92,7 +92,7 @@ def _access_state(make_model, add_networks, set_members, rule=INVITATION):
     c = m.cities
     c.population[:] = np.arange(1, 11) * 1e5
     c.region[:] = 0
-    m._size_classes = m._strata = m._small_weights = m._group_means = None  # populations do not change in a run: the caches were built at set-up
+    m.fixed.rebuild()  # populations do not change in a run: the fixed groups are rebuilt for the edited ones
     add_networks(m, 2, rules=[rule, OPEN], agenda=[[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
     set_members(m, {0: [0, 2], 1: [8, 9]})
     g = np.zeros((10, 3))
@@ -100,7 +100,7 @@ def _access_state(make_model, add_networks, set_members, rule=INVITATION):
     g[1] = [0.02, 0.02, 0.0]   # non-member, stratum 0: 0.02
     g[2] = [0.06, 0.06, 0.0]   # member, stratum 1: 0.06
     g[3] = [0.03, 0.03, 0.0]   # non-member, stratum 1: 0.03
-    m.gains = g
+    m.flows.gains = g
     return m
 
 
@@ -111,7 +111,7 @@ def test_nonmember_access_is_a_difference_in_differences(make_model, add_network
     assert metrics.nonmember_access(m) == pytest.approx(5 / 9)
     # levels do not matter (selection is not access): members far ahead, same growth -> 1
     m.cities.practice[[0, 2]] = 0.9
-    m.gains[[1, 3]] = m.gains[[0, 2]]
+    m.flows.gains[[1, 3]] = m.flows.gains[[0, 2]]
     assert metrics.nonmember_access(m) == pytest.approx(1.0)
     # competitive networks are closed too
     assert metrics.nonmember_access(_access_state(make_model, add_networks, set_members, COMPETITIVE)) == \
@@ -141,7 +141,7 @@ def test_small_city_growth_is_the_absolute_growth_of_a_fixed_group(make_model, a
     assert metrics.small_city_growth(m) == pytest.approx((0.56 + 0.04 + 0.12 + 0.06) / 15 * 1000)
     # a lower growth of members does not raise it (unlike nonmember_access, a ratio to members' growth)
     before = metrics.small_city_growth(m)
-    m.gains[[2, 8, 9]] *= 0.1
+    m.flows.gains[[2, 8, 9]] *= 0.1
     assert metrics.small_city_growth(m) <= before
 
 
@@ -149,7 +149,7 @@ def test_efficiency_counts_the_io_overhead_as_money_spent(small_model):
     m = small_model
     m.step()
     row = metrics.observe(m, {"network_gain": 1.0})
-    m.io_overhead_spent = 5.0
+    m.flows.io_overhead_spent = 5.0
     row2 = metrics.observe(m, {"network_gain": 1.0})
     # efficiency = gain / N x 1000 / spent: the overhead raises the denominator by 5 (M USD)
     assert 1 / row2["efficiency"] - 1 / row["efficiency"] == pytest.approx(5.0 * m.cities.n / 1000)

@@ -56,7 +56,7 @@ def test_same_seed_identical_state(twins):
         np.testing.assert_array_equal(getattr(a.cities, name), getattr(b.cities, name), err_msg=name)
     np.testing.assert_array_equal(a.memberships.city, b.memberships.city)
     np.testing.assert_array_equal(a.memberships.net, b.memberships.net)
-    np.testing.assert_array_equal(a.allocation, b.allocation)
+    np.testing.assert_array_equal(a.flows.allocation, b.flows.allocation)
     np.testing.assert_array_equal(a.countries.stance, b.countries.stance)
 
 

@@ -55,7 +55,7 @@ def test_tullock_contest_two_networks(make_model, add_networks, set_members, gam
     assert alloc.shape == (1, 2)
     assert alloc[0] == pytest.approx(expected)
     assert alloc.sum() == pytest.approx(10.0)
-    assert m.unallocated == pytest.approx(0.0)
+    assert m.flows.unallocated == pytest.approx(0.0)
 
 
 def test_sponsor_share_then_contest(make_model, add_networks, set_members):
@@ -101,7 +101,7 @@ def test_regional_funder_eligibility(make_model, add_networks, set_members):
     m.networks.scope[:2] = 4
     alloc = resources.allocate(m)
     assert alloc.sum() == 0.0
-    assert m.unallocated == pytest.approx(10.0)
+    assert m.flows.unallocated == pytest.approx(10.0)
 
 
 def test_inactive_network_and_funder_get_nothing(make_model, add_networks, set_members):
@@ -148,8 +148,8 @@ def test_pooled_money_less_the_io_overhead(make_model, add_networks, set_members
     # pooled 0.5 x 10 = 5, of which 0.2 x 5 = 1 is overhead; 4 split by members 3:1 -> (3, 1);
     # the contest's 5 split 4:1 -> (4, 1)
     assert alloc[0] == pytest.approx([7.0, 2.0])
-    assert m.io_overhead_spent == pytest.approx(1.0)
-    assert alloc.sum() + m.unallocated + m.io_overhead_spent == pytest.approx(10.0)
+    assert m.flows.io_overhead_spent == pytest.approx(1.0)
+    assert alloc.sum() + m.flows.unallocated + m.flows.io_overhead_spent == pytest.approx(10.0)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -171,7 +171,7 @@ def test_nothing_allocated_beyond_budget(seed, gamma, sponsor, pooled, overhead,
     assert (alloc >= 0).all()
     assert (alloc.sum(axis=1) <= budget * (1 + 1e-9) + 1e-12).all()
     # every unit is allocated, reported unallocated or used by the IO's administration
-    assert alloc.sum() + m.unallocated + m.io_overhead_spent == pytest.approx(budget.sum())
+    assert alloc.sum() + m.flows.unallocated + m.flows.io_overhead_spent == pytest.approx(budget.sum())
     assert alloc[:, 0].sum() == 0.0  # inactive network
     assert alloc[:, ~m.networks.operating()].sum() == 0.0  # no money to networks without members
 
@@ -192,7 +192,7 @@ def test_resources_phase_income_secretariat_programme(make_model, add_networks, 
     assert nets.efficiency[:2] == pytest.approx([0.5, 0.5])
     assert m.networks.programme[: m.networks.n] == pytest.approx([0.7 * 9.5 * 0.5, 0.7 * 2.0 * 0.5])
     # funding shares by issue = grants . agenda / total = (8 (0.5,.25,.25) + 2 (.25,.5,.25)) / 10
-    assert m.last_funding_share == pytest.approx([0.45, 0.3, 0.25])
+    assert m.flows.funding_share == pytest.approx([0.45, 0.3, 0.25])
 
 
 def test_competition_spurs_efficiency(make_model, add_networks, set_members):
@@ -215,7 +215,7 @@ def test_coordination_costs_income_that_works(make_model, add_networks, set_memb
     assert nets.funds[:2] == pytest.approx([8.0, 2.0])
     assert nets.secretariat[:2] == pytest.approx([1 - math.exp(-0.3 * 7.2), 1 - math.exp(-0.6)])
     assert nets.programme[:2] == pytest.approx([0.7 * 7.2 * 0.5, 0.7 * 2.0 * 0.5])
-    assert m.coordination_spent == pytest.approx(0.8)
+    assert m.flows.coordination_spent == pytest.approx(0.8)
 
 
 def test_pooled_money_spurs_no_competition(make_model, add_networks, set_members):
