@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import numpy as np
 import pytest
 import yaml
 
@@ -56,11 +57,14 @@ def test_plugin_from_a_file_runs_in_a_sweep_with_2_workers(tmp_path, capsys):
         here = run_one(str(scen), {"interventions.0.params.share": share}, int(res["seed"].iloc[0]),
                        record={"metrics": ["n_networks", "funding_hhi"]})
         there = res[res["interventions.0.params.share"] == share].sort_values("step")
-        assert there["funding_hhi"].tolist() == here["funding_hhi"].tolist()
+        # funding_hhi is a flow: NaN at step 0 (nothing has flowed), so compare as arrays with NaN equal to NaN
+        np.testing.assert_array_equal(there["funding_hhi"].to_numpy(float), here["funding_hhi"].to_numpy(float))
     # and it acted: doubling every funder's budget from 2001 on changes the run
-    a, b = (res[res["interventions.0.params.share"] == s].sort_values("step") for s in (0.0, 2.0))
-    assert a["funding_hhi"].tolist()[:2] == b["funding_hhi"].tolist()[:2]  # steps 0 and 1 (2000): before it
-    assert a["funding_hhi"].tolist() != b["funding_hhi"].tolist()
+    a, b = (res[res["interventions.0.params.share"] == s].sort_values("step")["funding_hhi"].to_numpy(float)
+            for s in (0.0, 2.0))
+    assert np.isnan(a[0]) and np.isnan(b[0])
+    np.testing.assert_array_equal(a[:2], b[:2])  # steps 0 and 1 (2000): before it
+    assert not np.array_equal(a, b, equal_nan=True)
 
 
 def test_plugin_in_run_and_check(tmp_path, capsys):
