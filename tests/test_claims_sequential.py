@@ -303,3 +303,43 @@ def test_the_report_says_which_code_made_the_runs(tmp_path):
     prov = json.loads((out / "claims.json").read_text())["provenance"]
     assert prov["runs_made_by"] == [{"version": "0.2.2", "source_sha256": "0" * 64, "sweeps": 1}]
     assert "version 0.2.2, source sha256 000000000000 (1 sweeps)" in (out / "report.md").read_text()
+
+
+def test_a_claim_goes_on_while_holm_does_not_keep_its_verdict(tmp_path):
+    """Four copies of a claim that is supported alone at its first look with 0.05/4 < p <= 0.05: alone it stops
+    at 4 replications; in a family of four, Holm does not keep it there, so each goes on to later looks until
+    Holm keeps it or the cap is reached (the headline never reads undetermined while looks are left)."""
+    one = run_claims([load_claim(write(tmp_path / "a.yaml", claim(id="A")))], tmp_path / "one", quiet=True,
+                     workers=1, write=False)[0].record
+    assert one["sequential"]["n_used"] == 4 and one["verdict"] == "supported"
+    assert 0.05 / 4 < one["p_value"] <= 0.05, ("the tiny claim's p-value at 4 replications no longer lies where "
+                                               f"Holm over four drops it ({one['p_value']}): choose another threshold")
+    plans = [load_claim(write(tmp_path / f"{i}.yaml", claim(id=i))) for i in ("A", "B", "C", "D")]
+    recs = [r.record for r in run_claims(plans, tmp_path / "four", quiet=True, workers=1, write=False)]
+    for r in recs:
+        assert r["sequential"]["n_used"] > 4
+        assert r["verdict_adjusted"] != "undetermined" or r["sequential"]["n_used"] == 16
+        assert r["family"] == ["A", "B", "C", "D"]
+        if r["verdict_adjusted"] != r["verdict"]:
+            assert r["through_mechanism_adjusted"] is None and "Holm" in r["sequential"]["stopped"]
+
+
+def test_runs_without_a_record_of_their_promise_are_refused(tmp_path):
+    f = write(tmp_path / "c.yaml", claim())
+    out = tmp_path / "out"
+    run_claims([load_claim(f)], out, quiet=True, workers=1)
+    (out / "registry.json").unlink()  # the record of what S1 promised is gone; its runs are not
+    write(f, claim(outcomes=[{"metric": "mean_capacity", "direction": "increase", "threshold": 0.02,
+                              "years": [1984, 1987]}]))
+    before = _digest(out)
+    with pytest.raises(ScenarioError) as e:
+        run_claims([load_claim(f)], out, quiet=True, workers=1)
+    assert "no record of what S1 promised" in e.value.message and "--amend" in e.value.message
+    assert _digest(out) == before
+    # another claim alone cannot replace S1's report either
+    g = write(tmp_path / "g.yaml", claim(id="S2"))
+    with pytest.raises(ScenarioError, match="--only S1,S2"):
+        run_claims([load_claim(g)], out, quiet=True, workers=1)
+    # with --amend the claim file is registered as it is now, and the report says so
+    rec = run_claims([load_claim(f)], out, quiet=True, workers=1, amend="registry lost")[0].record
+    assert rec["amendments"][0]["changes"][0]["field"] == "(registered after its runs started)"

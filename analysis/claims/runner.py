@@ -148,9 +148,10 @@ def check_registry(plans: list[ClaimPlan], out: Path, out_flag: str, amend: str 
     reg = read_registry(out)
     held = reg["claims"]
     ids = [p.id for p in plans]
-    missing = [c for c in held if c not in ids]
+    with_runs = claims_with_runs(out)
+    missing = [c for c in dict.fromkeys([*held, *with_runs]) if c not in ids]
     if missing:
-        every = ",".join(list(held) + [i for i in ids if i not in held])
+        every = ",".join(dict.fromkeys([*held, *with_runs, *ids]))
         raise ScenarioError(f"{out_flag} {out}", "", f"holds the claims {', '.join(held)}; a run without "
                             f"{', '.join(missing)} would replace their report. Run them together (--only {every}) to "
                             "add claims to this directory, or choose another --out")
@@ -160,6 +161,17 @@ def check_registry(plans: list[ClaimPlan], out: Path, out_flag: str, amend: str 
         now = promise(p)
         entry = held.get(p.id)
         if entry is None:
+            if p.id in with_runs:  # runs on disk, but no record of what they promised (registry.json removed)
+                if not amend:
+                    raise ScenarioError(f"{out_flag} {out}", REGISTRY, f"has no record of what {p.id} promised, but "
+                                        f"{p.id}'s runs are in sweeps/ (registry.json removed or made by an older "
+                                        "version): its thresholds, directions and years cannot be checked against "
+                                        "them. Run into a new --out, or register the claim file as it is now with "
+                                        "--amend \"why\" (recorded in the report)")
+                new_reg["claims"][p.id] = {"promise": now, "started": today, "amendments": [
+                    {"date": today, "reason": amend, "changes": [
+                        {"field": "(registered after its runs started)", "old": None, "new": "the claim file as it is"}]}]}
+                continue
             new_reg["claims"][p.id] = {"promise": now, "started": today, "amendments": []}
             continue
         changes = _changes(entry.get("promise"), now)
@@ -176,6 +188,18 @@ def check_registry(plans: list[ClaimPlan], out: Path, out_flag: str, amend: str 
             entry["promise"] = now
         new_reg["claims"][p.id] = entry
     return new_reg
+
+
+def claims_with_runs(out: Path) -> list[str]:
+    """Ids of the claims whose main sweep has begun in `out` (sweeps/<id>/manifest.json; not the uncertainty
+    samples `<id>-lhs` nor the later blocks `<id>-r<start>`)."""
+    import re
+
+    d = out / "sweeps"
+    if not d.is_dir():
+        return []
+    return sorted(p.name for p in d.iterdir() if (p / "manifest.json").exists()
+                  and not re.search(r"-(lhs|r\d+)$", p.name))
 
 
 def preflight(plans: list[ClaimPlan], out: Path, allow_code_change: bool):
@@ -276,6 +300,16 @@ def adjust(results: list[ClaimResult], alpha: float = ALPHA):
         rec["verdict_adjusted"] = v
         rec["verdict_adjusted_text"] = describe(v, rec["ci_low"], rec["ci_high"], rec.get("identical", False))
         rec["family"] = [x.record["id"] for x in results]
+        if v != rec["verdict"]:  # the headline follows Holm: nothing to attribute, and why the procedure stopped
+            rec["through_mechanism_adjusted"] = None
+            rec["through_mechanism_adjusted_reason"] = (f"n/a: Holm's adjustment does not keep the {rec['verdict']} "
+                                                        "verdict (unadjusted: "
+                                                        f"{'yes' if rec['through_mechanism'] else rec['through_mechanism_reason']})")
+            rec["sequential"]["stopped"] += (f"; Holm's adjustment over the run's {len(results)} primaries does not "
+                                             f"keep the {rec['verdict']} verdict (adjusted p {pa:.3g})")
+        else:
+            rec["through_mechanism_adjusted"] = rec["through_mechanism"]
+            rec["through_mechanism_adjusted_reason"] = rec["through_mechanism_reason"]
 
 
 def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, scheduler: str | None = None,
@@ -338,17 +372,20 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
         try:
             run_all(sweeps)
             # replications until decided: the next block of every claim whose primary is still undetermined
-            settled: set[str] = set()  # decided, or at the cap: no more blocks
+            # a claim goes on while its Holm-adjusted primary (over the run's claims) is undetermined and it has a
+            # look left: the Bonferroni split over looks holds whatever rule stops, so Holm may steer it
+            cache: dict = {}
             while True:
                 dirs = {name: out / "sweeps" / name for p in plans for name, _ in p.sweeps()}
-                pending = []
+                recs = []
                 for p in plans:
-                    if p.id in settled:
-                        continue
-                    if sequential.next_look(p) is None or evaluate(p, dirs).record["verdict"] != UNDETERMINED:
-                        settled.add(p.id)
-                    else:
-                        pending.append(p)
+                    key = (p.id, p.n_used)
+                    if key not in cache:
+                        cache[key] = evaluate(p, dirs).record
+                    recs.append(cache[key])
+                adj = holm([r["p_value"] for r in recs])
+                pending = [p for p, r, pa in zip(plans, recs, adj) if sequential.next_look(p) is not None
+                           and (r["verdict"] == UNDETERMINED or pa > ALPHA)]
                 if not pending:
                     break
                 blocks = [sequential.add_block(p) for p in pending]
