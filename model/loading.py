@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,7 @@ __all__ = [
     "MISSING",
     "PROJECT_ROOT",
     "DuplicateKeyError",
+    "Layer",
     "OverrideError",
     "Overrides",
     "ScenarioError",
@@ -96,8 +99,10 @@ __all__ = [
     "SchemaPathError",
     "YAML12Loader",
     "YAMLDumper",
+    "apply_layers",
     "apply_overrides",
     "base_scenario",
+    "blame_layer",
     "check_key",
     "check_kind_path",
     "check_path",
@@ -109,6 +114,7 @@ __all__ = [
     "has_kind",
     "key_kind",
     "kind_path",
+    "layered_scenario",
     "load_scenario",
     "model_fields",
     "override_label",
@@ -154,6 +160,96 @@ def base_scenario(scenario, source: str, here: Path, what: str) -> tuple[dict, s
         return copy.deepcopy(scenario), source
     return {}, source
 
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers of overrides on a base scenario (sweep and claim files)
+
+
+@dataclass
+class Layer:
+    """One layer of overrides in a sweep or claim file: `where` is its field in the file (`set`,
+    `quick.set`, `arms.control.set`), `fixed` its dotted paths and values (applied in order),
+    `interventions` mappings appended to the scenario's own list before the paths are set.
+    `by_kind` says what a path `interventions.<kind>.<param>` does when the scenario has no
+    intervention of that kind: "strict" is an error (as `--set`), "lenient" leaves the scenario
+    unchanged (a claim's arm; such a path is then not blamed for a validation error either)."""
+
+    where: str
+    fixed: dict[str, Any]
+    interventions: list[dict] = field(default_factory=list)
+    by_kind: str = "strict"
+
+    def paths(self, key: str, data: dict) -> list[str]:
+        """The field paths of `data` that `key` of this layer set (what a validation error is matched to)."""
+        if self.by_kind == "lenient" and kind_path(key) is not None:
+            return []
+        return override_paths(key, data)
+
+
+def apply_layers(data: dict, layers: list[Layer], source: str,
+                 check: Callable[[str, str, str], None] | None = None) -> list[list[str]]:
+    """Apply layers of overrides to a scenario mapping, in order: each layer's interventions are
+    appended, then its dotted paths set. An error names the layer and key (`set.resources.pool`,
+    source `source`). `check(key, source, where)` checks each path first (a claim file's rules).
+    Returns, per layer, the normal (not by-kind) paths it set, normalised."""
+    out = []
+    for layer in layers:
+        if layer.interventions:
+            if data.get("interventions") is None:
+                data["interventions"] = []
+            data["interventions"].extend(copy.deepcopy(layer.interventions))
+        keys = []
+        for k, v in layer.fixed.items():
+            where = f"{layer.where}.{k}"
+            if check is not None:
+                check(k, source, where)
+            if layer.by_kind == "lenient":
+                set_value(data, k, v, source, where)
+            else:
+                try:
+                    apply_overrides(data, {k: copy.deepcopy(v)}, source=source)
+                except ScenarioError as e:
+                    raise ScenarioError(source, where, e.message) from None
+            if kind_path(k) is None:
+                keys.append(".".join(split_path(k)))
+        out.append(keys)
+    return out
+
+
+def blame_layer(e: ScenarioError, layers: list[Layer], data: dict, source: str) -> ScenarioError | None:
+    """The validation error `e` of a scenario made by `apply_layers` as one naming the key of the file
+    that set the field (`source`: `set.resources.pool: must be >= 0`), the last layer that set it;
+    None when no layer set it."""
+    path = e.path or ""
+    for layer in reversed(layers):
+        for k in layer.fixed:
+            if any(path == p or path.startswith(p + ".") for p in layer.paths(k, data)):
+                return ScenarioError(source, f"{layer.where}.{k}", e.message)
+    return None
+
+
+def layered_scenario(base: dict, base_source: str, layers: list[Layer], source: str, *, inline: bool = False,
+                     check: Callable[[str, str, str], None] | None = None,
+                     fields: dict[str, Any] | None = None) -> Scenario:
+    """The base scenario of a sweep or claim file (a mapping from `base_scenario`, its problems named
+    under `base_source`) with layers of overrides on top, then `fields` set as they are (e.g. the
+    file's `steps`), validated once. A validation error names the key of the layer that set the field
+    (`blame_layer`); else, for an `inline` base (a mapping in the file), the field under `scenario.`;
+    else it is the base file's own."""
+    data = copy.deepcopy(base)
+    apply_layers(data, layers, source, check)
+    data.update(fields or {})
+    try:
+        return validate_scenario(data, base_source)
+    except ScenarioError as e:
+        blamed = blame_layer(e, layers, data, source)
+        if blamed is not None:
+            raise blamed from None
+        if inline:
+            raise ScenarioError(source, f"scenario.{e.path}", e.message) from None
+        raise
 
 
 def _intervention_problems(data, source: str) -> list[ScenarioError]:
@@ -236,9 +332,10 @@ def _blame_override(e: ScenarioError, overrides: dict, override_source: str, ori
         return e
     labels = getattr(overrides, "labels", {})
     path = e.path or ""
-    keys = [k for k in overrides if (kp := ".".join(split_path(k))) == path or path.startswith(kp + ".")]
+    sets = {k: override_paths(k, original) for k in overrides}  # interventions.<kind>.<param>: each one of the kind
+    keys = [k for k in overrides if any(kp == path or path.startswith(kp + ".") for kp in sets[k])]
     if not keys:  # a problem of a section (or the whole scenario) that holds overridden fields
-        inside = [k for k in overrides if not path or ".".join(split_path(k)).startswith(path + ".")]
+        inside = [k for k in overrides if not path or any(kp.startswith(path + ".") for kp in sets[k])]
         if not inside:
             return e
         try:

@@ -164,10 +164,9 @@ def _apply_one(data: dict, key: str, value: Any, source: str, root):
         kind, param = kind_path(key)
         if not set_by_kind(data, kind, param, value):
             kinds = list(dict.fromkeys(iv.get("kind") for iv in _interventions(data) if isinstance(iv, dict)))
-            has = ", ".join(str(k) for k in kinds) or "none"
-            raise ScenarioError(source, key, f"the scenario has no intervention of kind {kind!r} (its interventions' "
-                                             f"kinds: {has}); expected a kind it has, or an intervention of that "
-                                             "kind added under interventions")
+            has = f"its interventions are of kind {', '.join(str(k) for k in kinds)}" if kinds else "it has none"
+            raise ScenarioError(source, key, f"the scenario has no intervention of kind {kind!r} ({has}); expected "
+                                             "a kind it has, or an intervention of that kind added under interventions")
         return
     check_path(root, parts, source, key)
     node = data
