@@ -4,9 +4,9 @@
   points, model parameters), validated once; an error caused by an override names the override;
 - `validate_scenario`: the schema, each intervention's parameters, then the pre-flight checks
   (model/preflight.py), the problems reported all at once where they can be;
-- `base_scenario` / `apply_layers` / `blame_layer`: the base scenario of a sweep or claim file and
-  the layers of overrides on top of it (`set`, `quick.set`, an arm's `set`); an error names the
-  layer and key of the file that caused it.
+- `base_scenario` / `layered_scenario` (`Layer`, `apply_layers`, `blame_layer`): the base scenario
+  of a sweep or claim file and the layers of overrides on top of it (`set`, `quick.set`, an arm's
+  `set`), validated once; an error names the layer and key of the file that caused it.
 
 The layers of the inputs, each importing only those below it:
 

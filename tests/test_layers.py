@@ -121,6 +121,14 @@ def test_the_kinds_a_scenario_has_are_named(tmp_path):
                       {"interventions.secretariat_exchange.rate": 0.1})
 
 
+def test_the_app_override_box_takes_parameters_by_kind():
+    from analysis.server.controls import build_scenario
+    from model.loading import parse_overrides
+
+    cfg, _ = build_scenario(REMEDIES, parse_overrides("cities.n=200; interventions.pandemic.selectivity=0", source="overrides"))
+    assert next(iv for iv in cfg.interventions if iv.kind == "pandemic").params == {"selectivity": 0}
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
