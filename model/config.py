@@ -1,8 +1,8 @@
 """The scenario schema (pydantic v2): every section and field with its default, unit and meaning.
 
 `python run.py schema` prints the JSON Schema built from these classes. Unknown keys, NaN and
-infinities are rejected. Reading files, `--set` overrides and readable errors are in
-`model/loading.py`.
+infinities are rejected. Reading files, `--set` overrides and readable errors are in the inputs'
+layers: `model/files.py`, `model/schema.py`, `model/overrides.py` and `model/loading.py`.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from model.config import InterventionConfig, ScenarioError
-from model.loading import did_you_mean, translate
+from model.files import read_text_file
 from model.resources import update_funder_budgets
+from model.schema import did_you_mean, translate
 from model.state import COMPETITIVE, INVITATION, RULES, active_on
 
 REGISTRY: dict[str, type[Intervention]] = {}
@@ -547,8 +548,6 @@ def load_plugin(spec: str) -> tuple[str, ...]:
     spec = str(spec)
     label = f"--plugin {spec}"
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
-        from model.loading import read_text_file
-
         if not spec.endswith(".py"):
             raise ScenarioError(label, "", "expected a Python file (ending in .py) or an importable module name "
                                            "such as mypackage.interventions")

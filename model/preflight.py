@@ -28,7 +28,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from model.cities import synthetic_country_layout
 from model.config import Scenario, ScenarioError
+from model.metrics import metric_names
+from model.realdata import real_countries_present, scenario_catalogue
 
 NETWORK_MEASURES = ("network_members", "network_countries", "network_member_population", "network_applications")
 
@@ -41,8 +44,6 @@ def preflight(cfg: Scenario, source: str = "", interventions: list | None = None
         _list_params(inst, f"interventions.{i}", source)
     catalogue = None
     if cfg.networks.catalogue is not None:
-        from model.realdata import scenario_catalogue
-
         catalogue = scenario_catalogue(cfg)
     for i, inst in enumerate(interventions or []):
         _names(cfg, inst, f"interventions.{i}", source, catalogue)
@@ -100,12 +101,8 @@ def _names(cfg: Scenario, inst, path: str, source: str, catalogue):
 def countries_of(cfg: Scenario) -> tuple[list[str], list[str | None], list[bool]]:
     """The countries of a run, known before it is built: (names, ISO codes or None, Global North flags)."""
     if cfg.cities.source == "real":
-        from model.realdata import real_countries_present
-
         present, _ = real_countries_present(cfg)
         return list(present["name"]), list(present["code"]), [bool(x) for x in present["north"]]
-    from model.cities import synthetic_country_layout
-
     _, north, names = synthetic_country_layout(cfg.cities)
     return list(names), [None] * len(names), [bool(x) for x in north]
 
@@ -178,8 +175,6 @@ def _missing(x) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def _metric_names(issues: tuple[str, ...]) -> tuple[str, ...]:
-    from model.metrics import metric_names
-
     return tuple(metric_names(list(issues)))
 
 
@@ -266,9 +261,7 @@ def fact_year_problems(cfg: Scenario, source: str = "") -> list[ScenarioError]:
             continue
         if f.measure in NETWORK_MEASURES and f.network is not None:
             if catalogue is None:
-                from model.realdata import scenario_catalogue
-
-                catalogue = scenario_catalogue(cfg)
+                        catalogue = scenario_catalogue(cfg)
             row = catalogue[catalogue["name"] == f.network].iloc[0]
             if int(row["founded"]) > f.year:
                 out.append(ScenarioError(source, f"calibration.{j}.year",

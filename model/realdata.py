@@ -32,7 +32,7 @@ import pandas as pd
 
 from model.cities import build_cities, initial_stance
 from model.config import CitiesConfig, ScenarioError, default_issues, default_regions
-from model.loading import read_text_file, resolve_data_path
+from model.files import read_text_file, resolve_data_path
 from model.state import GLOBAL_SCOPE, RULES, Cities, Countries
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -18,7 +18,12 @@ scenario's, then its dotted overrides are set in order):
     uncertainty       main arm -> sampled values
 
 A dotted path `interventions.<kind>.<param>` sets that parameter on every intervention of that
-kind the arm has (an arm without one is unchanged).
+kind the arm has (an arm without one is unchanged); the grammar of dotted paths is model/overrides.py's,
+shared with `--set` and sweeps, and the layers are applied by `model.loading.apply_layers`.
+
+`load_claim` reads the file; `resolve_claim` resolves it on its base scenario or on another one (a
+world), in named steps (`_ClaimArms`): the base (`claim_base`), the main arms, the gradient's levels,
+the outcomes, mechanism off and no network, the moderators, the uncertainty space.
 """
 
 from __future__ import annotations
@@ -36,18 +41,23 @@ import numpy as np
 from analysis.claims.spec import ClaimSpec, Overrides, _same_key, validate_spec
 from analysis.claims.statistics import looks
 from analysis.sweep.plan import Sweep, sweep_from_points
-from model.config import Scenario, ScenarioError
-from model.interventions import REGISTRY
+from model.config import ScenarioError
 from model.loading import (
-    apply_overrides,
+    Layer,
+    apply_layers,
     base_scenario,
-    check_path,
+    blame_layer,
     differences,
-    field_kind,
+    has_kind,
+    key_kind,
+    kind_path,
+    layered_scenario,
     read_yaml,
+    set_value,
     split_path,
     validate_scenario,
 )
+from model.loading import check_key as check_dotted_key
 from model.metrics import metric_names
 from model.randomness import replication_seeds
 
@@ -55,86 +65,40 @@ RESERVED = ("seed", "steps")  # set by the claim's replications and steps, never
 
 
 # ---------------------------------------------------------------------------------------------
-# Paths and layers
-
-
-def kind_path(key: str) -> tuple[str, str] | None:
-    """(kind, param) for `interventions.<kind>.<param>`, else None."""
-    parts = split_path(key)
-    if len(parts) == 3 and parts[0] == "interventions" and not parts[1].isdigit():
-        return parts[1], parts[2]
-    return None
+# Paths and layers (the grammar of dotted paths, `interventions.<kind>.<param>` included, is
+# model/overrides.py's, shared with --set, sweeps and the app)
 
 
 def check_key(key: str, source: str, where: str):
-    """A dotted path must name a scenario field, or an intervention parameter by kind."""
+    """A dotted path must name a scenario field, or an intervention parameter by kind; `seed` and
+    `steps` are the claim's own."""
     parts = split_path(key)
-    if not all(parts):
-        raise ScenarioError(source, where, f"{key!r}: expected a dotted field path such as resources.pool")
-    if parts[0] in RESERVED and len(parts) == 1:
+    if len(parts) == 1 and parts[0] in RESERVED:
         raise ScenarioError(source, where, f"{key} is set by the claim (replications give the seeds; steps is a "
                                            "top-level field); remove it here")
-    if parts[0] == "interventions" and len(parts) > 1 and not parts[1].isdigit():
-        kp = kind_path(key)
-        if kp is None:
-            raise ScenarioError(source, where, f"{key!r}: expected interventions.<kind>.<parameter>, e.g. "
-                                               "interventions.pandemic.budget_cut")
-        kind, param = kp
-        if kind not in REGISTRY:
-            raise ScenarioError(source, where, f"unknown intervention kind {kind!r}; expected one of: "
-                                               f"{', '.join(sorted(REGISTRY))}")
-        names = list(REGISTRY[kind].Params.model_fields)
-        if param not in names:
-            raise ScenarioError(source, where, f"{kind} has no parameter {param!r}; expected one of: {', '.join(names)}")
-        return
-    check_path(Scenario, parts, source, where)
+    check_dotted_key(key, source, where)
 
 
-def key_kind(key: str) -> str:
-    """'int', 'float', 'bool', 'str' or 'other': the type of the field a path names."""
-    kp = kind_path(key)
-    if kp is not None:
-        return field_kind(REGISTRY[kp[0]].Params, [kp[1]])
-    return field_kind(Scenario, split_path(key))
+def _check_base_key(key: str, source: str, where: str):
+    """A path of the claim's `set` or `quick.set` (the base scenario): not an intervention parameter by kind."""
+    check_key(key, source, where)
+    if kind_path(key) is not None:
+        raise ScenarioError(source, where, "intervention parameters by kind belong in an arm's set, not here")
 
 
 def _norm(key: str) -> str:
     return ".".join(split_path(key))
 
 
-def set_value(data: dict, key: str, value, source: str, where: str):
-    """Set one dotted path (or an intervention parameter by kind) in a scenario mapping."""
-    kp = kind_path(key)
-    if kp is not None:
-        kind, param = kp
-        for iv in data.get("interventions") or []:
-            if isinstance(iv, dict) and iv.get("kind") == kind:
-                iv.setdefault("params", {})
-                if iv["params"] is None:
-                    iv["params"] = {}
-                iv["params"][param] = copy.deepcopy(value)
-        return
-    try:
-        apply_overrides(data, {key: copy.deepcopy(value)}, source=source)
-    except ScenarioError as e:
-        raise ScenarioError(source, where, e.message) from None
+def arm_layer(fld: str, layer: Overrides) -> Layer:
+    """An arm's layer of the claim file (`arms.control`, `mechanism_off`, ...) as a Layer of overrides: an
+    intervention parameter by kind leaves an arm without one unchanged."""
+    return Layer(f"{fld}.set", layer.fixed, [iv.model_dump(mode="json") for iv in layer.interventions], by_kind="lenient")
 
 
 def apply_layer(data: dict, layer: Overrides, source: str, where: str) -> list[str]:
     """Append the layer's interventions, then set its dotted overrides. Returns the normal (not by-kind) keys set."""
-    if layer.interventions:
-        data.setdefault("interventions", [])
-        if data["interventions"] is None:
-            data["interventions"] = []
-        data["interventions"].extend(iv.model_dump(mode="json") for iv in layer.interventions)
-    keys = []
-    for k, v in layer.fixed.items():
-        w = f"{where}.set.{k}"
-        check_key(k, source, w)
-        set_value(data, k, v, source, w)
-        if kind_path(k) is None:
-            keys.append(_norm(k))
-    return keys
+    return apply_layers(data, [arm_layer(where, layer)], source, check_key)[0]
 
 
 def get_path(data, key: str):
@@ -142,10 +106,6 @@ def get_path(data, key: str):
     for part in split_path(key):
         node = node[int(part)] if isinstance(node, list) else node[part]
     return node
-
-
-def has_kind(data: dict, kind: str) -> bool:
-    return any(isinstance(iv, dict) and iv.get("kind") == kind for iv in data.get("interventions") or [])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,43 +189,30 @@ class ClaimPlan:
                                                  self.find("main", "treatment").data)]
 
 
-def _base(spec: ClaimSpec, src: str, here: Path, quick: bool) -> dict:
-    data, base_src = base_scenario(spec.scenario, src, here, "claim")
-    layers = [("set", spec.fixed)]
-    if quick:
-        layers.append(("quick.set", spec.quick.fixed))
-    for where, fixed in layers:
-        for k, v in fixed.items():
-            w = f"{where}.{k}"
-            check_key(k, src, w)
-            if kind_path(k) is not None:
-                raise ScenarioError(src, w, "intervention parameters by kind belong in an arm's set, not here")
-            set_value(data, k, v, src, w)
+_FILE = object()  # claim_base: the claim file's own `scenario`
+
+
+def claim_base(spec: ClaimSpec, src: str, here: Path, quick: bool, scenario=_FILE) -> dict:
+    """The claim's base scenario, resolved: its `scenario` (or `scenario` given here instead: a path
+    relative to `here`, a mapping or None, e.g. another world), with the claim's `set` (and in a quick
+    run `quick.set`) and `steps` on top. An error names the key of the claim file that caused it."""
+    scn = spec.scenario if scenario is _FILE else scenario
+    data, base_src = base_scenario(scn, src, here, "claim")
+    layers = [Layer("set", spec.fixed)] + ([Layer("quick.set", spec.quick.fixed)] if quick else [])
     steps = spec.quick.steps if quick and spec.quick.steps is not None else spec.steps
-    if steps is not None:
-        data["steps"] = steps
-    try:
-        cfg = validate_scenario(data, base_src)
-    except ScenarioError as e:
-        for where, fixed in layers:
-            key = next((k for k in fixed if e.path == _norm(k) or e.path.startswith(_norm(k) + ".")), None)
-            if key is not None:
-                raise ScenarioError(src, f"{where}.{key}", e.message) from None
-        if isinstance(spec.scenario, dict):
-            raise ScenarioError(src, f"scenario.{e.path}", e.message) from None
-        raise
+    cfg = layered_scenario(data, base_src, layers, src, inline=isinstance(scn, dict), check=_check_base_key,
+                           fields={"steps": steps} if steps is not None else None)
     return cfg.model_dump(mode="json")
 
 
-def _validate_arm(data: dict, src: str, where: str, keys_by_field: list[tuple[str, list[str]]]) -> dict:
+def _validate_arm(data: dict, src: str, where: str, layers: list[Layer]) -> dict:
     """Validate a resolved arm; an error names the field of the claim file that caused it."""
     try:
         cfg = validate_scenario(copy.deepcopy(data), src)
     except ScenarioError as e:
-        for fld, keys in reversed(keys_by_field):
-            key = next((k for k in keys if e.path == k or e.path.startswith(k + ".")), None)
-            if key is not None:
-                raise ScenarioError(src, f"{fld}.set.{key}", e.message) from None
+        blamed = blame_layer(e, layers, data, src)
+        if blamed is not None:
+            raise blamed from None
         hint = f"{e.path}: " if e.path else ""
         raise ScenarioError(src, where, f"the arm is not a valid scenario: {hint}{e.message}") from None
     return cfg.model_dump(mode="json")
@@ -315,199 +262,257 @@ def _overlaps(key: str, paths) -> str | None:
     return next((v for v in paths if k == v or k.startswith(v + ".") or v.startswith(k + ".")), None)
 
 
-def load_claim(path, quick: bool = False, max_replications: int | None = None) -> ClaimPlan:
+def load_claim(path, quick: bool = False, max_replications: int | None = None, scenario=_FILE) -> ClaimPlan:
     """Read, validate and resolve a claim file into its arms and sweeps (module docstring).
-    `max_replications` overrides the file's cap of the sequential procedure (--max-replications)."""
+    `max_replications` overrides the file's cap of the sequential procedure (--max-replications);
+    `scenario` replaces the file's base scenario (a path relative to the claim file's folder, a
+    mapping or None), e.g. to resolve the claim in another world."""
     src = str(path)
-    data = read_yaml(path)
-    spec = validate_spec(data, src)
-    here = Path(path).resolve().parent
-    base = _base(spec, src, here, quick)
+    spec = validate_spec(read_yaml(path), src)
+    return resolve_claim(spec, src, Path(path).resolve().parent, quick, max_replications, scenario)
+
+
+def resolve_claim(spec: ClaimSpec, src: str, here: Path, quick: bool = False, max_replications: int | None = None,
+                  scenario=_FILE) -> ClaimPlan:
+    """A validated claim file (`spec`, read from `src` in the folder `here`) resolved on its base
+    scenario, or on `scenario` instead (`claim_base`): the main arms, the gradient's levels, the
+    outcomes, the mechanism-off and no-network arms, the moderators, the main sweep and the
+    uncertainty space. A quick run checks the full run's arms and samples too."""
+    c = _ClaimArms(spec, src, quick, claim_base(spec, src, here, quick, scenario))
     R = spec.quick.replications if quick else spec.replications
-    seeds = replication_seeds(spec.seed, R)
-
-    # -- the main arms
-    def build(layers: list[tuple[str, Overrides]], role: str, arm: str, where: str, extra=None, **kw) -> Arm:
-        d = copy.deepcopy(base)
-        keys_by_field, keys = [], []
-        for fld, layer in layers:
-            ks = apply_layer(d, layer, src, fld)
-            keys_by_field.append((fld, ks))
-            keys += ks
-        for k, v, w in extra or []:
-            check_key(k, src, w)
-            set_value(d, k, v, src, w)
-            if kind_path(k) is None:
-                keys.append(_norm(k))
-        resolved = _validate_arm(d, src, where, keys_by_field)
-        return Arm(role=role, arm=arm, where=where, data=resolved, keys=list(dict.fromkeys(keys)), **kw)
-
-    if spec.arms is not None:
-        main_layers = {"control": [("arms.control", spec.arms.control)],
-                       "treatment": [("arms.treatment", spec.arms.treatment)]}
-        main_extra = {"control": [], "treatment": []}
-        varied = {_norm(k) for a in (spec.arms.control, spec.arms.treatment) for k in a.fixed}
-        labels = {"control": spec.arms.control.label or describe_layer(spec.arms.control, "the base scenario"),
-                  "treatment": spec.arms.treatment.label or describe_layer(spec.arms.treatment, "the base scenario")}
-    else:
-        g = spec.gradient
-        check_key(g.parameter, src, "gradient.parameter")
-        gl = [("gradient", g)]
-        main_layers = {"control": gl, "treatment": gl}
-        main_extra = {"control": [(g.parameter, g.values[0], "gradient.values.0")],
-                      "treatment": [(g.parameter, g.values[-1], f"gradient.values.{len(g.values) - 1}")]}
-        varied = {_norm(g.parameter)}
-        common = describe_layer(g, "")
-        labels = {"control": f"{g.parameter} = {g.values[0]}" + (f"; {common}" if common else ""),
-                  "treatment": f"{g.parameter} = {g.values[-1]}" + (f"; {common}" if common else "")}
-    arms: list[Arm] = []
-    where_main = "arms" if spec.arms is not None else "gradient"
-    for a in ("control", "treatment"):
-        arms.append(build(main_layers[a], "main", a, f"{where_main}.{a}" if spec.arms is not None else where_main,
-                          main_extra[a]))
-    ctrl, trt = arms
-    if ctrl.data == trt.data:
-        raise ScenarioError(src, where_main, "control and treatment resolve to the same scenario; the arms must "
-                                             "differ in at least one field")
-    first, last = _run_years(ctrl.data)
-    if _within_run(ctrl.data) == _within_run(trt.data):
-        ivs = _outside(ctrl.data) + _outside(trt.data)
-        if spec.arms is not None:
-            here_ = next((f"arms.{a}.interventions.{i}" for a in ("control", "treatment")
-                          for i, iv in enumerate(getattr(spec.arms, a).interventions)
-                          if not _acts_in_run(iv.model_dump(mode="json"), first, last)), "arms")
-            what = "control and treatment differ only in"
-        else:
-            here_, what = "gradient.parameter", f"{spec.gradient.parameter} changes only"
-        spans = ", ".join(dict.fromkeys(_span(iv) for iv in ivs))
-        mode = " in the quick run (quick.steps)" if quick and spec.quick.steps is not None else ""
-        raise ScenarioError(src, here_, f"{what} interventions that act outside the run's years {first}-{last}{mode} "
-                                        f"({spans}): an intervention that starts after the last year changes nothing; "
-                                        "expected arms that differ within the run's years")
-    if spec.gradient is not None:
-        g = spec.gradient
-        for j, v in enumerate(g.values[1:-1], start=1):
-            arms.append(build(gl, "level", "level", f"gradient.values.{j}", [(g.parameter, v, f"gradient.values.{j}")],
-                              level=j))
-        levels = [ctrl] + [a for a in arms if a.role == "level"] + [trt]
-        seen_levels: dict[str, int] = {}
-        for j, a in enumerate(levels):
-            k0 = seen_levels.setdefault(json.dumps(_within_run(a.data), sort_keys=True), j)
-            if k0 != j:
-                raise ScenarioError(src, f"gradient.values.{j}", f"{g.values[j]!r} gives the same scenario as "
-                                                                 f"gradient.values.{k0} ({g.values[k0]!r}) within the "
-                                                                 "run's years; give each level once")
-
-    # -- metrics and years, against every main arm
-    for i, o in enumerate(spec.outcomes):
-        for a in (ctrl, trt):
-            names = metric_names([it["name"] for it in a.data["issues"]])
-            if o.metric not in names:
-                close = difflib.get_close_matches(o.metric, names, n=3)
-                hint = f"; did you mean {', '.join(close)}?" if close else f"; expected one of: {', '.join(names)}"
-                raise ScenarioError(src, f"outcomes.{i}.metric", f"unknown metric {o.metric!r}{hint}")
-            first, last = a.data["start_year"], a.data["start_year"] + a.data["steps"] - 1
-            if o.years[0] < first or o.years[1] > last:
-                mode = " in the quick run (quick.steps)" if quick else ""
-                raise ScenarioError(src, f"outcomes.{i}.years", f"{o.years[0]}-{o.years[1]} is outside the run's years "
-                                                                f"{first}-{last}{mode}")
-    metrics = list(dict.fromkeys(o.metric for o in spec.outcomes))
-
-    def check_years(a: Arm, where: str, what: str):
-        """Every outcome's years lie inside this arm's run (a value of start_year or steps moves the run)."""
-        lo, hi = _run_years(a.data)
-        for i, o in enumerate(spec.outcomes):
-            if o.years[0] < lo or o.years[1] > hi:
-                raise ScenarioError(src, where, f"{what} makes the run {lo}-{hi}, which leaves out the years "
-                                                f"{o.years[0]}-{o.years[1]} of outcome {o.metric} (outcomes.{i}.years); "
-                                                "expected values that keep every outcome's years inside the run")
-
+    c.main_arms()
+    arms = [c.ctrl, c.trt] + c.gradient_levels()
+    metrics = c.outcome_metrics()
     for a in arms:
         if a.role == "level":
-            check_years(a, a.where, f"{spec.gradient.parameter} = {spec.gradient.values[a.level]!r}")
-
-    # -- mechanism off, no network
-    off = spec.mechanism_off
-    for k in off.fixed:
-        v = _overlaps(k, varied)
-        if v is not None:
-            lever = "the gradient's parameter" if spec.gradient is not None else "what the arms vary"
-            raise ScenarioError(src, f"mechanism_off.set.{k}", f"{k} is {lever} ({v}): setting it in both arms undoes "
-                                                               "the contrast itself, so the mechanism's part would be "
-                                                               "the whole effect; switch the mechanism off through "
-                                                               "another field")
-    for a in ("control", "treatment"):
-        extra = main_extra[a]
-        arms.append(build(main_layers[a] + [("mechanism_off", off)], "off", a, "mechanism_off", extra))
-        check_years(arms[-1], "mechanism_off", "the mechanism-off arm")
-    if arms[-2].data == ctrl.data and arms[-1].data == trt.data:
-        raise ScenarioError(src, "mechanism_off", "changes neither arm; name the changes that switch the claim's "
-                                                  "mechanism off")
-    if _within_run(arms[-2].data) == _within_run(ctrl.data) and _within_run(arms[-1].data) == _within_run(trt.data):
-        raise ScenarioError(src, "mechanism_off", f"changes neither arm within the run's years {first}-{last} (only "
-                                                  "interventions that act outside them); name the changes that switch "
-                                                  "the claim's mechanism off")
-    if spec.no_network is not None:
-        nn = build(main_layers["control"] + [("no_network", spec.no_network)], "no_network", "no_network",
-                   "no_network", main_extra["control"])
-        if nn.data == ctrl.data:
-            raise ScenarioError(src, "no_network", "changes nothing in the control arm")
-        if _within_run(nn.data) == _within_run(ctrl.data):
-            raise ScenarioError(src, "no_network", f"changes nothing in the control arm within the run's years "
-                                                   f"{first}-{last} (only interventions that act outside them)")
-        check_years(nn, "no_network", "the no-network arm")
-        arms.append(nn)
-
-    # -- moderators
-    def check_free(key: str, where: str):
-        k = _norm(key)
-        for v in varied:
-            if k == v or k.startswith(v + ".") or v.startswith(k + "."):
-                raise ScenarioError(src, where, f"{key} is what the arms vary ({v}); choose a parameter the arms "
-                                                "leave alone")
-        kp = kind_path(key)
-        if kp is not None and not (has_kind(ctrl.data, kp[0]) or has_kind(trt.data, kp[0])):
-            raise ScenarioError(src, where, f"neither arm has an intervention of kind {kp[0]!r}")
-
-    for m, mod in enumerate(spec.moderators):
-        w = f"moderators.{m}.parameter"
-        check_key(mod.parameter, src, w)
-        check_free(mod.parameter, w)
-        if any(_norm(x.parameter) == _norm(mod.parameter) for x in spec.moderators[:m]):
-            raise ScenarioError(src, w, f"{mod.parameter} is listed twice")
-    moderators = quick_moderators(spec) if quick else list(spec.moderators)
-    for m, mod in enumerate(spec.moderators):  # every value is checked, also those a quick run leaves out
-        run_index = {_same_key(x): jq for jq, x in enumerate(moderators[m].values)} if m < len(moderators) else {}
-        seen: dict[str, int] = {}
-        for j, v in enumerate(mod.values):
-            w = f"moderators.{m}.values.{j}"
-            pair = [build(main_layers[a], "moderator", a, w, main_extra[a] + [(mod.parameter, v, w)], moderator=m,
-                          value=run_index.get(_same_key(v))) for a in ("control", "treatment")]
-            for arm in pair:
-                check_years(arm, w, f"{mod.parameter} = {v!r}")
-            k0 = seen.setdefault(json.dumps([_within_run(arm.data) for arm in pair], sort_keys=True), j)
-            if k0 != j:
-                raise ScenarioError(src, w, f"{v!r} gives the same arms as moderators.{m}.values.{k0} "
-                                            f"({mod.values[k0]!r}) within the run's years; give each value once")
-            if _same_key(v) in run_index:
-                arms.extend(pair)
-
-    main = _sweep(arms, base, spec.id, src, spec.seed, R, metrics)
+            c.check_years(a, a.where, f"{spec.gradient.parameter} = {spec.gradient.values[a.level]!r}")
+    arms += c.mechanism_off_arms()
+    arms += c.no_network_arm()
+    moderators, moderator_arms = c.moderator_arms()
+    arms += moderator_arms
+    main = _sweep(arms, c.base, spec.id, src, spec.seed, R, metrics)
     cap = cap_of(spec, quick) if max_replications is None else int(max_replications)
     if cap < R:
         raise ScenarioError("--max-replications", "", f"{cap} is below the first look's {R} replications of "
                                                       f"{spec.id}; expected at least {R}")
-    plan = ClaimPlan(spec=spec, source=src, quick=quick, base=base, replications=R, seeds=seeds, metrics=metrics,
-                     arms=arms, main=main, labels=labels, moderators=moderators, looks=looks(R, cap))
+    plan = ClaimPlan(spec=spec, source=src, quick=quick, base=c.base, replications=R,
+                     seeds=replication_seeds(spec.seed, R), metrics=metrics, arms=arms, main=main, labels=c.labels,
+                     moderators=moderators, looks=looks(R, cap))
+    if spec.uncertainty is not None:
+        c.uncertainty(plan, R, metrics)
+    if quick:  # every value of the file is checked whatever mode runs: the full run's arms and samples too
+        resolve_claim(spec, src, here, False, scenario=scenario)
+    return plan
+
+
+class _ClaimArms:
+    """The arms of one claim on one base scenario (`base`, resolved), built step by step by
+    `resolve_claim`; every problem is a ScenarioError naming the claim file's field."""
+
+    def __init__(self, spec: ClaimSpec, src: str, quick: bool, base: dict):
+        self.spec, self.src, self.quick, self.base = spec, src, quick, base
+
+    def build(self, layers: list[tuple[str, Overrides]], role: str, arm: str, where: str, extra=None, **kw) -> Arm:
+        """One arm: the base with the claim file's layers (field, overrides) on top, then `extra` paths
+        (path, value, field) that name their own field; validated."""
+        d = copy.deepcopy(self.base)
+        ls = [arm_layer(fld, layer) for fld, layer in layers]
+        keys = [k for ks in apply_layers(d, ls, self.src, check_key) for k in ks]
+        for k, v, w in extra or []:
+            check_key(k, self.src, w)
+            set_value(d, k, v, self.src, w)
+            if kind_path(k) is None:
+                keys.append(_norm(k))
+        resolved = _validate_arm(d, self.src, where, ls)
+        return Arm(role=role, arm=arm, where=where, data=resolved, keys=list(dict.fromkeys(keys)), **kw)
+
+    def main(self, a: str, where: str, extra=(), role: str = "main", layer: tuple[str, Overrides] | None = None,
+             arm: str | None = None, **kw) -> Arm:
+        """Main arm `a` (control, treatment) with `extra` paths and maybe one more layer on top (an arm
+        named `arm`, default `a`)."""
+        layers = self.main_layers[a] + ([layer] if layer is not None else [])
+        return self.build(layers, role, arm or a, where, self.main_extra[a] + list(extra), **kw)
+
+    def check_years(self, a: Arm, where: str, what: str):
+        """Every outcome's years lie inside this arm's run (a value of start_year or steps moves the run)."""
+        lo, hi = _run_years(a.data)
+        for i, o in enumerate(self.spec.outcomes):
+            if o.years[0] < lo or o.years[1] > hi:
+                raise ScenarioError(self.src, where, f"{what} makes the run {lo}-{hi}, which leaves out the years "
+                                                     f"{o.years[0]}-{o.years[1]} of outcome {o.metric} "
+                                                     f"(outcomes.{i}.years); expected values that keep every "
+                                                     "outcome's years inside the run")
+
+    # -- the main arms: control and treatment (arms, or the gradient's ends)
+    def main_arms(self):
+        spec, src = self.spec, self.src
+        if spec.arms is not None:
+            self.main_layers = {"control": [("arms.control", spec.arms.control)],
+                                "treatment": [("arms.treatment", spec.arms.treatment)]}
+            self.main_extra = {"control": [], "treatment": []}
+            self.varied = {_norm(k) for a in (spec.arms.control, spec.arms.treatment) for k in a.fixed}
+            self.labels = {a: getattr(spec.arms, a).label or describe_layer(getattr(spec.arms, a), "the base scenario")
+                           for a in ("control", "treatment")}
+            self.where_main = "arms"
+        else:
+            g = spec.gradient
+            check_key(g.parameter, src, "gradient.parameter")
+            gl = [("gradient", g)]
+            self.main_layers = {"control": gl, "treatment": gl}
+            self.main_extra = {"control": [(g.parameter, g.values[0], "gradient.values.0")],
+                               "treatment": [(g.parameter, g.values[-1], f"gradient.values.{len(g.values) - 1}")]}
+            self.varied = {_norm(g.parameter)}
+            common = describe_layer(g, "")
+            self.labels = {"control": f"{g.parameter} = {g.values[0]}" + (f"; {common}" if common else ""),
+                           "treatment": f"{g.parameter} = {g.values[-1]}" + (f"; {common}" if common else "")}
+            self.where_main = "gradient"
+        self.ctrl, self.trt = (self.main(a, f"arms.{a}" if spec.arms is not None else "gradient")
+                               for a in ("control", "treatment"))
+        self._check_contrast()
+
+    def _check_contrast(self):
+        """Control and treatment differ, and within the run's years."""
+        spec, src, ctrl, trt = self.spec, self.src, self.ctrl, self.trt
+        if ctrl.data == trt.data:
+            raise ScenarioError(src, self.where_main, "control and treatment resolve to the same scenario; the arms "
+                                                      "must differ in at least one field")
+        first, last = _run_years(ctrl.data)
+        if _within_run(ctrl.data) == _within_run(trt.data):
+            ivs = _outside(ctrl.data) + _outside(trt.data)
+            if spec.arms is not None:
+                here_ = next((f"arms.{a}.interventions.{i}" for a in ("control", "treatment")
+                              for i, iv in enumerate(getattr(spec.arms, a).interventions)
+                              if not _acts_in_run(iv.model_dump(mode="json"), first, last)), "arms")
+                what = "control and treatment differ only in"
+            else:
+                here_, what = "gradient.parameter", f"{spec.gradient.parameter} changes only"
+            spans = ", ".join(dict.fromkeys(_span(iv) for iv in ivs))
+            mode = " in the quick run (quick.steps)" if self.quick and spec.quick.steps is not None else ""
+            raise ScenarioError(src, here_, f"{what} interventions that act outside the run's years {first}-{last}"
+                                            f"{mode} ({spans}): an intervention that starts after the last year "
+                                            "changes nothing; expected arms that differ within the run's years")
+
+    def gradient_levels(self) -> list[Arm]:
+        """The gradient's inner levels (its ends are the control and the treatment); each level once."""
+        if self.spec.gradient is None:
+            return []
+        g = self.spec.gradient
+        inner = [self.build(self.main_layers["control"], "level", "level", f"gradient.values.{j}",
+                            [(g.parameter, v, f"gradient.values.{j}")], level=j)
+                 for j, v in enumerate(g.values[1:-1], start=1)]
+        seen_levels: dict[str, int] = {}
+        for j, a in enumerate([self.ctrl] + inner + [self.trt]):
+            k0 = seen_levels.setdefault(json.dumps(_within_run(a.data), sort_keys=True), j)
+            if k0 != j:
+                raise ScenarioError(self.src, f"gradient.values.{j}", f"{g.values[j]!r} gives the same scenario as "
+                                                                      f"gradient.values.{k0} ({g.values[k0]!r}) within "
+                                                                      "the run's years; give each level once")
+        return inner
+
+    def outcome_metrics(self) -> list[str]:
+        """The outcomes' metrics, each known and its years inside the run, in both main arms."""
+        for i, o in enumerate(self.spec.outcomes):
+            for a in (self.ctrl, self.trt):
+                names = metric_names([it["name"] for it in a.data["issues"]])
+                if o.metric not in names:
+                    close = difflib.get_close_matches(o.metric, names, n=3)
+                    hint = f"; did you mean {', '.join(close)}?" if close else f"; expected one of: {', '.join(names)}"
+                    raise ScenarioError(self.src, f"outcomes.{i}.metric", f"unknown metric {o.metric!r}{hint}")
+                first, last = _run_years(a.data)
+                if o.years[0] < first or o.years[1] > last:
+                    mode = " in the quick run (quick.steps)" if self.quick else ""
+                    raise ScenarioError(self.src, f"outcomes.{i}.years", f"{o.years[0]}-{o.years[1]} is outside the "
+                                                                         f"run's years {first}-{last}{mode}")
+        return list(dict.fromkeys(o.metric for o in self.spec.outcomes))
+
+    # -- mechanism off, no network
+    def mechanism_off_arms(self) -> list[Arm]:
+        src, off = self.src, self.spec.mechanism_off
+        for k in off.fixed:
+            v = _overlaps(k, self.varied)
+            if v is not None:
+                lever = "the gradient's parameter" if self.spec.gradient is not None else "what the arms vary"
+                raise ScenarioError(src, f"mechanism_off.set.{k}", f"{k} is {lever} ({v}): setting it in both arms "
+                                                                   "undoes the contrast itself, so the mechanism's part "
+                                                                   "would be the whole effect; switch the mechanism off "
+                                                                   "through another field")
+        pair = []
+        for a in ("control", "treatment"):
+            pair.append(self.main(a, "mechanism_off", role="off", layer=("mechanism_off", off)))
+            self.check_years(pair[-1], "mechanism_off", "the mechanism-off arm")
+        if pair[0].data == self.ctrl.data and pair[1].data == self.trt.data:
+            raise ScenarioError(src, "mechanism_off", "changes neither arm; name the changes that switch the claim's "
+                                                      "mechanism off")
+        first, last = _run_years(self.trt.data)
+        if _within_run(pair[0].data) == _within_run(self.ctrl.data) and \
+                _within_run(pair[1].data) == _within_run(self.trt.data):
+            raise ScenarioError(src, "mechanism_off", f"changes neither arm within the run's years {first}-{last} "
+                                                      "(only interventions that act outside them); name the changes "
+                                                      "that switch the claim's mechanism off")
+        return pair
+
+    def no_network_arm(self) -> list[Arm]:
+        if self.spec.no_network is None:
+            return []
+        nn = self.main("control", "no_network", role="no_network", layer=("no_network", self.spec.no_network),
+                       arm="no_network")
+        if nn.data == self.ctrl.data:
+            raise ScenarioError(self.src, "no_network", "changes nothing in the control arm")
+        first, last = _run_years(self.trt.data)
+        if _within_run(nn.data) == _within_run(self.ctrl.data):
+            raise ScenarioError(self.src, "no_network", f"changes nothing in the control arm within the run's years "
+                                                        f"{first}-{last} (only interventions that act outside them)")
+        self.check_years(nn, "no_network", "the no-network arm")
+        return [nn]
+
+    # -- moderators
+    def check_free(self, key: str, where: str):
+        """A moderator or uncertain parameter is not what the arms vary, and some arm has its intervention."""
+        k = _norm(key)
+        for v in self.varied:
+            if k == v or k.startswith(v + ".") or v.startswith(k + "."):
+                raise ScenarioError(self.src, where, f"{key} is what the arms vary ({v}); choose a parameter the "
+                                                     "arms leave alone")
+        kp = kind_path(key)
+        if kp is not None and not (has_kind(self.ctrl.data, kp[0]) or has_kind(self.trt.data, kp[0])):
+            raise ScenarioError(self.src, where, f"neither arm has an intervention of kind {kp[0]!r}")
+
+    def moderator_arms(self) -> tuple[list, list[Arm]]:
+        """(the moderators run, their arms): every value of every moderator is checked, also those a quick
+        run leaves out."""
+        spec, src = self.spec, self.src
+        for m, mod in enumerate(spec.moderators):
+            w = f"moderators.{m}.parameter"
+            check_key(mod.parameter, src, w)
+            self.check_free(mod.parameter, w)
+            if any(_norm(x.parameter) == _norm(mod.parameter) for x in spec.moderators[:m]):
+                raise ScenarioError(src, w, f"{mod.parameter} is listed twice")
+        moderators = quick_moderators(spec) if self.quick else list(spec.moderators)
+        arms = []
+        for m, mod in enumerate(spec.moderators):
+            run_index = {_same_key(x): jq for jq, x in enumerate(moderators[m].values)} if m < len(moderators) else {}
+            seen: dict[str, int] = {}
+            for j, v in enumerate(mod.values):
+                w = f"moderators.{m}.values.{j}"
+                pair = [self.main(a, w, [(mod.parameter, v, w)], role="moderator", moderator=m,
+                                  value=run_index.get(_same_key(v))) for a in ("control", "treatment")]
+                for arm in pair:
+                    self.check_years(arm, w, f"{mod.parameter} = {v!r}")
+                k0 = seen.setdefault(json.dumps([_within_run(arm.data) for arm in pair], sort_keys=True), j)
+                if k0 != j:
+                    raise ScenarioError(src, w, f"{v!r} gives the same arms as moderators.{m}.values.{k0} "
+                                                f"({mod.values[k0]!r}) within the run's years; give each value once")
+                if _same_key(v) in run_index:
+                    arms.extend(pair)
+        return moderators, arms
 
     # -- the uncertainty space
-    u = spec.uncertainty
-    if u is not None:
-        paths = list(u.parameters)
+    def _check_uncertain(self, paths: list[str]):
+        src, u = self.src, self.spec.uncertainty
         for k in paths:
             w = f"uncertainty.parameters.{k}"
             check_key(k, src, w)
-            check_free(k, w)
+            self.check_free(k, w)
             if key_kind(k) not in ("int", "float"):
                 raise ScenarioError(src, w, f"{k} is not a numeric field; the uncertainty space needs numbers")
             b = u.parameters[k]
@@ -518,6 +523,13 @@ def load_claim(path, quick: bool = False, max_replications: int | None = None) -
                                             "expected a range holding at least two whole numbers (or leave it fixed)")
         if len({_norm(k) for k in paths}) != len(paths):
             raise ScenarioError(src, "uncertainty.parameters", "a parameter is listed twice")
+
+    def uncertainty(self, plan: ClaimPlan, R: int, metrics: list[str]):
+        """The Latin hypercube samples of the uncertainty space, each bound alone checked first (an error
+        names the parameter), as the plan's second sweep."""
+        spec, u, quick = self.spec, self.spec.uncertainty, self.quick
+        paths = list(u.parameters)
+        self._check_uncertain(paths)
         S = (spec.quick.samples or u.samples) if quick else u.samples
         RU = (spec.quick.uncertainty_replications or min(u.replications, R)) if quick else u.replications
         unit = lhs_unit(len(paths), S, spec.seed)
@@ -529,19 +541,16 @@ def load_claim(path, quick: bool = False, max_replications: int | None = None) -
                 x = _from_unit(0.0 if end == "low" else 1.0, bk.low, bk.high, key_kind(k))  # as sampled (int: inside)
                 w = f"uncertainty.parameters.{k}.{end}"
                 for a in ("control", "treatment"):
-                    check_years(build(main_layers[a], "lhs", a, w, main_extra[a] + [(k, x, w)]), w, f"{k} = {x!r}")
+                    self.check_years(self.main(a, w, [(k, x, w)], role="lhs"), w, f"{k} = {x!r}")
         lhs_arms = []
         for s, vals in enumerate(values):
             for a in ("control", "treatment"):
-                lhs_arms.append(build(main_layers[a], "lhs", a, f"uncertainty (sample {s}: {vals})",
-                                      main_extra[a] + [(k, v, "uncertainty.parameters") for k, v in vals.items()],
-                                      sample=s))
-                check_years(lhs_arms[-1], "uncertainty.parameters", f"sample {s} ({vals})")
+                lhs_arms.append(self.main(a, f"uncertainty (sample {s}: {vals})",
+                                          [(k, v, "uncertainty.parameters") for k, v in vals.items()], role="lhs",
+                                          sample=s))
+                self.check_years(lhs_arms[-1], "uncertainty.parameters", f"sample {s} ({vals})")
         plan.lhs_arms, plan.lhs_unit, plan.lhs_values, plan.lhs_replications = lhs_arms, unit, values, RU
-        plan.lhs = _sweep(lhs_arms, base, f"{spec.id}-lhs", src, spec.seed, RU, metrics)
-    if quick:  # every value of the file is checked whatever mode runs: the full run's arms and samples too
-        load_claim(path, quick=False)
-    return plan
+        plan.lhs = _sweep(lhs_arms, self.base, f"{spec.id}-lhs", self.src, spec.seed, RU, metrics)
 
 
 def cap_of(spec: ClaimSpec, quick: bool) -> int:

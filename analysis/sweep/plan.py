@@ -2,8 +2,11 @@
 
 Each run is one (design point, replication); replication r uses the same seed at every design point
 (common random numbers): `model.randomness.replication_seeds(seed, replications)[r]`.
-`load_sweep` makes a Sweep from a sweep file; `sweep_from_points` makes one in code from a base
-scenario and a list of design points (the claims lab's arms, which also vary interventions).
+`load_sweep` makes a Sweep from a sweep file, in steps: the file (`_read_spec`), the base scenario
+with its fixed overrides (`_sweep_base`, by `model.loading.layered_scenario`, shared with claim
+files), the parameters (`_parameters`, `_check_parameters`), the design's size and every design point
+(`_check_points`); `sweep_from_points` makes one in code from a base scenario and a list of design
+points (the claims lab's arms, which also vary interventions).
 """
 
 from __future__ import annotations
@@ -36,7 +39,15 @@ from analysis.sweep.spec import (
 )
 from model import footprint
 from model.config import Scenario, ScenarioError
-from model.loading import apply_overrides, base_scenario, field_kind, read_yaml, validate_scenario
+from model.loading import (
+    Layer,
+    apply_overrides,
+    base_scenario,
+    key_kind,
+    layered_scenario,
+    read_yaml,
+    validate_scenario,
+)
 from model.metrics import metric_names
 from model.randomness import replication_seeds
 
@@ -139,15 +150,36 @@ def load_sweep(path: str | os.PathLike, memory_limit: float | None = None) -> Sw
     when none is a valid scenario the sweep is refused. Every problem is a ScenarioError naming the
     file and the field path (exit code 2 on the CLI)."""
     src = str(path)
+    spec = _read_spec(path, src)
+    name = spec.name or _safe_name(Path(path).stem)
+    cfg, fixed = _sweep_base(spec, src, Path(path).resolve().parent)
+    base = cfg.model_dump(mode="json")
+    params = _parameters(spec, src, base, fixed)
+    paths = list(params)
+    kinds = {k: key_kind(k) for k in paths}
+    peak = _check_parameters(spec, src, params, kinds, base, memory_limit)
+    _check_design_size(spec, src, params)
+    points, unit = make_design(spec, params, paths, kinds)
+    metrics = _metrics(src, spec.record, cfg.issue_names)
+    sw = Sweep(spec=spec, source=src, name=name, base=base, paths=paths, kinds=kinds, points=points, unit=unit,
+               seeds=replication_seeds(spec.seed, spec.replications), metrics=metrics,
+               every_step=spec.record.every_step, memory_limit=memory_limit, peak_bytes=peak)
+    _check_points(sw)
+    return sw
+
+
+def _read_spec(path, src: str) -> SweepSpec:
+    """The sweep file, read and validated against its schema (a scenario file is refused)."""
     data = read_yaml(path)
     if not is_sweep_data(data):
         raise ScenarioError(src, "", "is not a sweep file (it has none of the fields parameters, design, replications, "
                                      "record); expected a sweep file (docs/sweeps.md); a scenario file runs with run.py run")
-    spec = validate_spec(data, src)
-    here = Path(path).resolve().parent
-    name = spec.name or _safe_name(Path(path).stem)
+    return validate_spec(data, src)
 
-    # -- the base scenario, with the fixed overrides and steps
+
+def _sweep_base(spec: SweepSpec, src: str, here: Path) -> tuple[Scenario, dict]:
+    """The base scenario (the file's `scenario`) with the fixed overrides (`set`) and `steps`, validated;
+    and the fixed overrides by normalised path."""
     base_data, base_src = base_scenario(spec.scenario, src, here, "sweep")
     if isinstance(spec.scenario, str) and is_sweep_data(base_data):
         raise ScenarioError(src, "scenario", f"{spec.scenario} is a sweep file; expected a scenario file")
@@ -159,25 +191,14 @@ def load_sweep(path: str | os.PathLike, memory_limit: float | None = None) -> Sw
     if "seed" in fixed:
         raise ScenarioError(src, "set.seed", "each run's seed comes from the sweep's seed and replications; "
                                              "set the top-level seed instead")
-    for k, v in fixed.items():
-        try:
-            apply_overrides(base_data, {k: v}, source=src)
-        except ScenarioError as e:
-            raise ScenarioError(src, f"set.{k}", e.message) from None
-    if spec.steps is not None:
-        base_data["steps"] = spec.steps
-    try:
-        cfg = validate_scenario(base_data, base_src)
-    except ScenarioError as e:
-        key = next((k for k in fixed if e.path == k or e.path.startswith(k + ".")), None)
-        if key is not None:
-            raise ScenarioError(src, f"set.{key}", e.message) from None
-        if isinstance(spec.scenario, dict):
-            raise ScenarioError(src, f"scenario.{e.path}", e.message) from None
-        raise
-    base = cfg.model_dump(mode="json")
+    cfg = layered_scenario(base_data, base_src, [Layer("set", fixed)], src, inline=isinstance(spec.scenario, dict),
+                           fields={"steps": spec.steps} if spec.steps is not None else None)
+    return cfg, fixed
 
-    # -- parameters: paths, kinds, and every value on its own
+
+def _parameters(spec: SweepSpec, src: str, base: dict, fixed: dict) -> dict[str, ParamSpec]:
+    """The varied parameters by normalised path: each path given once, not the seed, not fixed, and
+    naming a field of the base scenario (its first value set there)."""
     params: dict[str, ParamSpec] = {}
     for raw, ps in spec.parameters.items():
         key = _norm(raw)
@@ -195,11 +216,15 @@ def load_sweep(path: str | os.PathLike, memory_limit: float | None = None) -> Sw
         except ScenarioError as e:
             raise ScenarioError(src, where, e.message) from None
         params[key] = ps
-    paths = list(params)
-    kinds = {k: field_kind(Scenario, k.split(".")) for k in paths}
-    design = spec.design
-    peak = 0.0
-    for raw, key in zip(spec.parameters, paths):
+    return params
+
+
+def _check_parameters(spec: SweepSpec, src: str, params: dict[str, ParamSpec], kinds: dict[str, str], base: dict,
+                      memory_limit: float | None) -> float:
+    """Each parameter's values fit its field and the design, and each value is valid with the base
+    scenario (`_check_values`); returns the largest memory estimate of one run among them."""
+    design, peak = spec.design, 0.0
+    for raw, key in zip(spec.parameters, params):
         ps, kind, where = params[key], kinds[key], f"parameters.{raw}"
         if ps.is_dist and kind in ("bool", "str"):
             raise ScenarioError(src, where, f"{key} is a {'true/false' if kind == 'bool' else 'non-numeric'} field; "
@@ -211,49 +236,54 @@ def load_sweep(path: str | os.PathLike, memory_limit: float | None = None) -> Sw
             raise ScenarioError(src, where, f"the {design.kind} design needs values or a range; distributions "
                                             "(low/high) are for the lhs, sobol and morris designs")
         # one parameter: its values are the design points, so each must also fit the memory limit
-        peak = max(peak, _check_values(src, where, key, ps, kind, base, memory_limit if len(paths) == 1 else False))
+        peak = max(peak, _check_values(src, where, key, ps, kind, base, memory_limit if len(params) == 1 else False))
     if design.kind == "paired":
-        lens = {raw: len(params[k].levels()) for raw, k in zip(spec.parameters, paths)}
+        lens = {raw: len(params[k].levels()) for raw, k in zip(spec.parameters, params)}
         first = next(iter(lens))
         for raw, n in lens.items():
             if n != lens[first]:
                 raise ScenarioError(src, f"parameters.{raw}", f"the paired design needs the same number of values "
                                                               f"for every parameter: {n} here, {lens[first]} for {first}")
+    return peak
 
-    # -- design size, before anything big is made
-    D = len(paths)
+
+def design_points(design: DesignSpec, params: dict[str, ParamSpec]) -> int:
+    """How many design points a design makes of these parameters (before any is made)."""
+    D = len(params)
     if design.kind == "grid":
-        P = math.prod(len(params[k].levels()) for k in paths)
-    elif design.kind == "paired":
-        P = len(params[paths[0]].levels())
-    elif design.kind == "lhs":
-        P = design.samples
-    elif design.kind == "sobol":
-        P = design.samples * ((2 * D + 2) if design.second_order else (D + 2))
-    else:
-        P = (design.optimal_trajectories or design.samples) * (D + 1)
+        return math.prod(len(ps.levels()) for ps in params.values())
+    if design.kind == "paired":
+        return len(next(iter(params.values())).levels())
+    if design.kind == "lhs":
+        return design.samples
+    if design.kind == "sobol":
+        return design.samples * ((2 * D + 2) if design.second_order else (D + 2))
+    return (design.optimal_trajectories or design.samples) * (D + 1)
+
+
+def _check_design_size(spec: SweepSpec, src: str, params: dict[str, ParamSpec]):
+    """The design's size, before anything big is made."""
+    design, P = spec.design, design_points(spec.design, params)
     if P * spec.replications > MAX_RUNS:
         raise ScenarioError(src, "design", f"{P} design points x {spec.replications} replications = "
                                            f"{P * spec.replications} runs; at most {MAX_RUNS} in one sweep")
-    if design.kind == "sobol" and D < 2:
+    if design.kind == "sobol" and len(params) < 2:
         raise ScenarioError(src, "parameters", "the sobol design needs at least 2 parameters")
 
-    points, unit = make_design(spec, params, paths, kinds)
-    metrics = _metrics(src, spec.record, cfg.issue_names)
-    sw = Sweep(spec=spec, source=src, name=name, base=base, paths=paths, kinds=kinds, points=points, unit=unit,
-               seeds=replication_seeds(spec.seed, spec.replications), metrics=metrics,
-               every_step=spec.record.every_step, memory_limit=memory_limit, peak_bytes=peak)
+
+def _check_points(sw: Sweep):
+    """Every design point (the first 50,000) is a valid scenario: none valid refuses the sweep, some
+    invalid is a warning."""
     bad = invalid_points(sw)
     if bad:
         p, msg = bad[0]
         checked = min(sw.n_points, 50_000)
         of = f"{sw.n_points}" if checked == sw.n_points else f"the first {checked}"
         if len(bad) == checked:
-            raise ScenarioError(src, "parameters", f"none of {of} design points is a valid scenario, so no run could "
-                                                   f"succeed (first: point {p}: {msg}); change the values")
+            raise ScenarioError(sw.source, "parameters", f"none of {of} design points is a valid scenario, so no run "
+                                                         f"could succeed (first: point {p}: {msg}); change the values")
         sw.warnings.append(f"{len(bad)} of {of} design points are not valid scenarios (first: point {p}: "
                            f"{msg}); their runs fail at once and are listed in failed.jsonl")
-    return sw
 
 
 def sweep_from_points(base: dict, points: list[dict], *, name: str, source: str, seed: int, replications: int,
@@ -285,7 +315,7 @@ def sweep_from_points(base: dict, points: list[dict], *, name: str, source: str,
     for m in metrics:
         if m not in names:
             raise ScenarioError(source, "record.metrics", f"unknown metric {m!r}")
-    kinds = {k: field_kind(Scenario, k.split(".")) for k in paths}
+    kinds = {k: key_kind(k) for k in paths}
     record = RecordSpec(metrics=list(metrics), every_step=every_step)
     spec = SweepSpec.model_construct(name=name, description=description, scenario=None, fixed={}, steps=None,
                                      seed=int(seed), replications=int(replications), parameters={},
