@@ -554,10 +554,21 @@ def test_claims_page_renders_and_runs_in_the_background(tmp_path):
     from analysis.server import claims_page as CP
 
     f = write(tmp_path / "c.yaml", claim())
+    before = (CP.claim_pick.value, CP.claim_seeds.value)  # the page's shared state, put back at the end
     CP.CHOICES["T1: test claim"] = f
     CP.claim_pick.set("T1: test claim")
     CP.claim_seeds.set(2)
     CP.claim_result.set(None)
+    try:
+        _run_the_page(CP, solara, v, ipywidgets, time)
+    finally:
+        CP.CHOICES.pop("T1: test claim")
+        CP.claim_pick.set(before[0])
+        CP.claim_seeds.set(before[1])
+        CP.claim_result.set(None)
+
+
+def _run_the_page(CP, solara, v, ipywidgets, time):
 
     @solara.component
     def Page():
@@ -573,7 +584,6 @@ def test_claims_page_renders_and_runs_in_the_background(tmp_path):
     assert len(rc.find(ipywidgets.Image).widgets) == 2
     assert CP.claim_result.value["plan"].id == "T1"
     rc.close()
-    CP.CHOICES.pop("T1: test claim")
 
 
 def test_differences_lists_the_leaves_in_which_two_scenarios_differ():
