@@ -516,6 +516,7 @@ def test_quick_claim_through_the_command_line(tmp_path):
     assert "T1_conditions_0.png" in text  # named, not linked
     command = next(line for line in text.splitlines() if line.startswith("Command:"))
     assert str(tmp_path) not in command and "--out DIR" in command  # no directory of this machine
+    assert command.endswith("`.") or "`" not in command  # the stamp's quoting survives
     assert publish_main(["--publish", str(tmp_path / "none"), str(dest)]) == 2
 
 

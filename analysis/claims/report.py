@@ -576,12 +576,15 @@ def publish(claims_dir, dest, command: str = "") -> Path:
     def local_paths(m):  # a published document names no directory of the machine that made the run
         words = []
         for w in m.group(1).split(" "):
-            p = Path(w)
-            if p.is_absolute():
+            core = w.strip("`.,;")  # the stamp writes the command as `...`.
+            lead, tail = w[: len(w) - len(w.lstrip("`"))], w[len(w.rstrip("`.,;")):]
+            p = Path(core)
+            if core and p.is_absolute():
                 try:
-                    w = str(p.resolve().relative_to(root))
+                    core = str(p.resolve().relative_to(root))
                 except ValueError:
-                    w = "DIR"
+                    core = "DIR"
+                w = lead + core + tail
             words.append(w)
         return "Command: " + " ".join(words)
 
