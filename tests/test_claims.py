@@ -44,7 +44,7 @@ from analysis.claims.verdict import verdict
 from analysis.execution import SerialExecutor
 from model.loading import load_scenario
 from model.randomness import replication_seeds
-from tests.claim_fixtures import claim
+from tests.support import claim
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 def write(path: Path, data: dict) -> Path:

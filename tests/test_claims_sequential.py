@@ -43,14 +43,14 @@ from analysis.claims.statistics import (
 from analysis.claims.verdict import DECIDED, verdict
 from model.config import ScenarioError
 from model.randomness import replication_seeds
-from tests.claim_fixtures import claim as base_claim
-from tests.claim_fixtures import write
+from tests.support import claim as base_claim
+from tests.support import write
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 
 
 def claim(**fields) -> dict:
-    """The tiny claim (tests/claim_fixtures.py) as S1, with a cap of 16 replications."""
+    """The tiny claim (tests/support.py) as S1, with a cap of 16 replications."""
     return base_claim(**{"id": "S1", "max_replications": 16, **fields})
 
 

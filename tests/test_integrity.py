@@ -38,7 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import run as cli
-from tests.claim_fixtures import claim
+from tests.support import assert_user_error, claim
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 SMOKE = REPO / "scenarios" / "sweeps" / "smoke.yaml"
@@ -77,13 +77,6 @@ def cli_run(tmp_path, monkeypatch, capsys):
     return call
 
 
-def assert_user_error(rc, err, *expect):
-    assert rc == 2, (rc, err)
-    assert len(err) == 1, err
-    assert err[0].startswith("error: "), err
-    assert "Traceback" not in err[0]
-    for s in expect:
-        assert s in err[0], (s, err[0])
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ import run as cli
 from model import footprint
 from model.config import ScenarioError
 from model.loading import load_scenario, parse_overrides, read_yaml, yaml_load
+from tests.support import assert_user_error
 
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 SMALL = "cities:\n  n: 50\nsteps: 2\nnetworks:\n  initial: 3\n"
@@ -65,13 +66,6 @@ def cli_run(tmp_path, monkeypatch, capsys):
     return call
 
 
-def assert_user_error(rc, err, *expect):
-    assert rc == 2, (rc, err)
-    assert len(err) == 1, err
-    assert err[0].startswith("error: "), err
-    assert "Traceback" not in err[0]
-    for s in expect:
-        assert s in err[0], (s, err[0])
 
 
 def write(d: Path, name: str, text: str) -> Path:

@@ -1,6 +1,6 @@
-"""A tiny claim for the claims lab's tests (tests/test_claims*.py, tests/test_integrity.py): more funding
-raises capability, in a world of 120 cities over 8 steps (1980-1987), so that a run takes a few hundredths
-of a second."""
+"""What several test files share: a tiny claim for the claims lab's tests (tests/test_claims*.py,
+tests/test_integrity.py: more funding raises capability, in a world of 120 cities over 8 steps, 1980-1987, so
+that a run takes a few hundredths of a second), and the check of a user error on the command line."""
 
 from __future__ import annotations
 
@@ -30,3 +30,13 @@ def write(path: Path, data: dict) -> Path:
     """The claim as a YAML file at `path`."""
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def assert_user_error(rc, err, *expect):
+    """A user error: exit code 2 and one line 'error: ...' naming what `expect` lists, no traceback."""
+    assert rc == 2, (rc, err)
+    assert len(err) == 1, err
+    assert err[0].startswith("error: "), err
+    assert "Traceback" not in err[0]
+    for s in expect:
+        assert s in err[0], (s, err[0])
