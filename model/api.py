@@ -59,8 +59,12 @@ def run_scenario(scenario: Scenario | str | Path | dict | None, *, overrides: di
         ov["seed"] = int(seed)
     if steps is not None:
         ov["steps"] = int(steps)
-    if isinstance(scenario, Scenario):
-        cfg = load_scenario(scenario.model_dump(mode="json"), ov, source=f"scenario {scenario.name}") if ov else scenario
+    if isinstance(scenario, Scenario) and set(ov) <= {"seed"} and _valid_seed(ov.get("seed", 0)):
+        # a validated scenario with another seed only: nothing else depends on the seed, so it is not validated
+        # again (a sweep's run validates its scenario once)
+        cfg = scenario.model_copy(update=ov) if ov else scenario
+    elif isinstance(scenario, Scenario):
+        cfg = load_scenario(scenario.model_dump(mode="json"), ov, source=f"scenario {scenario.name}")
     else:
         cfg = load_scenario(scenario, ov)
     t0 = time.perf_counter()
@@ -75,6 +79,12 @@ def run_scenario(scenario: Scenario | str | Path | dict | None, *, overrides: di
     if keep_model:
         out.model = m
     return out
+
+
+def _valid_seed(seed) -> bool:
+    """A seed the scenario schema accepts as it is (an int, not a bool, in 0 .. 2**63 - 1); anything else goes
+    through validation and its message."""
+    return isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= 2**63 - 1
 
 
 def run(scenario: str | None = None, **flat_params: Any) -> dict[str, Any]:

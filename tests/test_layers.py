@@ -202,3 +202,24 @@ def test_a_claim_resolves_on_another_base_scenario():
     assert plan.base["cities"]["n"] == 2000 and other.base["cities"]["n"] == 250
     assert [(a.role, a.arm, a.where) for a in other.arms] == [(a.role, a.arm, a.where) for a in plan.arms]
     assert all(a.data["cities"]["n"] == 250 for a in other.arms + other.lhs_arms)
+
+
+def test_a_sweep_run_validates_its_scenario_once(monkeypatch):
+    """One validation per run: the sweep's worker validates the base with its overrides, and the run with its
+    seed reuses that scenario (model.api.run_scenario: a seed alone is no reason to validate again)."""
+    import model.loading as L
+    from analysis.sweep.task import run_one
+    from model.api import run_scenario
+
+    calls = []
+    orig = L.validate_scenario
+    monkeypatch.setattr(L, "validate_scenario", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    base = str(ROOT / "scenarios" / "baseline.yaml")
+    ts = run_one(base, {"cities.n": 200, "steps": 2}, 5)
+    assert len(calls) == 1 and len(ts) == 3
+    # the same run as a scenario validated with that seed written in
+    again = run_scenario(L.load_scenario(base, {"cities.n": 200, "steps": 2, "seed": 5}), tables=False).timeseries
+    assert ts["n_networks"].tolist() == again["n_networks"].tolist()
+    # a seed the schema would refuse still goes through validation and its message
+    with pytest.raises(L.ScenarioError, match="seed"):
+        run_scenario(L.load_scenario(base, {"cities.n": 200, "steps": 2}), seed=-1, tables=False)
