@@ -42,7 +42,7 @@ import numpy as np
 from model.capacity import effective_attention
 from model.compiled import jit
 from model.knowledge import open_pool
-from model.membership import Pairs, _held, network_rows, pair_utility, refresh_counts
+from model.membership import Pairs, held_totals, network_rows, pair_utility, refresh_counts
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, active_on, col_sums
 
 RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Circle", COMPETITIVE: "Challenge"}
@@ -192,7 +192,7 @@ class Room:
         c, nets, mem = model.cities, model.networks, model.memberships
         fees, held = np.zeros(c.n), np.zeros(c.n)
         o = mem.by_city(c.n)
-        _held(o.city, o.net, nets.fee, nets.engagement, fees, held)
+        held_totals(o.city, o.net, nets.fee, nets.engagement, fees, held)
         self.attention = effective_attention(model) - held  # without international capacity: a declaration at most
         self.budget = c.budget - fees
 

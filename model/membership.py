@@ -346,7 +346,7 @@ def membership_phase(model, year: int) -> dict:
     attention = capacity.effective_attention(model)
     fees, held = np.zeros(N), np.zeros(N)
     o = mem.by_city(N)  # city order (within a city, edge order: the same sums)
-    _held(o.city, o.net, nets.fee, nets.engagement, fees, held)
+    held_totals(o.city, o.net, nets.fee, nets.engagement, fees, held)
     reviewing |= (fees > cities.budget + 1e-12) | (held > attention + 1e-9)
     # reviewers and this year's founders reconsider the standards they practise (knowledge.py)
     model.flows.reviewers = reviewing | model.flows.new_founders
@@ -417,7 +417,7 @@ def membership_phase(model, year: int) -> dict:
         mem.add(pc[joins], pk[joins], year)
     engaged, _ = np.zeros(N), np.zeros(N)
     o = mem.by_city(N)
-    _held(o.city, o.net, nets.engagement, nets.engagement, engaged, _)
+    held_totals(o.city, o.net, nets.engagement, nets.engagement, engaged, _)
     cities.visibility += cfg.fluency_gain * np.minimum(1.0, engaged / 3.0) * (1 - cities.visibility)
     refresh_counts(model)  # after the fluency gain, so prestige reads this year's visibility
     n_j, n_l = int(joins.sum()), int(leaves.sum())
@@ -483,7 +483,7 @@ def _wanted(pairs, committed_until, year, net, bars, committed, want):
 
 
 @jit
-def _held(city, net, fee, engagement, fees, held):
+def held_totals(city, net, fee, engagement, fees, held):
     """Per city: the fees and the engagement of the memberships it holds (edge order)."""
     for e in range(len(city)):
         fees[city[e]] += fee[net[e]]
@@ -646,7 +646,7 @@ def held_engagement(model) -> np.ndarray:
     N = model.cities.n
     engaged, fees = np.zeros(N), np.zeros(N)
     o = model.memberships.by_city(N)
-    _held(o.city, o.net, model.networks.engagement, model.networks.engagement, engaged, fees)
+    held_totals(o.city, o.net, model.networks.engagement, model.networks.engagement, engaged, fees)
     return engaged
 
 

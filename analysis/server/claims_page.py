@@ -151,7 +151,8 @@ def result_table(res: dict) -> str:
     for x in res["outcomes"]:
         o, e = x["outcome"], x["effect"]
         ci = _effect_ci(e.effect, e.ci_low, e.ci_high)
-        rows.append(f"<tr><td>{escape(o.metric)}</td><td>{o.direction}</td><td>{o.threshold:g}</td>"
+        rows.append(f"<tr><td title='{escape(o.metric)}'>{escape(F.metric_title(o.metric))}</td><td>{o.direction}</td>"
+                    f"<td>{o.threshold:g}</td>"
                     f"<td>{ci}</td><td>{e.n}</td>"
                     f"<td>{verdict_html(x['verdict'], e.ci_low, e.ci_high, x.get('identical', False))}</td></tr>")
     return ("<div style='overflow-x:auto'><table class='citydip-table citydip-claim-result'><tr><th>outcome</th><th>predicted</th><th>threshold</th>"
@@ -199,7 +200,8 @@ def claims_json_html(doc: dict) -> str:
         lo, hi = c.get("ci_low"), c.get("ci_high")
         off = c.get("mechanism_off") or {}
         cells = [(f"<b>{escape(str(c.get('id', '')))}</b> {escape(str(c.get('title', '')))}<br>"
-                  f"<span style='color:#555'>{escape(str(c.get('metric', '')))}</span>"),
+                  f"<span style='color:#555' title='{escape(str(c.get('metric', '')))}'>"
+                  f"{escape(F.metric_title(str(c.get('metric', ''))))}</span>"),
                  _effect_ci(c.get("effect"), lo, hi), escape(str(c.get("n", "")))]
         if used:
             cells.append(escape(str((c.get("sequential") or {}).get("n_used", ""))))
