@@ -343,3 +343,22 @@ def test_runs_without_a_record_of_their_promise_are_refused(tmp_path):
     # with --amend the claim file is registered as it is now, and the report says so
     rec = run_claims([load_claim(f)], out, quiet=True, workers=1, amend="registry lost")[0].record
     assert rec["amendments"][0]["changes"][0]["field"] == "(registered after its runs started)"
+
+
+def test_an_amendment_that_adds_a_key_is_recorded(tmp_path):
+    """A promise that gains a key (a new fixed override) is a change like any other: refused, then recorded with
+    --amend, its old value written as absent (the registry stays JSON)."""
+    f = write(tmp_path / "c.yaml", claim())
+    out = tmp_path / "out"
+    run_claims([load_claim(f)], out, quiet=True, workers=1)
+    write(f, claim(set={"cities.n": 120, "networks.initial": 8, "resources.growth": 0.0}))
+    with pytest.raises(ScenarioError, match="--amend"):
+        run_claims([load_claim(f)], out, quiet=True, workers=1)
+    # the runs themselves change with a new override: the sweep refuses even with --amend, and nothing is lost
+    before = _digest(out)
+    with pytest.raises(ScenarioError):
+        run_claims([load_claim(f)], out, quiet=True, workers=1, amend="a new override")
+    assert _digest(out) == before
+    from analysis.claims.runner import ABSENT, _changes
+
+    assert _changes({"set": {"a": 1}}, {"set": {"a": 1, "b": 2}}) == [{"field": "set.b", "old": ABSENT, "new": 2}]

@@ -42,7 +42,7 @@ from analysis.claims.report import write_outputs
 from analysis.claims.statistics import ALPHA, holm
 from analysis.claims.verdict import UNDETERMINED, describe
 from model.config import ScenarioError
-from model.loading import differences
+from model.overrides import MISSING, differences
 
 OUTPUTS = ("claims.json", "report.md", "report.html")
 REGISTRY = "registry.json"
@@ -116,12 +116,13 @@ def promise(plan: ClaimPlan) -> dict:
     return d
 
 
+ABSENT = "(absent)"  # a key on one side only, as the registry and the report write it
+
+
 def _changes(old: dict, new: dict) -> list[dict]:
-    out = []
-    for path, kind, x, y in differences(old, new):
-        out.append({"field": path, "old": x if kind != "missing" or x is not None else None,
-                    "new": y if kind != "missing" or y is not None else None})
-    return out
+    """The differences of two promises as {field, old, new} (JSON-ready: a key on one side only is ABSENT)."""
+    return [{"field": path, "old": ABSENT if x is MISSING else x, "new": ABSENT if y is MISSING else y}
+            for path, _kind, x, y in differences(old, new)]
 
 
 def _show(x) -> str:
@@ -374,15 +375,15 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
             # replications until decided: the next block of every claim whose primary is still undetermined
             # a claim goes on while its Holm-adjusted primary (over the run's claims) is undetermined and it has a
             # look left: the Bonferroni split over looks holds whatever rule stops, so Holm may steer it
-            cache: dict = {}
+            cache: dict = {}  # (claim, replications) -> its evaluation: the last look's is the result
             while True:
                 dirs = {name: out / "sweeps" / name for p in plans for name, _ in p.sweeps()}
                 recs = []
                 for p in plans:
                     key = (p.id, p.n_used)
                     if key not in cache:
-                        cache[key] = evaluate(p, dirs).record
-                    recs.append(cache[key])
+                        cache[key] = evaluate(p, dirs)
+                    recs.append(cache[key].record)
                 adj = holm([r["p_value"] for r in recs])
                 pending = [p for p, r, pa in zip(plans, recs, adj) if sequential.next_look(p) is not None
                            and (r["verdict"] == UNDETERMINED or pa > ALPHA)]
@@ -398,11 +399,10 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
                 run_all([(b.name, b.sweep) for b in blocks])
         finally:
             bar.close()
-        dirs = {name: out / "sweeps" / name for p in plans for name, _ in p.sweeps()}
         if not quiet:
-            print(f"claims: the runs are done; evaluating {len(plans)} claim{'s' if len(plans) != 1 else ''} and "
-                  "writing the report", file=sys.stderr)
-        results = [evaluate(p, dirs) for p in plans]
+            print(f"claims: the runs are done; writing the report of {len(plans)} claim"
+                  f"{'s' if len(plans) != 1 else ''}", file=sys.stderr)
+        results = [cache[(p.id, p.n_used)] for p in plans]  # evaluated at the last look, above
         adjust(results)
         for r in results:
             entry = registry["claims"][r.plan.id]
