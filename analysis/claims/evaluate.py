@@ -31,7 +31,6 @@ from analysis.claims.statistics import (
 )
 from analysis.claims.verdict import (
     CONTRADICTED,
-    EXPLAIN,
     NEGLIGIBLE,
     SUPPORTED,
     UNDETERMINED,
@@ -145,7 +144,6 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
                                    "confidence", "identical", "verdict", "verdict_text", "sign_settled",
                                    "replications_needed", "p_value", "skewness", "d_z", "glass",
                                    "through_mechanism", "through_mechanism_reason")},
-        "verdict_explained": EXPLAIN[primary["verdict"]],
         "sequential": _sequential(plan, conf, primary["verdict"]),
         "outcomes": outcomes, "mechanism_off": mech, "no_network": no_net, "gradient": gradient,
         "conditions": {"moderators": mods, "uncertainty": unc, "sentences": sentences},

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from analysis.claims.plan import Arm, ClaimPlan, _sweep
+from analysis.claims.plan import ClaimPlan, _sweep
 from analysis.sweep.plan import Sweep
 
 BLOCK_ROLES = ("main", "off")  # the arms that get later blocks: the contrast and its mechanism-off pair
@@ -63,8 +63,3 @@ def add_block(plan: ClaimPlan) -> Block:
     block = Block(name=name, start=start, stop=stop, sweep=sw, points=points)
     plan.blocks.append(block)
     return block
-
-
-def extended(arm: Arm | None) -> bool:
-    """Whether the arm's replications go on in later blocks."""
-    return arm is not None and arm.role in BLOCK_ROLES

@@ -144,7 +144,7 @@ def paired_effect(treatment: np.ndarray, control: np.ndarray, rng: np.random.Gen
     lo, hi = mean_interval(d, rng, confidence)
     return Effect(effect=eff, ci_low=lo, ci_high=hi, n=n, d_z=_ratio(eff, _sd(d)), glass=_ratio(eff, _sd(c)),
                   control_mean=float(c.mean()), treatment_mean=float(t.mean()), control_sd=_sd(c),
-                  treatment_sd=_sd(t), confidence=confidence, identical=bool(n >= 1 and np.all(d == 0)),
+                  treatment_sd=_sd(t), confidence=confidence, identical=bool(np.all(d == 0)),
                   sd_d=_sd(d))
 
 

@@ -64,10 +64,6 @@ def verdict(ci_low: float, ci_high: float, threshold: float, direction: str) -> 
     return UNDETERMINED
 
 
-def decided(v: str) -> bool:
-    return v in DECIDED
-
-
 def sign_settled(ci_low: float, ci_high: float) -> str | None:
     """For a negligible effect: 'positive' or 'negative' when the interval excludes zero, 'zero' when it is
     the single point 0 (identical runs), None when it straddles zero (the sign is not settled)."""
