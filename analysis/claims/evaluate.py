@@ -135,6 +135,8 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
     gradient = _gradient(plan, y)
     mods = _moderators(plan, y)
     unc = _uncertainty(plan, y)
+    also = _also(plan, y, conf)
+    levels = _levels(plan, y, conf)
     sentences = [mo["outcomes"][0]["sentence"] for mo in mods] + ([unc["sentence"]] if unc else [])
     res.record = {
         "id": spec.id, "title": spec.title, "statement": spec.statement, "source": spec.source,
@@ -145,7 +147,9 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
                                    "replications_needed", "p_value", "skewness", "d_z", "glass",
                                    "through_mechanism", "through_mechanism_reason")},
         "sequential": _sequential(plan, conf, primary["verdict"]),
-        "outcomes": outcomes, "mechanism_off": mech, "no_network": no_net, "gradient": gradient,
+        "part_of": spec.part_of,
+        "outcomes": outcomes, "mechanism_off": mech, "also": also, "levels": levels,
+        "no_network": no_net, "gradient": gradient,
         "conditions": {"moderators": mods, "uncertainty": unc, "sentences": sentences},
     }
     return res
@@ -167,9 +171,9 @@ def _contrast(plan: ClaimPlan, y: _Outcomes, conf: float, K: int) -> list[dict]:
     spec = plan.spec
     ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
     outcomes = []
-    for o in spec.outcomes:
+    for o, name in zip(spec.outcomes, spec.outcome_names()):
         e = paired_effect(y(trt, o), y(ctrl, o), rng_for(spec.id, o.metric, "main"), conf)
-        rec = {"metric": o.metric, "direction": o.direction, "threshold": o.threshold,
+        rec = {"metric": o.metric, "name": name, "direction": o.direction, "threshold": o.threshold,
                "years": list(o.years), "why": o.why, "reference": o.reference,
                "reference_source": o.reference_source, **_effect_record(e, o)}
         rec["replications_needed"] = (replications_needed(e.effect, e.sd_d, o.threshold, o.direction, conf)
@@ -192,7 +196,7 @@ def _mechanism_off(plan: ClaimPlan, y: _Outcomes, conf: float, outcomes: list[di
     ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
     oc, ot = plan.find("off", "control"), plan.find("off", "treatment")
     off_out = []
-    for o in spec.outcomes:
+    for o, name in zip(spec.outcomes, spec.outcome_names()):
         e = paired_effect(y(ot, o), y(oc, o), rng_for(spec.id, o.metric, "mechanism_off"), conf)
         # the mechanism's part of the effect: seed by seed, the effect with it minus the effect without it
         part = paired_effect(y(trt, o) - y(ctrl, o), y(ot, o) - y(oc, o),
@@ -200,7 +204,7 @@ def _mechanism_off(plan: ClaimPlan, y: _Outcomes, conf: float, outcomes: list[di
         contribution = {k: v for k, v in _effect_record(part, o).items()
                         if k in ("effect", "ci_low", "ci_high", "n", "confidence", "identical", "verdict",
                                  "verdict_text", "effect_in_threshold_units")}
-        off_out.append({"metric": o.metric, **_effect_record(e, o), "contribution": contribution})
+        off_out.append({"metric": o.metric, "name": name, **_effect_record(e, o), "contribution": contribution})
     mech = {"description": spec.mechanism_off.description, "changes": _changes(spec.mechanism_off),
             **{k: off_out[0][k] for k in ("metric", "effect", "ci_low", "ci_high", "n", "verdict", "verdict_text",
                                           "contribution")},
@@ -208,6 +212,70 @@ def _mechanism_off(plan: ClaimPlan, y: _Outcomes, conf: float, outcomes: list[di
     for out, off, o in zip(outcomes, off_out, spec.outcomes):  # through its mechanism: asked of every outcome
         out["through_mechanism"], out["through_mechanism_reason"] = through_mechanism(out, off, o.threshold)
     return mech
+
+
+ARM_OF = {"treatment": ("main", "treatment"), "control": ("main", "control"),
+          "treatment_off": ("off", "treatment"), "control_off": ("off", "control")}
+
+
+def _also(plan: ClaimPlan, y: _Outcomes, conf: float) -> list[dict]:
+    """Further contrasts between the four arms (spec `also`), each outcome with its verdict at the contrast's
+    confidence (the four arms are looked at together); exploratory (outside Holm's family)."""
+    spec = plan.spec
+    out = []
+    for c in spec.also:
+        a_t, a_c = plan.find(*ARM_OF[c.treatment]), plan.find(*ARM_OF[c.control])
+        rows = []
+        for o, name in zip(spec.outcomes, spec.outcome_names()):
+            e = paired_effect(y(a_t, o), y(a_c, o), rng_for(spec.id, o.metric, f"also:{c.name}"), conf)
+            rec = {"metric": o.metric, "name": name, "direction": o.direction, "threshold": o.threshold,
+                   **_effect_record(e, o)}
+            rec["replications_needed"] = (replications_needed(e.effect, e.sd_d, o.threshold, o.direction, conf)
+                                          if rec["verdict"] == UNDETERMINED else None)
+            rows.append(rec)
+        out.append({"name": c.name, "label": c.label, "treatment": c.treatment, "control": c.control,
+                    "why": c.why, "outcomes": rows})
+    return out
+
+
+def level_verdict(ci_low: float, ci_high: float, tolerance: float) -> str:
+    """A level against the literature: supported when every distance the interval allows is below the
+    tolerance, contradicted when every one is above it, undetermined otherwise (a distance has no sign, so no
+    `negligible`)."""
+    if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
+        return UNDETERMINED
+    if ci_high < tolerance:
+        return SUPPORTED
+    if ci_low > tolerance:
+        return CONTRADICTED
+    return UNDETERMINED
+
+
+def level_distance(values: dict[str, np.ndarray], reference: dict[str, float]) -> np.ndarray:
+    """Per replication, the root mean square over the metrics of (window mean - reference); NaN where a
+    metric is missing."""
+    sq = np.vstack([(values[m] - r) ** 2 for m, r in reference.items()])
+    return np.sqrt(sq.mean(axis=0))
+
+
+def _levels(plan: ClaimPlan, y: _Outcomes, conf: float) -> list[dict]:
+    """Levels judged against the literature (spec `levels`): the distance per replication, its mean and
+    interval at the contrast's confidence, and the verdict against the tolerance."""
+    spec = plan.spec
+    out = []
+    for lv in spec.levels:
+        arm = plan.find("main", lv.arm)
+        vals = {m: outcome_values(y.res.series(arm, m), y.years, lv.years) for m in lv.reference}
+        dist = level_distance(vals, lv.reference)
+        e = paired_effect(dist, np.zeros_like(dist), rng_for(spec.id, lv.name, "level"), conf)
+        v = level_verdict(e.ci_low, e.ci_high, lv.tolerance)
+        out.append({"name": lv.name, "label": lv.label, "arm": lv.arm, "years": list(lv.years),
+                    "tolerance": lv.tolerance, "source": lv.source, "why": lv.why,
+                    "distance": e.effect, "ci_low": e.ci_low, "ci_high": e.ci_high, "n": e.n,
+                    "confidence": conf, "verdict": v,
+                    "metrics": [{"metric": m, "reference": r, "model": _mean(vals[m])}
+                                for m, r in lv.reference.items()]})
+    return out
 
 
 def _no_network(plan: ClaimPlan, y: _Outcomes) -> dict | None:

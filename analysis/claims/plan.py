@@ -423,7 +423,21 @@ class _ClaimArms:
                     mode = " in the quick run (quick.steps)" if self.quick else ""
                     raise ScenarioError(self.src, f"outcomes.{i}.years", f"{o.years[0]}-{o.years[1]} is outside the "
                                                                          f"run's years {first}-{last}{mode}")
-        return list(dict.fromkeys(o.metric for o in self.spec.outcomes))
+        for i, lv in enumerate(self.spec.levels):
+            a = self.ctrl if lv.arm == "control" else self.trt
+            names = metric_names([it["name"] for it in a.data["issues"]])
+            for m in lv.reference:
+                if m not in names:
+                    close = difflib.get_close_matches(m, names, n=3)
+                    hint = f"; did you mean {', '.join(close)}?" if close else f"; expected one of: {', '.join(names)}"
+                    raise ScenarioError(self.src, f"levels.{i}.reference.{m}", f"unknown metric {m!r}{hint}")
+            first, last = _run_years(a.data)
+            if lv.years[0] < first or lv.years[1] > last:
+                mode = " in the quick run (quick.steps)" if self.quick else ""
+                raise ScenarioError(self.src, f"levels.{i}.years", f"{lv.years[0]}-{lv.years[1]} is outside the "
+                                                                   f"run's years {first}-{last}{mode}")
+        return list(dict.fromkeys([o.metric for o in self.spec.outcomes]
+                                  + [m for lv in self.spec.levels for m in lv.reference]))
 
     # -- mechanism off, no network
     def mechanism_off_arms(self) -> list[Arm]:

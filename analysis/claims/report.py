@@ -116,7 +116,7 @@ def claim_figures(res: ClaimResult) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
     nn = plan.find("no_network", "no_network")
-    for o in plan.spec.outcomes:
+    for o, name in zip(plan.spec.outcomes, plan.spec.outcome_names()):
         arms = [("control: " + _short(plan.labels["control"]), *_arm_band(res, ctrl, o.metric)),
                 ("treatment: " + _short(plan.labels["treatment"]), *_arm_band(res, trt, o.metric))]
         if nn is not None:
@@ -124,12 +124,13 @@ def claim_figures(res: ClaimResult) -> dict[str, bytes]:
         diff = mean_band(res.series(trt, o.metric) - res.series(ctrl, o.metric), axis=0)
         fig = F.fig_claim_over_time(res.years, arms, diff, o.metric, list(o.years), o.threshold, o.direction,
                                     reference=o.reference,
-                                    title=f"{cid} {o.metric}: arms over time ({o.direction} predicted; "
+                                    title=f"{cid} {name}: arms over time ({o.direction} predicted; "
                                           f"window {o.years[0]}-{o.years[1]} shaded)")
-        out[f"{cid}_{o.metric}_over_time.png"] = F.figure_png(fig)
+        out[f"{cid}_{name.replace(' ', '_')}_over_time.png"] = F.figure_png(fig)
     rows = []
-    for oc, off in zip(rec["outcomes"], rec["mechanism_off"]["outcomes"]):
-        for r, label, hollow in ((oc, oc["metric"], False), (off, f"{oc['metric']} (mechanism off)", True)):
+    for k, (oc, off) in enumerate(zip(rec["outcomes"], rec["mechanism_off"]["outcomes"])):
+        extra = [(c["outcomes"][k], f"{_oname(oc)} ({c['name']})", True) for c in rec.get("also") or []]
+        for r, label, hollow in ((oc, _oname(oc), False), (off, f"{_oname(oc)} (mechanism off)", True), *extra):
             rows.append({"label": label, "verdict": r["verdict"], "hollow": hollow,
                          **_units(r, oc["threshold"], oc["direction"])})
     conf = rec.get("confidence") or CONFIDENCE
@@ -255,7 +256,8 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
     rows = []
     for r in results:
         rec = r.record
-        rows.append([rec["id"], rec["title"], rec["metric"], rec["direction"], fmt(rec["threshold"]),
+        title = rec["title"] + (f" (part of {rec['part_of']})" if rec.get("part_of") else "")
+        rows.append([rec["id"], title, _oname(rec["outcomes"][0]), rec["direction"], fmt(rec["threshold"]),
                      _ci(rec), str(rec["n"]), _verdict_word(rec, "verdict_adjusted"), _verdict_word(rec),
                      fmt(rec.get("p_adjusted")), _through(rec, adjusted=True)])
     fam = len(results)
@@ -267,12 +269,24 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
     for r in results:
         rec = r.record
         for k, (oc, off) in enumerate(zip(rec["outcomes"], rec["mechanism_off"]["outcomes"])):
-            rows.append([rec["id"], oc["metric"], "primary" if k == 0 else "exploratory", _ci(oc),
+            rows.append([rec["id"], _oname(oc), "primary" if k == 0 else "exploratory", _ci(oc),
                          _verdict_word(oc), _verdict_word(off), _verdict_word(off["contribution"]),
                          _through(oc)])
     b.append(("h", 3, "Every outcome"))
     b.append(("table", ["claim", "outcome", "role", "effect [CI]", "verdict", "mechanism off", "mechanism's part",
                         "through its mechanism"], rows))
+    rows = [[r.record["id"], c["name"], _oname(oc), _ci(oc), _verdict_word(oc)]
+            for r in results for c in r.record.get("also") or [] for oc in c["outcomes"]]
+    if rows:
+        b.append(("h", 3, "Further contrasts (exploratory)"))
+        b.append(("p", ALSO))
+        b.append(("table", ["claim", "contrast", "outcome", "effect [CI]", "verdict"], rows))
+    rows = [[r.record["id"], lv["label"], _level_ci(lv), fmt(lv["tolerance"]), lv["verdict"]]
+            for r in results for lv in r.record.get("levels") or []]
+    if rows:
+        b.append(("h", 3, "Levels against the literature"))
+        b.append(("p", LEVELS))
+        b.append(("table", ["claim", "level", "distance [CI]", "tolerance", "verdict"], rows))
     amended = [(r.record["id"], a) for r in results for a in r.record.get("amendments") or []]
     if amended:
         b.append(("h", 3, "Amendments"))
@@ -285,6 +299,30 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
     for r in results:
         b += _claim_blocks(r, figures)
     return b
+
+
+ALSO = ("Further contrasts compare two of a claim's four arms (treatment, control and their mechanism-off arms) "
+        "with the same replications, intervals and verdict rule as the claim's contrast; they are outside Holm's "
+        "family (exploratory).")
+LEVELS = ("A level compares one arm with levels the literature reports: per replication, the distance is the root "
+          "mean square over the listed metrics of (the model's mean over the years - the reported level). "
+          "Supported: the whole interval of the distance lies below the tolerance; contradicted: the whole interval "
+          "lies above it; undetermined otherwise (a distance has no sign, so there is no 'negligible').")
+
+
+def _oname(oc: dict) -> str:
+    """An outcome's name: its metric, or metric and years where one metric is an outcome over several windows."""
+    return oc.get("name") or oc["metric"]
+
+
+def _ofile(oc: dict) -> str:
+    return _oname(oc).replace(" ", "_")
+
+
+def _level_ci(lv: dict) -> str:
+    if lv.get("ci_low") is None or not math.isfinite(lv["ci_low"]):
+        return f"{fmt(lv['distance'])} [no interval]"
+    return f"{fmt(lv['distance'])} [{fmt(lv['ci_low'])}, {fmt(lv['ci_high'])}]"
 
 
 def _show(x) -> str:
@@ -302,7 +340,9 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
     cid = rec["id"]
     d = rec["design"]
     b: list[tuple] = [("h", 2, f"{cid}: {rec['title']}")]
-    b.append(("p", (f"Verdict: {_verdict_word(rec, 'verdict_adjusted')} on {rec['metric']} (effect {_ci(rec)}, "
+    if rec.get("part_of"):
+        b.append(("p", f"Part of {rec['part_of']}: one part of that claim's contrast, run and judged on its own."))
+    b.append(("p", (f"Verdict: {_verdict_word(rec, 'verdict_adjusted')} on {_oname(rec['outcomes'][0])} (effect {_ci(rec)}, "
                     f"{100 * rec['confidence']:.4g}% interval, n = {rec['n']}; {rec['direction']} predicted, smallest "
                     f"effect that matters {fmt(rec['threshold'])}). {EXPLAIN[rec['verdict_adjusted']]}")))
     if rec["verdict_adjusted"] != rec["verdict"]:
@@ -340,7 +380,7 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
                    f"{d['runs']} runs in all" + (f", {d['failed_runs']} failed" if d["failed_runs"] else "") + "."))
     rows = []
     for k, (oc, off) in enumerate(zip(rec["outcomes"], rec["mechanism_off"]["outcomes"])):
-        rows.append([oc["metric"] + ("" if k == 0 else " (exploratory)"), oc["direction"], fmt(oc["threshold"]),
+        rows.append([_oname(oc) + ("" if k == 0 else " (exploratory)"), oc["direction"], fmt(oc["threshold"]),
                      f"{oc['years'][0]}-{oc['years'][1]}",
                      fmt(oc["control_mean"]), fmt(oc["treatment_mean"]), _ci(oc), fmt(oc["d_z"]), fmt(oc["glass"]),
                      str(oc["n"]), _verdict_word(oc), f"{_verdict_word(off)} ({_ci(off)})",
@@ -350,9 +390,9 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
                         "mechanism's part", "through its mechanism"], rows))
     for oc in rec["outcomes"]:
         if oc["why"]:
-            b.append(("kv", f"Why {oc['metric']}", oc["why"]))
+            b.append(("kv", f"Why {_oname(oc)}", oc["why"]))
         if oc["reference"] is not None:
-            b.append(("p", f"{oc['metric']}: reference level {fmt(oc['reference'])}"
+            b.append(("p", f"{_oname(oc)}: reference level {fmt(oc['reference'])}"
                            + (f" ({oc['reference_source']})" if oc["reference_source"] else "")
                            + f"; control arm {fmt(oc['control_mean'])}, treatment arm {fmt(oc['treatment_mean'])}."))
     if rec["no_network"] is not None:
@@ -360,9 +400,23 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
                   _ci(x["treatment_minus_no_network"])] for x in rec["no_network"]["outcomes"]]
         b.append(("table", ["outcome", "no networks", "control - no networks [95% CI]",
                             "treatment - no networks [95% CI]"], nrows))
+    for c in rec.get("also") or []:
+        b.append(("p", f"Further contrast '{c['name']}' (exploratory): {c['label']} ({c['treatment']} minus "
+                       f"{c['control']})." + (f" {c['why']}" if c.get("why") else "")))
+        b.append(("table", ["outcome", "predicted", "threshold", f"effect [{100 * rec['confidence']:.4g}% CI]", "n",
+                            "verdict"],
+                  [[_oname(oc), oc["direction"], fmt(oc["threshold"]), _ci(oc), str(oc["n"]), _verdict_word(oc)]
+                   for oc in c["outcomes"]]))
+    for lv in rec.get("levels") or []:
+        b.append(("p", f"Level '{lv['name']}': {lv['label']}. The {lv['arm']} arm over {lv['years'][0]}-"
+                       f"{lv['years'][1]} against {lv['source']}: distance {_level_ci(lv)} "
+                       f"({100 * lv['confidence']:.4g}% interval, n = {lv['n']}) against a tolerance of "
+                       f"{fmt(lv['tolerance'])}: {lv['verdict']}." + (f" {lv['why']}" if lv.get("why") else "")))
+        b.append(("table", ["metric", "literature", "model"],
+                  [[m["metric"], fmt(m["reference"]), fmt(m["model"])] for m in lv["metrics"]]))
     b.append(("img", f"{cid}_effects.png", f"{cid}: effects and intervals"))
     for oc in rec["outcomes"]:
-        b.append(("img", f"{cid}_{oc['metric']}_over_time.png", f"{cid}: {oc['metric']} over time"))
+        b.append(("img", f"{cid}_{_ofile(oc)}_over_time.png", f"{cid}: {_oname(oc)} over time"))
     if rec["gradient"] is not None:
         g = rec["gradient"]
         b.append(("p", (f"Gradient over {g['parameter']}: levels {', '.join(fmt(v) for v in g['values'])}; "
@@ -530,9 +584,11 @@ def outcomes_table(results: list[ClaimResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         rec = r.record
+        also = rec.get("also") or []
         for k, (oc, off) in enumerate(zip(rec["outcomes"], rec["mechanism_off"]["outcomes"])):
-            for contrast, e in (("claim", oc), ("mechanism_off", off), ("mechanism_part", off["contribution"])):
-                rows.append({"claim": rec["id"], "outcome": oc["metric"], "role": "primary" if k == 0 else "exploratory",
+            extra = [(f"also:{c['name']}", c["outcomes"][k]) for c in also]
+            for contrast, e in (("claim", oc), ("mechanism_off", off), ("mechanism_part", off["contribution"]), *extra):
+                rows.append({"claim": rec["id"], "outcome": _oname(oc), "role": "primary" if k == 0 else "exploratory",
                              "contrast": contrast, "direction": oc["direction"], "threshold": oc["threshold"],
                              "effect": e.get("effect"), "ci_low": e.get("ci_low"), "ci_high": e.get("ci_high"),
                              "confidence": e.get("confidence"), "n": e.get("n"), "verdict": e.get("verdict"),

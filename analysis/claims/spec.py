@@ -114,6 +114,61 @@ class OutcomeSpec(Strict):
         return v
 
 
+ARM_NAMES = ("treatment", "control", "treatment_off", "control_off")
+
+
+class AlsoSpec(Strict):
+    """A further contrast between two of the claim's four arms (the contrast's and the mechanism-off ones),
+    judged on every outcome by the same verdicts: e.g. the networks with and without the mechanism (a second
+    contrast whose control keeps the networks), or the mechanism's removal at no cost (a ceiling)."""
+
+    name: str = Field(pattern=ID_PATTERN, description="Short name (e.g. coupling, ceiling).")
+    label: str = Field(min_length=1, max_length=300, description="What the contrast compares, in words.")
+    treatment: Literal[ARM_NAMES] = Field(description="The arm whose outcome is the minuend: treatment, control, "
+                                                      "treatment_off (treatment with the mechanism off) or control_off.")
+    control: Literal[ARM_NAMES] = Field(description="The arm subtracted (one of the same four).")
+    why: str = Field("", description="What the contrast tells (shown in the report).")
+
+    @model_validator(mode="after")
+    def _two_arms(self):
+        if self.treatment == self.control:
+            raise ValueError(f"treatment and control are both {self.treatment!r}; name two different arms")
+        return self
+
+
+class LevelSpec(Strict):
+    """A level judged against the literature on one main arm: per replication, the distance is the root mean
+    square over the listed metrics of (the metric's mean over `years` - its reference value); the claim's
+    level holds (supported) when the distance's interval lies below `tolerance`, fails (contradicted) when
+    it lies above, and is undetermined otherwise."""
+
+    name: str = Field(pattern=ID_PATTERN, description="Short name (e.g. acuto_rayner).")
+    label: str = Field(min_length=1, max_length=300, description="What the level says, in words.")
+    arm: Literal["treatment", "control"] = Field("treatment", description="The main arm whose level is judged.")
+    years: list[int] = Field(min_length=2, max_length=2, description="[first, last]: calendar years averaged.")
+    reference: dict[str, float] = Field(min_length=1, max_length=30,
+                                        description="Metric -> the level the literature gives for it.")
+    tolerance: float = Field(gt=0, description="The largest distance (root mean square, in the metrics' units) "
+                                               "at which the model counts as matching the literature.")
+    source: str = Field(min_length=1, description="Where the reference levels come from.")
+    why: str = Field("", description="Why these metrics and this tolerance (shown in the report).")
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, v):
+        if v[1] < v[0]:
+            raise ValueError(f"the last year ({v[1]}) is before the first ({v[0]})")
+        return v
+
+    @field_validator("reference")
+    @classmethod
+    def _finite(cls, v):
+        for k, x in v.items():
+            if not math.isfinite(x):
+                raise ValueError(f"{k}: expected a finite number (NaN and infinity are not allowed)")
+        return v
+
+
 class ModeratorSpec(Strict):
     """A parameter whose values may change the effect: the contrast runs again at each value."""
 
@@ -186,6 +241,8 @@ class ClaimSpec(Strict):
     title: str = Field(min_length=1, max_length=200, description="A short title.")
     statement: str = Field(min_length=1, description="The claim as the literature makes it.")
     source: str = Field(min_length=1, description="Where the claim comes from.")
+    part_of: str | None = Field(None, pattern=ID_PATTERN, description="The id of the claim this one is a part "
+                                "of (e.g. one remedy of C4 on its own): the report lists it under that claim.")
     operationalisation: str = Field("", description="How the claim is put into the model: mechanism, arms, metric, "
                                                     "threshold and why (shown in the report).")
     scenario: str | dict[str, Any] | None = Field(
@@ -210,6 +267,11 @@ class ClaimSpec(Strict):
     mechanism_off: MechanismOffSpec = Field(description="Changes to both arms that switch off the mechanism the "
                                                         "claim depends on.")
     no_network: NoNetworkSpec | None = Field(None, description="Optional counterfactual: the control arm without networks.")
+    also: list[AlsoSpec] = Field(default_factory=list, max_length=6, description="Further contrasts between the "
+                                 "four arms (treatment, control and their mechanism-off arms), each judged on "
+                                 "every outcome.")
+    levels: list[LevelSpec] = Field(default_factory=list, max_length=6, description="Levels judged against the "
+                                    "literature on one main arm.")
     moderators: list[ModeratorSpec] = Field(default_factory=list, max_length=10,
                                             description="Parameters over which the contrast is repeated (conditions).")
     uncertainty: UncertaintySpec | None = Field(None, description="Parameter space for the share supported and PRIM.")
@@ -227,11 +289,27 @@ class ClaimSpec(Strict):
         if q.max_replications is not None and q.max_replications < q.replications:
             raise ValueError(f"quick.max_replications ({q.max_replications}) is below quick.replications "
                              f"({q.replications}); the cap must be at least the first look")
-        metrics = [o.metric for o in self.outcomes]
-        for m in metrics:
-            if metrics.count(m) > 1:
-                raise ValueError(f"outcome metric {m!r} is listed twice")
+        seen = set()
+        for o in self.outcomes:  # one metric may be an outcome over several windows (a shock, its recovery)
+            key = (o.metric, tuple(o.years))
+            if key in seen:
+                raise ValueError(f"outcome metric {o.metric!r} is listed twice over {o.years[0]}-{o.years[1]}")
+            seen.add(key)
+        for what, items in (("also", self.also), ("levels", self.levels)):
+            names = [x.name for x in items]
+            for n in names:
+                if names.count(n) > 1:
+                    raise ValueError(f"{what}: the name {n!r} is given twice")
+        if self.part_of is not None and self.part_of == self.id:
+            raise ValueError(f"part_of names the claim itself ({self.id!r})")
         return self
+
+    def outcome_names(self) -> list[str]:
+        """Each outcome's name: its metric, or `metric years` where the metric is an outcome over several windows."""
+        counts = {}
+        for o in self.outcomes:
+            counts[o.metric] = counts.get(o.metric, 0) + 1
+        return [o.metric if counts[o.metric] == 1 else f"{o.metric} {o.years[0]}-{o.years[1]}" for o in self.outcomes]
 
 
 def validate_spec(data: dict, source: str) -> ClaimSpec:

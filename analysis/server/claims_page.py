@@ -74,13 +74,13 @@ def run_claim_arms(path, seeds: int = 4, quick: bool = True, progress=None) -> d
             if progress is not None:
                 progress(done, total)
     outcomes = []
-    for o in plan.spec.outcomes:
+    for o, name in zip(plan.spec.outcomes, plan.spec.outcome_names()):
         t = outcome_values(runs["treatment"][o.metric], years, o.years)
         c = outcome_values(runs["control"][o.metric], years, o.years)
         e = paired_effect(t, c, rng_for(plan.id, o.metric, "main"))
         ok = np.isfinite(t) & np.isfinite(c)
         identical = bool(ok.any() and np.array_equal(t[ok], c[ok]))  # every pair the same: no difference
-        outcomes.append({"outcome": o, "effect": e, "identical": identical,
+        outcomes.append({"outcome": o, "name": name, "effect": e, "identical": identical,
                          "verdict": verdict(e.ci_low, e.ci_high, o.threshold, o.direction)})
     return {"plan": plan, "years": years, "runs": runs, "seeds": seed_list, "outcomes": outcomes, "quick": quick}
 
@@ -100,7 +100,7 @@ def result_figures(res: dict) -> list[bytes]:
         u = [in_threshold_units(v, o.threshold, o.direction) if np.isfinite(v) else None
              for v in (e.effect, e.ci_low, e.ci_high)]
         lo, hi = sorted((u[1], u[2])) if None not in u[1:] else (None, None)
-        rows.append({"label": o.metric, "effect": u[0], "low": lo, "high": hi, "verdict": x["verdict"]})
+        rows.append({"label": x.get("name", o.metric), "effect": u[0], "low": lo, "high": hi, "verdict": x["verdict"]})
     pngs = [F.figure_png(F.fig_claims_forest(rows, title=f"{plan.id}: effects and 95% intervals "
                                                          f"({len(res['seeds'])} seeds)", dpi=90, font=8.5))]
     for x in res["outcomes"]:
@@ -151,7 +151,8 @@ def result_table(res: dict) -> str:
     for x in res["outcomes"]:
         o, e = x["outcome"], x["effect"]
         ci = _effect_ci(e.effect, e.ci_low, e.ci_high)
-        rows.append(f"<tr><td title='{escape(o.metric)}'>{escape(F.metric_title(o.metric))}</td><td>{o.direction}</td>"
+        window = f" {o.years[0]}-{o.years[1]}" if x.get("name", o.metric) != o.metric else ""
+        rows.append(f"<tr><td title='{escape(o.metric)}'>{escape(F.metric_title(o.metric) + window)}</td><td>{o.direction}</td>"
                     f"<td>{o.threshold:g}</td>"
                     f"<td>{ci}</td><td>{e.n}</td>"
                     f"<td>{verdict_html(x['verdict'], e.ci_low, e.ci_high, x.get('identical', False))}</td></tr>")
@@ -195,11 +196,12 @@ def claims_json_html(doc: dict) -> str:
     claims = doc.get("claims", [])
     holm = any("verdict_adjusted" in c for c in claims)
     used = any("n_used" in (c.get("sequential") or {}) for c in claims)
-    rows, conditions = [], []
+    rows, conditions, extra = [], [], []
     for c in claims:
         lo, hi = c.get("ci_low"), c.get("ci_high")
         off = c.get("mechanism_off") or {}
-        cells = [(f"<b>{escape(str(c.get('id', '')))}</b> {escape(str(c.get('title', '')))}<br>"
+        part = f" <i>(part of {escape(str(c['part_of']))})</i>" if c.get("part_of") else ""
+        cells = [(f"<b>{escape(str(c.get('id', '')))}</b> {escape(str(c.get('title', '')))}{part}<br>"
                   f"<span style='color:#555' title='{escape(str(c.get('metric', '')))}'>"
                   f"{escape(F.metric_title(str(c.get('metric', ''))))}</span>"),
                  _effect_ci(c.get("effect"), lo, hi), escape(str(c.get("n", "")))]
@@ -210,6 +212,16 @@ def claims_json_html(doc: dict) -> str:
         cells.append(verdict_html(c.get("verdict"), lo, hi))
         cells.append(verdict_html(off["verdict"], off.get("ci_low"), off.get("ci_high")) if off.get("verdict") else "")
         rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+        for a in c.get("also") or []:
+            o0 = (a.get("outcomes") or [{}])[0]
+            extra.append(f"<li><b>{escape(str(c.get('id', '')))}</b> {escape(str(a.get('name', '')))}: "
+                         f"{escape(str(a.get('label', '')))}: {_effect_ci(o0.get('effect'), o0.get('ci_low'), o0.get('ci_high'))} "
+                         f"{verdict_html(o0.get('verdict'), o0.get('ci_low'), o0.get('ci_high'))}</li>")
+        for lv in c.get("levels") or []:
+            extra.append(f"<li><b>{escape(str(c.get('id', '')))}</b> level: {escape(str(lv.get('label', '')))}: "
+                         f"distance {_effect_ci(lv.get('distance'), lv.get('ci_low'), lv.get('ci_high'))} against "
+                         f"a tolerance of {lv.get('tolerance', float('nan')):g} "
+                         f"{verdict_html(lv.get('verdict'), lv.get('ci_low'), lv.get('ci_high'))}</li>")
         sentences = (c.get("conditions") or {}).get("sentences", [])
         if sentences:
             conditions.append(f"<li><b>{escape(str(c.get('id', '')))}</b>: "
@@ -223,6 +235,9 @@ def claims_json_html(doc: dict) -> str:
             + "".join(f"<th>{h}</th>" for h in heads) + "</tr>" + "".join(rows) + "</table></div>"
             + verdict_legend([c.get("verdict") for c in claims] + [c.get("verdict_adjusted") for c in claims if holm]
                              + [(c.get("mechanism_off") or {}).get("verdict") for c in claims])
+            + (f"<div class='citydip-claims-also' style='font-size:12px'><b>Further contrasts (primary outcome) and "
+               f"levels against the literature</b><ul style='margin:2px 0 8px 16px;padding:0'>{''.join(extra)}</ul></div>"
+               if extra else "")
             + (f"<div class='citydip-claims-conditions' style='font-size:12px'><b>Conditions</b><ul style='margin:2px "
                f"0 8px 16px;padding:0'>{''.join(conditions)}</ul></div>" if conditions else ""))
 
@@ -234,7 +249,7 @@ def claims_json_figure(doc: dict) -> bytes:
             u = [in_threshold_units(v, o["threshold"], o["direction"]) if v is not None else None
                  for v in (o["effect"], o["ci_low"], o["ci_high"])]
             lo, hi = sorted((u[1], u[2])) if None not in u[1:] else (None, None)
-            rows.append({"label": f"{c['id']} {o['metric']}", "effect": u[0], "low": lo, "high": hi,
+            rows.append({"label": f"{c['id']} {o.get('name') or o['metric']}", "effect": u[0], "low": lo, "high": hi,
                          "verdict": o["verdict"]})
     return F.figure_png(F.fig_claims_forest(rows, title="claims.json: effects and 95% intervals", dpi=90, font=8.5))
 
