@@ -215,7 +215,7 @@ def test_prim_finds_the_box_where_the_claim_holds():
 @pytest.mark.parametrize("quick", [False, True])
 def test_shipped_claims_validate(quick):
     files = default_files()
-    assert [f.stem for f in files] == [f"C{i}" for i in range(1, 9)]
+    assert [f.stem for f in files] == ["C1", "C1b", "C2", "C3", "C4", "C4a", "C4b", "C4c", "C5", "C6", "C7", "C8"]
     plans = load_claims(quick=quick)
     for p in plans:
         assert p.replications == (p.spec.quick.replications if quick else p.spec.replications)
@@ -598,7 +598,8 @@ def test_differences_lists_the_leaves_in_which_two_scenarios_differ():
 
 # the contrast of each shipped claim, every default filled in: its stated lever and nothing else
 SHIPPED_CONTRASTS = {
-    "C1": ["networks.founding_rate"],
+    "C1": ["networks.founding_rate"], "C1b": ["resources.gamma"],
+    "C4a": ["interventions"], "C4b": ["interventions"], "C4c": ["interventions"],
     "C2": ["networks.invitation_share"],
     "C3": ["networks.initial", "networks.founding_rate", "networks.demand_rate"],
     "C4": ["interventions"], "C5": ["interventions"], "C6": ["interventions"], "C8": ["interventions"],

@@ -146,7 +146,8 @@ def _gone(runs, cid: str, metric: str):
 
 
 def test_every_shipped_claim_is_covered(runs):
-    assert sorted(PLANS) == [f"C{i}" for i in range(1, 9)]
+    assert list(PLANS) == ["C1", "C1b", "C2", "C3", "C4", "C4a", "C4b", "C4c", "C5", "C6", "C7", "C8"]
+    assert {p.spec.part_of for p in PLANS.values()} == {None, "C1", "C4"}
 
 
 # ------------------------------------------------------------------------------------------------ C1
@@ -157,6 +158,15 @@ def test_c1_duplication_measures_re_created_knowledge_not_the_number_of_networks
     in this model duplication need not come from competition.)"""
     d = _extra(runs, "C1", "full sharing", "duplication_ratio", [2010, 2024])
     assert np.all(np.abs(d) < 0.03), d
+
+
+def test_c1b_without_hot_issues_the_contest_neglects_less(runs):
+    """Competition at a fixed rate of initiatives (C1b): with no hot issues to crowd onto (every issue equally
+    appealing to funders) and themes by unmet demand, most of the contest's effect on neglect goes: the
+    mechanism's own part is a rise in neglect (its interval above zero)."""
+    eff, _ = _effects(runs, "C1b", "neglect_index")
+    assert eff["part"][0].ci_low > 0, eff["part"][0]
+    assert eff["off"][0].effect < eff["on"][0].effect
 
 
 # ------------------------------------------------------------------------------------------------ C2
@@ -202,6 +212,14 @@ def test_c4_remedies_without_knowledge_transfer_do_not_help(runs):
     capability and efficiency no longer rise (links and pooled money alone are not cooperation)."""
     _gone(runs, "C4", "mean_capacity")
     _gone(runs, "C4", "efficiency")
+
+
+@pytest.mark.parametrize("cid", ["C4a", "C4c"])
+def test_c4_each_remedy_without_its_knowledge_route_does_not_help(runs, cid):
+    """Each remedy alone, with its cost but without its knowledge route (the platform without transfer and
+    merge; the IO framework without its shared standard): capability and efficiency do not rise."""
+    _gone(runs, cid, "mean_capacity")
+    _gone(runs, cid, "efficiency")
 
 
 def test_c4_io_overhead_does_not_raise_efficiency(runs):

@@ -1,4 +1,4 @@
-"""The claims lab: `python run.py claims` tests the literature's claims C1-C8 from runs (docs/claims.md).
+"""The claims lab: `python run.py claims` tests the literature's claims C1-C8 (and their parts) from runs (docs/claims.md).
 
 One experiment file per claim (scenarios/claims/*.yaml) names its arms, outcomes, the smallest
 effect that matters, its mechanism-off arm and its conditions. The package, one module per concern:
@@ -16,6 +16,7 @@ effect that matters, its mechanism-off arm and its conditions. The package, one 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from model.config import ScenarioError
@@ -24,8 +25,14 @@ CLAIMS_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "claims"
 
 
 def default_files() -> list[Path]:
-    """The shipped claim files, in order of their names (C1.yaml ... C8.yaml)."""
-    return sorted(CLAIMS_DIR.glob("*.yaml"), key=lambda p: (len(p.stem), p.stem))
+    """The shipped claim files in natural order, each claim's parts after it (C1, C1b, C2, ..., C4, C4a, ..., C10)."""
+    return sorted(CLAIMS_DIR.glob("*.yaml"), key=natural_key)
+
+
+def natural_key(path: Path) -> tuple:
+    """C1 < C1b < C2 < C10: the letters, the number, then the rest."""
+    m = re.match(r"([A-Za-z]*)(\d*)(.*)", path.stem)
+    return (m.group(1), int(m.group(2)) if m.group(2) else -1, m.group(3))
 
 
 def load_claims(files=None, only: list[str] | None = None, quick: bool = False,
