@@ -48,7 +48,7 @@ OUTPUTS = ("claims.json", "report.md", "report.html")
 REGISTRY = "registry.json"
 REGISTRY_FORMAT = "city-diplomacy-claims-registry"
 # what a claim file says only in words: changing it changes no promise
-WORDING = ("title", "statement", "source", "operationalisation")
+WORDING = ("title", "statement", "source", "operationalisation", "part_of")
 
 
 def check_out(out: Path, flag: str = "--out"):
@@ -103,6 +103,9 @@ def promise(plan: ClaimPlan) -> dict:
     for o in d.get("outcomes") or []:
         for k in ("why", "reference", "reference_source"):
             o.pop(k, None)
+    for item in (d.get("also") or []) + (d.get("levels") or []):
+        for k in ("label", "why", "source"):
+            item.pop(k, None)
     for k in ("mechanism_off", "no_network"):
         if isinstance(d.get(k), dict):
             d[k].pop("description", None)
