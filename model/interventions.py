@@ -227,26 +227,47 @@ class CrossNetworkPlatform(Intervention):
 
 @register
 class SecretariatExchange(Intervention):
-    """Secretariats exchange staff and methods: efficiency converges toward the best (it helps only where
-    efficiency differs), at a cost in staff time. State: `networks.efficiency` (phase 4, programme money);
-    lever: `levers.coordination` (phase 4)."""
+    """Secretariats exchange staff and methods, at a cost in staff time (both sides: sending and hosting).
+    Methods: efficiency converges toward the best (it helps only where efficiency differs, and competition
+    raises it anyway). Staff: operating networks are paired strongest with weakest by last year's
+    secretariat capacity; while the exchange runs, each recipient closes `rate` of the gap to its donor's
+    capacity (seconded staff and shared routines teach its members better); the lift lasts only while it
+    runs. State: `networks.efficiency` (phase 4, programme money); levers: `levers.exchange_partner` and
+    `levers.exchange_transfer` (phase 4, secretariat capacity), `levers.coordination` (phase 4)."""
 
     kind = "secretariat_exchange"
     label = "Secretariat exchange"
     remedy = True
 
     class Params(Params):
-        rate: float = Field(0.3, ge=0, le=1, description="Yearly share of the gap to the best efficiency closed.")
+        rate: float = Field(0.3, ge=0, le=1, description="Yearly share of the gap to the best efficiency closed, and share of the gap to its donor's secretariat capacity a recipient closes while paired.")
         staff_cost: float = Field(0.02, ge=0, le=1, description="Share of each operating network's income spent on the exchange (staff time) while it runs (an assumption).")
 
     def step(self, model):
         nets = model.networks
         n = nets.n
         act = nets.operating()
+        partner = np.full(n, -1, dtype=np.int64)
         if act.any():
             best = nets.efficiency[:n][act].max()
             nets.efficiency[:n][act] += self.p.rate * (best - nets.efficiency[:n][act])
             model.levers.add_cost(self.p.staff_cost, np.flatnonzero(act))
+            donors, recipients = pair_by_capacity(np.flatnonzero(act), nets.secretariat[:n])
+            partner[recipients] = donors
+        model.levers.exchange_partner = partner
+        model.levers.exchange_transfer = self.p.rate
+
+    def finish(self, model):
+        model.levers.exchange_partner = np.zeros(0, dtype=np.int64)
+        model.levers.exchange_transfer = 0.0
+
+
+def pair_by_capacity(idx: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of networks `idx` by capacity, strongest with weakest, second with second weakest, ...
+    (ties by index; with an odd count the middle one is unpaired): (donors, recipients)."""
+    order = idx[np.lexsort((idx, -capacity[idx]))]
+    m = len(order) // 2
+    return order[:m], order[::-1][:m]
 
 
 @register

@@ -17,7 +17,8 @@ yearly budget B_f in three parts:
 Money with no eligible recipient stays unallocated (no allocation exceeds the pool).
 Network income = grants + members' fees. Remedies cost coordination: a share c_k of income
 (levers.coordination) goes to it, so the income that works is income x (1 - c_k).
-Secretariat capacity = 1 - exp(-overhead x income x (1 - c_k) / scale); programme spending =
+Secretariat capacity = 1 - exp(-overhead x income x (1 - c_k) / scale), lifted under the secretariat
+exchange for a recipient k paired with a donor p: + transfer x max(0, S_p - S_k); programme spending =
 (1 - overhead) x income x (1 - c_k) x efficiency. Competition spurs efficiency:
     efficiency_k += efficiency_gain x (1 - 1/n_same_theme_k) x (1 - pooled_k) x (1 - efficiency_k),
 n_same_theme_k the operating networks with k's theme and pooled_k the IO's pooled share for
@@ -119,6 +120,18 @@ def allocate(model) -> np.ndarray:
     return alloc
 
 
+def secretariat_lift(S: np.ndarray, partner: np.ndarray, op: np.ndarray, rate: float) -> np.ndarray:
+    """Secretariat exchange: a recipient k (partner p = partner_k >= 0, both operating) closes `rate` of the
+    gap to its donor's capacity this year, S_k + rate x max(0, S_p - S_k), the donors' capacities taken
+    before any lift; everyone else keeps S (a new array)."""
+    out = S.copy()
+    has = (partner >= 0) & op
+    has[has] = op[partner[has]]
+    if rate > 0 and has.any():
+        out[has] += rate * np.maximum(S[partner[has]] - S[has], 0.0)
+    return out
+
+
 def resources_phase(model):
     """Grants by `allocate`, fees, income, secretariat capacity, efficiency and programme money."""
     nets, cfg = model.networks, model.cfg.resources
@@ -137,6 +150,9 @@ def resources_phase(model):
     coord[:m] = np.clip(model.levers.coordination[:m], 0.0, 1.0)
     working = nets.funds[:n] * (1 - coord)
     nets.secretariat[:n] = np.where(act, 1 - np.exp(-cfg.overhead * working / cfg.secretariat_scale), nets.secretariat[:n])
+    if model.levers.exchange_transfer > 0:  # secretariat_exchange: seconded staff and shared methods
+        nets.secretariat[:n] = secretariat_lift(nets.secretariat[:n], model.levers.partners(n), op,
+                                                model.levers.exchange_transfer)
     same = np.bincount(nets.theme[:n][op], minlength=model.n_issues)
     pressure = np.where(op, 1 - 1 / np.maximum(same[np.maximum(nets.theme[:n], 0)], 1), 0.0)
     pressure *= 1 - model.levers.io_pooled_share * model.levers.affiliated(n)

@@ -255,6 +255,8 @@ class Levers:
     io_overhead: float = 0.0  # phase 4 resources: share of pooled money the IO's administration uses; io_framework
     io_affiliated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # phase 4: networks in the IO framework (by index; later networks are not); io_framework
     links: np.ndarray | None = None  # phase 6 knowledge (horizontal flow between linked networks): platform links; cross_network_platform
+    exchange_partner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # phase 4 resources: the donor secretariat each recipient network is paired with (-1: none); secretariat_exchange
+    exchange_transfer: float = 0.0  # phase 4 resources: share of the gap to its donor's secretariat capacity a recipient closes this year; secretariat_exchange
     coordination: np.ndarray = field(default_factory=lambda: np.zeros(0))  # phase 4: share of each network's income spent on coordination this year (reset in phase 1, added by each active remedy); cross_network_platform, io_framework, secretariat_exchange, extend_services
 
     def reset_costs(self, n: int):
@@ -270,6 +272,13 @@ class Levers:
         if len(who) and who.max() >= len(self.coordination):
             self.coordination = np.r_[self.coordination, np.zeros(who.max() + 1 - len(self.coordination))]
         self.coordination[who] += share
+
+    def partners(self, n: int) -> np.ndarray:
+        """(n,) int: each network's donor secretariat under the exchange (-1: none; later networks have none)."""
+        out = np.full(n, -1, dtype=np.int64)
+        m = min(n, len(self.exchange_partner))
+        out[:m] = self.exchange_partner[:m]
+        return out
 
     def link_matrix(self, n: int) -> np.ndarray | None:
         """Cooperation links between the first n networks (None when no platform is active)."""
