@@ -214,10 +214,11 @@ def test_c4_remedies_without_knowledge_transfer_do_not_help(runs):
     _gone(runs, "C4", "efficiency")
 
 
-@pytest.mark.parametrize("cid", ["C4a", "C4c"])
+@pytest.mark.parametrize("cid", ["C4a", "C4b", "C4c"])
 def test_c4_each_remedy_without_its_knowledge_route_does_not_help(runs, cid):
     """Each remedy alone, with its cost but without its knowledge route (the platform without transfer and
-    merge; the IO framework without its shared standard): capability and efficiency do not rise."""
+    merge; secretariats that exchange nothing but pay the staff cost; the IO framework without its shared
+    standard): capability and efficiency do not rise."""
     _gone(runs, cid, "mean_capacity")
     _gone(runs, cid, "efficiency")
 
