@@ -129,6 +129,7 @@ class NetworksConfig(Strict):
     global_share: Share = _f(0.55, "Share of new networks with global scope; the rest cover one region.")
     partnered_share: Share = _f(0.63, "Probability that a new network has non-governmental partners in its governance.")
     partner_share_max: Share = _f(0.6, "Upper bound of partners' weight in a partnered network's governance (uniform from 0.1).")
+    partner_focus: float = _f(0.5, "Concentration of partners' preferences: a partnered network's partner preference ~ Dirichlet(partner_focus x issues x appeal share). Large (4): diffuse, near the issues' funder appeal, so pulling toward it dilutes a network's mission and brings its agenda nearer the typical member; 0.5: focused on a few issues (a foundation's or company's own programme, e.g. resilience or climate), so partners pull agendas away from members. An assumption, varied in C5's uncertainty space (0.15-4).", gt=0, le=1000)
     partner_pull: float = _f(1.0, "How far partners pull a network's agenda toward their preferences, relative to their governance weight: partners' weight in the agenda target is min(1, partner_pull x partner_share) x (1 - city_first). 1: in proportion to their seats; an assumption (the texts say partners' agendas prevail but do not measure by how much), varied in C5's uncertainty space (0.5-3).", ge=0, le=10)
     openness_open: Share = _f(0.5, "Openness (share of knowledge reaching non-members) of open and threshold networks.")
     openness_closed: Share = _f(0.1, "Openness of invitation-only and competitive networks.")
@@ -278,7 +279,7 @@ class SpilloverConfig(Strict):
 
 
 class GovernanceConfig(Strict):
-    city_first: Share = _f(0.0, "How far networks put city priorities first: partners' weight in agendas is partner_share x (1 - city_first).")
+    city_first: Share = _f(0.0, "How far networks put city priorities first: partners' weight in agendas is min(1, partner_pull x partner_share) x (1 - city_first).")
 
 
 class InterventionConfig(Strict):

@@ -119,7 +119,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
     appeal = model.issue_appeal / model.issue_appeal.sum()
     # from a child stream: the gamma sampler consumes a number of values that depends on the appeal,
     # which would otherwise shift every later draw of the proposal (its candidates) between arms
-    g = rng.spawn(1)[0].gamma(4.0 * I * appeal) + 1e-12
+    g = rng.spawn(1)[0].gamma(cfg.partner_focus * I * appeal) + 1e-12
     p_theme = theme_probabilities(model, niche)
     theme = _pick(p_theme, u[0]) if theme is None else int(theme)
     if rule is None:
