@@ -1,6 +1,7 @@
 """Phase 3: agenda setting in each network (members' priorities against partners' preferences).
 
-For each active network k with partners' weight w_k = partner_share_k x (1 - city_first):
+For each active network k with partners' weight w_k = min(1, p x partner_share_k) x (1 - city_first)
+(p = `partner_pull`, 1 by default: partners pull in proportion to their governance seats):
     target_k = m x e(theme_k) + (1 - m) x [(1 - w_k) x mean_priority_k + w_k x partner_pref_k]
     agenda_k <- agenda_k + a x (target_k - agenda_k)
 with m = `mission_weight`, a = `agenda_adaptation` and mean_priority_k the mean priority vector of
@@ -95,7 +96,7 @@ def agenda_phase(model):
         return
     act = nets.active[:n]
     mean = member_mean_priority(model)
-    w = nets.partner_share[:n] * (1.0 - model.levers.city_first)
+    w = np.minimum(1.0, cfg.partner_pull * nets.partner_share[:n]) * (1.0 - model.levers.city_first)
     onehot = np.eye(model.n_issues)[np.maximum(nets.theme[:n], 0)]
     blend = (1 - w)[:, None] * mean + w[:, None] * nets.partner_pref[:n]
     target = cfg.mission_weight * onehot + (1 - cfg.mission_weight) * blend

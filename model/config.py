@@ -129,8 +129,12 @@ class NetworksConfig(Strict):
     global_share: Share = _f(0.55, "Share of new networks with global scope; the rest cover one region.")
     partnered_share: Share = _f(0.63, "Probability that a new network has non-governmental partners in its governance.")
     partner_share_max: Share = _f(0.6, "Upper bound of partners' weight in a partnered network's governance (uniform from 0.1).")
+    partner_focus: float = _f(0.5, "Concentration of partners' preferences: a partnered network's partner preference ~ Dirichlet(partner_focus x issues x appeal share). Large (4): diffuse, near the issues' funder appeal, so pulling toward it dilutes a network's mission and brings its agenda nearer the typical member; 0.5: focused on a few issues (a foundation's or company's own programme, e.g. resilience or climate), so partners pull agendas away from members. An assumption, varied in C5's uncertainty space (0.15-4).", gt=0, le=1000)
+    partner_pull: float = _f(1.0, "How far partners pull a network's agenda toward their preferences, relative to their governance weight: partners' weight in the agenda target is min(1, partner_pull x partner_share) x (1 - city_first). 1: in proportion to their seats; an assumption (the texts say partners' agendas prevail but do not measure by how much), varied in C5's uncertainty space (0.5-3).", ge=0, le=10)
     openness_open: Share = _f(0.5, "Openness (share of knowledge reaching non-members) of open and threshold networks.")
     openness_closed: Share = _f(0.1, "Openness of invitation-only and competitive networks.")
+    closed_as_open: bool = _f(False, "Switch (a mechanism-off arm): invitation-only and competitive networks are exactly as open as open networks (openness_open), whatever openness_closed says, so knowledge does not stay inside and a closed network is never more open than an open one.")
+    selective_share: Share | None = _f(None, "Fixed share of new networks with a selective rule (invitation + competitive + threshold), so that the open share is 1 - selective_share whatever invitation_share is: competitive and threshold networks give way to invitation networks, in proportion to competitive_share : threshold_share. None: the shares are as given and the rest are open (raising invitation_share then takes from open networks).")
     target_share: Share = _f(0.005, "Target membership of invitation and competitive networks as a share of the cities eligible by scope (times LogNormal(-0.08, 0.4)), so that a small circle stays small in any world size.")
     target_min: int = _f(5, "Smallest target membership of invitation and competitive networks (cities).", ge=2, le=100_000)
     founders: int = _f(12, "Most founding members of a new network (cities): the founding coalition is the willing candidates, best first, up to this number.", ge=1, le=10_000)
@@ -150,12 +154,36 @@ class NetworksConfig(Strict):
     mission_weight: Share = _f(0.5, "Weight of a network's founding theme in its agenda target (the rest: members' and partners' preferences).")
 
     def invitation_room(self) -> float:
-        """The largest invitation share the other rule shares leave (the rule shares sum to at most 1)."""
+        """The largest invitation share the other rule shares leave (the rule shares sum to at most 1;
+        with a fixed `selective_share`, the selective share itself)."""
+        if self.selective_share is not None:
+            return self.selective_share
         return 1.0 - self.competitive_share - self.threshold_share
+
+    def rule_shares(self) -> tuple[float, float, float, float]:
+        """(open, threshold, invitation, competitive) shares of new networks. With `selective_share`
+        fixed, competitive and threshold networks share what invitation networks leave of it, in
+        proportion to competitive_share : threshold_share (equally if both are 0), and the open
+        share is 1 - selective_share whatever invitation_share is."""
+        inv, comp, thr = self.invitation_share, self.competitive_share, self.threshold_share
+        if self.selective_share is not None:
+            rest = max(0.0, self.selective_share - inv)
+            tot = comp + thr
+            comp, thr = (rest * comp / tot, rest * thr / tot) if tot > 0 else (rest / 2, rest / 2)
+            return 1.0 - self.selective_share, thr, inv, comp
+        return 1.0 - inv - comp - thr, thr, inv, comp
+
+    def closed_openness(self) -> float:
+        """Openness of a new invitation or competitive network (`openness_open` under `closed_as_open`)."""
+        return self.openness_open if self.closed_as_open else self.openness_closed
 
     @model_validator(mode="after")
     def _rule_shares(self):
-        if self.invitation_share > self.invitation_room() + 1e-9:
+        if self.selective_share is not None:
+            if self.invitation_share > self.selective_share + 1e-9:
+                raise ValueError(f"invitation_share ({self.invitation_share:g}) must be at most selective_share "
+                                 f"({self.selective_share:g})")
+        elif self.invitation_share > self.invitation_room() + 1e-9:
             s = self.invitation_share + self.competitive_share + self.threshold_share
             raise ValueError(f"invitation_share + competitive_share + threshold_share must be at most 1 (got {s:g})")
         if self.min_founders > self.founders:
@@ -251,7 +279,7 @@ class SpilloverConfig(Strict):
 
 
 class GovernanceConfig(Strict):
-    city_first: Share = _f(0.0, "How far networks put city priorities first: partners' weight in agendas is partner_share x (1 - city_first).")
+    city_first: Share = _f(0.0, "How far networks put city priorities first: partners' weight in agendas is min(1, partner_pull x partner_share) x (1 - city_first).")
 
 
 class InterventionConfig(Strict):

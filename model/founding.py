@@ -119,12 +119,11 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
     appeal = model.issue_appeal / model.issue_appeal.sum()
     # from a child stream: the gamma sampler consumes a number of values that depends on the appeal,
     # which would otherwise shift every later draw of the proposal (its candidates) between arms
-    g = rng.spawn(1)[0].gamma(4.0 * I * appeal) + 1e-12
+    g = rng.spawn(1)[0].gamma(cfg.partner_focus * I * appeal) + 1e-12
     p_theme = theme_probabilities(model, niche)
     theme = _pick(p_theme, u[0]) if theme is None else int(theme)
     if rule is None:
-        p = np.array([1 - cfg.invitation_share - cfg.competitive_share - cfg.threshold_share,
-                      cfg.threshold_share, cfg.invitation_share, cfg.competitive_share])
+        p = np.array(cfg.rule_shares())
         rule = _pick(np.maximum(p, 0.0), u[1])
     rule = int(rule)
     if scope is None:
@@ -150,7 +149,7 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
     prop = {
         "theme": theme, "rule": rule, "scope": scope, "threshold": thr if rule == THRESHOLD else 0.0,
         "partner_share": share, "partner_pref": g / g.sum(),
-        "openness": cfg.openness_closed if closed else cfg.openness_open,
+        "openness": cfg.closed_openness() if closed else cfg.openness_open,
         "engagement": engagement,
         "fee": cfg.fee_share * model.fixed.median_budget * engagement * np.exp(-0.125 + 0.5 * z[1]),
         "target": tgt if closed else 0, "agenda": agenda, "knowledge": agenda * (0.15 + 0.2 * u[8]),
