@@ -3,6 +3,12 @@
 Engagement of city c on issue i: E_ci = min(1, sum over its networks k of engagement_k x A_ki) (a
 declaration engages a city less than a programme network).
 
+Residents' own dynamics (every world, networks or not; not switched by `down`): each year a world
+event per issue and a national event per country and issue, normal shocks from their own stream,
+    norm_ci += eps_world_i + eps_national_(country c) i,   eps ~ N(0, norm_event_world^2), N(0, norm_event_national^2)
+clipped to [0, 1]; with the decay below they accumulate, so norms wander around their resting level
+(norm0). Priorities do not respond to these changes (only to those of the down channel).
+
 Down (switchable):
     norm_ci += down_rate x E_ci x (1 - norm_ci)
     norm_ch += cobenefit x min(1, sum_i w_i E_ci) x (1 - norm_ch)          for high-politics h
@@ -59,6 +65,19 @@ def _engagement(indptr, net, A, eng, E):
                 x[i] += A[k, i] * eng[k]
         for i in range(I):
             E[ci, i] = min(1.0, x[i])
+
+
+def norm_events(model):
+    """Residents' norms' own dynamics: this year's world and national events (module docstring), from the
+    `norms` stream: I standard normals (world), then countries x I (national), drawn whatever the scales."""
+    cfg, c = model.cfg.spillover, model.cities
+    if cfg.norm_event_world <= 0 and cfg.norm_event_national <= 0:
+        return
+    rng = model.streams.rng("norms", model.year)
+    world = rng.standard_normal(model.n_issues) * cfg.norm_event_world
+    national = rng.standard_normal((model.countries.n, model.n_issues)) * cfg.norm_event_national
+    c.norm += world[None, :] + national[c.country]
+    np.clip(c.norm, 0.0, 1.0, out=c.norm)
 
 
 def down(model, E: np.ndarray):
@@ -163,8 +182,10 @@ def _uptake(stance, country, p, gains, high, uptake):
 
 
 def spillover_phase(model):
-    """Down, then up (each switchable); a stance locked by a withdrawal stays at 0 either way."""
+    """Residents' own norm events (always), then down, then up (each switchable); a stance locked by a
+    withdrawal stays at 0 either way."""
     E = engagement(model)
+    norm_events(model)
     if model.cfg.spillover.down:
         down(model, E)
     if model.cfg.spillover.up:
