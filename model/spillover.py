@@ -5,9 +5,13 @@ declaration engages a city less than a programme network).
 
 Residents' own dynamics (every world, networks or not; not switched by `down`): each year a world
 event per issue and a national event per country and issue, normal shocks from their own stream,
-    norm_ci += eps_world_i + eps_national_(country c) i,   eps ~ N(0, norm_event_world^2), N(0, norm_event_national^2)
-clipped to [0, 1]; with the decay below they accumulate, so norms wander around their resting level
-(norm0). Priorities do not respond to these changes (only to those of the down channel).
+accumulate in a shift that decays like the norms,
+    shift_ci <- (1 - norm_decay) x shift_ci + eps_world_i + eps_national_(country c) i,
+    eps ~ N(0, norm_event_world^2), N(0, norm_event_national^2),
+and residents' norms as they stand are clip(norm_ci + shift_ci, 0, 1) (`Cities.residents_norm`): what the
+up channel reads on high politics and the metrics report. `norm` below is the lasting norm that the down
+channel builds and that priorities follow: events move what residents think, and so national stances,
+not cities' priorities (nor, through them, networks).
 
 Down (switchable):
     norm_ci += down_rate x E_ci x (1 - norm_ci)
@@ -68,16 +72,19 @@ def _engagement(indptr, net, A, eng, E):
 
 
 def norm_events(model):
-    """Residents' norms' own dynamics: this year's world and national events (module docstring), from the
-    `norms` stream: I standard normals (world), then countries x I (national), drawn whatever the scales."""
+    """Residents' norms' own dynamics: this year's world and national events added to the decaying shift
+    (module docstring), from the `norms` stream: I standard normals (world), then countries x I
+    (national), drawn whatever the scales."""
     cfg, c = model.cfg.spillover, model.cities
     if cfg.norm_event_world <= 0 and cfg.norm_event_national <= 0:
         return
+    if c.norm_shift is None:
+        c.norm_shift = np.zeros_like(c.norm)
     rng = model.streams.rng("norms", model.year)
     world = rng.standard_normal(model.n_issues) * cfg.norm_event_world
     national = rng.standard_normal((model.countries.n, model.n_issues)) * cfg.norm_event_national
-    c.norm += world[None, :] + national[c.country]
-    np.clip(c.norm, 0.0, 1.0, out=c.norm)
+    c.norm_shift *= 1.0 - cfg.norm_decay
+    c.norm_shift += world[None, :] + national[c.country]
 
 
 def down(model, E: np.ndarray):
@@ -126,7 +133,7 @@ def signals(model, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cfg, c, co = model.cfg.spillover, model.cities, model.countries
     C, I = co.n, model.n_issues
     level, voice, wsum = np.zeros((C, I)), np.zeros((C, I)), np.zeros(C)
-    _country_means(c.country, c.population, c.norm, c.practice, E, np.asarray(model.high, dtype=np.bool_),
+    _country_means(c.country, c.population, c.residents_norm(), c.practice, E, np.asarray(model.high, dtype=np.bool_),
                    level, voice, wsum)
     wsum = np.maximum(wsum, 1e-12)
     level /= wsum[:, None]

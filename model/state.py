@@ -45,7 +45,7 @@ class Cities:
     priority: np.ndarray  # (n, I) rows sum to 1
     practice: np.ndarray  # (n, I) in [0,1]
     norm: np.ndarray  # (n, I) in [0,1]
-    norm0: np.ndarray  # (n, I) initial norms
+    norm0: np.ndarray  # (n, I) initial norms (the resting level)
     visibility: np.ndarray  # float [0,1], global fluency
     lat: np.ndarray | None = None
     lon: np.ndarray | None = None
@@ -54,6 +54,13 @@ class Cities:
     office: np.ndarray | None = None  # bool: international capacity (an office, staff, a budget line; capacity.py)
     office_u: np.ndarray | None = None  # float [0,1): the city's capacity threshold, drawn once
     experience: np.ndarray | None = None  # float [0,1]: smoothed engagement held (capacity.py)
+    norm_shift: np.ndarray | None = None  # (n, I): what world and national events add to norms, decaying (spillover.py)
+
+    def residents_norm(self) -> np.ndarray:
+        """(n, I) residents' norms as they stand: the lasting norm plus the events' shift, clipped to [0, 1]."""
+        if self.norm_shift is None:
+            return self.norm
+        return np.clip(self.norm + self.norm_shift, 0.0, 1.0)
 
     @property
     def n(self) -> int:
