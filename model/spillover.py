@@ -23,7 +23,7 @@ levels:
     P_ci <- P_ci x max(0, 1 + priority_feedback x (norm_ci after - norm_ci before)), renormalised.
 
 Up (switchable): for country s and issue i, with population weights,
-    signal_si = mean_c(x_ci) + advocacy x mean_c(E_ci),  x = practice (low politics) or norm (high)
+    signal_si = mean_c(x_ci) + advocacy x mean_c(E_ci),  x = practice (low politics) or norm + shift (high, clipped)
     thr_i = up_threshold_practice (low politics) or up_threshold_norm (high politics)
     stance_si += up_rate x (1 - resistance_i) x (signal - thr)/(1 - thr) x (1 - stance)   if signal > thr
     stance_si -= reversal x stance_si x (thr - signal)/thr                                otherwise
