@@ -226,7 +226,7 @@ def observe(model, phase_out: dict | None) -> dict:
     stance = co.stance[has_city]
     for j, nm in enumerate(names):
         row[f"national_stance_{nm}"] = float(stance[:, j].mean())
-    row["resident_norm_mean"] = float(col_sums(c.residents_norm()).sum() / c.norm.size)
+    row["resident_norm_mean"] = c.residents_norm_mean()
     row["high_politics_index"] = float(stance[:, model.high].mean()) if model.high.any() else 0.0
     row["high_politics_activity"] = high_politics_activity(model, op)
     # all the money spent on networks this year: grants, fees and what the IO's administration used of

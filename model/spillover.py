@@ -83,8 +83,17 @@ def norm_events(model):
     rng = model.streams.rng("norms", model.year)
     world = rng.standard_normal(model.n_issues) * cfg.norm_event_world
     national = rng.standard_normal((model.countries.n, model.n_issues)) * cfg.norm_event_national
-    c.norm_shift *= 1.0 - cfg.norm_decay
-    c.norm_shift += world[None, :] + national[c.country]
+    _add_events(c.norm_shift, float(cfg.norm_decay), world, national, c.country)
+
+
+@jit
+def _add_events(shift, decay, world, national, country):
+    """shift_ci <- shift_ci x (1 - decay) + (world_i + national_(country c) i), city by city."""
+    N, I = shift.shape
+    for ci in range(N):
+        s = country[ci]
+        for i in range(I):
+            shift[ci, i] = shift[ci, i] * (1.0 - decay) + (world[i] + national[s, i])
 
 
 def down(model, E: np.ndarray):
@@ -133,7 +142,8 @@ def signals(model, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cfg, c, co = model.cfg.spillover, model.cities, model.countries
     C, I = co.n, model.n_issues
     level, voice, wsum = np.zeros((C, I)), np.zeros((C, I)), np.zeros(C)
-    _country_means(c.country, c.population, c.residents_norm(), c.practice, E, np.asarray(model.high, dtype=np.bool_),
+    shift = c.norm_shift if c.norm_shift is not None else np.zeros((0, 0))
+    _country_means(c.country, c.population, c.norm, shift, c.practice, E, np.asarray(model.high, dtype=np.bool_),
                    level, voice, wsum)
     wsum = np.maximum(wsum, 1e-12)
     level /= wsum[:, None]
@@ -142,15 +152,21 @@ def signals(model, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @jit
-def _country_means(country, pop, norm, practice, E, high, level, voice, wsum):
-    """Population-weighted sums per country (city order) of the signal (norm on high politics,
-    practice otherwise) and of engagement, and the weights."""
+def _country_means(country, pop, norm, shift, practice, E, high, level, voice, wsum):
+    """Population-weighted sums per country (city order) of the signal (on high politics residents'
+    norm as it stands, clip(norm + shift, 0, 1), or the norm when `shift` is empty; practice
+    otherwise) and of engagement, and the weights."""
     N, I = norm.shape
+    shifted = shift.shape[0] > 0
     for ci in range(N):
         s, w = country[ci], pop[ci]
         wsum[s] += w
         for i in range(I):
-            level[s, i] += w * (norm[ci, i] if high[i] else practice[ci, i])
+            if high[i]:
+                x = min(max(norm[ci, i] + shift[ci, i], 0.0), 1.0) if shifted else norm[ci, i]
+            else:
+                x = practice[ci, i]
+            level[s, i] += w * x
             voice[s, i] += w * E[ci, i]
 
 

@@ -24,6 +24,16 @@ def col_sums(x: np.ndarray) -> np.ndarray:
     return vecmat(np.ones(x.shape[0]), np.ascontiguousarray(x, dtype=np.float64))
 
 
+@jit
+def _clipped_sum(a, b):
+    """sum over cities and issues of clip(a + b, 0, 1), city by city."""
+    s = 0.0
+    for ci in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            s += min(max(a[ci, i] + b[ci, i], 0.0), 1.0)
+    return s
+
+
 OPEN, THRESHOLD, INVITATION, COMPETITIVE = range(4)
 GLOBAL_SCOPE = -1
 
@@ -61,6 +71,13 @@ class Cities:
         if self.norm_shift is None:
             return self.norm
         return np.clip(self.norm + self.norm_shift, 0.0, 1.0)
+
+    def residents_norm_mean(self) -> float:
+        """Mean of `residents_norm()` over cities and issues (one compiled pass, no temporaries)."""
+        if self.norm_shift is None:
+            return float(col_sums(self.norm).sum() / self.norm.size)
+        return _clipped_sum(self.norm, self.norm_shift) / self.norm.size
+
 
     @property
     def n(self) -> int:
