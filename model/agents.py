@@ -49,7 +49,7 @@ class CityAgent(Agent):
 
     @property
     def norm(self) -> np.ndarray:
-        return self.model.cities.norm[self.index]
+        return self.model.cities.residents_norm()[self.index]
 
     @property
     def practice_mean(self) -> float:

@@ -104,6 +104,10 @@ ENTRIES: list[Metric] = [
            "norm level (0-1)", 0, 1),
     Metric("high_politics_index", "High-politics index",
            "Mean national stance on high-politics issues over countries that have cities.", "stance (0-1)", 0, 1),
+    Metric("high_politics_activity", "Network activity on high politics",
+           "Share of this year's programme spending of operating networks that goes to high-politics issues "
+           "(each network's programme split over issues by its agenda); 0 if nothing is spent.",
+           "share of programme spending (0-1)", 0, 1),
     Metric("efficiency", "Efficiency",
            "Practice gained this year through networks (member learning and openly shared knowledge, not cities' "
            "own innovation) per city x 1000, per million USD of network money (grants + fees + the IO framework's "

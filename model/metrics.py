@@ -25,6 +25,9 @@ formula, its range and why it is not tied to any single lever is in docs/ODD.md,
   knowledge, not cities' own innovation or national uptake) per city x 1000 per million USD of
   network money (grants + fees + the IO framework's overhead on pooled money: what a remedy's
   administration uses is spent on networks, so wasting more of it cannot raise efficiency).
+- high_politics_activity: share of operating networks' programme spending this year that goes to
+  high-politics issues (each network's programme split by its agenda): how much networks work on high
+  politics (C3's "networks rarely work on high politics").
 - churn_rate: memberships that ended this year / memberships at the start of the membership phase.
 - agenda_misalignment: members' mean distance 0.5 sum_i |A_ki - P_ci| between their network's
   agenda and their own priorities (membership-weighted; agenda.py).
@@ -167,7 +170,7 @@ def budget_share_under_1pct(model) -> float:
 # Flows: what happens during a year (spending, grants and fees, practice gained, memberships ended), so
 # they need a step to be measured; at step 0 (the state before the first year) they are NaN, not 0.
 FLOW_METRICS = ("duplication_ratio", "efficiency", "churn_rate", "nonmember_access", "small_city_growth",
-                "funding_hhi", "funding_gini", "neglect_index")
+                "funding_hhi", "funding_gini", "neglect_index", "high_politics_activity")
 FLOW_PREFIXES = ("funding_share_",)  # per-issue families of flows (this year's grants by issue)
 
 
@@ -223,8 +226,9 @@ def observe(model, phase_out: dict | None) -> dict:
     stance = co.stance[has_city]
     for j, nm in enumerate(names):
         row[f"national_stance_{nm}"] = float(stance[:, j].mean())
-    row["resident_norm_mean"] = float(col_sums(c.norm).sum() / c.norm.size)
+    row["resident_norm_mean"] = c.residents_norm_mean()
     row["high_politics_index"] = float(stance[:, model.high].mean()) if model.high.any() else 0.0
+    row["high_politics_activity"] = high_politics_activity(model, op)
     # all the money spent on networks this year: grants, fees and what the IO's administration used of
     # the pooled money (money lost to overhead is spent, not saved)
     spent = float(gtot + (nets.fees[:n] * op).sum() + model.flows.io_overhead_spent)
@@ -241,6 +245,18 @@ def observe(model, phase_out: dict | None) -> dict:
             if is_flow(k):
                 row[k] = float("nan")
     return row
+
+
+def high_politics_activity(model, op: np.ndarray) -> float:
+    """Share of this year's programme spending of operating networks that goes to high-politics issues,
+    each network's programme split over issues by its agenda: sum_k prog_k sum_h A_kh / sum_k prog_k
+    (0 if nothing is spent or no issue is high politics)."""
+    nets, n = model.networks, model.networks.n
+    prog = nets.programme[:n] * op
+    total = float(prog.sum())
+    if total <= 0 or not model.high.any():
+        return 0.0
+    return float(prog @ nets.agenda[:n][:, model.high].sum(axis=1) / total)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -272,7 +288,7 @@ def metric_names(issue_names: list[str]) -> list[str]:
             "standards_per_issue", "mean_capacity", "gini_capacity", "north_south_gap", "size_gap",
             "nonmember_access", "small_city_growth"]
     out += [f"national_stance_{i}" for i in issue_names]
-    out += ["resident_norm_mean", "high_politics_index", "efficiency", "churn_rate", "agenda_misalignment",
+    out += ["resident_norm_mean", "high_politics_index", "high_politics_activity", "efficiency", "churn_rate", "agenda_misalignment",
             "partnered_share", "participation_small_large", "participation_south_north"]
     return out
 

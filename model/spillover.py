@@ -3,6 +3,16 @@
 Engagement of city c on issue i: E_ci = min(1, sum over its networks k of engagement_k x A_ki) (a
 declaration engages a city less than a programme network).
 
+Residents' own dynamics (every world, networks or not; not switched by `down`): each year a world
+event per issue and a national event per country and issue, normal shocks from their own stream,
+accumulate in a shift that decays like the norms,
+    shift_ci <- (1 - norm_decay) x shift_ci + eps_world_i + eps_national_(country c) i,
+    eps ~ N(0, norm_event_world^2), N(0, norm_event_national^2),
+and residents' norms as they stand are clip(norm_ci + shift_ci, 0, 1) (`Cities.residents_norm`): what the
+up channel reads on high politics and the metrics report. `norm` below is the lasting norm that the down
+channel builds and that priorities follow: events move what residents think, and so national stances,
+not cities' priorities (nor, through them, networks).
+
 Down (switchable):
     norm_ci += down_rate x E_ci x (1 - norm_ci)
     norm_ch += cobenefit x min(1, sum_i w_i E_ci) x (1 - norm_ch)          for high-politics h
@@ -13,7 +23,7 @@ levels:
     P_ci <- P_ci x max(0, 1 + priority_feedback x (norm_ci after - norm_ci before)), renormalised.
 
 Up (switchable): for country s and issue i, with population weights,
-    signal_si = mean_c(x_ci) + advocacy x mean_c(E_ci),  x = practice (low politics) or norm (high)
+    signal_si = mean_c(x_ci) + advocacy x mean_c(E_ci),  x = practice (low politics) or norm + shift (high, clipped)
     thr_i = up_threshold_practice (low politics) or up_threshold_norm (high politics)
     stance_si += up_rate x (1 - resistance_i) x (signal - thr)/(1 - thr) x (1 - stance)   if signal > thr
     stance_si -= reversal x stance_si x (thr - signal)/thr                                otherwise
@@ -59,6 +69,31 @@ def _engagement(indptr, net, A, eng, E):
                 x[i] += A[k, i] * eng[k]
         for i in range(I):
             E[ci, i] = min(1.0, x[i])
+
+
+def norm_events(model):
+    """Residents' norms' own dynamics: this year's world and national events added to the decaying shift
+    (module docstring), from the `norms` stream: I standard normals (world), then countries x I
+    (national), drawn whatever the scales."""
+    cfg, c = model.cfg.spillover, model.cities
+    if cfg.norm_event_world <= 0 and cfg.norm_event_national <= 0:
+        return
+    if c.norm_shift is None:
+        c.norm_shift = np.zeros_like(c.norm)
+    rng = model.streams.rng("norms", model.year)
+    world = rng.standard_normal(model.n_issues) * cfg.norm_event_world
+    national = rng.standard_normal((model.countries.n, model.n_issues)) * cfg.norm_event_national
+    _add_events(c.norm_shift, float(cfg.norm_decay), world, national, c.country)
+
+
+@jit
+def _add_events(shift, decay, world, national, country):
+    """shift_ci <- shift_ci x (1 - decay) + (world_i + national_(country c) i), city by city."""
+    N, I = shift.shape
+    for ci in range(N):
+        s = country[ci]
+        for i in range(I):
+            shift[ci, i] = shift[ci, i] * (1.0 - decay) + (world[i] + national[s, i])
 
 
 def down(model, E: np.ndarray):
@@ -107,7 +142,8 @@ def signals(model, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cfg, c, co = model.cfg.spillover, model.cities, model.countries
     C, I = co.n, model.n_issues
     level, voice, wsum = np.zeros((C, I)), np.zeros((C, I)), np.zeros(C)
-    _country_means(c.country, c.population, c.norm, c.practice, E, np.asarray(model.high, dtype=np.bool_),
+    shift = c.norm_shift if c.norm_shift is not None else np.zeros((0, 0))
+    _country_means(c.country, c.population, c.norm, shift, c.practice, E, np.asarray(model.high, dtype=np.bool_),
                    level, voice, wsum)
     wsum = np.maximum(wsum, 1e-12)
     level /= wsum[:, None]
@@ -116,15 +152,21 @@ def signals(model, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @jit
-def _country_means(country, pop, norm, practice, E, high, level, voice, wsum):
-    """Population-weighted sums per country (city order) of the signal (norm on high politics,
-    practice otherwise) and of engagement, and the weights."""
+def _country_means(country, pop, norm, shift, practice, E, high, level, voice, wsum):
+    """Population-weighted sums per country (city order) of the signal (on high politics residents'
+    norm as it stands, clip(norm + shift, 0, 1), or the norm when `shift` is empty; practice
+    otherwise) and of engagement, and the weights."""
     N, I = norm.shape
+    shifted = shift.shape[0] > 0
     for ci in range(N):
         s, w = country[ci], pop[ci]
         wsum[s] += w
         for i in range(I):
-            level[s, i] += w * (norm[ci, i] if high[i] else practice[ci, i])
+            if high[i]:
+                x = min(max(norm[ci, i] + shift[ci, i], 0.0), 1.0) if shifted else norm[ci, i]
+            else:
+                x = practice[ci, i]
+            level[s, i] += w * x
             voice[s, i] += w * E[ci, i]
 
 
@@ -163,8 +205,10 @@ def _uptake(stance, country, p, gains, high, uptake):
 
 
 def spillover_phase(model):
-    """Down, then up (each switchable); a stance locked by a withdrawal stays at 0 either way."""
+    """Residents' own norm events (always), then down, then up (each switchable); a stance locked by a
+    withdrawal stays at 0 either way."""
     E = engagement(model)
+    norm_events(model)
     if model.cfg.spillover.down:
         down(model, E)
     if model.cfg.spillover.up:

@@ -24,6 +24,16 @@ def col_sums(x: np.ndarray) -> np.ndarray:
     return vecmat(np.ones(x.shape[0]), np.ascontiguousarray(x, dtype=np.float64))
 
 
+@jit
+def _clipped_sum(a, b):
+    """sum over cities and issues of clip(a + b, 0, 1), city by city."""
+    s = 0.0
+    for ci in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            s += min(max(a[ci, i] + b[ci, i], 0.0), 1.0)
+    return s
+
+
 OPEN, THRESHOLD, INVITATION, COMPETITIVE = range(4)
 GLOBAL_SCOPE = -1
 
@@ -45,7 +55,7 @@ class Cities:
     priority: np.ndarray  # (n, I) rows sum to 1
     practice: np.ndarray  # (n, I) in [0,1]
     norm: np.ndarray  # (n, I) in [0,1]
-    norm0: np.ndarray  # (n, I) initial norms
+    norm0: np.ndarray  # (n, I) initial norms (the resting level)
     visibility: np.ndarray  # float [0,1], global fluency
     lat: np.ndarray | None = None
     lon: np.ndarray | None = None
@@ -54,6 +64,20 @@ class Cities:
     office: np.ndarray | None = None  # bool: international capacity (an office, staff, a budget line; capacity.py)
     office_u: np.ndarray | None = None  # float [0,1): the city's capacity threshold, drawn once
     experience: np.ndarray | None = None  # float [0,1]: smoothed engagement held (capacity.py)
+    norm_shift: np.ndarray | None = None  # (n, I): what world and national events add to norms, decaying (spillover.py)
+
+    def residents_norm(self) -> np.ndarray:
+        """(n, I) residents' norms as they stand: the lasting norm plus the events' shift, clipped to [0, 1]."""
+        if self.norm_shift is None:
+            return self.norm
+        return np.clip(self.norm + self.norm_shift, 0.0, 1.0)
+
+    def residents_norm_mean(self) -> float:
+        """Mean of `residents_norm()` over cities and issues (one compiled pass, no temporaries)."""
+        if self.norm_shift is None:
+            return float(col_sums(self.norm).sum() / self.norm.size)
+        return _clipped_sum(self.norm, self.norm_shift) / self.norm.size
+
 
     @property
     def n(self) -> int:

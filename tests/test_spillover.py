@@ -140,7 +140,8 @@ def test_spillover_up_locked_stance(make_model, add_networks, set_members):
 
 
 def test_spillover_phase_switches(make_model, add_networks, set_members):
-    m = _spill_state(make_model, add_networks, set_members, spillover__down=False, spillover__up=False)
+    m = _spill_state(make_model, add_networks, set_members, spillover__down=False, spillover__up=False,
+                     spillover__norm_event_world=0.0, spillover__norm_event_national=0.0)  # norms' own events: test_norm_events.py
     norm, stance = m.cities.norm.copy(), m.countries.stance.copy()
     spillover.spillover_phase(m)
     assert (m.cities.norm == norm).all()
