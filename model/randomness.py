@@ -20,8 +20,8 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
 # The phases that draw random numbers, in a fixed order: their ids are part of every stream's key
 # ("funders": the funders drawn at construction, resources.make_funders, year start_year - 1;
 # "capacity": each city's capacity threshold, drawn at construction, capacity.init_capacity, year
-# start_year - 1). New phases are appended, so that the keys of the others do not change.
-PHASES = ("founding", "membership", "knowledge", "interventions", "funders", "capacity")
+# start_year - 1; "costs": each city's cheap slot, cities.spread_slots, year start_year - 1). New phases are appended, so that the keys of the others do not change.
+PHASES = ("founding", "membership", "knowledge", "interventions", "funders", "capacity", "costs")
 
 
 class Streams:

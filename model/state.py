@@ -54,6 +54,7 @@ class Cities:
     office: np.ndarray | None = None  # bool: international capacity (an office, staff, a budget line; capacity.py)
     office_u: np.ndarray | None = None  # float [0,1): the city's capacity threshold, drawn once
     experience: np.ndarray | None = None  # float [0,1]: smoothed engagement held (capacity.py)
+    slot: np.ndarray | None = None  # float: the city's cheap slot (attention beyond its staff's; cities.spread_slots)
 
     @property
     def n(self) -> int:
