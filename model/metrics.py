@@ -254,6 +254,10 @@ def observe(model, phase_out: dict | None) -> dict:
     return row
 
 
+# the metrics of the reference cohort (exclusion): NaN up to membership.reference_year
+COHORT_METRICS = ("exclusion_small_large", "exclusion_south_north", "ever_excluded_small_large")
+
+
 def exclusion(model, per_city: np.ndarray) -> tuple[float, float, float]:
     """(exclusion_small_large, exclusion_south_north, ever_excluded_small_large) this year (module
     docstring). The cohort, the cities holding a membership at the end of membership.reference_year, is
