@@ -88,9 +88,9 @@ def update_capacity(model):
 
 def effective_attention(model) -> np.ndarray:
     """The attention (units of engagement) a city can give memberships: its staff's (cities.attention)
-    with capacity; without it only what a declaration needs, min(attention, cities.cheap_slot)."""
+    with capacity; without it only what a declaration needs, min(attention, its cheap slot cities.slot)."""
     c = model.cities
-    return np.where(c.office, c.attention, np.minimum(c.attention, model.cfg.cities.cheap_slot))
+    return np.where(c.office, c.attention, np.minimum(c.attention, c.slot))
 
 
 def reach(model) -> np.ndarray:

@@ -8,7 +8,9 @@ capped at 1% of the city budget. Administrative capacity, attention and visibili
 log size and with Global North membership (documented in docs/ODD.md, section Initialisation).
 Attention is counted in units of engagement (a full programme membership uses about 1, a
 declaration about 0.1): the staff's whole units between attention_min and attention_max, plus
-`cheap_slot` for every city, so that each can hold at least one cheap membership.
+a cheap slot for every city, so that each can hold at least one cheap membership. The cheap slot is
+cheap_slot x U(1 - slot_spread, 1 + slot_spread) per city (spread_slots, its own stream), so that no
+verdict turns on one shared value of it.
 """
 
 from __future__ import annotations
@@ -118,3 +120,14 @@ def build_cities(cc, rng: np.random.Generator, names, country, region, north, po
                   base_attention=attention.copy(), priority=priority, practice=practice, norm=norm,
                   norm0=norm.copy(), visibility=visibility, lat=lat, lon=lon, city_budget=city_budget,
                   standard=np.full((n, I), -1, dtype=np.int64))
+
+
+def spread_slots(model):
+    """Each city's cheap slot, cheap_slot x U(1 - slot_spread, 1 + slot_spread), from the "costs" stream
+    of the year before the first (one uniform per city, drawn whatever the spread): build_cities gave
+    every city cheap_slot on top of its staff's attention; this replaces it by the city's own slot."""
+    c, cc = model.cities, model.cfg.cities
+    u = model.streams.rng("costs", model.cfg.start_year - 1).random(c.n)
+    c.slot = cc.cheap_slot * (1.0 + cc.slot_spread * (2.0 * u - 1.0))
+    c.attention += c.slot - cc.cheap_slot
+    c.base_attention[:] = c.attention

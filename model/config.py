@@ -94,7 +94,8 @@ class CitiesConfig(Strict):
     engagement_share: float = _f(0.002, "Mean share of the city budget spent on international engagement (fraction; typically well under 1%).", gt=0, le=0.05)
     attention_min: int = _f(0, "Fewest full programme memberships any city's staff can sustain (attention is counted in units of engagement: a programme network uses about 1, a declaration about 0.1).", ge=0, le=50)
     attention_max: int = _f(12, "Most full programme memberships any city's staff can sustain.", ge=1, le=100)
-    cheap_slot: float = _f(0.15, "Attention every city has on top of its staff's (units of engagement): at least one cheap membership such as a declaration fits.", ge=0, le=10)
+    cheap_slot: float = _f(0.15, "Mean attention every city has on top of its staff's (units of engagement): at least one cheap membership such as a declaration fits.", ge=0, le=10)
+    slot_spread: Share = _f(0.5, "Spread of each city's cheap slot around cheap_slot: slot_c = cheap_slot x U(1 - slot_spread, 1 + slot_spread), drawn once from its own stream (cities differ in the spare attention their staff has; no verdict may turn on one shared value).")
     priority_concentration: float = _f(2.0, "Dirichlet concentration of cities' issue priorities around issue salience (higher: more alike).", gt=0, le=1000)
 
     @model_validator(mode="after")
@@ -142,7 +143,8 @@ class NetworksConfig(Strict):
     commitment_years: int = _f(3, "Years founders commit to a new network: they keep it through this period unless their budget or attention no longer covers it (a city whose budget or attention fails reviews that year).", ge=0, le=100)
     empty_grace_years: int = _f(1, "Years a network without members survives before it dissolves (it is never counted as operating nor funded while empty).", ge=0, le=100)
     declaration_share: Share = _f(0.25, "Probability that a new open or threshold network is a declaration (a pledge such as Mayors for Peace: engagement `declaration_level`); the others are programme networks with engagement ~ U(programme_low, 1).")
-    declaration_level: float = _f(0.1, "Engagement of a declaration network: the attention (units) and, in proportion, the fee and learning a membership involves.", gt=0, le=1)
+    declaration_level: float = _f(0.1, "Mean engagement of a declaration network: the attention (units) and, in proportion, the fee and learning a membership involves.", gt=0, le=1)
+    declaration_spread: Share = _f(0.5, "Spread of a new declaration's engagement around declaration_level: declaration_level x U(1 - declaration_spread, 1 + declaration_spread) (pledges differ in what they ask; no verdict may turn on one shared value).")
     programme_low: Share = _f(0.4, "Lowest engagement of a programme network (engagement ~ U(programme_low, 1); invitation and competitive networks are programme networks).")
     fee_share: float = _f(0.08, "Membership fee of a full programme network as a share of the median city's international-engagement budget (fraction); fees scale with engagement.", ge=0, le=10)
     min_members: int = _f(3, "Dissolution floor on members.", ge=0, le=10_000)
@@ -222,6 +224,8 @@ class MembershipConfig(Strict):
     w_drift: float = _f(1.0, "Weight of the network's agenda drift (distance between its agenda and the agenda its members would set) in cities' utility of the network (members and candidates): drift weakens commitment.", ge=0, le=100)
     fluency_gain: Share = _f(0.01, "Yearly growth of a city's visibility (global fluency) at three or more memberships (share of the gap to 1).")
     attention_cost: float = _f(0.9, "Utility cost of a full programme membership's use of staff attention (times the network's engagement).", ge=0, le=100)
+    participation_cost: float = _f(0.01, "Money a membership costs a city beyond its fee (travel to meetings and events, staff time billed to the engagement budget), million USD per year per unit of engagement (a full programme membership about 10,000 USD; the same for every city: a flight costs a small city what it costs a large one). It counts against the city's engagement budget with the fee (and in the utility's fee term); the network does not receive it.", ge=0, le=10)
+    reference_year: int = _f(2019, "Year whose members the exclusion metrics follow (exclusion_small_large, exclusion_south_north, ever_excluded_small_large): the cities holding a membership at the end of that year; the metrics are NaN up to it (the year before a shock: a paired control and treatment share it).", ge=0, le=3000)
 
 
 class CapacityConfig(Strict):

@@ -42,7 +42,7 @@ import numpy as np
 from model.capacity import effective_attention
 from model.compiled import jit
 from model.knowledge import open_pool
-from model.membership import Pairs, held_totals, network_rows, pair_utility, refresh_counts
+from model.membership import Pairs, held_totals, money_cost, network_rows, pair_utility, refresh_counts
 from model.state import COMPETITIVE, GLOBAL_SCOPE, INVITATION, OPEN, RULES, THRESHOLD, active_on, col_sums
 
 RULE_WORDS = {OPEN: "Network", THRESHOLD: "Metropolitan Forum", INVITATION: "Circle", COMPETITIVE: "Challenge"}
@@ -138,7 +138,9 @@ def propose(model, rng, niche, theme=None, rule=None, scope=None, threshold=None
     closed = rule in (INVITATION, COMPETITIVE)
     if engagement is None:
         declaration = (not closed) and u[6] < cfg.declaration_share
-        engagement = cfg.declaration_level if declaration else cfg.programme_low + u[7] * (1 - cfg.programme_low)
+        # a declaration's own engagement from a second child stream (the proposal's other draws stay as they were)
+        spread = cfg.declaration_spread * (2.0 * rng.spawn(1)[0].random() - 1.0)
+        engagement = cfg.declaration_level * (1.0 + spread) if declaration else cfg.programme_low + u[7] * (1 - cfg.programme_low)
     engagement = float(engagement)
     eligible = len(scope_cities(model, scope))
     tgt = max(cfg.target_min, round(cfg.target_share * eligible * np.exp(-0.08 + 0.4 * z[2])))
@@ -191,16 +193,18 @@ class Room:
         c, nets, mem = model.cities, model.networks, model.memberships
         fees, held = np.zeros(c.n), np.zeros(c.n)
         o = mem.by_city(c.n)
-        held_totals(o.city, o.net, nets.fee, nets.engagement, fees, held)
+        held_totals(o.city, o.net, money_cost(model, nets.fee[:nets.n], nets.engagement[:nets.n]), nets.engagement,
+                    fees, held)
+        self.participation = model.cfg.membership.participation_cost
         self.attention = effective_attention(model) - held  # without international capacity: a declaration at most
         self.budget = c.budget - fees
 
     def fits(self, cities: np.ndarray, engagement: float, fee: float) -> np.ndarray:
-        return (self.attention[cities] >= engagement - 1e-9) & (self.budget[cities] >= fee - 1e-12)
+        return (self.attention[cities] >= engagement - 1e-9) & (self.budget[cities] >= fee + self.participation * engagement - 1e-12)
 
     def take(self, cities: np.ndarray, engagement: float, fee: float):
         self.attention[cities] -= engagement
-        self.budget[cities] -= fee
+        self.budget[cities] -= fee + self.participation * engagement
 
 
 def candidates(model, rng, prop: dict, n_founders: int, room: Room) -> np.ndarray:

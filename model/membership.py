@@ -256,13 +256,20 @@ class UtilityWeights(NamedTuple):
     fee: float
     drift: float
     attention_cost: float
+    participation: float  # participation_cost: money per unit of engagement beyond the fee
 
 
 def utility_weights(cfg) -> UtilityWeights:
     """The utility weights of a MembershipConfig."""
     return UtilityWeights(float(cfg.w_fit), float(cfg.w_learn), float(cfg.w_funds), float(cfg.w_prestige),
                           float(cfg.w_peers), float(cfg.w_similar), float(cfg.w_exclusive), float(cfg.w_fee),
-                          float(cfg.w_drift), float(cfg.attention_cost))
+                          float(cfg.w_drift), float(cfg.attention_cost), float(cfg.participation_cost))
+
+
+def money_cost(model, fee, engagement):
+    """What a membership costs a city's engagement budget: its fee plus membership.participation_cost x
+    its engagement (travel, events; the network does not receive it)."""
+    return np.asarray(fee) + model.cfg.membership.participation_cost * np.asarray(engagement)
 
 
 def pair_utility(model, pairs: Pairs, nets: NetworkRows, open_seen: np.ndarray) -> np.ndarray:
@@ -307,7 +314,7 @@ def _pair_utility(pairs, nets, cities, open_seen, w, out):
         peers = min(1.0, (pairs.same_country[j] + 0.3 * pairs.same_region[j]) / (m_other + 1))
         engaged = (w.fit * fit + w.prestige * status + w.peers * peers + w.similar * similar + w.exclusive * exclusive
                    - w.attention_cost)
-        out[j] = e * engaged + w.learn * learn + w.funds * funds - w.fee * nets.fee[k] / b - w.drift * nets.drift[k]
+        out[j] = e * engaged + w.learn * learn + w.funds * funds - w.fee * (nets.fee[k] + w.participation * e) / b - w.drift * nets.drift[k]
 
 
 def _group_rank(keys: np.ndarray) -> np.ndarray:
@@ -346,7 +353,8 @@ def membership_phase(model, year: int) -> dict:
     attention = capacity.effective_attention(model)
     fees, held = np.zeros(N), np.zeros(N)
     o = mem.by_city(N)  # city order (within a city, edge order: the same sums)
-    held_totals(o.city, o.net, nets.fee, nets.engagement, fees, held)
+    money = money_cost(model, nets.fee[:nets.n], nets.engagement[:nets.n])
+    held_totals(o.city, o.net, money, nets.engagement, fees, held)
     reviewing |= (fees > cities.budget + 1e-12) | (held > attention + 1e-9)
     # reviewers and this year's founders reconsider the standards they practise (knowledge.py)
     model.flows.reviewers = reviewing | model.flows.new_founders
@@ -384,7 +392,7 @@ def membership_phase(model, year: int) -> dict:
             Bars(float(lev.selectivity), float(cfg.switching_cost), float(cfg.join_threshold)), committed, want)
     rule = nets.rule[pk]
     # attention and budget: committed memberships first, then by decreasing utility, each that fits
-    accepted = choose(pc, pk, U, committed, want, nets.engagement, nets.fee, attention, cities.budget)
+    accepted = choose(pc, pk, U, committed, want, nets.engagement, money, attention, cities.budget)
     # competitive networks select the best-ranked applicants up to their open slots
     newc = accepted & ~is_member & (rule == COMPETITIVE)
     if newc.any():

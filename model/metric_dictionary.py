@@ -126,6 +126,17 @@ ENTRIES: list[Metric] = [
            "ratio", 0, None),
     Metric("participation_south_north", "Participation: South / North",
            "Mean memberships of Global South cities divided by that of Global North cities.", "ratio", 0, None),
+    Metric("exclusion_small_large", "Exclusion: small minus large cities",
+           "Among cities in a network at the end of the reference year (membership.reference_year), the share of the "
+           "smallest half now in none minus that share of the largest 10% (who is left out, not how many memberships).",
+           "difference of shares (-1 to 1)", -1, 1),
+    Metric("exclusion_south_north", "Exclusion: South minus North",
+           "Among cities in a network at the end of the reference year, the share of Global South cities now in none "
+           "minus that share of Global North cities.", "difference of shares (-1 to 1)", -1, 1),
+    Metric("ever_excluded_small_large", "Excluded at some point: small minus large",
+           "Among cities in a network at the end of the reference year, the share of the smallest half that have been "
+           "in none at the end of some year since, minus that share of the largest 10% (cumulative: who was left out first).",
+           "difference of shares (-1 to 1)", -1, 1),
 ]
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in ENTRIES}

@@ -35,6 +35,13 @@ formula, its range and why it is not tied to any single lever is in docs/ODD.md,
 - participation_small_large: mean memberships of the smallest 50% of cities (by population) / mean
   memberships of the largest 10%; participation_south_north: mean memberships of cities of the
   Global South / of the North (NaN where the denominator is 0). Who is left out.
+- exclusion_small_large: among the cities that held a membership at the end of the reference year
+  (membership.reference_year, the year before a shock), the share of the smallest 50% that now hold
+  none minus that share of the largest 10%; exclusion_south_north: the same, South minus North;
+  ever_excluded_small_large: the same with "held none at the end of some year since the reference year"
+  (cumulative: read at a shock's first year, who was left out first). Who is left out, not how many
+  memberships: a city that drops from five memberships to one is not excluded, one that drops its only
+  declaration is. NaN up to the reference year.
 """
 
 from __future__ import annotations
@@ -240,6 +247,10 @@ def observe(model, phase_out: dict | None) -> dict:
     held = per_city.astype(np.float64)
     row["participation_small_large"] = _ratio(dot(held, g["small"]), dot(held, g["big"]))
     row["participation_south_north"] = _ratio(dot(held, g["south"]), dot(held, g["north"]))
+    excl = exclusion(model, per_city)
+    row["exclusion_small_large"] = excl[0]
+    row["exclusion_south_north"] = excl[1]
+    row["ever_excluded_small_large"] = excl[2]
     if initial:
         for k in row:
             if is_flow(k):
@@ -257,6 +268,36 @@ def high_politics_activity(model, op: np.ndarray) -> float:
     if total <= 0 or not model.high.any():
         return 0.0
     return float(prog @ nets.agenda[:n][:, model.high].sum(axis=1) / total)
+
+
+# the metrics of the reference cohort (exclusion): NaN up to membership.reference_year
+COHORT_METRICS = ("exclusion_small_large", "exclusion_south_north", "ever_excluded_small_large")
+
+
+def exclusion(model, per_city: np.ndarray) -> tuple[float, float, float]:
+    """(exclusion_small_large, exclusion_south_north, ever_excluded_small_large) this year (module
+    docstring). The cohort, the cities holding a membership at the end of membership.reference_year, is
+    recorded when that year is observed (model.exclusion_cohort); the cities of the cohort that have held
+    none at the end of some year since are accumulated in model.ever_excluded. NaN before the cohort
+    exists, or where a group has no member of the cohort."""
+    ref = model.cfg.membership.reference_year
+    if model.year == ref:
+        model.exclusion_cohort = per_city > 0
+        model.ever_excluded = np.zeros(len(per_city), dtype=bool)
+    cohort = model.exclusion_cohort
+    if cohort is None or model.year <= ref:
+        return float("nan"), float("nan"), float("nan")
+    out = (per_city == 0) & cohort
+    model.ever_excluded |= out
+    big, small = model.fixed.size_classes
+    north = model.cities.north.astype(bool)
+
+    def rate(x, group):
+        n = int((cohort & group).sum())
+        return float((x & group).sum() / n) if n else float("nan")
+
+    return (rate(out, small) - rate(out, big), rate(out, ~north) - rate(out, north),
+            rate(model.ever_excluded, small) - rate(model.ever_excluded, big))
 
 
 def _ratio(a: float, b: float) -> float:
@@ -288,8 +329,9 @@ def metric_names(issue_names: list[str]) -> list[str]:
             "standards_per_issue", "mean_capacity", "gini_capacity", "north_south_gap", "size_gap",
             "nonmember_access", "small_city_growth"]
     out += [f"national_stance_{i}" for i in issue_names]
-    out += ["resident_norm_mean", "high_politics_index", "high_politics_activity", "efficiency", "churn_rate", "agenda_misalignment",
-            "partnered_share", "participation_small_large", "participation_south_north"]
+    out += ["resident_norm_mean", "high_politics_index", "high_politics_activity", "efficiency", "churn_rate",
+            "agenda_misalignment", "partnered_share", "participation_small_large", "participation_south_north",
+            "exclusion_small_large", "exclusion_south_north", "ever_excluded_small_large"]
     return out
 
 

@@ -24,7 +24,7 @@ from mesa.experimental.scenarios import Scenario as MesaScenario
 
 from model import agenda, capacity, founding, knowledge, membership, metrics, resources, spillover
 from model.agents import CityAgent, NetworkAgent
-from model.cities import size_fraction, synthetic_cities, synthetic_countries
+from model.cities import size_fraction, spread_slots, synthetic_cities, synthetic_countries
 from model.config import InterventionConfig, Scenario, ScenarioError
 from model.interventions import update_interventions, validate_intervention
 from model.loading import load_scenario
@@ -98,6 +98,7 @@ class CityDiplomacyModel(mesa.Model):
         self.fixed = Fixed(self.cities, self.n_regions,
                            size_fraction(self.cities.population, cfg.cities.pop_min, cfg.cities.pop_max))
         self.streams = Streams(self.rng, cfg.start_year)
+        spread_slots(self)  # each city's cheap slot (its own stream)
         capacity.init_capacity(self)  # who engages internationally at all (its own stream)
         self.founding_slots: dict[tuple[int, int], int] = {}  # (year, kind) -> proposals made (founding.py)
         self.founding_log: list[dict] = []  # per founding call: year, kind, proposed, founded
@@ -126,6 +127,7 @@ class CityDiplomacyModel(mesa.Model):
         self.catalogue_records: list[dict] = []
         founding.initial_networks(self)
         agenda.record_misalignment(self)
+        self.exclusion_cohort = self.ever_excluded = None  # phase 8: exclusion metrics (metrics.exclusion)
         self.records: list[dict] = [metrics.observe(self, None)]  # step 0: the initial state
         self.datacollector = mesa.DataCollector(
             model_reporters={"seed": "seed"} | {nm: functools.partial(_metric, nm)

@@ -21,9 +21,9 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
 # ("funders": the funders drawn at construction, resources.make_funders, year start_year - 1;
 # "capacity": each city's capacity threshold, drawn at construction, capacity.init_capacity, year
 # start_year - 1; "norms": residents' norm events, spillover.norm_events, one world event per issue and one
-# national event per country and issue each year). New phases are appended, so that the keys of the others
-# do not change.
-PHASES = ("founding", "membership", "knowledge", "interventions", "funders", "capacity", "norms")
+# national event per country and issue each year; "costs": each city's cheap slot, cities.spread_slots, year
+# start_year - 1). New phases are appended, so that the keys of the others do not change.
+PHASES = ("founding", "membership", "knowledge", "interventions", "funders", "capacity", "norms", "costs")
 
 
 class Streams:

@@ -78,6 +78,7 @@ class Cities:
             return float(col_sums(self.norm).sum() / self.norm.size)
         return _clipped_sum(self.norm, self.norm_shift) / self.norm.size
 
+    slot: np.ndarray | None = None  # float: the city's cheap slot (attention beyond its staff's; cities.spread_slots)
 
     @property
     def n(self) -> int:

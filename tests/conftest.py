@@ -39,6 +39,12 @@ TINY = {
     # every city has international capacity: these tests check one phase's arithmetic on chosen
     # arrays (capacity, model/capacity.py, has its own tests in test_capacity.py)
     "capacity.enabled": False,
+    # no money beyond the fee, one cheap slot and one declaration level: the hand-computed utilities and
+    # choices use fees and engagements as set (the spreads and the participation cost have their own
+    # tests in test_c8_exclusion.py)
+    "membership.participation_cost": 0.0,
+    "cities.slot_spread": 0.0,
+    "networks.declaration_spread": 0.0,
 }
 
 

@@ -177,7 +177,8 @@ def test_step_0_flow_metrics_are_empty(small_model):
     assert all(np.isnan(row0[k]) for k in flows), {k: row0[k] for k in flows}
     stocks = [k for k in metrics.metric_names(small_model.issue_names) if not metrics.is_flow(k)]
     assert all(np.isfinite(row0[k]) for k in stocks if k not in ("participation_small_large",
-                                                                 "participation_south_north")), row0
+                                                                 "participation_south_north")
+               + metrics.COHORT_METRICS), row0
     small_model.step()
     row1 = small_model.records[-1]
     assert all(np.isfinite(row1[k]) for k in flows if k != "nonmember_access")
