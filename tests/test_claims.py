@@ -159,6 +159,19 @@ def test_through_mechanism(primary, off, expected):
     assert why
 
 
+def test_an_outcome_the_mechanism_off_removes_is_gone_when_the_arms_differ_elsewhere():
+    """C8: without cuts no one is excluded in either arm, so exclusion is identical with the mechanism off; the
+    mechanism-off arms still differ in other outcomes, so that is a test passed, not 'nothing tested'."""
+    from analysis.claims.evaluate import through_mechanism
+
+    p = {"verdict": "supported", "direction": "increase"}
+    o = {"verdict": "negligible", "ci_low": 0.0, "ci_high": 0.0, "identical": True,
+         "contribution": {"verdict": "supported"}}
+    assert through_mechanism(p, o, 0.03)[0] is None
+    got, why = through_mechanism(p, o, 0.03, arms_differ=True)
+    assert got is True, why
+
+
 def test_paired_effect_skips_missing_runs_and_handles_degenerate_data():
     t = np.array([1.0, 2.0, np.nan, 4.0])
     c = np.array([0.5, 1.5, 2.0, np.nan])

@@ -309,12 +309,14 @@ def test_a_claim_goes_on_while_holm_does_not_keep_its_verdict(tmp_path):
     """Four copies of a claim that is supported alone at its first look with 0.05/4 < p <= 0.05: alone it stops
     at 4 replications; in a family of four, Holm does not keep it there, so each goes on to later looks until
     Holm keeps it or the cap is reached (the headline never reads undetermined while looks are left)."""
-    one = run_claims([load_claim(write(tmp_path / "a.yaml", claim(id="A")))], tmp_path / "one", quiet=True,
+    # a threshold at which the tiny claim's p-value lies between 0.05/4 and 0.05 (0.017 since 0.4.0's model)
+    edge = [{"metric": "mean_capacity", "direction": "increase", "threshold": 0.005, "years": [1984, 1987]}]
+    one = run_claims([load_claim(write(tmp_path / "a.yaml", claim(id="A", outcomes=edge)))], tmp_path / "one", quiet=True,
                      workers=1, write=False)[0].record
     assert one["sequential"]["n_used"] == 4 and one["verdict"] == "supported"
     assert 0.05 / 4 < one["p_value"] <= 0.05, ("the tiny claim's p-value at 4 replications no longer lies where "
                                                f"Holm over four drops it ({one['p_value']}): choose another threshold")
-    plans = [load_claim(write(tmp_path / f"{i}.yaml", claim(id=i))) for i in ("A", "B", "C", "D")]
+    plans = [load_claim(write(tmp_path / f"{i}.yaml", claim(id=i, outcomes=edge))) for i in ("A", "B", "C", "D")]
     recs = [r.record for r in run_claims(plans, tmp_path / "four", quiet=True, workers=1, write=False)]
     for r in recs:
         assert r["sequential"]["n_used"] > 4

@@ -209,8 +209,12 @@ def _mechanism_off(plan: ClaimPlan, y: _Outcomes, conf: float, outcomes: list[di
             **{k: off_out[0][k] for k in ("metric", "effect", "ci_low", "ci_high", "n", "verdict", "verdict_text",
                                           "contribution")},
             "outcomes": off_out}
+    # the mechanism-off arms were tested when they differ in some outcome of the claim (an outcome can be
+    # identical in them because the mechanism off removes it altogether, e.g. no one is excluded without cuts)
+    tested = any(not x.get("identical", False) and x.get("n", 0) > 0 for x in off_out)
     for out, off, o in zip(outcomes, off_out, spec.outcomes):  # through its mechanism: asked of every outcome
-        out["through_mechanism"], out["through_mechanism_reason"] = through_mechanism(out, off, o.threshold)
+        out["through_mechanism"], out["through_mechanism_reason"] = through_mechanism(out, off, o.threshold,
+                                                                                      arms_differ=tested)
     return mech
 
 
@@ -389,12 +393,13 @@ def _sequential(plan: ClaimPlan, conf: float, primary_verdict: str) -> dict:
             "initial_only": "gradient levels, the no-network arm, moderators and uncertainty samples"}
 
 
-def through_mechanism(outcome: dict, off: dict, threshold: float) -> tuple[bool | None, str]:
+def through_mechanism(outcome: dict, off: dict, threshold: float, arms_differ: bool = False) -> tuple[bool | None, str]:
     """Whether a decided effect (supported or contradicted) holds through the mechanism the claim names, and
     why (docs/claims.md). With v the outcome's verdict: yes when the effect is gone with the mechanism off
     (every effect that interval allows falls short of the threshold in v's direction; it may go the other
     way) and the mechanism's own part of the effect (with it minus without it, seed by seed) has the same
-    verdict v; NO when the effect with the mechanism off still has verdict v (it comes from elsewhere); None
+    verdict v (an outcome identical in the mechanism-off arms counts as gone when those arms differ in another
+    outcome of the claim, `arms_differ`: the mechanism off removed it, the arms were not frozen); NO when the effect with the mechanism off still has verdict v (it comes from elsewhere); None
     (cannot tell) when the mechanism-off arms do not differ at all (no test) or the intervals leave it open.
     A negligible or undetermined effect has nothing to attribute: None, with the reason."""
     v = outcome["verdict"]
@@ -407,7 +412,7 @@ def through_mechanism(outcome: dict, off: dict, threshold: float) -> tuple[bool 
         return None, "cannot tell: no interval with the mechanism off"
     if off["verdict"] == v:
         return False, f"the effect is still {v} with the mechanism off: it comes from elsewhere"
-    if off.get("identical") or hi - lo <= 1e-12 * max(1.0, abs(lo)):
+    if (off.get("identical") or hi - lo <= 1e-12 * max(1.0, abs(lo))) and not arms_differ:
         return None, "cannot tell: the mechanism-off arms give identical outcomes in every pair: nothing was tested"
     s = sign(outcome["direction"])
     a, b = sorted((s * lo, s * hi))
