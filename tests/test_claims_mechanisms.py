@@ -160,13 +160,12 @@ def test_c1_duplication_measures_re_created_knowledge_not_the_number_of_networks
     assert np.all(np.abs(d) < 0.03), d
 
 
-def test_c1b_without_hot_issues_the_contest_neglects_less(runs):
+def test_c1b_without_hot_issues_the_contest_does_not_fragment(runs):
     """Competition at a fixed rate of initiatives (C1b): with no hot issues to crowd onto (every issue equally
-    appealing to funders) and themes by unmet demand, most of the contest's effect on neglect goes: the
-    mechanism's own part is a rise in neglect (its interval above zero)."""
-    eff, _ = _effects(runs, "C1b", "neglect_index")
-    assert eff["part"][0].ci_low > 0, eff["part"][0]
-    assert eff["off"][0].effect < eff["on"][0].effect
+    appealing to funders) and themes by unmet demand, the contest does not fragment practice or duplicate
+    work (`_gone`: not supported, below the threshold, the arms not frozen)."""
+    _gone(runs, "C1b", "fragmentation_index")
+    _gone(runs, "C1b", "duplication_ratio")
 
 
 # ------------------------------------------------------------------------------------------------ C2
