@@ -250,6 +250,18 @@ def test_c5_without_drift_consequences_city_first_only_costs(runs):
     assert e.ci_low < 0, e
 
 
+def test_c5_ceiling_is_declared_and_drift_costs_capability(runs):
+    """C5's ceiling (a further contrast: the control with drift's consequences off minus the control) is in
+    the claim file, and removing drift's consequences at no cost does not lower capability: the most a
+    remedy of drift could gain is not negative (claims.json reports its size against the threshold)."""
+    also = {a.name: a for a in PLANS["C5"].spec.also}
+    assert (also["ceiling"].treatment, also["ceiling"].control) == ("control_off", "control")
+    o = PLANS["C5"].spec.outcomes[0]
+    d = (_outcomes(runs[("C5", "off", "control")], o.metric, o.years)
+         - _outcomes(runs[("C5", "main", "control")], o.metric, o.years))
+    assert d.mean() > 0, d
+
+
 # ------------------------------------------------------------------------------------------------ C6
 def test_c6_opening_reaches_no_one_when_non_members_cannot_learn(runs):
     """Non-members cannot learn from shared knowledge: opening no longer narrows the gaps (`_gone`
