@@ -159,6 +159,17 @@ def test_through_mechanism(primary, off, expected):
     assert why
 
 
+def test_an_effect_that_needs_the_mechanism_and_the_rest_is_through_it_in_part():
+    """C3 in 0.4.0: gone with the coupling off (+0.008 of a threshold of 0.02), but the coupling's own part
+    (+0.018) is negligible too: neither alone matters, so the answer is 'in part', not 'cannot tell'."""
+    from analysis.claims.evaluate import through_mechanism
+
+    p = {"verdict": "supported", "direction": "increase"}
+    o = {"verdict": "negligible", "ci_low": 0.005, "ci_high": 0.012, "contribution": {"verdict": "negligible"}}
+    got, why = through_mechanism(p, o, 0.02)
+    assert got is None and why.startswith("in part"), why
+
+
 def test_an_outcome_the_mechanism_off_removes_is_gone_when_the_arms_differ_elsewhere():
     """C8: without cuts no one is excluded in either arm, so exclusion is identical with the mechanism off; the
     mechanism-off arms still differ in other outcomes, so that is a test passed, not 'nothing tested'."""

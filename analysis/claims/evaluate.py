@@ -419,6 +419,9 @@ def through_mechanism(outcome: dict, off: dict, threshold: float, arms_differ: b
     gone = b < threshold if v == SUPPORTED else a > -threshold
     if gone and off["contribution"]["verdict"] == v:
         return True, f"gone with the mechanism off, and the mechanism's part is {v}"
+    if gone and off["contribution"]["verdict"] == NEGLIGIBLE:
+        return None, ("in part: gone with the mechanism off, but the mechanism's own part is smaller than the "
+                      "threshold: neither the mechanism alone nor the rest alone makes an effect that matters")
     return None, ("cannot tell: the intervals leave it open (the effect with the mechanism off, or the "
                   "mechanism's part, is not decided)")
 

@@ -203,8 +203,9 @@ THROUGH = ("Mechanism off: the same contrast with the claim's mechanism switched
            "the same rule. A decided effect (supported or contradicted) holds through its mechanism when it is gone "
            "with the mechanism off (every effect that interval allows falls short of the threshold in the "
            "effect's direction) and the mechanism's part has the same verdict; NO when the effect keeps its "
-           "verdict without the mechanism (it comes from elsewhere); otherwise the runs cannot tell (also when the "
-           "mechanism-off arms do not differ at all). A negligible or undetermined effect has nothing to attribute.")
+           "verdict without the mechanism (it comes from elsewhere); in part when it is gone with the mechanism off "
+           "but the mechanism's own part is negligible (neither alone makes an effect that matters); otherwise the "
+           "runs cannot tell (also when the mechanism-off arms do not differ at all). A negligible or undetermined effect has nothing to attribute.")
 
 
 def _through(rec: dict, adjusted: bool = False) -> str:
