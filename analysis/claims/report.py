@@ -166,14 +166,16 @@ def summary_figure(results: list[ClaimResult]) -> bytes:
     for r in results:
         rec = r.record
         for oc, off in zip(rec["outcomes"], rec["mechanism_off"]["outcomes"]):
-            rows.append({"label": f"{rec['id']} {oc['metric']}", "verdict": oc["verdict"],
+            rows.append({"label": f"{rec['id']} {_oname(oc)}", "verdict": oc["verdict"],
                          **_units(oc, oc["threshold"], oc["direction"])})
-            rows.append({"label": f"{rec['id']} {oc['metric']} (mech. off)", "verdict": off["verdict"], "hollow": True,
+            rows.append({"label": f"{rec['id']} {_oname(oc)} (mech. off)", "verdict": off["verdict"], "hollow": True,
                          **_units(off, oc["threshold"], oc["direction"])})
     confs = sorted({r.record.get("confidence") or CONFIDENCE for r in results})
     conf = "/".join(f"{100 * c:.4g}%" for c in confs)
+    # wide enough that the longest labels (a metric's title, its window, "(mech. off)") are not cut
     fig = F.fig_claims_forest(rows, title=f"All claims: effect and {conf} interval (1 - 0.05/K for K looks) against "
-                                          "the smallest effect that matters (filled: claim; hollow: mechanism off)")
+                                          "the smallest effect that matters (filled: claim; hollow: mechanism off)",
+                              figsize=(8.0, None))
     return F.figure_png(fig)
 
 

@@ -89,6 +89,8 @@ def fig_claims_forest(rows: list[dict], title: str = "Effects against the smalle
     title = "\n".join(textwrap.wrap(title, max(30, int(width * 72 / ((font + 1.5) * 0.55)))))
     top_in = 0.12 + (title.count("\n") + 1) * (font + 1.5) * 1.3 / 72 + leg_rows * font * 1.45 / 72 + 0.15
     height = top_in + 0.35 + 2.4 * font / 72 + 0.15 + 0.27 * n * font / 7
+    if figsize is not None and figsize[1] is None:  # a width, the height from the rows
+        figsize = (figsize[0], height)
     fig = Figure(figsize=figsize or (6.0, height), dpi=dpi)
     w, h = fig.get_size_inches()
     labels = [metric_label(str(r["label"])) for r in rows]
