@@ -195,16 +195,17 @@ class Room:
         o = mem.by_city(c.n)
         held_totals(o.city, o.net, money_cost(model, nets.fee[:nets.n], nets.engagement[:nets.n]), nets.engagement,
                     fees, held)
-        self.participation = model.cfg.membership.participation_cost
+        self.model = model
         self.attention = effective_attention(model) - held  # without international capacity: a declaration at most
         self.budget = c.budget - fees
 
     def fits(self, cities: np.ndarray, engagement: float, fee: float) -> np.ndarray:
-        return (self.attention[cities] >= engagement - 1e-9) & (self.budget[cities] >= fee + self.participation * engagement - 1e-12)
+        return ((self.attention[cities] >= engagement - 1e-9)
+                & (self.budget[cities] >= money_cost(self.model, fee, engagement) - 1e-12))
 
     def take(self, cities: np.ndarray, engagement: float, fee: float):
         self.attention[cities] -= engagement
-        self.budget[cities] -= fee + self.participation * engagement
+        self.budget[cities] -= money_cost(self.model, fee, engagement)
 
 
 def candidates(model, rng, prop: dict, n_founders: int, room: Room) -> np.ndarray:

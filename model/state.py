@@ -65,6 +65,7 @@ class Cities:
     office_u: np.ndarray | None = None  # float [0,1): the city's capacity threshold, drawn once
     experience: np.ndarray | None = None  # float [0,1]: smoothed engagement held (capacity.py)
     norm_shift: np.ndarray | None = None  # (n, I): what world and national events add to norms, decaying (spillover.py)
+    slot: np.ndarray | None = None  # float: the city's cheap slot (attention beyond its staff's; cities.spread_slots)
 
     def residents_norm(self) -> np.ndarray:
         """(n, I) residents' norms as they stand: the lasting norm plus the events' shift, clipped to [0, 1]."""
@@ -78,7 +79,6 @@ class Cities:
             return float(col_sums(self.norm).sum() / self.norm.size)
         return _clipped_sum(self.norm, self.norm_shift) / self.norm.size
 
-    slot: np.ndarray | None = None  # float: the city's cheap slot (attention beyond its staff's; cities.spread_slots)
 
     @property
     def n(self) -> int:

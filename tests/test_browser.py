@@ -165,6 +165,14 @@ def _slider(page, valuemax: str):
     return page.locator(f"[role=slider][aria-valuemax='{valuemax}']").first
 
 
+def _slider_to_least(page, valuemax: str, label: str):
+    """Move the slider of that maximum to its least value (Home) and wait until its label says `label`."""
+    slider = _slider(page, valuemax)
+    slider.focus()
+    slider.press("Home")
+    page.get_by_text(label).wait_for(timeout=10_000)
+
+
 # Every panel of the Explore page has its image of the new step: the step counter says so, the key
 # metrics have a new image and every image is decoded. One check in the page, polled at each frame, so
 # that the time measured is the page's, not that of several round trips of the test to the browser.
@@ -362,10 +370,7 @@ def test_every_tab_shows_its_page_and_a_claim_runs_to_its_verdict(app_page, serv
     page.get_by_role("tab", name="Compare").click()
     page.get_by_text("Seeds per side: 5").wait_for(timeout=30_000)
     assert page.locator("img.citydip-metrics").count() == 0  # only the shown page is drawn
-    seeds = _slider(page, "20")
-    seeds.focus()
-    seeds.press("Home")
-    page.get_by_text("Seeds per side: 1").wait_for(timeout=10_000)
+    _slider_to_least(page, "20", "Seeds per side: 1")
     page.get_by_role("button", name="Run both").click()
     page.wait_for_selector("img.citydip-compare-metrics", timeout=120_000)
     _images_drawn(page, ["compare-metrics", "compare-themes"])
@@ -381,10 +386,7 @@ def test_every_tab_shows_its_page_and_a_claim_runs_to_its_verdict(app_page, serv
     assert [o.split(":")[0] for o in options] == ["C1", "C1b", "C2", "C3", "C4", "C4a", "C4b", "C4c", "C5", "C6",
                                                   "C7", "C8"], options
     page.get_by_role("option", name="C3: Spillover from the middle").click()
-    seeds = _slider(page, "20")
-    seeds.focus()
-    seeds.press("Home")
-    page.get_by_text("Seeds per arm: 2").wait_for(timeout=10_000)
+    _slider_to_least(page, "20", "Seeds per arm: 2")
     page.get_by_role("button", name="Run both arms").click()
     page.wait_for_selector(".citydip-claim-result .citydip-verdict", timeout=120_000)
     _images_drawn(page, ["claim-effects", "claim-over-time"])

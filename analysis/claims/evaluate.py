@@ -96,6 +96,16 @@ def _effect_record(e: Effect, o, with_verdict: bool = True) -> dict:
     return d
 
 
+def _judged(e: Effect, o, name: str, conf: float) -> dict:
+    """A contrast's outcome as claims.json records it: the outcome, its effect and verdict, and (undetermined)
+    the replications that would decide it."""
+    rec = {"metric": o.metric, "name": name, "direction": o.direction, "threshold": o.threshold,
+           **_effect_record(e, o)}
+    rec["replications_needed"] = (replications_needed(e.effect, e.sd_d, o.threshold, o.direction, conf)
+                                  if rec["verdict"] == UNDETERMINED else None)
+    return rec
+
+
 def all_runs(plan: ClaimPlan, dirs: dict[str, Path], years: np.ndarray) -> dict:
     """{(sweep, point): {metric: array (replications x years)}}: the main sweep's arms with the rows of every
     later block appended (plan.n_used rows; NaN where an arm has no run, e.g. a moderator beyond the initial
@@ -173,12 +183,8 @@ def _contrast(plan: ClaimPlan, y: _Outcomes, conf: float, K: int) -> list[dict]:
     outcomes = []
     for o, name in zip(spec.outcomes, spec.outcome_names()):
         e = paired_effect(y(trt, o), y(ctrl, o), rng_for(spec.id, o.metric, "main"), conf)
-        rec = {"metric": o.metric, "name": name, "direction": o.direction, "threshold": o.threshold,
-               "years": list(o.years), "why": o.why, "reference": o.reference,
-               "reference_source": o.reference_source, **_effect_record(e, o)}
-        rec["replications_needed"] = (replications_needed(e.effect, e.sd_d, o.threshold, o.direction, conf)
-                                      if rec["verdict"] == UNDETERMINED else None)
-        outcomes.append(rec)
+        outcomes.append({**_judged(e, o, name, conf), "years": list(o.years), "why": o.why,
+                         "reference": o.reference, "reference_source": o.reference_source})
     primary = outcomes[0]
     t_p, c_p = pairs(y(trt, spec.outcomes[0]), y(ctrl, spec.outcomes[0]))
     o0 = spec.outcomes[0]
@@ -232,11 +238,7 @@ def _also(plan: ClaimPlan, y: _Outcomes, conf: float) -> list[dict]:
         rows = []
         for o, name in zip(spec.outcomes, spec.outcome_names()):
             e = paired_effect(y(a_t, o), y(a_c, o), rng_for(spec.id, o.metric, f"also:{c.name}"), conf)
-            rec = {"metric": o.metric, "name": name, "direction": o.direction, "threshold": o.threshold,
-                   **_effect_record(e, o)}
-            rec["replications_needed"] = (replications_needed(e.effect, e.sd_d, o.threshold, o.direction, conf)
-                                          if rec["verdict"] == UNDETERMINED else None)
-            rows.append(rec)
+            rows.append(_judged(e, o, name, conf))
         out.append({"name": c.name, "label": c.label, "treatment": c.treatment, "control": c.control,
                     "why": c.why, "outcomes": rows})
     return out

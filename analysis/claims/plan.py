@@ -410,34 +410,32 @@ class _ClaimArms:
         return inner
 
     def outcome_metrics(self) -> list[str]:
-        """The outcomes' metrics, each known and its years inside the run, in both main arms."""
+        """The metrics of the outcomes (in both main arms) and of the levels (in their arm), each known and
+        its years inside the run."""
         for i, o in enumerate(self.spec.outcomes):
             for a in (self.ctrl, self.trt):
-                names = metric_names([it["name"] for it in a.data["issues"]])
-                if o.metric not in names:
-                    close = difflib.get_close_matches(o.metric, names, n=3)
-                    hint = f"; did you mean {', '.join(close)}?" if close else f"; expected one of: {', '.join(names)}"
-                    raise ScenarioError(self.src, f"outcomes.{i}.metric", f"unknown metric {o.metric!r}{hint}")
-                first, last = _run_years(a.data)
-                if o.years[0] < first or o.years[1] > last:
-                    mode = " in the quick run (quick.steps)" if self.quick else ""
-                    raise ScenarioError(self.src, f"outcomes.{i}.years", f"{o.years[0]}-{o.years[1]} is outside the "
-                                                                         f"run's years {first}-{last}{mode}")
+                self._check_metric(a, o.metric, f"outcomes.{i}.metric")
+                self._check_years(a, o.years, f"outcomes.{i}.years")
         for i, lv in enumerate(self.spec.levels):
             a = self.ctrl if lv.arm == "control" else self.trt
-            names = metric_names([it["name"] for it in a.data["issues"]])
             for m in lv.reference:
-                if m not in names:
-                    close = difflib.get_close_matches(m, names, n=3)
-                    hint = f"; did you mean {', '.join(close)}?" if close else f"; expected one of: {', '.join(names)}"
-                    raise ScenarioError(self.src, f"levels.{i}.reference.{m}", f"unknown metric {m!r}{hint}")
-            first, last = _run_years(a.data)
-            if lv.years[0] < first or lv.years[1] > last:
-                mode = " in the quick run (quick.steps)" if self.quick else ""
-                raise ScenarioError(self.src, f"levels.{i}.years", f"{lv.years[0]}-{lv.years[1]} is outside the "
-                                                                   f"run's years {first}-{last}{mode}")
+                self._check_metric(a, m, f"levels.{i}.reference.{m}")
+            self._check_years(a, lv.years, f"levels.{i}.years")
         return list(dict.fromkeys([o.metric for o in self.spec.outcomes]
                                   + [m for lv in self.spec.levels for m in lv.reference]))
+
+    def _check_metric(self, a: Arm, metric: str, where: str):
+        names = metric_names([it["name"] for it in a.data["issues"]])
+        if metric not in names:
+            close = difflib.get_close_matches(metric, names, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; expected one of: {', '.join(names)}"
+            raise ScenarioError(self.src, where, f"unknown metric {metric!r}{hint}")
+
+    def _check_years(self, a: Arm, years: list[int], where: str):
+        first, last = _run_years(a.data)
+        if years[0] < first or years[1] > last:
+            mode = " in the quick run (quick.steps)" if self.quick else ""
+            raise ScenarioError(self.src, where, f"{years[0]}-{years[1]} is outside the run's years {first}-{last}{mode}")
 
     # -- mechanism off, no network
     def mechanism_off_arms(self) -> list[Arm]:

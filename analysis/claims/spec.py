@@ -12,9 +12,9 @@ the scenario schema.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from model.config import InterventionConfig, Strict
 from model.loading import validate_as
@@ -47,6 +47,16 @@ def _scalar_values(v: list, what: str) -> list:
             same = f"{v[j]!r} and {x!r} are the same number" if repr(v[j]) != repr(x) else f"{x!r} is repeated"
             raise ValueError(f"items {j} and {i}: {same}; give each of the {what} once")
     return v
+
+
+def _ordered_years(v: list[int]) -> list[int]:
+    """[first, last] with last >= first (an outcome's or a level's years)."""
+    if len(v) == 2 and v[1] < v[0]:
+        raise ValueError(f"the last year ({v[1]}) is before the first ({v[0]})")
+    return v
+
+
+Years = Annotated[list[int], AfterValidator(_ordered_years)]
 
 
 class Overrides(Strict):
@@ -99,19 +109,13 @@ class OutcomeSpec(Strict):
     direction: Literal["increase", "decrease"] = Field(
         description="Predicted direction of treatment minus control.")
     threshold: float = Field(gt=0, description="The smallest effect that matters, in the metric's units (> 0).")
-    years: list[int] = Field(min_length=2, max_length=2,
-                             description="[first, last]: calendar years over which the outcome is averaged (inclusive).")
+    years: Years = Field(min_length=2, max_length=2,
+                         description="[first, last]: calendar years over which the outcome is averaged (inclusive).")
     why: str = Field("", description="Why this metric and this threshold (shown in the report).")
     reference: float | None = Field(None, description="A level from the literature drawn beside the arms (e.g. an "
                                                       "observed share); not part of the verdict.")
     reference_source: str = Field("", description="Where the reference level comes from.")
 
-    @field_validator("years")
-    @classmethod
-    def _years(cls, v):
-        if v[1] < v[0]:
-            raise ValueError(f"the last year ({v[1]}) is before the first ({v[0]})")
-        return v
 
 
 ARM_NAMES = ("treatment", "control", "treatment_off", "control_off")
@@ -145,7 +149,7 @@ class LevelSpec(Strict):
     name: str = Field(pattern=ID_PATTERN, description="Short name (e.g. acuto_rayner).")
     label: str = Field(min_length=1, max_length=300, description="What the level says, in words.")
     arm: Literal["treatment", "control"] = Field("treatment", description="The main arm whose level is judged.")
-    years: list[int] = Field(min_length=2, max_length=2, description="[first, last]: calendar years averaged.")
+    years: Years = Field(min_length=2, max_length=2, description="[first, last]: calendar years averaged.")
     reference: dict[str, float] = Field(min_length=1, max_length=30,
                                         description="Metric -> the level the literature gives for it.")
     tolerance: float = Field(gt=0, description="The largest distance (root mean square, in the metrics' units) "
@@ -153,12 +157,6 @@ class LevelSpec(Strict):
     source: str = Field(min_length=1, description="Where the reference levels come from.")
     why: str = Field("", description="Why these metrics and this tolerance (shown in the report).")
 
-    @field_validator("years")
-    @classmethod
-    def _years(cls, v):
-        if v[1] < v[0]:
-            raise ValueError(f"the last year ({v[1]}) is before the first ({v[0]})")
-        return v
 
     @field_validator("reference")
     @classmethod
