@@ -293,6 +293,7 @@ class InterventionConfig(Strict):
     start: int = Field(description="First calendar year in which it acts.")
     end: int | None = _f(None, "Last calendar year in which it acts (inclusive); none: to the end of the run.")
     params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the plug-in; each kind validates its own.")
+    active: bool = _f(True, "False: the intervention keeps its place in the list (and so its random stream, and every later intervention's) but does nothing, and names it gives (a network, a country) are not checked: how an arm removes an intervention of its base scenario and keeps the rest paired.")
 
     @model_validator(mode="after")
     def _years(self):

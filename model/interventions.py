@@ -59,6 +59,12 @@ class Intervention:
     remedy: ClassVar[bool] = False  # a remedy from the literature (else a shock)
     Params: ClassVar[type[Params]] = Params
     needs_issues: ClassVar[tuple[str, ...]] = ()
+    acts_on_networks: ClassVar[bool] = False  # it changes networks (a remedy of the networks): a world without them cannot hold it
+
+    @classmethod
+    def needs_networks(cls, params: dict) -> bool:
+        """Whether this intervention, with these parameters, needs international city networks."""
+        return cls.acts_on_networks
 
     def __init__(self, cfg: InterventionConfig, params: Params, path: str = ""):
         self.cfg, self.p, self.path = cfg, params, path
@@ -107,9 +113,18 @@ class Intervention:
 
 
 def update_interventions(model, year: int):
-    """Phase 1: drive every intervention's life cycle for calendar year `year`, in the listed order."""
+    """Phase 1: drive every intervention's life cycle for calendar year `year`, in the listed order
+    (an inactive one, `active: false`, keeps its place and does nothing)."""
     for iv in model.interventions:
-        iv.update(model, year)
+        if iv.cfg.active:
+            iv.update(model, year)
+
+
+def needs_networks(iv: dict) -> bool:
+    """Whether an intervention (a scenario's mapping) acts on international city networks, so that a world
+    without networks cannot hold it (the kind's `needs_networks`, given its parameters)."""
+    cls = REGISTRY.get(iv["kind"])
+    return cls is not None and cls.needs_networks(iv.get("params") or {})
 
 
 def remedies() -> dict[str, str]:
@@ -184,6 +199,7 @@ class CrossNetworkPlatform(Intervention):
 
     kind = "cross_network_platform"
     label = "Cross-network platform"
+    acts_on_networks = True
     remedy = True
 
     class Params(Params):
@@ -237,6 +253,7 @@ class SecretariatExchange(Intervention):
 
     kind = "secretariat_exchange"
     label = "Secretariat exchange"
+    acts_on_networks = True
     remedy = True
 
     class Params(Params):
@@ -280,6 +297,7 @@ class IOFramework(Intervention):
 
     kind = "io_framework"
     label = "IO framework (pooled funding)"
+    acts_on_networks = True
     remedy = True
 
     class Params(Params):
@@ -320,6 +338,7 @@ class CityFirst(Intervention):
 
     kind = "city_first"
     label = "City-first governance"
+    acts_on_networks = True
     remedy = True
 
     class Params(Params):
@@ -343,6 +362,7 @@ class OpenKnowledge(Intervention):
 
     kind = "open_knowledge"
     label = "Open knowledge"
+    acts_on_networks = True
     remedy = True
 
     class Params(Params):
@@ -373,6 +393,7 @@ class ExtendServices(Intervention):
 
     kind = "extend_services"
     label = "Extend services to non-members"
+    acts_on_networks = True
     remedy = True
 
     class Params(Params):
@@ -447,6 +468,10 @@ class FundingWithdrawal(Intervention):
 
     kind = "funding_withdrawal"
     label = "Funding withdrawal"
+
+    @classmethod
+    def needs_networks(cls, params: dict) -> bool:
+        return params.get("network") is not None  # a named network's sponsorship (a funder's budget needs none)
 
     class Params(Params):
         funder: int | None = Field(None, ge=0, description="Index of the funder that withdraws (default: the largest).")

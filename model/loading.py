@@ -180,6 +180,9 @@ class Layer:
     fixed: dict[str, Any]
     interventions: list[dict] = field(default_factory=list)
     by_kind: str = "strict"
+    remove: list[tuple[str, int | None]] = field(default_factory=list)  # (kind, index): made inactive first
+    no_networks: bool = False  # a world without networks (without_networks), after the interventions are appended
+    removed: list[str] = field(default_factory=list)  # filled by apply_layers: what remove and no_networks removed
 
     def paths(self, key: str, data: dict) -> list[str]:
         """The field paths of `data` that `key` of this layer set (what a validation error is matched to)."""
@@ -190,16 +193,22 @@ class Layer:
 
 def apply_layers(data: dict, layers: list[Layer], source: str,
                  check: Callable[[str, str, str], None] | None = None) -> list[list[str]]:
-    """Apply layers of overrides to a scenario mapping, in order: each layer's interventions are
-    appended, then its dotted paths set. An error names the layer and key (`set.resources.pool`,
+    """Apply layers of overrides to a scenario mapping, in order: each layer's `remove` makes interventions
+    of the scenario inactive, its interventions are appended, `no_networks` makes it a world without
+    networks, then its dotted paths are set. An error names the layer and key (`set.resources.pool`,
     source `source`). `check(key, source, where)` checks each path first (a claim file's rules).
     Returns, per layer, the normal (not by-kind) paths it set, normalised."""
     out = []
     for layer in layers:
+        layer.removed = []
+        for j, (kind, index) in enumerate(layer.remove):
+            layer.removed += deactivate(data, kind, index, source, f"{layer.where.rsplit('.', 1)[0]}.remove.{j}")
         if layer.interventions:
             if data.get("interventions") is None:
                 data["interventions"] = []
             data["interventions"].extend(copy.deepcopy(layer.interventions))
+        if layer.no_networks:
+            layer.removed += without_networks(data)
         keys = []
         for k, v in layer.fixed.items():
             where = f"{layer.where}.{k}"
@@ -215,6 +224,61 @@ def apply_layers(data: dict, layers: list[Layer], source: str,
             if kind_path(k) is None:
                 keys.append(".".join(split_path(k)))
         out.append(keys)
+    return out
+
+
+NO_NETWORKS = {"networks.initial": 0, "networks.founding_rate": 0, "networks.demand_rate": 0,
+               "networks.catalogue": None}
+
+
+def without_networks(data: dict) -> list[str]:
+    """A world without international city networks, in place: no initial, founded, demanded or catalogue
+    network (NO_NETWORKS), every intervention that needs networks made inactive (`active: false`: it keeps
+    its place, so the others keep their random streams; model.interventions.needs_networks) and the
+    calibration facts about named networks left out. Returns what it removed, in words (for the report)."""
+    from model.interventions import needs_networks
+
+    removed = []
+    nets = data.setdefault("networks", {})
+    if nets.get("catalogue"):
+        removed.append(f"the catalogue's networks ({nets['catalogue']})")
+    for k, v in NO_NETWORKS.items():
+        nets[k.split(".", 1)[1]] = v
+    for i, iv in enumerate(data.get("interventions") or []):
+        if iv.get("active", True) and needs_networks(iv):
+            iv["active"] = False
+            removed.append(f"interventions.{i} ({_describe(iv)})")
+    facts = data.get("calibration") or []
+    keep = [f for f in facts if not (f.get("network") or f.get("networks")
+                                     or f.get("measure") in ("distinct_members", "distinct_countries"))]
+    if len(keep) < len(facts):
+        removed.append(f"{len(facts) - len(keep)} calibration facts about named networks")
+        data["calibration"] = keep
+    return removed
+
+
+def _describe(iv: dict) -> str:
+    span = f"{iv['start']}-{iv['end']}" if iv.get("end") is not None else f"from {iv['start']}"
+    ps = ", ".join(f"{k} {v}" for k, v in (iv.get("params") or {}).items())
+    return f"{iv['kind']} {span}" + (f", {ps}" if ps else "")
+
+
+def deactivate(data: dict, kind: str, index: int | None, source: str, where: str) -> list[str]:
+    """Make the base scenario's interventions of `kind` inactive (all of them, or the `index`-th of that kind):
+    they keep their places, so every other intervention keeps its random stream. An index beyond those the
+    scenario has is an error naming `where`; a kind it does not have removes nothing. Returns what it removed."""
+    ivs = [(i, iv) for i, iv in enumerate(data.get("interventions") or []) if iv["kind"] == kind]
+    if index is not None:
+        if index >= len(ivs):
+            raise ScenarioError(source, where, f"the scenario has {len(ivs)} intervention{'s' if len(ivs) != 1 else ''} "
+                                               f"of kind {kind!r}, so index {index} names none; expected "
+                                               + (f"0 to {len(ivs) - 1}" if ivs else "no index (or remove this entry)"))
+        ivs = [ivs[index]]
+    out = []
+    for i, iv in ivs:
+        if iv.get("active", True):
+            iv["active"] = False
+            out.append(f"interventions.{i} ({_describe(iv)})")
     return out
 
 

@@ -92,6 +92,8 @@ def _begin_year(cfg: Scenario, iv) -> int | None:
 
 def _names(cfg: Scenario, inst, path: str, source: str, catalogue):
     iv, p = inst.cfg, inst.p
+    if not iv.active:  # inactive: it does nothing, so what it names need not exist (a world without networks)
+        return
     if iv.kind == "national_withdrawal":
         _country(cfg, p.country, f"{path}.params.country", source)
     elif iv.kind == "funding_withdrawal" and p.network is not None:

@@ -225,14 +225,49 @@ def test_prim_finds_the_box_where_the_claim_holds():
     assert 0.4 < box["limits"]["a"][0] <= 0.55 and box["density"] >= 0.9 and box["coverage"] > 0.8
     from analysis.claims.conditions import uncertainty_summary
 
-    vds = ["supported" if v else "undetermined" for v in y]
-    summ = uncertainty_summary("T", "m", x.to_dict("records"), [1.0] * 200, vds, 0.5, "increase", 0.9,
+    effects = np.where(y, 1.0, 0.1)  # the point effect reaches the threshold (0.5) where a > 0.5
+    summ = uncertainty_summary("T", "m", x.to_dict("records"), list(effects), 0.5, "increase", 0.9,
                                {"a": [0.0, 1.0], "b": [0.0, 1.0], "c": [0.0, 1.0]})
-    assert summ["share_supported"] == pytest.approx(y.mean()) and summ["share_beyond_threshold"] == 1.0
+    assert summ["share_reaching"] == pytest.approx(y.mean()) and summ["ceiling"] == 1.0
     assert summ["box"]["limits"]["a"][1] == 1.0  # the side PRIM did not peel is the space's bound
-    assert re.search(r"PRIM's box where it holds: a in \[0\.[45]\d*, 1\] \(density 0\.9", summ["sentence"])
+    assert re.search(r"PRIM's box where it reaches it: a in \[0\.[45]\d*, 1\] \(density 0\.9", summ["sentence"])
     assert prim_box(x, np.zeros(200, bool), 0.8)["found"] is False
     assert prim_box(x, np.ones(200, bool), 0.8)["restricted"] == []
+
+
+def test_prim_box_is_absent_below_five_samples():
+    x = pd.DataFrame({"a": [0.1, 0.2, 0.8, 0.9], "b": [0.5, 0.4, 0.3, 0.2]})
+    box = prim_box(x, np.array([False, False, True, True]), 0.8)
+    assert box["found"] is False and "fewer than 5" in box["reason"]
+    # with many samples but a box that would hold fewer than 5 of them, no box either
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame({"a": rng.random(40), "b": rng.random(40)})
+    y = (x["a"] > 0.93).to_numpy()  # about 3 samples reach it
+    assert y.sum() < 5
+    box = prim_box(x, y, 0.8)
+    assert box["found"] is False or box["n_in_box"] >= 5
+
+
+def test_morris_ranking_recovers_the_one_parameter_the_effect_depends_on():
+    from analysis.claims.conditions import morris_ranking, uncertainty_summary
+    from analysis.claims.plan import morris_unit
+
+    unit = morris_unit(4, 6, 4, seed=5)
+    bounds = {"p": [0.0, 2.0], "q": [0.0, 1.0], "r": [0.0, 1.0], "s": [10.0, 20.0]}
+    vals = [{k: b[0] + u * (b[1] - b[0]) for (k, b), u in zip(bounds.items(), row)} for row in unit]
+    noise = np.random.default_rng(1).normal(0, 1e-4, len(vals))
+    effects = np.array([0.05 * v["q"] for v in vals]) + noise  # only q moves the effect
+    rows = morris_ranking(unit, effects, list(bounds), 4)
+    assert rows[0]["parameter"] == "q" and rows[0]["mu_star"] > 20 * rows[1]["mu_star"]
+    summ = uncertainty_summary("T", "m", vals, list(effects), 0.02, "increase", 0.8, bounds,
+                               {"q": "assumption"}, unit=unit, levels=4)
+    assert summ["ranking"][0]["parameter"] == "q"
+    assert summ["turns_near"] == pytest.approx(0.4, abs=0.02)  # 0.05 q = 0.02 at q = 0.4
+    assert summ["rests_on"].startswith("T's effect rests mostly on q (assumption)")
+    # no sample reaches a threshold above the effect's range: the ceiling is stated
+    summ = uncertainty_summary("T", "m", vals, list(effects), 0.2, "increase", 0.8, bounds, unit=unit, levels=4)
+    assert summ["share_reaching"] == 0 and "a ceiling" in summ["rests_on"]
+    assert summ["ceiling"] == pytest.approx(max(effects))
 
 
 # ================================================================================ claim files
@@ -247,7 +282,7 @@ def test_shipped_claims_validate(quick):
             assert p.replications >= 20
         assert p.find("off", "control") is not None and p.find("off", "treatment") is not None
     if quick:
-        assert sum(p.n_runs for p in plans) < 800  # the quick run's budget (benchmarks/bench_claims.py)
+        assert sum(p.n_runs for p in plans) < 1300  # the quick run's budget, both worlds (benchmarks/bench_claims.py)
 
 
 def test_arms_resolve_to_their_scenarios_with_common_seeds(tmp_path):
@@ -517,7 +552,7 @@ def test_quick_claim_through_the_command_line(tmp_path):
                         "--workers", "2"], cwd=REPO, capture_output=True, text=True, timeout=300,
                        stdin=subprocess.DEVNULL, check=False)
     assert p.returncode == 0, p.stderr
-    assert "QUICK RUN" in p.stdout and "1 claims" in p.stdout
+    assert "QUICK RUN" in p.stdout and "1 claim (" in p.stdout
     doc = _claims_json(out)
     assert doc["quick"] is True and doc["mode"] == "quick" and "QUICK RUN" in doc["notice"]
     assert doc["claims"][0]["design"]["replications"] == 3 and doc["claims"][0]["design"]["cities"] == 100
@@ -566,7 +601,11 @@ def test_claims_page_logic_runs_both_arms_on_common_seeds(tmp_path):
     for bad in (tmp_path / "x.json", tmp_path / "none.json"):
         with pytest.raises(Exception, match=str(bad)):
             CP.read_claims_json(bad)
-    assert set(CP.claim_choices()) == {f"{p.id}: {p.spec.title}" for p in load_claims(quick=True)}
+    assert set(CP.claim_choices()) == {f"{p.claim}: {p.spec.title}" for p in load_claims(quick=True)}
+    # a claim with worlds runs in the world picked; the heading says which
+    from analysis.claims import CLAIMS_DIR
+
+    assert CP.claim_worlds(CLAIMS_DIR / "C4b.yaml") == ["synthetic", "real"] and CP.claim_worlds(f) == []
 
 
 def test_claims_page_renders_and_runs_in_the_background(tmp_path):
@@ -635,5 +674,9 @@ SHIPPED_CONTRASTS = {
 def test_shipped_claims_arms_differ_only_in_their_lever(quick):
     """A control arm written as a whole table (C7's issues) once also changed every issue's co-benefit
     to its default; the resolved arms must differ in the claim's lever alone."""
-    got = {load_claim(f, quick=quick).id: load_claim(f, quick=quick).arm_differences() for f in default_files()}
-    assert got == SHIPPED_CONTRASTS
+    got = {p.id: p.arm_differences() for p in load_claims(quick=quick)}
+    # in the real world, the world without networks (C3's control) also drops the catalogue, the interventions
+    # that need networks (100 Resilient Cities' end, the extended services of 2020-2021) and the facts about them
+    want = {f"{cid}@{w}": list(v) for cid, v in SHIPPED_CONTRASTS.items() for w in ("synthetic", "real")}
+    want["C3@real"] += ["networks.catalogue", "interventions.1.active", "interventions.3.active", "calibration"]
+    assert got == want

@@ -29,7 +29,7 @@ from analysis.execution import _mp_context
 from model.api import run_scenario
 
 ARMS = [("main", "control"), ("main", "treatment"), ("off", "control"), ("off", "treatment")]
-PLANS = {p.id: p for p in (load_claim(f, quick=True) for f in default_files())}
+PLANS = {p.claim: p for p in (load_claim(f, quick=True) for f in default_files())}  # the synthetic world
 
 
 def _arm(cid: str, role: str = "main", which: str = "control", interventions=(), **sets) -> dict:

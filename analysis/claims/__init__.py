@@ -37,26 +37,28 @@ def natural_key(path: Path) -> tuple:
 
 def load_claims(files=None, only: list[str] | None = None, quick: bool = False,
                 max_replications: int | None = None):
-    """Validated ClaimPlans of `files` (default: the shipped ones), restricted to the ids in `only`;
-    `max_replications` overrides every file's cap of the sequential procedure."""
-    from analysis.claims.plan import load_claim
+    """Validated ClaimPlans of `files` (default: the shipped ones), one per claim and world, restricted to
+    the ids in `only` (a claim's id selects it in every world; `C8@real` one world); `max_replications`
+    overrides every file's cap of the sequential procedure."""
+    from analysis.claims.plan import load_claim_worlds
 
     files = [Path(f) for f in files] if files else default_files()
     if not files:
         raise ScenarioError(str(CLAIMS_DIR), "", "holds no claim files (*.yaml)")
     plans, seen = [], {}
     for f in files:
-        p = load_claim(f, quick=quick, max_replications=max_replications)
-        if p.id in seen:
-            raise ScenarioError(str(f), "id", f"{p.id!r} is also the id of {seen[p.id]}; ids must be unique")
-        seen[p.id] = str(f)
-        plans.append(p)
+        ps = load_claim_worlds(f, quick=quick, max_replications=max_replications)
+        cid = ps[0].claim
+        if cid in seen:
+            raise ScenarioError(str(f), "id", f"{cid!r} is also the id of {seen[cid]}; ids must be unique")
+        seen[cid] = str(f)
+        plans.extend(ps)
     if only:
-        ids = [p.id for p in plans]
+        ids = list(dict.fromkeys([p.claim for p in plans] + [p.id for p in plans]))
         for o in only:
             if o not in ids:
                 raise ScenarioError("--only", "", f"no claim {o!r}; expected one of: {', '.join(ids)}")
-        plans = [p for p in plans if p.id in only]
+        plans = [p for p in plans if p.id in only or p.claim in only]
     return plans
 
 

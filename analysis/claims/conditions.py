@@ -4,12 +4,19 @@
   the values where the verdict changes, interpolated linearly between the two neighbouring values
   at the point where the bound that decides the verdict crosses the threshold, and one sentence
   generated from these numbers.
-- Over an uncertainty space (a Latin hypercube of parameter values): the share of samples where
-  the claim is supported (by the same verdict rule, from each sample's replications), and the box of
-  parameters where it holds, found by PRIM (`ema_workbench.analysis.prim`): of the boxes on PRIM's
-  peeling trajectory whose density (share of supported samples inside) reaches the claim's
-  `density`, the one with the largest coverage (share of all supported samples inside); when none
-  reaches it, the densest box.
+- Over an uncertainty space (Morris trajectories or a Latin hypercube of parameter values): at each
+  sample the primary's point effect (the mean paired difference over the sample's replications, not
+  its verdict: a few replications decide little, so verdicts would map power, not the effect).
+  The share of samples whose point effect reaches the threshold; the largest effect found (a ceiling,
+  stated when no sample reaches the threshold); the parameters ranked by their Morris elementary
+  effects on the point effect (SALib: mu*, the mean absolute change of the effect over one grid step
+  of the parameter's whole range, and sigma); where the effect turns (the value of the leading
+  parameter at which a linear fit of the effect on every parameter, the others at their means,
+  crosses the threshold); and the box of parameters where the effect reaches the threshold, found by
+  PRIM (`ema_workbench.analysis.prim`): of the boxes on PRIM's peeling trajectory whose density
+  (share of samples inside that reach it) reaches the claim's `density`, the one with the largest
+  coverage; when none reaches it, the densest box; no box when it would hold fewer than
+  MIN_BOX_SAMPLES samples.
 """
 
 from __future__ import annotations
@@ -103,24 +110,33 @@ def moderator_sentence(claim_id: str, metric: str, parameter: str, values: list,
 # The uncertainty space
 
 
+MIN_BOX_SAMPLES = 5  # PRIM's box is not reported when it holds fewer samples (a box on 2 samples is noise)
+
+
 def prim_box(x: pd.DataFrame, y: np.ndarray, density: float) -> dict:
-    """The box of parameters where y holds (PRIM); {"found": False, "reason": ...} when there is none."""
+    """The box of parameters where y holds (PRIM); {"found": False, "reason": ...} when there is none, or when
+    the box would hold fewer than MIN_BOX_SAMPLES samples."""
     y = np.asarray(y, dtype=bool)
     n, k = len(y), int(y.sum())
     if k == 0:
-        return {"found": False, "reason": "no sample supports the claim"}
+        return {"found": False, "reason": "no sample reaches the threshold"}
     if k == n:
         return {"found": True, "limits": {}, "restricted": [], "coverage": 1.0, "density": 1.0, "mass": 1.0,
-                "n_in_box": n, "note": "every sample supports the claim: the box is the whole space"}
+                "n_in_box": n, "note": "every sample reaches the threshold: the box is the whole space"}
+    if n < MIN_BOX_SAMPLES:
+        return {"found": False, "reason": f"{n} samples, fewer than {MIN_BOX_SAMPLES}"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from ema_workbench.analysis import prim
 
-        p = prim.Prim(x.reset_index(drop=True), y.copy(), mass_min=0.05)
+        p = prim.Prim(x.reset_index(drop=True), y.copy(), mass_min=max(0.05, MIN_BOX_SAMPLES / n))
         box = p.find_box()
     if box is None:
         return {"found": False, "reason": "PRIM found no box"}
     traj = box.peeling_trajectory
+    traj = traj[traj["n"] >= MIN_BOX_SAMPLES]
+    if not len(traj):
+        return {"found": False, "reason": f"every box PRIM found holds fewer than {MIN_BOX_SAMPLES} samples"}
     good = traj[traj["density"] >= density - 1e-12]
     if len(good):
         i = int(good.sort_values(["coverage", "mass"], ascending=[False, False], kind="stable").index[0])
@@ -144,34 +160,111 @@ def prim_box(x: pd.DataFrame, y: np.ndarray, density: float) -> dict:
             "n_in_box": int(row["n"]), "density_reached": reached}
 
 
-def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects: list[float], verdicts: list[str],
-                        threshold: float, direction: str, density: float, bounds: dict) -> dict:
-    """Share of samples supported (and contradicted), the PRIM box, and one sentence."""
-    n = len(verdicts)
-    y = np.array([v == SUPPORTED for v in verdicts])
+def morris_ranking(unit: np.ndarray, effects: np.ndarray, paths: list[str], levels: int) -> list[dict]:
+    """The parameters ranked by Morris mu* of the point effect (SALib, in the unit hypercube the trajectories
+    were drawn in: mu* is the mean absolute change of the effect over one grid step, scaled to the whole
+    range). Each row: parameter, mu, mu_star, sigma, rank (1: most influential)."""
+    from SALib.analyze import morris as morris_analyze
+
+    from analysis.sweep.designs import salib_problem
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = morris_analyze.analyze(salib_problem(list(paths)), np.asarray(unit, dtype=float),
+                                     np.asarray(effects, dtype=float), num_levels=levels, print_to_console=False,
+                                     num_resamples=200, seed=1)
+    rows = [{"parameter": k, "mu": float(res["mu"][j]), "mu_star": float(res["mu_star"][j]),
+             "sigma": float(res["sigma"][j])} for j, k in enumerate(paths)]
+    rows.sort(key=lambda r: -r["mu_star"])
+    for i, r in enumerate(rows, start=1):
+        r["rank"] = i
+    return rows
+
+
+def turning_value(x: pd.DataFrame, effects: np.ndarray, parameter: str, target: float, bounds) -> float | None:
+    """Where a linear fit of the effect on every parameter crosses `target` along `parameter`, the others at
+    their sample means; None when the fit is flat in it or crosses outside its bounds."""
+    X = np.column_stack([np.ones(len(x))] + [x[c].to_numpy(float) for c in x.columns])
+    coef, *_ = np.linalg.lstsq(X, np.asarray(effects, float), rcond=None)
+    j = list(x.columns).index(parameter) + 1
+    if abs(coef[j]) < 1e-15:
+        return None
+    rest = coef[0] + sum(coef[i + 1] * float(x[c].mean()) for i, c in enumerate(x.columns) if c != parameter)
+    v = (target - rest) / coef[j]
+    lo, hi = bounds
+    return float(v) if lo <= v <= hi else None
+
+
+def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects: list[float], threshold: float,
+                        direction: str, density: float, bounds: dict, basis: dict | None = None,
+                        unit: np.ndarray | None = None, levels: int | None = None) -> dict:
+    """Over the samples' point effects: the share reaching the threshold, the largest effect found (a ceiling),
+    the Morris ranking (when `unit` holds Morris trajectories), where the effect turns along the leading
+    parameter, PRIM's box, and two sentences (what was found; what the verdict rests on)."""
+    basis = basis or {}
     s = sign(direction)
-    beyond = np.array([e is not None and math.isfinite(e) and s * e >= threshold for e in effects])
-    share = float(y.mean()) if n else float("nan")
+    eff = np.array([e if e is not None and math.isfinite(e) else np.nan for e in effects], dtype=float)
+    ok = np.isfinite(eff)
+    n = int(ok.sum())
+    reach = ok & (s * np.nan_to_num(eff) >= threshold)
     x = pd.DataFrame([{k: v for k, v in row.items()} for row in values])
-    box = prim_box(x, y, density) if n else {"found": False, "reason": "no samples"}
+    box = prim_box(x[ok], reach[ok], density) if n else {"found": False, "reason": "no samples"}
     for k, side in box.get("sides", {}).items():  # a side PRIM did not peel is the space's own bound
         lo, hi = box["limits"][k]
         box["limits"][k] = [lo if side[0] else float(bounds[k][0]), hi if side[1] else float(bounds[k][1])]
-    contra = sum(v == CONTRADICTED for v in verdicts)
-    sent = (f"{claim_id}, {metric}: over {n} Latin-hypercube samples of "
-            f"{', '.join(f'{k} in [{fmt(b[0])}, {fmt(b[1])}]' for k, b in bounds.items())}, the claim is supported "
-            f"in {int(y.sum())} ({100 * share:.0f}%), contradicted in {contra}, and the point effect reaches the "
-            f"threshold in {int(beyond.sum())}")
+    best = int(np.nanargmax(s * eff)) if n else None
+    ceiling = float(eff[best]) if best is not None else float("nan")
+    ranking = morris_ranking(unit[ok], eff[ok], list(bounds), levels) if unit is not None and n == len(eff) else []
+    lead = ranking[0]["parameter"] if ranking else None
+    turn = turning_value(x[ok], eff[ok], lead, s * threshold, bounds[lead]) if lead and n > len(bounds) + 1 else None
+    design = "Morris samples" if unit is not None else "Latin-hypercube samples"
+    sent = (f"{claim_id}, {metric}: over {n} {design} of "
+            f"{', '.join(f'{k} in [{fmt(b[0])}, {fmt(b[1])}]' for k, b in bounds.items())}, the point effect reaches "
+            f"the threshold ({signed(s * threshold)}) in {int(reach.sum())} ({100 * reach.sum() / max(n, 1):.0f}%); "
+            f"the largest effect found is {signed(ceiling)}")
     if box.get("found") and box.get("restricted"):
         lims = "; ".join(f"{k} in [{fmt(v[0])}, {fmt(v[1])}]" for k, v in box["limits"].items())
-        sent += (f"; PRIM's box where it holds: {lims} (density {fmt(box['density'], 2)}, coverage "
+        sent += (f"; PRIM's box where it reaches it: {lims} (density {fmt(box['density'], 2)}, coverage "
                  f"{fmt(box['coverage'], 2)}, {box['n_in_box']} samples)")
-    elif box.get("found") and n and int(y.sum()) == n:
-        sent += "; it holds at every sample"
+    elif box.get("found") and int(reach.sum()) == n:
+        sent += "; it reaches it at every sample"
     elif box.get("found"):
         sent += (f"; PRIM restricts no parameter (its box is the whole space sampled, density "
                  f"{fmt(box['density'], 2)})")
     else:
         sent += f"; no box ({box.get('reason')})"
-    return {"samples": n, "share_supported": share, "share_contradicted": contra / n if n else float("nan"),
-            "share_beyond_threshold": float(beyond.mean()) if n else float("nan"), "box": box, "sentence": sent + "."}
+    rests = rests_on(claim_id, ranking, basis, lead, turn, reach, n, ceiling, s, threshold)
+    return {"samples": n, "share_reaching": float(reach.sum() / n) if n else float("nan"), "ceiling": ceiling,
+            "ceiling_values": values[best] if best is not None else None, "ranking": ranking,
+            "turns_near": turn, "turn_parameter": lead if turn is not None else None, "box": box,
+            "sentence": sent + ".", "rests_on": rests}
+
+
+def rests_on(claim_id: str, ranking: list[dict], basis: dict, lead: str | None, turn: float | None,
+             reach: np.ndarray, n: int, ceiling: float, s: int, threshold: float) -> str:
+    """One sentence: what the claim's effect rests on (the leading parameters by mu*, each marked as taken
+    from the literature or an assumption), where it turns, and the ceiling when no sample reaches the
+    threshold."""
+    if not n:
+        return f"{claim_id}: no sample of the uncertainty space finished."
+    parts = []
+    if ranking:
+        total = sum(r["mu_star"] for r in ranking) or 1.0
+        top = [r for r in ranking if r["mu_star"] >= 0.25 * ranking[0]["mu_star"]][:3]
+        share = sum(r["mu_star"] for r in top) / total
+        names = ", ".join(f"{r['parameter']} ({basis.get(r['parameter'], 'assumption')})" for r in top)
+        word = "mostly" if share >= 0.6 else "in part"
+        parts.append(f"{claim_id}'s effect rests {word} on {names}: {100 * share:.0f}% of the parameters' summed "
+                     "Morris mu*")
+        if turn is not None:
+            parts.append(f"it turns (reaches {signed(s * threshold)}) near {lead} = {fmt(turn)}")
+        elif lead is not None:
+            parts.append(f"a linear fit does not cross the threshold within {lead}'s range")
+    if not reach.any():
+        parts.append(f"no setting sampled reaches the threshold: the largest effect found is {signed(ceiling)} "
+                     "(a ceiling)")
+    elif reach.all():
+        parts.append("every setting sampled reaches the threshold")
+    else:
+        parts.append(f"{int(reach.sum())} of {n} settings sampled reach the threshold")
+    return "; ".join(parts) + "."

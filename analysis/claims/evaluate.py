@@ -149,7 +149,9 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
     levels = _levels(plan, y, conf)
     sentences = [mo["outcomes"][0]["sentence"] for mo in mods] + ([unc["sentence"]] if unc else [])
     res.record = {
-        "id": spec.id, "title": spec.title, "statement": spec.statement, "source": spec.source,
+        "id": plan.id, "claim": spec.id, "world": plan.world.name if plan.world is not None else None,
+        "world_label": plan.world.label if plan.world is not None else None,
+        "world_why": plan.world.why if plan.world is not None else None, "title": spec.title, "statement": spec.statement, "source": spec.source,
         "file": display_path(plan.source), "operationalisation": spec.operationalisation,
         "design": _design(plan, dirs, years),
         **{k: primary[k] for k in ("metric", "direction", "threshold", "years", "effect", "ci_low", "ci_high", "n",
@@ -350,7 +352,8 @@ def _moderators(plan: ClaimPlan, y: _Outcomes) -> list[dict]:
 
 
 def _uncertainty(plan: ClaimPlan, y: _Outcomes) -> dict | None:
-    """Conditions: the primary outcome's contrast over the samples of the uncertainty space (None without one)."""
+    """Conditions: the primary outcome's point effect over the samples of the uncertainty space, the
+    parameters' ranking, PRIM's box and what the verdict rests on (None without a space)."""
     if plan.lhs is None:
         return None
     spec = plan.spec
@@ -361,15 +364,19 @@ def _uncertainty(plan: ClaimPlan, y: _Outcomes) -> dict | None:
         a_c = plan.find("lhs", "control", sample=s)
         a_t = plan.find("lhs", "treatment", sample=s)
         effs.append(paired_effect(y(a_t, o, lhs=True), y(a_c, o, lhs=True), rng_for(spec.id, o.metric, f"lhs:{s}")))
-    vds = [verdict(e.ci_low, e.ci_high, o.threshold, o.direction) for e in effs]
     bounds = {k: [b.low, b.high] for k, b in u.parameters.items()}
-    summ = uncertainty_summary(spec.id, o.metric, plan.lhs_values, [e.effect for e in effs], vds, o.threshold,
-                               o.direction, u.density, bounds)
-    return {"metric": o.metric, "parameters": bounds, "replications": plan.lhs_replications,
-            "density": u.density, **summ,
+    basis = {k: b.basis for k, b in u.parameters.items()}
+    morris = u.design == "morris"
+    summ = uncertainty_summary(plan.id, o.metric, plan.lhs_values, [e.effect for e in effs], o.threshold,
+                               o.direction, u.density, bounds, basis,
+                               unit=plan.lhs_unit if morris else None, levels=u.levels if morris else None)
+    return {"metric": o.metric, "parameters": bounds, "design": u.design, "replications": plan.lhs_replications,
+            "density": u.density, "threshold": o.threshold, "direction": o.direction,
+            "assumptions": {k: {"low": b.low, "high": b.high, "basis": b.basis, "source": b.source, "why": b.why}
+                            for k, b in u.parameters.items()},
+            **summ,
             "sample_values": plan.lhs_values, "sample_effect": [e.effect for e in effs],
-            "sample_ci_low": [e.ci_low for e in effs], "sample_ci_high": [e.ci_high for e in effs],
-            "sample_verdict": vds}
+            "sample_ci_low": [e.ci_low for e in effs], "sample_ci_high": [e.ci_high for e in effs]}
 
 
 def _design(plan: ClaimPlan, dirs: dict[str, Path], years: np.ndarray) -> dict:
@@ -383,7 +390,12 @@ def _design(plan: ClaimPlan, dirs: dict[str, Path], years: np.ndarray) -> dict:
             if plan.base["cities"]["source"] == "synthetic" else f"real (>= {plan.base['cities']['min_population']:g})",
             "years_run": [int(years[0]), int(years[-1])], "steps": plan.steps, "seed": spec.seed,
             "replications": plan.replications, "uncertainty_replications": plan.lhs_replications or None,
-            "runs": plan.n_runs, "failed_runs": failed}
+            "runs": plan.n_runs, "failed_runs": failed,
+            "removed": {_arm_name(a): a.removed for a in plan.arms if a.removed and a.role in ("main", "off", "no_network")}}
+
+
+def _arm_name(a: Arm) -> str:
+    return {"main": a.arm, "off": f"{a.arm} (mechanism off)", "no_network": "no network"}[a.role]
 
 
 def _sequential(plan: ClaimPlan, conf: float, primary_verdict: str) -> dict:

@@ -38,11 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from analysis.claims.spec import ClaimSpec, Overrides, _same_key, validate_spec
+from analysis.claims.spec import ClaimSpec, Overrides, WorldSpec, _same_key, validate_spec
 from analysis.claims.statistics import looks
 from analysis.sweep.plan import Sweep, sweep_from_points
 from model.config import ScenarioError
 from model.loading import (
+    NO_NETWORKS,
     Layer,
     apply_layers,
     base_scenario,
@@ -93,7 +94,8 @@ def _norm(key: str) -> str:
 def arm_layer(fld: str, layer: Overrides) -> Layer:
     """An arm's layer of the claim file (`arms.control`, `mechanism_off`, ...) as a Layer of overrides: an
     intervention parameter by kind leaves an arm without one unchanged."""
-    return Layer(f"{fld}.set", layer.fixed, [iv.model_dump(mode="json") for iv in layer.interventions], by_kind="lenient")
+    return Layer(f"{fld}.set", layer.fixed, [iv.model_dump(mode="json") for iv in layer.interventions], by_kind="lenient",
+                 remove=[(r.kind, r.index) for r in layer.remove], no_networks=layer.no_networks)
 
 
 def apply_layer(data: dict, layer: Overrides, source: str, where: str) -> list[str]:
@@ -126,6 +128,7 @@ class Arm:
     value: int | None = None  # moderator value index
     sample: int | None = None  # uncertainty sample
     point: int = -1  # index in its sweep
+    removed: list[str] = field(default_factory=list)  # interventions and networks its layers removed (in words)
 
 
 @dataclass
@@ -150,9 +153,15 @@ class ClaimPlan:
     moderators: list = field(default_factory=list)  # the moderators run (quick: maybe fewer, with fewer values)
     looks: list[int] = field(default_factory=list)  # the schedule of looks: replications at each (sequential.py)
     blocks: list = field(default_factory=list)  # later blocks of replications run so far (sequential.Block)
+    world: WorldSpec | None = None  # the world it runs in (None: a claim file without worlds)
 
     @property
     def id(self) -> str:
+        """The run's name: the claim's id, with `@world` for a claim file with worlds (C8@real)."""
+        return self.spec.id if self.world is None else f"{self.spec.id}@{self.world.name}"
+
+    @property
+    def claim(self) -> str:
         return self.spec.id
 
     @property
@@ -192,13 +201,22 @@ class ClaimPlan:
 _FILE = object()  # claim_base: the claim file's own `scenario`
 
 
-def claim_base(spec: ClaimSpec, src: str, here: Path, quick: bool, scenario=_FILE) -> dict:
+def claim_base(spec: ClaimSpec, src: str, here: Path, quick: bool, scenario=_FILE, world: WorldSpec | None = None) -> dict:
     """The claim's base scenario, resolved: its `scenario` (or `scenario` given here instead: a path
-    relative to `here`, a mapping or None, e.g. another world), with the claim's `set` (and in a quick
-    run `quick.set`) and `steps` on top. An error names the key of the claim file that caused it."""
-    scn = spec.scenario if scenario is _FILE else scenario
-    data, base_src = base_scenario(scn, src, here, "claim")
-    layers = [Layer("set", spec.fixed)] + ([Layer("quick.set", spec.quick.fixed)] if quick else [])
+    relative to `here`, a mapping or None; or the `world`'s scenario with the world's `set`), with the
+    claim's `set` (and in a quick run `quick.set`, then the world's quick set) and `steps` on top. An
+    error names the key of the claim file that caused it."""
+    w = None if world is None else f"worlds.{spec.worlds.index(world)}"
+    scn = world.scenario if world is not None else spec.scenario if scenario is _FILE else scenario
+    try:
+        data, base_src = base_scenario(scn, src, here, "claim")
+    except ScenarioError as e:
+        if w is None:
+            raise
+        raise ScenarioError(e.source, f"{w}.{e.path}", e.message) from None
+    layers = ([Layer(f"{w}.set", world.fixed)] if world is not None else []) + [Layer("set", spec.fixed)]
+    layers += [Layer("quick.set", spec.quick.fixed)] if quick else []
+    layers += [Layer(f"{w}.quick.set", world.quick.fixed)] if quick and world is not None else []
     steps = spec.quick.steps if quick and spec.quick.steps is not None else spec.steps
     cfg = layered_scenario(data, base_src, layers, src, inline=isinstance(scn, dict), check=_check_base_key,
                            fields={"steps": steps} if steps is not None else None)
@@ -262,23 +280,42 @@ def _overlaps(key: str, paths) -> str | None:
     return next((v for v in paths if k == v or k.startswith(v + ".") or v.startswith(k + ".")), None)
 
 
-def load_claim(path, quick: bool = False, max_replications: int | None = None, scenario=_FILE) -> ClaimPlan:
-    """Read, validate and resolve a claim file into its arms and sweeps (module docstring).
+def load_claim(path, quick: bool = False, max_replications: int | None = None, scenario=_FILE,
+               world: str | None = None) -> ClaimPlan:
+    """Read, validate and resolve a claim file into its arms and sweeps (module docstring), in its first
+    world or the world named `world` (a file with worlds; `load_claim_worlds` gives every world).
     `max_replications` overrides the file's cap of the sequential procedure (--max-replications);
     `scenario` replaces the file's base scenario (a path relative to the claim file's folder, a
     mapping or None), e.g. to resolve the claim in another world."""
     src = str(path)
     spec = validate_spec(read_yaml(path), src)
-    return resolve_claim(spec, src, Path(path).resolve().parent, quick, max_replications, scenario)
+    here = Path(path).resolve().parent
+    if spec.worlds and scenario is _FILE:
+        ws = [w for w in spec.worlds if world is None or w.name == world]
+        if not ws:
+            raise ScenarioError(src, "worlds", f"no world {world!r}; expected one of: "
+                                               f"{', '.join(w.name for w in spec.worlds)}")
+        return resolve_claim(spec, src, here, quick, max_replications, world=ws[0])
+    return resolve_claim(spec, src, here, quick, max_replications, scenario)
+
+
+def load_claim_worlds(path, quick: bool = False, max_replications: int | None = None) -> list[ClaimPlan]:
+    """A claim file resolved in each of its worlds (one plan per world; a file without worlds: one plan)."""
+    src = str(path)
+    spec = validate_spec(read_yaml(path), src)
+    here = Path(path).resolve().parent
+    if not spec.worlds:
+        return [resolve_claim(spec, src, here, quick, max_replications)]
+    return [resolve_claim(spec, src, here, quick, max_replications, world=w) for w in spec.worlds]
 
 
 def resolve_claim(spec: ClaimSpec, src: str, here: Path, quick: bool = False, max_replications: int | None = None,
-                  scenario=_FILE) -> ClaimPlan:
+                  scenario=_FILE, world: WorldSpec | None = None) -> ClaimPlan:
     """A validated claim file (`spec`, read from `src` in the folder `here`) resolved on its base
-    scenario, or on `scenario` instead (`claim_base`): the main arms, the gradient's levels, the
-    outcomes, the mechanism-off and no-network arms, the moderators, the main sweep and the
+    scenario, on `scenario` instead, or in `world` (`claim_base`): the main arms, the gradient's levels,
+    the outcomes, the mechanism-off and no-network arms, the moderators, the main sweep and the
     uncertainty space. A quick run checks the full run's arms and samples too."""
-    c = _ClaimArms(spec, src, quick, claim_base(spec, src, here, quick, scenario))
+    c = _ClaimArms(spec, src, quick, claim_base(spec, src, here, quick, scenario, world), world)
     R = spec.quick.replications if quick else spec.replications
     c.main_arms()
     arms = [c.ctrl, c.trt] + c.gradient_levels()
@@ -289,19 +326,24 @@ def resolve_claim(spec: ClaimSpec, src: str, here: Path, quick: bool = False, ma
     arms += c.mechanism_off_arms()
     arms += c.no_network_arm()
     moderators, moderator_arms = c.moderator_arms()
+    if world is not None and not world.moderators:  # checked above, not run in this world
+        moderators, moderator_arms = [], []
     arms += moderator_arms
-    main = _sweep(arms, c.base, spec.id, src, spec.seed, R, metrics)
+    name = spec.id if world is None else f"{spec.id}@{world.name}"
+    main = _sweep(arms, c.base, name, src, spec.seed, R, metrics)
     cap = cap_of(spec, quick) if max_replications is None else int(max_replications)
     if cap < R:
         raise ScenarioError("--max-replications", "", f"{cap} is below the first look's {R} replications of "
                                                       f"{spec.id}; expected at least {R}")
     plan = ClaimPlan(spec=spec, source=src, quick=quick, base=c.base, replications=R,
                      seeds=replication_seeds(spec.seed, R), metrics=metrics, arms=arms, main=main, labels=c.labels,
-                     moderators=moderators, looks=looks(R, cap))
-    if spec.uncertainty is not None:
+                     moderators=moderators, looks=looks(R, cap), world=world)
+    in_world = world is None or (world.uncertainty if not quick or world.quick.uncertainty is None
+                                 else world.quick.uncertainty)
+    if spec.uncertainty is not None and in_world:
         c.uncertainty(plan, R, metrics)
     if quick:  # every value of the file is checked whatever mode runs: the full run's arms and samples too
-        resolve_claim(spec, src, here, False, scenario=scenario)
+        resolve_claim(spec, src, here, False, scenario=scenario, world=world)
     return plan
 
 
@@ -309,8 +351,8 @@ class _ClaimArms:
     """The arms of one claim on one base scenario (`base`, resolved), built step by step by
     `resolve_claim`; every problem is a ScenarioError naming the claim file's field."""
 
-    def __init__(self, spec: ClaimSpec, src: str, quick: bool, base: dict):
-        self.spec, self.src, self.quick, self.base = spec, src, quick, base
+    def __init__(self, spec: ClaimSpec, src: str, quick: bool, base: dict, world: WorldSpec | None = None):
+        self.spec, self.src, self.quick, self.base, self.world = spec, src, quick, base, world
 
     def build(self, layers: list[tuple[str, Overrides]], role: str, arm: str, where: str, extra=None, **kw) -> Arm:
         """One arm: the base with the claim file's layers (field, overrides) on top, then `extra` paths
@@ -323,8 +365,11 @@ class _ClaimArms:
             set_value(d, k, v, self.src, w)
             if kind_path(k) is None:
                 keys.append(_norm(k))
+        if any(layer.no_networks for layer in ls):  # a world without networks: what it set is part of the design point
+            keys += list(NO_NETWORKS) + ["calibration"]
         resolved = _validate_arm(d, self.src, where, ls)
-        return Arm(role=role, arm=arm, where=where, data=resolved, keys=list(dict.fromkeys(keys)), **kw)
+        return Arm(role=role, arm=arm, where=where, data=resolved, keys=list(dict.fromkeys(keys)),
+                   removed=[r for layer in ls for r in layer.removed], **kw)
 
     def main(self, a: str, where: str, extra=(), role: str = "main", layer: tuple[str, Overrides] | None = None,
              arm: str | None = None, **kw) -> Arm:
@@ -489,6 +534,19 @@ class _ClaimArms:
         if kp is not None and not (has_kind(self.ctrl.data, kp[0]) or has_kind(self.trt.data, kp[0])):
             raise ScenarioError(self.src, where, f"neither arm has an intervention of kind {kp[0]!r}")
 
+    def check_dose(self, key: str, where: str):
+        """An uncertain parameter is not a dose an arm states (`interventions.<kind>.<param>` given in an arm's
+        intervention): sampling it would rank the treatment's own strength among the assumptions (a moderator
+        may vary a dose: that is the effect's dose-response)."""
+        kp = kind_path(key)
+        if kp is not None and self.spec.arms is not None:
+            for a in ("control", "treatment"):
+                for i, iv in enumerate(getattr(self.spec.arms, a).interventions):
+                    if iv.kind == kp[0] and kp[1] in iv.params:
+                        raise ScenarioError(self.src, where, f"{key} is set by arms.{a}.interventions.{i} "
+                                                             f"({kp[1]} {iv.params[kp[1]]}): part of what the arms "
+                                                             "vary; choose a parameter the arms leave alone")
+
     def moderator_arms(self) -> tuple[list, list[Arm]]:
         """(the moderators run, their arms): every value of every moderator is checked, also those a quick
         run leaves out."""
@@ -525,6 +583,7 @@ class _ClaimArms:
             w = f"uncertainty.parameters.{k}"
             check_key(k, src, w)
             self.check_free(k, w)
+            self.check_dose(k, w)
             if key_kind(k) not in ("int", "float"):
                 raise ScenarioError(src, w, f"{k} is not a numeric field; the uncertainty space needs numbers")
             b = u.parameters[k]
@@ -542,9 +601,13 @@ class _ClaimArms:
         spec, u, quick = self.spec, self.spec.uncertainty, self.quick
         paths = list(u.parameters)
         self._check_uncertain(paths)
-        S = (spec.quick.samples or u.samples) if quick else u.samples
         RU = (spec.quick.uncertainty_replications or min(u.replications, R)) if quick else u.replications
-        unit = lhs_unit(len(paths), S, spec.seed)
+        if u.design == "morris":
+            T = (spec.quick.trajectories or u.trajectories) if quick else u.trajectories
+            unit = morris_unit(len(paths), T, u.levels, spec.seed)
+        else:
+            S = (spec.quick.samples or u.samples) if quick else u.samples
+            unit = lhs_unit(len(paths), S, spec.seed)
         values = [{k: _from_unit(row[j], u.parameters[k].low, u.parameters[k].high, key_kind(k))
                    for j, k in enumerate(paths)} for row in unit]
         for k in paths:  # each bound alone first: an error names the parameter
@@ -562,7 +625,7 @@ class _ClaimArms:
                                           sample=s))
                 self.check_years(lhs_arms[-1], "uncertainty.parameters", f"sample {s} ({vals})")
         plan.lhs_arms, plan.lhs_unit, plan.lhs_values, plan.lhs_replications = lhs_arms, unit, values, RU
-        plan.lhs = _sweep(lhs_arms, self.base, f"{spec.id}-lhs", self.src, spec.seed, RU, metrics)
+        plan.lhs = _sweep(lhs_arms, self.base, f"{plan.id}-lhs", self.src, spec.seed, RU, metrics)
 
 
 def cap_of(spec: ClaimSpec, quick: bool) -> int:
@@ -600,6 +663,18 @@ def lhs_unit(d: int, n: int, seed: int) -> np.ndarray:
     except TypeError:  # scipy < 1.15
         sampler = qmc.LatinHypercube(d=d, seed=rng)
     return sampler.random(n)
+
+
+def morris_unit(d: int, trajectories: int, levels: int, seed: int) -> np.ndarray:
+    """Morris trajectories in [0, 1]^d (SALib): `trajectories` x (d + 1) points, each moving one parameter
+    by one step of a grid of `levels` levels; seeded by the claim's seed."""
+    from SALib.sample import morris as morris_sample
+
+    from analysis.sweep.designs import salib_problem
+
+    paths = [f"x{j}" for j in range(d)]
+    return np.asarray(morris_sample.sample(salib_problem(paths), trajectories, num_levels=levels,
+                                           seed=int(seed) % (2**32)), dtype=float)
 
 
 def _from_unit(u: float, low: float, high: float, kind: str):

@@ -97,6 +97,7 @@ def claims_document(results: list[ClaimResult], quick: bool, provenance: dict | 
     doc["verdicts"] = {v: EXPLAIN[v] for v in VERDICTS}
     doc["statistics"] = STATS
     doc["claims"] = [r.record for r in results]
+    doc["worlds"] = worlds_table(results)
     return clean(doc)
 
 
@@ -155,8 +156,8 @@ def claim_figures(res: ClaimResult) -> dict[str, bytes]:
         o = plan.spec.outcomes[0]
         eff = [in_threshold_units(e, o.threshold, o.direction) if e is not None and math.isfinite(e) else np.nan
                for e in unc["sample_effect"]]
-        fig = F.fig_claim_uncertainty(pd.DataFrame(unc["sample_values"]), np.array(eff), unc["sample_verdict"],
-                                      unc["box"], o.metric)
+        fig = F.fig_claim_uncertainty(pd.DataFrame(unc["sample_values"]), np.array(eff), unc["box"], o.metric,
+                                      ranking=unc.get("ranking"))
         out[f"{cid}_uncertainty.png"] = F.figure_png(fig)
     return out
 
@@ -290,6 +291,8 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
         b.append(("h", 3, "Levels against the literature"))
         b.append(("p", LEVELS))
         b.append(("table", ["claim", "level", "distance [CI]", "tolerance", "verdict"], rows))
+    b += worlds_blocks(results)
+    b += rests_on_blocks(results)
     amended = [(r.record["id"], a) for r in results for a in r.record.get("amendments") or []]
     if amended:
         b.append(("h", 3, "Amendments"))
@@ -301,6 +304,138 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
         b.append(("img", "summary.png", "All claims: effects and intervals against the threshold"))
     for r in results:
         b += _claim_blocks(r, figures)
+    return b
+
+
+WORLDS = ("Each claim runs in every world its file lists: every arm, the mechanism-off contrast, the no-network "
+          "counterfactual and the uncertainty space. A world's primary verdict is Holm-adjusted over every "
+          "claim and world of the run; the other outcomes' verdicts are unadjusted. 'The same in both worlds' means "
+          "the same verdict; otherwise the line says how they differ (and whether the effects have opposite signs).")
+
+
+def claim_worlds(results: list[ClaimResult]) -> tuple[list[str], dict[str, dict[str, dict]]]:
+    """(the worlds' names in order of appearance, {claim id: {world: record}}) of the records that have a
+    world (claim files with worlds)."""
+    names: list[str] = []
+    by_claim: dict[str, dict[str, dict]] = {}
+    for r in results:
+        rec = r.record
+        if rec.get("world") is None:
+            continue
+        if rec["world"] not in names:
+            names.append(rec["world"])
+        by_claim.setdefault(rec["claim"], {})[rec["world"]] = rec
+    return names, by_claim
+
+
+def _outcome_verdict(rec: dict, k: int) -> str:
+    return rec["verdict_adjusted"] if k == 0 and "verdict_adjusted" in rec else rec["outcomes"][k]["verdict"]
+
+
+def worlds_line(cells: dict[str, tuple[str, float | None]]) -> str:
+    """One line comparing an outcome across worlds ({world: (verdict, effect)}): 'the same in both worlds
+    (supported)' or how they differ."""
+    vs = {w: v for w, (v, _) in cells.items()}
+    n = len(cells)
+    both = "both worlds" if n == 2 else f"all {n} worlds"
+    if len(set(vs.values())) == 1:
+        return f"the same in {both} ({next(iter(vs.values()))})"
+    effs = [e for _, e in cells.values() if e is not None and math.isfinite(e)]
+    flip = bool(effs) and min(effs) < 0 < max(effs)
+    decided = [w for w, v in vs.items() if v in ("supported", "contradicted")]
+    text = "differs: " + ", ".join(f"{v} in {w}" for w, v in vs.items())
+    if flip:
+        text += "; the effects have opposite signs"
+    if decided and len(decided) < n:
+        text += f"; decided only in {', '.join(decided)}"
+    return text
+
+
+def worlds_table(results: list[ClaimResult]) -> list[dict]:
+    """Per claim and outcome: each world's effect and verdict and the line comparing them (claims.json's
+    `worlds`)."""
+    names, by_claim = claim_worlds(results)
+    rows = []
+    for cid, recs in by_claim.items():
+        first = next(iter(recs.values()))
+        for k, oc in enumerate(first["outcomes"]):
+            cells = {w: (_outcome_verdict(recs[w], k), recs[w]["outcomes"][k]["effect"]) for w in names if w in recs}
+            rows.append({"claim": cid, "outcome": _oname(oc), "role": "primary" if k == 0 else "exploratory",
+                         "worlds": {w: {"verdict": cells[w][0], "effect": recs[w]["outcomes"][k]["effect"],
+                                        "ci_low": recs[w]["outcomes"][k]["ci_low"],
+                                        "ci_high": recs[w]["outcomes"][k]["ci_high"]} for w in cells},
+                         "summary": worlds_line(cells) if len(cells) > 1 else f"one world ({next(iter(cells))})"})
+    return rows
+
+
+def worlds_blocks(results: list[ClaimResult]) -> list[tuple]:
+    names, by_claim = claim_worlds(results)
+    if not by_claim:
+        return []
+    b: list[tuple] = [("h", 3, "Worlds side by side"), ("p", WORLDS)]
+    labels = {}
+    for recs in by_claim.values():
+        for w, rec in recs.items():
+            labels.setdefault(w, (rec.get("world_label") or w, rec.get("world_why") or ""))
+    b.append(("list", "Worlds", [f"{w}: {lab}" + (f". {why}" if why else "") for w, (lab, why) in labels.items()]))
+    rows = []
+    for row in worlds_table(results):
+        cells = []
+        for w in names:
+            c = row["worlds"].get(w)
+            cells.append("-" if c is None else f"{c['verdict'].upper()} {_ci(c)}")
+        rows.append([row["claim"], row["outcome"], row["role"], *cells, row["summary"]])
+    b.append(("table", ["claim", "outcome", "role", *[f"{w}: verdict, effect [CI]" for w in names], "in the worlds"],
+              rows))
+    return b
+
+
+RESTS = ("What each verdict rests on: over the claim's uncertainty space (Morris trajectories, a few replications "
+         "per sample with common random numbers), the primary's point effect at each sample (the mean paired "
+         "difference, not a verdict); the parameters ranked by Morris mu* (the mean absolute change of the effect "
+         "when the parameter moves one grid step, in the metric's units); where a linear fit of the effect crosses "
+         "the threshold along the leading parameter; the largest effect found; and PRIM's box of the parameters "
+         "where the point effect reaches the threshold (density: the share inside that reach it; coverage: the "
+         "share of those that reach it that are inside; no box on fewer than 5 samples). Every parameter is marked "
+         "as taken from the literature or an assumption in the table of assumptions below.")
+
+
+def rests_on_blocks(results: list[ClaimResult]) -> list[tuple]:
+    uncs = [(r.record, r.record["conditions"]["uncertainty"]) for r in results
+            if r.record["conditions"]["uncertainty"] is not None]
+    if not uncs:
+        return []
+    b: list[tuple] = [("h", 3, "What each verdict rests on"), ("p", RESTS)]
+    rows = []
+    for rec, u in uncs:
+        lead = ", ".join(f"{x['parameter']} ({fmt(x['mu_star'], 2)})" for x in (u.get("ranking") or [])[:3]) or "-"
+        box = u["box"]
+        if box.get("found") and box.get("restricted"):
+            btxt = "; ".join(f"{k} in [{fmt(v[0])}, {fmt(v[1])}]" for k, v in box["limits"].items()) + (
+                f" (density {fmt(box['density'], 2)}, coverage {fmt(box['coverage'], 2)}, n {box['n_in_box']})")
+        elif box.get("found"):
+            btxt = f"the whole space (density {fmt(box['density'], 2)}, n {box['n_in_box']})"
+        else:
+            btxt = f"none ({box.get('reason')})"
+        turn = f"{u['turn_parameter']} = {fmt(u['turns_near'])}" if u.get("turns_near") is not None else "-"
+        rows.append([rec["id"], u["metric"], str(u["samples"]), f"{100 * u['share_reaching']:.0f}%",
+                     signed(u["ceiling"]) if u.get("ceiling") is not None else "n/a", lead, turn, btxt])
+    b.append(("table", ["claim", "primary", "samples", "reach the threshold", "largest effect", "leading parameters "
+                        "(mu*)", "turns near", "PRIM's box"], rows))
+    b.append(("list", "In a sentence", [u["rests_on"] for _, u in uncs]))
+    seen, rows = set(), []
+    for rec, u in uncs:
+        cid = rec.get("claim") or rec["id"]
+        for k, a in (u.get("assumptions") or {}).items():
+            if (cid, k) in seen:
+                continue
+            seen.add((cid, k))
+            rows.append([cid, k, f"{fmt(a['low'])} to {fmt(a['high'])}", a["basis"], a["source"] or "-", a["why"]])
+    if rows:
+        b.append(("h", 3, "Assumptions"))
+        b.append(("p", "Every parameter of every uncertainty space: taken from the literature (with its source) or "
+                       "an assumption of the model, its range and why."))
+        b.append(("table", ["claim", "parameter", "range", "basis", "source", "why"], rows))
     return b
 
 
@@ -342,7 +477,7 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
     rec = res.record
     cid = rec["id"]
     d = rec["design"]
-    b: list[tuple] = [("h", 2, f"{cid}: {rec['title']}")]
+    b: list[tuple] = [("h", 2, f"{cid}: {rec['title']}" + (f" (world: {rec['world_label']})" if rec.get("world") else ""))]
     if rec.get("part_of"):
         b.append(("p", f"Part of {rec['part_of']}: one part of that claim's contrast, run and judged on its own."))
     b.append(("p", (f"Verdict: {_verdict_word(rec, 'verdict_adjusted')} on {_oname(rec['outcomes'][0])} (effect {_ci(rec)}, "
@@ -376,6 +511,8 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
                     f"[{rec['no_network']['changes']}]")
     if d.get("arms_differ_in"):
         arms.append("the resolved control and treatment scenarios differ in: " + ", ".join(d["arms_differ_in"]))
+    for arm, what in (d.get("removed") or {}).items():
+        arms.append(f"removed from the world in the {arm} arm: " + "; ".join(what))
     b.append(("list", "Arms", arms))
     b.append(("p", f"Runs: base scenario {d['base_scenario']} ({d['cities']} cities, {d['years_run'][0]}-"
                    f"{d['years_run'][1]}), {d['replications']} replications per arm at the first look "
@@ -437,6 +574,11 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
     unc = cond["uncertainty"]
     if unc is not None:
         b.append(("p", unc["sentence"] + f" ({unc['replications']} replications per arm at each sample.)"))
+        b.append(("p", "What it rests on: " + unc["rests_on"]))
+        if unc.get("ranking"):
+            b.append(("table", ["parameter", "basis", "mu*", "sigma", "mu"],
+                      [[x["parameter"], unc["assumptions"].get(x["parameter"], {}).get("basis", "assumption"),
+                        fmt(x["mu_star"]), fmt(x["sigma"]), signed(x["mu"])] for x in unc["ranking"]]))
         b.append(("img", f"{cid}_uncertainty.png", f"{cid}: uncertainty space"))
     return [blk for blk in b if blk[0] != "img" or blk[1] in figures]
 
@@ -591,7 +733,7 @@ def outcomes_table(results: list[ClaimResult]) -> pd.DataFrame:
         for k, (oc, off) in enumerate(zip(rec["outcomes"], rec["mechanism_off"]["outcomes"])):
             extra = [(f"also:{c['name']}", c["outcomes"][k]) for c in also]
             for contrast, e in (("claim", oc), ("mechanism_off", off), ("mechanism_part", off["contribution"]), *extra):
-                rows.append({"claim": rec["id"], "outcome": _oname(oc), "role": "primary" if k == 0 else "exploratory",
+                rows.append({"claim": rec["id"], "world": rec.get("world"), "outcome": _oname(oc), "role": "primary" if k == 0 else "exploratory",
                              "contrast": contrast, "direction": oc["direction"], "threshold": oc["threshold"],
                              "effect": e.get("effect"), "ci_low": e.get("ci_low"), "ci_high": e.get("ci_high"),
                              "confidence": e.get("confidence"), "n": e.get("n"), "verdict": e.get("verdict"),

@@ -292,6 +292,16 @@ def runs_made_by(plans: list[ClaimPlan], out: Path) -> list[dict]:
     return list(seen.values())
 
 
+def count_text(plans: list[ClaimPlan]) -> str:
+    """'12 claims in 2 worlds (24 contrasts)', or '3 claims' for claim files without worlds."""
+    claims = list(dict.fromkeys(p.claim for p in plans))
+    worlds = list(dict.fromkeys(p.world.name for p in plans if p.world is not None))
+    text = f"{len(claims)} claim{'s' if len(claims) != 1 else ''}"
+    if worlds:
+        text += f" in {len(worlds)} world{'s' if len(worlds) != 1 else ''} ({len(plans)} contrasts)"
+    return text
+
+
 def adjust(results: list[ClaimResult], alpha: float = ALPHA):
     """Holm over the primaries of the run (one family): each record gets `verdict_adjusted` (its verdict when
     Holm keeps it, else undetermined), `p_adjusted` and `family`."""
@@ -353,7 +363,7 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
         if not quiet:
             where = backend.describe() if backend is not None else (
                 "1 worker (in this process)" if kwargs.get("workers") == 1 else "the given back-end")
-            print(f"claims ({'quick' if quick else 'full'} run): {len(plans)} claim{'s' if len(plans) != 1 else ''}, "
+            print(f"claims ({'quick' if quick else 'full'} run): {count_text(plans)}, "
                   f"{total} runs on {where} -> {out}", file=sys.stderr)
         bar = tqdm(total=total, initial=0, desc="claims", unit="run",
                    disable=quiet or not sys.stderr.isatty(), leave=False, dynamic_ncols=True, smoothing=0.05)
@@ -403,8 +413,7 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
         finally:
             bar.close()
         if not quiet:
-            print(f"claims: the runs are done; writing the report of {len(plans)} claim"
-                  f"{'s' if len(plans) != 1 else ''}", file=sys.stderr)
+            print(f"claims: the runs are done; writing the report of {count_text(plans)}", file=sys.stderr)
         results = [cache[(p.id, p.n_used)] for p in plans]  # evaluated at the last look, above
         adjust(results)
         for r in results:
@@ -436,6 +445,6 @@ def run_claims(plans: list[ClaimPlan], out, *, workers: int | None = None, sched
         for r in results:
             counts[r.record["verdict_adjusted"]] = counts.get(r.record["verdict_adjusted"], 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        print(f"wrote {out}: {len(results)} claims ({summary}) in {time.perf_counter() - t0:.1f} s"
+        print(f"wrote {out}: {count_text([r.plan for r in results])} ({summary}) in {time.perf_counter() - t0:.1f} s"
               + (" [QUICK RUN]" if quick else ""))
     return results

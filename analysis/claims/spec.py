@@ -59,22 +59,48 @@ def _ordered_years(v: list[int]) -> list[int]:
 Years = Annotated[list[int], AfterValidator(_ordered_years)]
 
 
+class RemoveSpec(Strict):
+    """An intervention of the base scenario (the world's) that an arm removes: every one of its kind, or the
+    `index`-th of them (0 first, in the scenario's order) where there are several."""
+
+    kind: str = Field(min_length=1, description="The intervention's kind (model/interventions.py).")
+    index: int | None = Field(None, ge=0, le=1000, description="Which of the base scenario's interventions of this "
+                                                               "kind (0: the first); default: every one.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known(cls, v):
+        from model.interventions import REGISTRY
+
+        if v not in REGISTRY:
+            raise ValueError(f"unknown intervention kind {v!r}; expected one of: {', '.join(sorted(REGISTRY))}")
+        return v
+
+
 class Overrides(Strict):
-    """Changes to a scenario: dotted overrides (as --set) and interventions appended to the scenario's own.
+    """Changes to a scenario: interventions of the base scenario removed, dotted overrides (as --set) and
+    interventions appended to the scenario's own.
 
     A dotted path may name an intervention's parameter by kind, `interventions.<kind>.<param>`: it is
     set on every intervention of that kind in the arm (arms without one are unchanged)."""
 
+    remove: list[RemoveSpec] = Field(default_factory=list, max_length=20,
+                                     description="Interventions of the base scenario (the world's) removed from the "
+                                                 "arm, by kind (and index where there are several), before anything "
+                                                 "is appended (e.g. a world's pandemic from a no-shock control).")
     fixed: dict[str, Any] = Field(default_factory=dict, alias="set",
                                   description="Dotted overrides of the scenario (e.g. resources.pool: 60), applied in order.")
     interventions: list[InterventionConfig] = Field(
         default_factory=list, description="Interventions appended to the scenario's own (kind, start, end, params).")
+    no_networks: bool = Field(False, description="A world without international city networks: no initial, founded, "
+                              "demanded or catalogue network, and the interventions that need networks made inactive "
+                              "(the report lists what was removed).")
 
     model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
 
     @property
     def empty(self) -> bool:
-        return not self.fixed and not self.interventions
+        return not self.fixed and not self.interventions and not self.remove and not self.no_networks
 
 
 class ArmSpec(Overrides):
@@ -180,24 +206,62 @@ class ModeratorSpec(Strict):
 
 
 class BoundsSpec(Strict):
+    """A parameter's range in an uncertainty space, and what the range rests on."""
+
     low: float = Field(description="Lower bound.")
     high: float = Field(description="Upper bound.")
+    basis: Literal["literature", "assumption"] = Field(
+        "assumption", description="Whether the value and range are taken from the literature (name the source) or "
+                                  "are the model's assumption (the default).")
+    source: str = Field("", description="Where the range comes from (required when basis is literature).")
+    why: str = Field("", description="What the parameter is and why this range (the report's table of assumptions).")
 
     @model_validator(mode="after")
     def _order(self):
         if not self.low < self.high:
             raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        if self.basis == "literature" and not self.source.strip():
+            raise ValueError("basis is literature: name the source (source: author year, or the data's source)")
         return self
 
 
 class UncertaintySpec(Strict):
-    """An uncertainty space: a Latin hypercube of parameter values; at each sample the contrast runs and
-    gets a verdict; PRIM finds the box of parameters where the claim is supported."""
+    """An uncertainty space: design points of parameter values (Morris trajectories or a Latin hypercube); at
+    each the contrast runs with a few replications and gives the primary's point effect. Morris elementary
+    effects rank the parameters by their influence on the effect (SALib), and PRIM finds the box of
+    parameters where the point effect reaches the threshold."""
 
-    parameters: dict[str, BoundsSpec] = Field(min_length=1, description="Dotted path -> {low, high} (uniform).")
-    samples: int = Field(16, ge=2, le=10_000, description="Latin hypercube samples (scipy.stats.qmc).")
-    replications: int = Field(6, ge=2, le=MAX_REPLICATIONS, description="Replications per arm at each sample.")
-    density: float = Field(0.8, gt=0, le=1, description="PRIM: the least share of supported samples inside the box.")
+    parameters: dict[str, BoundsSpec] = Field(min_length=1, max_length=20,
+                                              description="Dotted path -> {low, high, basis, source, why} (uniform).")
+    design: Literal["morris", "lhs"] | None = Field(None, description="morris: Morris trajectories (SALib), which give "
+                                             "each parameter's elementary effects on the point effect and serve as "
+                                             "the samples for PRIM; lhs: a Latin hypercube (scipy.stats.qmc), no "
+                                             "ranking. Default: lhs when `samples` is given, else morris.")
+    trajectories: int = Field(4, ge=2, le=1000, description="Morris: trajectories; each has (parameters + 1) "
+                                                            "points.")
+    levels: int = Field(4, ge=2, le=20, description="Morris: levels of the grid each parameter moves on (even).")
+    samples: int = Field(16, ge=2, le=10_000, description="lhs: Latin hypercube samples.")
+    replications: int = Field(4, ge=2, le=MAX_REPLICATIONS, description="Replications per arm at each design point "
+                              "(common random numbers: the point effect is the mean paired difference).")
+    density: float = Field(0.8, gt=0, le=1, description="PRIM: the least share of samples inside the box whose point "
+                                                         "effect reaches the threshold.")
+
+    @model_validator(mode="after")
+    def _design(self):
+        if self.design is None:
+            self.design = "lhs" if "samples" in self.model_fields_set else "morris"
+        elif self.design == "morris" and "samples" in self.model_fields_set:
+            raise ValueError("samples is the size of an lhs design; a morris design has trajectories")
+        elif self.design == "lhs" and "trajectories" in self.model_fields_set:
+            raise ValueError("trajectories belong to a morris design; an lhs design has samples")
+        return self
+
+    @field_validator("levels")
+    @classmethod
+    def _even(cls, v):
+        if v % 2:
+            raise ValueError(f"{v} is odd; Morris needs an even number of levels (4 is usual)")
+        return v
 
 
 class MechanismOffSpec(Overrides):
@@ -207,9 +271,12 @@ class MechanismOffSpec(Overrides):
 
 
 class NoNetworkSpec(Overrides):
-    """A counterfactual arm without networks: these changes apply to the control arm."""
+    """A counterfactual arm without networks: the control arm as a world without international city networks
+    (`no_networks`, on by default), with these changes on top."""
 
     description: str = Field("a world without international city networks", description="What the arm is.")
+    no_networks: bool = Field(True, description="The control arm as a world without international city networks "
+                              "(default); false: only the changes given here.")
 
 
 class QuickSpec(Strict):
@@ -223,11 +290,42 @@ class QuickSpec(Strict):
     moderators: int | None = Field(None, ge=0, le=10, description="Keep only the first N moderators (default: all).")
     moderator_values: int | None = Field(None, ge=2, le=MAX_LEVELS, description="At most this many values per "
                                          "moderator, evenly spread and including the first and last (default: all).")
-    samples: int | None = Field(None, ge=2, le=10_000, description="Uncertainty samples (default: as the full run).")
+    samples: int | None = Field(None, ge=2, le=10_000, description="Uncertainty samples of an lhs design (default: "
+                                "as the full run).")
+    trajectories: int | None = Field(None, ge=2, le=1000, description="Morris trajectories of the uncertainty space "
+                                     "(default: as the full run).")
     uncertainty_replications: int | None = Field(None, ge=2, le=MAX_REPLICATIONS,
                                                  description="Replications per arm at each uncertainty sample.")
     max_replications: int | None = Field(None, ge=2, le=MAX_REPLICATIONS, description="The cap of the sequential "
                                          "procedure in a quick run (default: the quick replications: one look).")
+
+    model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
+
+
+class WorldQuickSpec(Strict):
+    fixed: dict[str, Any] = Field(default_factory=dict, alias="set",
+                                  description="Extra dotted overrides of this world in a quick run (e.g. cities.n: 300).")
+    uncertainty: bool | None = Field(None, description="Run the uncertainty space in this world in a quick run "
+                                                       "(default: as the full run).")
+    model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
+
+
+class WorldSpec(Strict):
+    """A world the claim runs in: a base scenario and overrides. Every arm, the mechanism-off contrast, the
+    no-network counterfactual and the uncertainty space run in each world; each outcome gets a verdict per
+    world."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,19}$", description="Short name (e.g. synthetic, real).")
+    label: str = Field(min_length=1, max_length=200, description="What the world is, in words.")
+    scenario: str | dict[str, Any] | None = Field(
+        None, description="Its base scenario: a path relative to the claim file's folder, an inline mapping, or null "
+                          "for all defaults.")
+    fixed: dict[str, Any] = Field(default_factory=dict, alias="set",
+                                  description="Dotted overrides of the world's scenario (before the claim's own set).")
+    quick: WorldQuickSpec = Field(default_factory=WorldQuickSpec, description="What --quick changes in this world.")
+    moderators: bool = Field(True, description="Run the claim's moderators (conditions) in this world.")
+    uncertainty: bool = Field(True, description="Run the claim's uncertainty space (sensitivity, PRIM) in this world.")
+    why: str = Field("", description="Why this world (e.g. its city floor), and what it cannot test.")
 
     model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
 
@@ -246,8 +344,11 @@ class ClaimSpec(Strict):
     scenario: str | dict[str, Any] | None = Field(
         None, description="Base scenario: a path relative to the claim file's folder, an inline mapping of "
                           "scenario fields, or null for all defaults.")
+    worlds: list[WorldSpec] = Field(default_factory=list, max_length=4,
+                                    description="The worlds the claim runs in, each a base scenario plus overrides "
+                                                "(then `scenario` is not given); default: one world, `scenario`.")
     fixed: dict[str, Any] = Field(default_factory=dict, alias="set",
-                                  description="Fixed dotted overrides of the base scenario (both arms).")
+                                  description="Fixed dotted overrides of the base scenario (both arms, every world).")
     steps: int | None = Field(None, ge=1, le=1000, description="Steps of every run (default: the base scenario's).")
     seed: int = Field(1, ge=0, le=2**63 - 1, description="Entropy of the replication seeds: replication r of every "
                       "arm runs with replication_seeds(seed, R)[r] (common random numbers).")
@@ -298,6 +399,13 @@ class ClaimSpec(Strict):
             for n in names:
                 if names.count(n) > 1:
                     raise ValueError(f"{what}: the name {n!r} is given twice")
+        if self.worlds:
+            if "scenario" in self.model_fields_set:
+                raise ValueError("give the base scenario in each world (worlds.N.scenario), not as scenario")
+            names = [w.name for w in self.worlds]
+            for n in names:
+                if names.count(n) > 1:
+                    raise ValueError(f"worlds: the name {n!r} is given twice")
         if self.part_of is not None and self.part_of == self.id:
             raise ValueError(f"part_of names the claim itself ({self.id!r})")
         return self

@@ -216,41 +216,64 @@ def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsi
     return fig
 
 
-def fig_claim_uncertainty(samples: pd.DataFrame, effect_units: np.ndarray, verdicts: list[str], box: dict | None,
-                          metric: str, figsize=None, dpi: int = 100) -> Figure:
-    """The uncertainty space: for each sampled parameter, the effect of every sample (in threshold units,
-    predicted direction > 0) against the parameter's value, coloured by verdict; PRIM's box limits
-    where the claim holds are shaded."""
+def fig_claim_uncertainty(samples: pd.DataFrame, effect_units: np.ndarray, box: dict | None, metric: str,
+                          ranking: list[dict] | None = None, figsize=None, dpi: int = 100) -> Figure:
+    """The uncertainty space: for each sampled parameter, the point effect of every sample (in threshold
+    units, predicted direction > 0) against the parameter's value, filled where it reaches the threshold;
+    PRIM's box limits where it reaches it shaded; with a Morris ranking, a first panel of mu* per parameter
+    (the parameters' panels then in the ranking's order)."""
     cols = list(samples.columns)
-    k = max(1, len(cols))
+    if ranking:
+        order = [r["parameter"] for r in ranking if r["parameter"] in cols]
+        cols = order + [c for c in cols if c not in order]
+    k = max(1, len(cols)) + (1 if ranking else 0)
     ncols = min(k, 4)
     nrows = math.ceil(k / ncols)
     fig = Figure(figsize=figsize or (max(2.9 * ncols + 0.5, 5.5), 2.7 * nrows + 0.6), dpi=dpi)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    axes = list(np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel())
     eff = np.asarray(effect_units, dtype=float)
-    colours = [VERDICT_COLOURS.get(v, "black") for v in verdicts]
+    reach = np.nan_to_num(eff) >= 1
+    good, rest = VERDICT_COLOURS["supported"], VERDICT_COLOURS["undetermined"]
     limits = (box or {}).get("limits", {})
+    if ranking:
+        ax = axes.pop(0)
+        names = [r["parameter"] for r in ranking][::-1]
+        mu = [r["mu_star"] for r in ranking][::-1]
+        sd = [r["sigma"] for r in ranking][::-1]
+        ax.barh(range(len(names)), mu, color="#4575b4", alpha=0.8, label="mu*")
+        ax.scatter(sd, range(len(names)), color="black", s=12, zorder=3, label="sigma")
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels([n.rsplit(".", 1)[-1] for n in names], fontsize=6)
+        ax.set_xlabel("Morris mu* of the effect (metric units)", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, frameon=False, loc="lower right")
+        ax.grid(alpha=0.3, axis="x")
     for ax, c in zip(axes, cols):
         if c in limits:
-            ax.axvspan(limits[c][0], limits[c][1], color=VERDICT_COLOURS["supported"], alpha=0.12, lw=0)
+            ax.axvspan(limits[c][0], limits[c][1], color=good, alpha=0.12, lw=0)
         ax.axhline(1, color="black", ls="--", lw=0.8)
         ax.axhline(-1, color="black", ls="--", lw=0.8)
         ax.axhline(0, color="black", lw=0.6)
-        ax.scatter(samples[c].to_numpy(dtype=float), np.clip(eff, -50, 50), c=colours, s=16)
+        x = samples[c].to_numpy(dtype=float)
+        y = np.clip(eff, -50, 50)
+        ax.scatter(x[reach], y[reach], color=good, s=16)
+        ax.scatter(x[~reach], y[~reach], facecolors="none", edgecolors=rest, s=16)
         ax.set_xlabel(c, fontsize=7)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in axes[len(cols):]:
         ax.axis("off")
-    axes[0].set_ylabel("effect / threshold", fontsize=7)
-    lines = _panel_title(fig, f"Uncertainty space: {metric} effect at each sample (shaded: PRIM's box where it holds)")
+    axes[0].set_ylabel("point effect / threshold", fontsize=7)
+    lines = _panel_title(fig, f"Uncertainty space: {metric}, the point effect at each sample (shaded: PRIM's box "
+                              "where it reaches the threshold)")
     height = fig.get_figheight()
     below = 1 - (0.1 + 0.16 * lines) / height  # the legend on its own line under the title
-    handles = [Line2D([], [], color=col, marker="o", lw=0, label=v) for v, col in VERDICT_COLOURS.items()]
-    handles += [Patch(color=VERDICT_COLOURS["supported"], alpha=0.12, label="PRIM's box"),
-                Line2D([], [], color="black", ls="--", lw=0.8, label="±1: the smallest effect that matters")]
+    handles = [Line2D([], [], color=good, marker="o", lw=0, label="reaches the threshold"),
+               Line2D([], [], markeredgecolor=rest, markerfacecolor="none", marker="o", lw=0, label="falls short"),
+               Patch(color=good, alpha=0.12, label="PRIM's box"),
+               Line2D([], [], color="black", ls="--", lw=0.8, label="±1: the smallest effect that matters")]
     fig.legend(handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.01, below),
-               ncol=5 if fig.get_figwidth() >= 8 else 3)
-    fig.subplots_adjust(left=max(0.08, 0.6 / fig.get_figwidth()), right=0.98, top=below - 0.45 / height,
-                        bottom=0.16 / nrows + 0.05, wspace=0.3, hspace=0.45)
+               ncol=4 if fig.get_figwidth() >= 8 else 2)
+    fig.subplots_adjust(left=max(0.12, 0.9 / fig.get_figwidth()), right=0.98, top=below - 0.45 / height,
+                        bottom=0.16 / nrows + 0.05, wspace=0.45, hspace=0.5)
     return fig

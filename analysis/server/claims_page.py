@@ -46,15 +46,36 @@ def claim_choices() -> dict[str, Path]:
             p = load_claim(f, quick=True)
         except ScenarioError:
             continue
-        out[f"{p.id}: {p.spec.title}"] = f
+        out[f"{p.claim}: {p.spec.title}"] = f
     return out
 
 
-def run_claim_arms(path, seeds: int = 4, quick: bool = True, progress=None) -> dict:
+def claim_worlds(path) -> list[str]:
+    """The names of a claim file's worlds ([] for a file without worlds, or one that does not validate)."""
+    from analysis.claims.spec import validate_spec
+    from model.loading import read_yaml
+
+    try:
+        return [w.name for w in validate_spec(read_yaml(path), str(path)).worlds]
+    except ScenarioError:
+        return []
+
+
+def world_text(plan) -> str:
+    """The plan's world in words: its name and size (synthetic: the number of cities; real: the floor)."""
+    c = plan.base["cities"]
+    size = (f"{c['n']:,} cities" if c["source"] == "synthetic"
+            else f"real cities of {c['min_population']:,.0f} people or more")
+    name = f"{plan.world.name} world: " if plan.world is not None else ""
+    return f"{name}{size}, {plan.steps} years"
+
+
+def run_claim_arms(path, seeds: int = 4, quick: bool = True, progress=None, world: str | None = None) -> dict:
     """Run a claim's control and treatment arms for `seeds` common seeds (the claim's replication seeds)
     and return, per outcome, the arms' series, the paired effect, its interval and the verdict.
-    `quick`: the claim's quick world; `progress(done, total)` after each run."""
-    plan = load_claim(path, quick=quick)
+    `quick`: the claim's quick world; `world`: which of the claim's worlds (default: its first);
+    `progress(done, total)` after each run."""
+    plan = load_claim(path, quick=quick, world=world)
     ctrl, trt = plan.find("main", "control"), plan.find("main", "treatment")
     for arm in (ctrl, trt):  # the app's memory limit, as for every model it builds
         check_memory(validate_scenario(copy.deepcopy(arm.data), str(path)), str(path))
@@ -226,12 +247,36 @@ def claims_json_html(doc: dict) -> str:
         if sentences:
             conditions.append(f"<li><b>{escape(str(c.get('id', '')))}</b>: "
                               + " ".join(escape(x) for x in sentences) + "</li>")
+    worlds = doc.get("worlds") or []
+    names = list(dict.fromkeys(w for row in worlds for w in row.get("worlds", {})))
+    side = ""
+    if worlds:
+        wrows = []
+        for row in worlds:
+            if row.get("role") != "primary":
+                continue
+            cells = []
+            for w in names:
+                x = row["worlds"].get(w)
+                cells.append("-" if x is None else verdict_html(x["verdict"], x.get("ci_low"), x.get("ci_high"))
+                             + "<br>" + _effect_ci(x.get("effect"), x.get("ci_low"), x.get("ci_high")))
+            wrows.append(f"<tr><td><b>{escape(str(row['claim']))}</b><br><span style='color:#555'>"
+                         f"{escape(F.metric_title(str(row['outcome']).split(' ')[0]))}</span></td>"
+                         + "".join(f"<td>{c}</td>" for c in cells) + f"<td>{escape(str(row['summary']))}</td></tr>")
+        side = ("<div class='citydip-claims-worlds' style='font-size:12px'><b>Worlds side by side (primary outcome; "
+                "Holm-adjusted verdicts)</b><div style='overflow-x:auto'><table class='citydip-table'><tr><th>claim</th>"
+                + "".join(f"<th>{escape(w)}</th>" for w in names) + "<th>in the worlds</th></tr>" + "".join(wrows)
+                + "</table></div></div>")
+    rests = [f"<li><b>{escape(str(c.get('id', '')))}</b>: {escape(str(c['conditions']['uncertainty']['rests_on']))}</li>"
+             for c in claims if ((c.get("conditions") or {}).get("uncertainty") or {}).get("rests_on")]
+    rests_html = (f"<div class='citydip-claims-rests' style='font-size:12px'><b>What each verdict rests on</b><ul "
+                  f"style='margin:2px 0 8px 16px;padding:0'>{''.join(rests)}</ul></div>" if rests else "")
     heads = (["claim, metric", "effect [CI]", "n"] + (["n used"] if used else [])
              + (["verdict (Holm)", "unadjusted"] if holm else ["verdict"]) + ["mechanism off"])
     reps = doc.get("replications")
     reps = ", ".join(str(r) for r in reps) if isinstance(reps, list) else reps
     return (head + f"<p style='font-size:12px'>{escape(str(doc.get('mode', '')))} run, replications per arm "
-            f"{escape(str(reps))}</p><div style='overflow-x:auto'><table class='citydip-table citydip-claims-json'><tr>"
+            f"{escape(str(reps))}</p>" + side + rests_html + "<div style='overflow-x:auto'><table class='citydip-table citydip-claims-json'><tr>"
             + "".join(f"<th>{h}</th>" for h in heads) + "</tr>" + "".join(rows) + "</table></div>"
             + verdict_legend([c.get("verdict") for c in claims] + [c.get("verdict_adjusted") for c in claims if holm]
                              + [(c.get("mechanism_off") or {}).get("verdict") for c in claims])
@@ -272,6 +317,7 @@ MIN_SEEDS = 2  # an interval needs two pairs
 # The page's state: module-level reactive variables hold one value per browser session.
 CHOICES = claim_choices()
 claim_pick = solara.reactive(next(iter(CHOICES), ""))
+claim_world = solara.reactive("")  # one of the picked claim's worlds ("": its first)
 claim_seeds = solara.reactive(4)
 claim_quick = solara.reactive(True)
 claim_progress = solara.reactive(0.0)  # percent of the runs done
@@ -297,8 +343,7 @@ def result_heading(res: dict) -> str:
             f"{escape(plan.spec.statement)}<br><b>control:</b> {escape(plan.labels['control'])}<br>"
             f"<b>treatment:</b> {escape(plan.labels['treatment'])}<br>"
             f"<span class='citydip-claim-seeds'>{len(res['seeds'])} seeds per arm, "
-            f"{'quick' if res['quick'] else 'full'} world ({plan.base['cities']['n']:,} cities, "
-            f"{plan.steps} years)</span>: few seeds, for exploring; what to cite comes from "
+            f"{'quick' if res['quick'] else 'full'} size ({escape(world_text(plan))})</span>: few seeds, for exploring; what to cite comes from "
             f"<span style='font-family:monospace;font-size:12px'>python run.py claims</span>.</div>")
 
 
@@ -314,8 +359,10 @@ def ClaimsControls(model):
             claim_progress.set(100.0 * done / total)
             claim_done.set((done, total))
 
-        res = run_claim_arms(CHOICES[claim_pick.value], seeds=int(claim_seeds.value), quick=bool(claim_quick.value),
-                             progress=tick)
+        path = CHOICES[claim_pick.value]
+        ws = claim_worlds(path)
+        res = run_claim_arms(path, seeds=int(claim_seeds.value), quick=bool(claim_quick.value), progress=tick,
+                             world=claim_world.value if claim_world.value in ws else None)
         claim_result.set(res)
         return True
 
@@ -339,6 +386,10 @@ def ClaimsControls(model):
         solara.Warning("no valid claim files in scenarios/claims/")
     else:
         solara.Select("Claim", values=list(CHOICES), value=claim_pick, classes=["citydip-claim-pick"])
+        ws = claim_worlds(CHOICES[claim_pick.value]) if claim_pick.value in CHOICES else []
+        if ws:
+            solara.Select("World", values=ws, value=claim_world.value if claim_world.value in ws else ws[0],
+                          on_value=claim_world.set, classes=["citydip-claim-world"])
         solara.SliderInt(f"Seeds per arm: {claim_seeds.value}", value=claim_seeds, min=MIN_SEEDS, max=20)
         solara.Checkbox(label="Quick world (the claim's smaller world; uncheck for the full one)", value=claim_quick)
         solara.Button("Run both arms", on_click=lambda: task(), color="primary", disabled=task.pending)
