@@ -49,14 +49,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.compiled import argsort_stable, dot, jit, matvec, vecmat
+from model.compiled import dot, jit, matvec, vecmat
 from model.state import COMPETITIVE, INVITATION, RULES, col_sums
 
 
 def gini(x: np.ndarray) -> float:
-    """Gini coefficient of non-negative values (0 for none or all zero)."""
-    x = np.asarray(x, dtype=float)
-    x = x[argsort_stable(x)] if len(x) > 1000 else np.sort(x)  # the same values; the radix sort is faster on many
+    """Gini coefficient of non-negative values (0 for none or all zero).
+
+    The values are sorted with `np.sort`: only the sorted values are read, not their order, so no
+    (stable) argsort is needed, and NumPy's vectorised sort of floats is several times faster than
+    gathering them through `compiled.argsort_stable` (about 0.15 ms against 0.65 ms for 30,000 cities).
+    Any ascending sort gives the same sequence of values (equal values can only differ as 0.0 and
+    -0.0, which add the same to any sum that is read), so the result has the same bits."""
+    x = np.sort(np.asarray(x, dtype=float))
     n = len(x)
     if n == 0 or x.sum() <= 0:
         return 0.0
