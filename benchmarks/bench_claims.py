@@ -1,7 +1,7 @@
 """Benchmark of `run.py claims` (analysis/claims/): wall time, runs per second, sweep overhead per run.
 
-    python benchmarks/bench_claims.py --quick                  # the quick run of all eight claims
-    python benchmarks/bench_claims.py                          # the full run (about 4,000 runs)
+    python benchmarks/bench_claims.py --quick                  # the quick run: 12 claim files in two worlds
+    python benchmarks/bench_claims.py                          # the full run (about 7,400 runs at the first look)
     python benchmarks/bench_claims.py --max-minutes 30         # stop the full run after 30 minutes
     python benchmarks/bench_claims.py --quick --only C1,C3 --workers 2
 
@@ -135,7 +135,9 @@ def main(argv=None) -> int:
     plans = load_claims(only=only, quick=args.quick)
     total = sum(p.n_runs for p in plans)
     mode = "quick" if args.quick else "full"
-    print(f"claims benchmark ({mode}): {len(plans)} claims, {total} runs, {args.workers} workers, "
+    from analysis.claims.runner import count_text
+
+    print(f"claims benchmark ({mode}): {count_text(plans)}, {total} runs, {args.workers} workers, "
           f"{os.cpu_count()} cores, load {load():.2f}", flush=True)
     out_rec = {"mode": mode, "claims": [p.id for p in plans], "runs": total, "workers": args.workers,
                "cores": os.cpu_count(), "python": platform.python_version(),

@@ -47,7 +47,7 @@ from model.files import (
     yaml_dump,
     yaml_load,
 )
-from model.interventions import REGISTRY, validate_intervention
+from model.interventions import REGISTRY, needs_networks, validate_intervention
 from model.overrides import (
     MISSING,
     OverrideError,
@@ -236,8 +236,6 @@ def without_networks(data: dict) -> list[str]:
     network (NO_NETWORKS), every intervention that needs networks made inactive (`active: false`: it keeps
     its place, so the others keep their random streams; model.interventions.needs_networks) and the
     calibration facts about named networks left out. Returns what it removed, in words (for the report)."""
-    from model.interventions import needs_networks
-
     removed = []
     nets = data.setdefault("networks", {})
     if nets.get("catalogue"):

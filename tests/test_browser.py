@@ -395,8 +395,17 @@ def test_every_tab_shows_its_page_and_a_claim_runs_to_its_verdict(app_page, serv
     legend = page.locator(".citydip-verdict-legend").inner_text()
     assert all(EXPLAIN[w] in legend for w in words), legend
     heading = page.locator(".citydip-claim-heading").inner_text()
-    assert "C3: Spillover from the middle" in heading and "2 seeds per arm, quick world" in heading
+    assert "C3: Spillover from the middle" in heading and "2 seeds per arm, quick size (synthetic world" in heading
     assert page.locator("img.citydip-claim-over-time").count() == 3  # C3's three outcomes
+    # the same claim in the real world: real cities (the quick floor), its own verdicts
+    page.locator(".citydip-claim-world").first.click()
+    page.get_by_role("option", name="real").click()
+    page.get_by_role("button", name="Run both arms").click()
+    page.wait_for_function("document.querySelector('.citydip-claim-heading') && "
+                           "document.querySelector('.citydip-claim-heading').innerText.includes('real world')",
+                           timeout=120_000)
+    heading = page.locator(".citydip-claim-heading").inner_text()
+    assert "real world: real cities of 500,000 people or more" in heading, heading
     assert "inconclusive" not in page.locator("body").inner_text()
     # About: what the model is, three questions, the docs in the page
     page.get_by_role("tab", name="About").click()

@@ -138,3 +138,14 @@ def test_bad_worlds_exit_2(tmp_path, capsys):
     f = write(tmp_path / "missing.yaml", data)
     rc = cli.main(["claims", "--file", str(f), "--out", str(tmp_path / "o"), "--quick"])
     assert_user_error(rc, capsys.readouterr().err.strip().splitlines(), str(f), "worlds.1.scenario", "not found")
+
+
+def test_the_table_of_assumptions_in_the_docs_is_in_step_with_the_claim_files():
+    from analysis.claims.report import assumptions_markdown
+
+    table = assumptions_markdown()
+    assert table in (REPO / "docs" / "claims.md").read_text(), \
+        "docs/claims.md: regenerate the table with python -m analysis.claims.report --assumptions"
+    for must in ("spillover.cobenefit", "spillover.backlash", "knowledge.compatibility", "networks.partner_pull",
+                 "cities.cheap_slot", "networks.declaration_level", "interventions.pandemic.attention_cut"):
+        assert f"`{must}`" in table, must

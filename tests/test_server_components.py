@@ -548,11 +548,11 @@ def test_claims_tab_runs_a_shipped_claim_and_gives_its_verdict(app):
         rc.find(v.Btn, children=["Run both arms"]).widget.click()
         assert _wait(lambda: CP.claim_result.value is not None and "citydip-verdict" in _html(rc))
         res = CP.claim_result.value
-        assert res["plan"].id == "C3" and len(res["seeds"]) == 2 and CP.claim_done.value == (4, 4)
+        assert res["plan"].claim == "C3" and res["plan"].world.name == "synthetic" and len(res["seeds"]) == 2 and CP.claim_done.value == (4, 4)
         assert _wait(lambda: len(_images(rc)) == 1 + len(res["outcomes"]), 30)  # effects, then each outcome
         assert all(bytes(w.value)[:4] == b"\x89PNG" for w in _images(rc))
         html = _html(rc)
-        assert "C3: Spillover from the middle" in html and "2 seeds per arm, quick world" in html
+        assert "C3: Spillover from the middle" in html and "2 seeds per arm, quick size (synthetic world: 300 cities" in html
         again = CP.run_claim_arms(CP.CHOICES[pick], seeds=2)  # the page shows what the logic computes
         for x, y in zip(res["outcomes"], again["outcomes"], strict=True):
             v_ = x["verdict"]

@@ -125,6 +125,8 @@ def prim_box(x: pd.DataFrame, y: np.ndarray, density: float) -> dict:
                 "n_in_box": n, "note": "every sample reaches the threshold: the box is the whole space"}
     if n < MIN_BOX_SAMPLES:
         return {"found": False, "reason": f"{n} samples, fewer than {MIN_BOX_SAMPLES}"}
+    if k < MIN_BOX_SAMPLES:  # any box around fewer points has coverage 1 and means nothing
+        return {"found": False, "reason": f"{k} of {n} samples reach the threshold, fewer than {MIN_BOX_SAMPLES}"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from ema_workbench.analysis import prim
@@ -174,30 +176,53 @@ def morris_ranking(unit: np.ndarray, effects: np.ndarray, paths: list[str], leve
                                      np.asarray(effects, dtype=float), num_levels=levels, print_to_console=False,
                                      num_resamples=200, seed=1)
     rows = [{"parameter": k, "mu": float(res["mu"][j]), "mu_star": float(res["mu_star"][j]),
-             "sigma": float(res["sigma"][j])} for j, k in enumerate(paths)]
+             "mu_star_conf": float(res["mu_star_conf"][j]), "sigma": float(res["sigma"][j])}
+            for j, k in enumerate(paths)]
     rows.sort(key=lambda r: -r["mu_star"])
     for i, r in enumerate(rows, start=1):
         r["rank"] = i
     return rows
 
 
-def turning_value(x: pd.DataFrame, effects: np.ndarray, parameter: str, target: float, bounds) -> float | None:
-    """Where a linear fit of the effect on every parameter crosses `target` along `parameter`, the others at
-    their sample means; None when the fit is flat in it or crosses outside its bounds."""
+def noise_floor(ci_low, ci_high, levels: int, conf: float = 0.95) -> float:
+    """The mu* a parameter without influence would show from the point effects' own sampling error: an
+    elementary effect is the difference of two point effects over a step of delta = levels / (2 (levels -
+    1)) of the range; with each point effect's standard error s (from its interval) and no true effect,
+    E|EE| = sqrt(2 / pi) x sqrt(2) x s / delta. Taken at the median s of the samples (NaN without intervals)."""
+    from scipy.stats import norm
+
+    lo, hi = np.asarray(ci_low, float), np.asarray(ci_high, float)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    if not ok.any():
+        return float("nan")
+    se = float(np.median((hi[ok] - lo[ok]) / (2 * norm.ppf(0.5 + conf / 2))))
+    delta = levels / (2 * (levels - 1))
+    return math.sqrt(2 / math.pi) * math.sqrt(2) * se / delta
+
+
+def turning_value(x: pd.DataFrame, effects: np.ndarray, parameter: str, target: float, bounds) -> tuple[float | None, float]:
+    """(where a linear fit of the effect on every parameter crosses `target` along `parameter`, the others at
+    their sample means, or None when the fit is flat in it or crosses outside its bounds; the fit's R^2)."""
+    y = np.asarray(effects, float)
     X = np.column_stack([np.ones(len(x))] + [x[c].to_numpy(float) for c in x.columns])
-    coef, *_ = np.linalg.lstsq(X, np.asarray(effects, float), rcond=None)
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    ss = float(((y - y.mean()) ** 2).sum())
+    r2 = 1 - float(((y - X @ coef) ** 2).sum()) / ss if ss > 0 else float("nan")
     j = list(x.columns).index(parameter) + 1
     if abs(coef[j]) < 1e-15:
-        return None
+        return None, r2
     rest = coef[0] + sum(coef[i + 1] * float(x[c].mean()) for i, c in enumerate(x.columns) if c != parameter)
     v = (target - rest) / coef[j]
     lo, hi = bounds
-    return float(v) if lo <= v <= hi else None
+    return (float(v) if lo <= v <= hi else None), r2
+
+
+MONOTONE = 0.8  # |mu| / mu* at least this: the effect moves one way along the parameter (a turning value is read)
 
 
 def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects: list[float], threshold: float,
                         direction: str, density: float, bounds: dict, basis: dict | None = None,
-                        unit: np.ndarray | None = None, levels: int | None = None) -> dict:
+                        unit: np.ndarray | None = None, levels: int | None = None, ci_low=None, ci_high=None) -> dict:
     """Over the samples' point effects: the share reaching the threshold, the largest effect found (a ceiling),
     the Morris ranking (when `unit` holds Morris trajectories), where the effect turns along the leading
     parameter, PRIM's box, and two sentences (what was found; what the verdict rests on)."""
@@ -215,8 +240,16 @@ def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects:
     best = int(np.nanargmax(s * eff)) if n else None
     ceiling = float(eff[best]) if best is not None else float("nan")
     ranking = morris_ranking(unit[ok], eff[ok], list(bounds), levels) if unit is not None and n == len(eff) else []
-    lead = ranking[0]["parameter"] if ranking else None
-    turn = turning_value(x[ok], eff[ok], lead, s * threshold, bounds[lead]) if lead and n > len(bounds) + 1 else None
+    floor = noise_floor(ci_low, ci_high, levels) if ranking and ci_low is not None else float("nan")
+    for r in ranking:
+        r["above_noise"] = bool(not math.isfinite(floor) or r["mu_star"] > floor)
+    lead = ranking[0]["parameter"] if ranking and ranking[0]["above_noise"] else None
+    monotone = bool(lead and abs(ranking[0]["mu"]) >= MONOTONE * ranking[0]["mu_star"])
+    turn, r2 = None, float("nan")
+    if lead and n > len(bounds) + 1:
+        turn, r2 = turning_value(x[ok], eff[ok], lead, s * threshold, bounds[lead])
+        if not monotone:
+            turn = None
     design = "Morris samples" if unit is not None else "Latin-hypercube samples"
     sent = (f"{claim_id}, {metric}: over {n} {design} of "
             f"{', '.join(f'{k} in [{fmt(b[0])}, {fmt(b[1])}]' for k, b in bounds.items())}, the point effect reaches "
@@ -224,8 +257,9 @@ def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects:
             f"the largest effect found is {signed(ceiling)}")
     if box.get("found") and box.get("restricted"):
         lims = "; ".join(f"{k} in [{fmt(v[0])}, {fmt(v[1])}]" for k, v in box["limits"].items())
+        densest = "" if box.get("density_reached", True) else f" (the densest box: no box reaches density {fmt(density, 2)})"
         sent += (f"; PRIM's box where it reaches it: {lims} (density {fmt(box['density'], 2)}, coverage "
-                 f"{fmt(box['coverage'], 2)}, {box['n_in_box']} samples)")
+                 f"{fmt(box['coverage'], 2)}, {box['n_in_box']} samples){densest}")
     elif box.get("found") and int(reach.sum()) == n:
         sent += "; it reaches it at every sample"
     elif box.get("found"):
@@ -233,32 +267,45 @@ def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects:
                  f"{fmt(box['density'], 2)})")
     else:
         sent += f"; no box ({box.get('reason')})"
-    rests = rests_on(claim_id, ranking, basis, lead, turn, reach, n, ceiling, s, threshold)
+    if box.get("found") is not None and n:
+        box["base_density"] = float(reach.sum() / n)  # the share that reach it in the whole space, for comparison
+    rests = rests_on(claim_id, ranking, basis, lead, turn, reach, n, ceiling, s, threshold, floor, monotone, r2)
     return {"samples": n, "share_reaching": float(reach.sum() / n) if n else float("nan"), "ceiling": ceiling,
             "ceiling_values": values[best] if best is not None else None, "ranking": ranking,
-            "turns_near": turn, "turn_parameter": lead if turn is not None else None, "box": box,
-            "sentence": sent + ".", "rests_on": rests}
+            "noise_floor": floor, "turns_near": turn, "turn_parameter": lead if turn is not None else None,
+            "fit_r2": r2, "leading_monotone": monotone, "box": box, "sentence": sent + ".", "rests_on": rests}
 
 
 def rests_on(claim_id: str, ranking: list[dict], basis: dict, lead: str | None, turn: float | None,
-             reach: np.ndarray, n: int, ceiling: float, s: int, threshold: float) -> str:
+             reach: np.ndarray, n: int, ceiling: float, s: int, threshold: float, floor: float = float("nan"),
+             monotone: bool = False, r2: float = float("nan")) -> str:
     """One sentence: what the claim's effect rests on (the leading parameters by mu*, each marked as taken
     from the literature or an assumption), where it turns, and the ceiling when no sample reaches the
-    threshold."""
+    threshold. The parameters are not ranked when the largest mu* is within the noise of the point effects
+    (`floor`, noise_floor); "mostly" needs the leading ones to hold at least 60% of the summed mu* and at
+    least 1.5 times their share under equal influence."""
     if not n:
         return f"{claim_id}: no sample of the uncertainty space finished."
     parts = []
-    if ranking:
+    if ranking and lead is None:
+        parts.append(f"{claim_id}'s parameters cannot be ranked: the largest Morris mu* ({fmt(ranking[0]['mu_star'])}, "
+                     f"{ranking[0]['parameter']}) is within the noise of the point effects (about {fmt(floor)})")
+    elif ranking:
         total = sum(r["mu_star"] for r in ranking) or 1.0
-        top = [r for r in ranking if r["mu_star"] >= 0.25 * ranking[0]["mu_star"]][:3]
+        top = [r for r in ranking if r["above_noise"] and r["mu_star"] >= 0.25 * ranking[0]["mu_star"]][:3]
         share = sum(r["mu_star"] for r in top) / total
         names = ", ".join(f"{r['parameter']} ({basis.get(r['parameter'], 'assumption')})" for r in top)
-        word = "mostly" if share >= 0.6 else "in part"
-        parts.append(f"{claim_id}'s effect rests {word} on {names}: {100 * share:.0f}% of the parameters' summed "
-                     "Morris mu*")
+        word = "mostly" if share >= 0.6 and share >= 1.5 * len(top) / len(ranking) else "in part"
+        noise = f"; noise alone would give mu* about {fmt(floor)}" if math.isfinite(floor) else ""
+        parts.append(f"{claim_id}'s effect rests {word} on {names}: {100 * share:.0f}% of the summed Morris mu* of "
+                     f"{len(ranking)} parameters{noise}")
         if turn is not None:
-            parts.append(f"it turns (reaches {signed(s * threshold)}) near {lead} = {fmt(turn)}")
-        elif lead is not None:
+            parts.append(f"it turns (reaches {signed(s * threshold)}) near {lead} = {fmt(turn)} (a linear fit, "
+                         f"R^2 {fmt(r2, 2)})")
+        elif not monotone:
+            parts.append(f"the effect does not move one way along {lead} (|mu| < {MONOTONE} mu*), so no turning value "
+                         "is read")
+        else:
             parts.append(f"a linear fit does not cross the threshold within {lead}'s range")
     if not reach.any():
         parts.append(f"no setting sampled reaches the threshold: the largest effect found is {signed(ceiling)} "

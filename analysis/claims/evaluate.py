@@ -369,7 +369,8 @@ def _uncertainty(plan: ClaimPlan, y: _Outcomes) -> dict | None:
     morris = u.design == "morris"
     summ = uncertainty_summary(plan.id, o.metric, plan.lhs_values, [e.effect for e in effs], o.threshold,
                                o.direction, u.density, bounds, basis,
-                               unit=plan.lhs_unit if morris else None, levels=u.levels if morris else None)
+                               unit=plan.lhs_unit if morris else None, levels=u.levels if morris else None,
+                               ci_low=[e.ci_low for e in effs], ci_high=[e.ci_high for e in effs])
     return {"metric": o.metric, "parameters": bounds, "design": u.design, "replications": plan.lhs_replications,
             "density": u.density, "threshold": o.threshold, "direction": o.direction,
             "assumptions": {k: {"low": b.low, "high": b.high, "basis": b.basis, "source": b.source, "why": b.why}

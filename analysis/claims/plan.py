@@ -237,7 +237,9 @@ def _validate_arm(data: dict, src: str, where: str, layers: list[Layer]) -> dict
 
 
 def describe_layer(layer: Overrides, default: str) -> str:
-    parts = [f"{k} = {json.dumps(v) if not isinstance(v, str) else v}" for k, v in layer.fixed.items()
+    parts = [f"remove {r.kind}" + (f" #{r.index}" if r.index is not None else "") for r in layer.remove]
+    parts += ["no international city networks"] if layer.no_networks else []
+    parts += [f"{k} = {json.dumps(v) if not isinstance(v, str) else v}" for k, v in layer.fixed.items()
              if not isinstance(v, (list, dict))]
     parts += [f"{k} = (a list of {len(v)})" for k, v in layer.fixed.items() if isinstance(v, list)]
     for iv in layer.interventions:
@@ -326,12 +328,22 @@ def resolve_claim(spec: ClaimSpec, src: str, here: Path, quick: bool = False, ma
     arms += c.mechanism_off_arms()
     arms += c.no_network_arm()
     moderators, moderator_arms = c.moderator_arms()
-    if world is not None and not world.moderators:  # checked above, not run in this world
-        moderators, moderator_arms = [], []
+    if world is not None and world.moderators is not True:  # every moderator is checked above; some run here
+        keep = [] if world.moderators is False else [_norm(k) for k in world.moderators]
+        for k in keep:
+            if not any(_norm(m.parameter) == k for m in spec.moderators):
+                raise ScenarioError(src, f"worlds.{spec.worlds.index(world)}.moderators",
+                                    f"{k} is not a moderator of the claim; expected one of: "
+                                    f"{', '.join(m.parameter for m in spec.moderators)}")
+        idx = [m for m, mod in enumerate(spec.moderators) if _norm(mod.parameter) in keep and m < len(moderators)]
+        moderator_arms = [a for a in moderator_arms if a.moderator in idx]
+        for a in moderator_arms:
+            a.moderator = idx.index(a.moderator)
+        moderators = [moderators[m] for m in idx]
     arms += moderator_arms
     name = spec.id if world is None else f"{spec.id}@{world.name}"
     main = _sweep(arms, c.base, name, src, spec.seed, R, metrics)
-    cap = cap_of(spec, quick) if max_replications is None else int(max_replications)
+    cap = cap_of(spec, quick, world) if max_replications is None else int(max_replications)
     if cap < R:
         raise ScenarioError("--max-replications", "", f"{cap} is below the first look's {R} replications of "
                                                       f"{spec.id}; expected at least {R}")
@@ -603,7 +615,8 @@ class _ClaimArms:
         self._check_uncertain(paths)
         RU = (spec.quick.uncertainty_replications or min(u.replications, R)) if quick else u.replications
         if u.design == "morris":
-            T = (spec.quick.trajectories or u.trajectories) if quick else u.trajectories
+            full_T = self.world.trajectories if self.world is not None and self.world.trajectories else u.trajectories
+            T = (spec.quick.trajectories or full_T) if quick else full_T
             unit = morris_unit(len(paths), T, u.levels, spec.seed)
         else:
             S = (spec.quick.samples or u.samples) if quick else u.samples
@@ -628,12 +641,13 @@ class _ClaimArms:
         plan.lhs = _sweep(lhs_arms, self.base, f"{plan.id}-lhs", self.src, spec.seed, RU, metrics)
 
 
-def cap_of(spec: ClaimSpec, quick: bool) -> int:
-    """The cap of the sequential procedure: `max_replications` (full run; default 160), or in a quick run
-    `quick.max_replications` (default: the quick replications, a single look). Never below the initial
-    replications."""
+def cap_of(spec: ClaimSpec, quick: bool, world: WorldSpec | None = None) -> int:
+    """The cap of the sequential procedure: `max_replications` (full run; default 160; a world's own cap where
+    it gives one), or in a quick run `quick.max_replications` (default: the quick replications, a single
+    look). Never below the initial replications."""
     R = spec.quick.replications if quick else spec.replications
-    cap = spec.quick.max_replications if quick else spec.max_replications
+    full = world.max_replications if world is not None and world.max_replications is not None else spec.max_replications
+    cap = spec.quick.max_replications if quick else full
     return max(R, int(cap if cap is not None else R))
 
 

@@ -411,7 +411,8 @@ def rests_on_blocks(results: list[ClaimResult]) -> list[tuple]:
         lead = ", ".join(f"{x['parameter']} ({fmt(x['mu_star'], 2)})" for x in (u.get("ranking") or [])[:3]) or "-"
         box = u["box"]
         if box.get("found") and box.get("restricted"):
-            btxt = "; ".join(f"{k} in [{fmt(v[0])}, {fmt(v[1])}]" for k, v in box["limits"].items()) + (
+            btxt = ("" if box.get("density_reached", True) else "the densest box, below the density asked: ") + \
+                "; ".join(f"{k} in [{fmt(v[0])}, {fmt(v[1])}]" for k, v in box["limits"].items()) + (
                 f" (density {fmt(box['density'], 2)}, coverage {fmt(box['coverage'], 2)}, n {box['n_in_box']})")
         elif box.get("found"):
             btxt = f"the whole space (density {fmt(box['density'], 2)}, n {box['n_in_box']})"
@@ -817,12 +818,37 @@ def publish(claims_dir, dest, command: str = "") -> Path:
     return dest
 
 
+def assumptions_markdown(files=None) -> str:
+    """The table of assumptions of the claim files (default: the shipped ones) as Markdown: per claim and
+    parameter of its uncertainty space, the range, whether it is taken from the literature or an
+    assumption, the source and why (docs/claims.md holds it; tests check that it is in step)."""
+    from analysis.claims import default_files
+    from analysis.claims.spec import validate_spec
+    from model.loading import read_yaml
+
+    rows = []
+    for f in files or default_files():
+        spec = validate_spec(read_yaml(f), str(f))
+        if spec.uncertainty is None:
+            continue
+        for k, b in spec.uncertainty.parameters.items():
+            rows.append([spec.id, f"`{k}`", f"{fmt(b.low)} to {fmt(b.high)}", b.basis, b.source or "-", b.why])
+    return render_md([("table", ["claim", "parameter", "range", "basis", "source", "why"], rows)])
+
+
 def _main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m analysis.claims.report",
-                                 description="Publish a finished claims run's report (e.g. as docs/claims_report.md).")
-    ap.add_argument("--publish", nargs=2, metavar=("CLAIMS_DIR", "DEST_MD"), required=True)
+                                 description="Publish a finished claims run's report (e.g. as docs/claims_report.md), "
+                                             "or print the table of assumptions of the claim files.")
+    ap.add_argument("--publish", nargs=2, metavar=("CLAIMS_DIR", "DEST_MD"))
+    ap.add_argument("--assumptions", action="store_true", help="print the table of assumptions (Markdown)")
     ap.add_argument("--command", default="", help="the command that made the run (for the header)")
     a = ap.parse_args(argv)
+    if a.assumptions:
+        print(assumptions_markdown(), end="")
+        return 0
+    if a.publish is None:
+        ap.error("give --publish CLAIMS_DIR DEST_MD or --assumptions")
     try:
         print(f"wrote {publish(a.publish[0], a.publish[1], a.command)}")
     except ScenarioError as e:

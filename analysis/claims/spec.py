@@ -323,8 +323,13 @@ class WorldSpec(Strict):
     fixed: dict[str, Any] = Field(default_factory=dict, alias="set",
                                   description="Dotted overrides of the world's scenario (before the claim's own set).")
     quick: WorldQuickSpec = Field(default_factory=WorldQuickSpec, description="What --quick changes in this world.")
-    moderators: bool = Field(True, description="Run the claim's moderators (conditions) in this world.")
+    moderators: bool | list[str] = Field(True, description="Run the claim's moderators (conditions) in this world: "
+                                         "true (all), false (none) or the parameters of those to run.")
     uncertainty: bool = Field(True, description="Run the claim's uncertainty space (sensitivity, PRIM) in this world.")
+    trajectories: int | None = Field(None, ge=2, le=1000, description="Morris trajectories in this world (default: "
+                                     "the uncertainty space's).")
+    max_replications: int | None = Field(None, ge=2, le=MAX_REPLICATIONS, description="The cap of the sequential "
+                                         "procedure in this world (default: the claim's max_replications).")
     why: str = Field("", description="Why this world (e.g. its city floor), and what it cannot test.")
 
     model_config = ConfigDict(**Strict.model_config, populate_by_name=True)

@@ -339,7 +339,7 @@ def result_heading(res: dict) -> str:
     """What was run: the claim, its statement, the two arms, seeds and world."""
     plan = res["plan"]
     return (f"<div class='citydip-claim-heading' style='font-size:12px;line-height:1.4'>"
-            f"<b style='font-size:14px'>{escape(plan.id)}: {escape(plan.spec.title)}</b><br>"
+            f"<b style='font-size:14px'>{escape(plan.claim)}: {escape(plan.spec.title)}</b><br>"
             f"{escape(plan.spec.statement)}<br><b>control:</b> {escape(plan.labels['control'])}<br>"
             f"<b>treatment:</b> {escape(plan.labels['treatment'])}<br>"
             f"<span class='citydip-claim-seeds'>{len(res['seeds'])} seeds per arm, "
