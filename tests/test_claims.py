@@ -259,15 +259,48 @@ def test_morris_ranking_recovers_the_one_parameter_the_effect_depends_on():
     effects = np.array([0.05 * v["q"] for v in vals]) + noise  # only q moves the effect
     rows = morris_ranking(unit, effects, list(bounds), 4)
     assert rows[0]["parameter"] == "q" and rows[0]["mu_star"] > 20 * rows[1]["mu_star"]
+    se = np.full(len(vals), 1e-4)  # each point effect's interval: +-1.96 standard errors of 1e-4
     summ = uncertainty_summary("T", "m", vals, list(effects), 0.02, "increase", 0.8, bounds,
-                               {"q": "assumption"}, unit=unit, levels=4)
-    assert summ["ranking"][0]["parameter"] == "q"
+                               {"q": "assumption"}, unit=unit, levels=4, ci_low=effects - 1.96 * se,
+                               ci_high=effects + 1.96 * se)
+    assert summ["ranking"][0]["parameter"] == "q" and summ["ranking"][0]["above_noise"]
+    assert not any(r["above_noise"] for r in summ["ranking"][1:])
     assert summ["turns_near"] == pytest.approx(0.4, abs=0.02)  # 0.05 q = 0.02 at q = 0.4
+    assert summ["fit_r2"] > 0.99
     assert summ["rests_on"].startswith("T's effect rests mostly on q (assumption)")
     # no sample reaches a threshold above the effect's range: the ceiling is stated
     summ = uncertainty_summary("T", "m", vals, list(effects), 0.2, "increase", 0.8, bounds, unit=unit, levels=4)
     assert summ["share_reaching"] == 0 and "a ceiling" in summ["rests_on"]
     assert summ["ceiling"] == pytest.approx(max(effects))
+
+
+def test_morris_on_noise_alone_ranks_nothing_and_reads_no_turning_value():
+    """Point effects that are pure sampling noise (each with its own interval): the largest mu* lies within
+    the noise floor, so the parameters are not ranked, whatever parameter happens to lead."""
+    from analysis.claims.conditions import uncertainty_summary
+    from analysis.claims.plan import morris_unit
+
+    bounds = {k: [0.0, 1.0] for k in "abcde"}
+    said = []
+    for seed in range(20):
+        unit = morris_unit(5, 3, 4, seed=seed)
+        vals = [dict(zip(bounds, row)) for row in unit]
+        sd = 0.01  # each point effect: mean of 4 paired differences, standard error 0.01
+        eff = np.random.default_rng(seed).normal(0.0, sd, len(vals))
+        summ = uncertainty_summary("N", "m", vals, list(eff), 0.03, "increase", 0.8, bounds, unit=unit, levels=4,
+                                   ci_low=eff - 1.96 * sd, ci_high=eff + 1.96 * sd)
+        said.append("cannot be ranked" in summ["rests_on"])
+        assert summ["turns_near"] is None or "cannot be ranked" not in summ["rests_on"]
+    assert sum(said) >= 15, said  # at most a few chance rankings out of 20
+
+
+def test_prim_needs_five_samples_that_reach_the_threshold():
+    rng = np.random.default_rng(4)
+    x = pd.DataFrame({"a": rng.random(30), "b": rng.random(30)})
+    y = np.zeros(30, bool)
+    y[np.argsort(x["a"].to_numpy())[-3:]] = True  # the three largest a reach it
+    box = prim_box(x, y, 0.8)
+    assert box["found"] is False and "3 of 30 samples reach the threshold" in box["reason"]
 
 
 # ================================================================================ claim files

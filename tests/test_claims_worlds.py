@@ -56,7 +56,9 @@ def _two_worlds(**fields) -> dict:
 def test_an_effect_that_exists_in_one_world_only_gets_different_verdicts(tmp_path):
     # the tiny claim: a larger funding pool raises cities' capacity, which the pool reaches through the
     # networks' contest; in a world without networks there is no one to fund, so the runs are identical
-    data = _two_worlds()
+    data = _two_worlds(uncertainty={"trajectories": 2, "replications": 2, "parameters": {
+        "knowledge.member_learning": {"low": 0.05, "high": 0.3, "basis": "assumption", "why": "a test"},
+        "networks.convergence": {"low": 0.1, "high": 0.9}}})
     f = write(tmp_path / "w.yaml", data)
     plans = load_claim_worlds(f)
     assert [p.id for p in plans] == ["T1@networked", "T1@bare"]
@@ -69,7 +71,14 @@ def test_an_effect_that_exists_in_one_world_only_gets_different_verdicts(tmp_pat
     doc = json.loads((tmp_path / "out" / "claims.json").read_text())
     row = next(r for r in doc["worlds"] if r["claim"] == "T1" and r["role"] == "primary")
     assert row["summary"].startswith("differs: supported in networked, negligible in bare")
-    assert "Worlds side by side" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Worlds side by side" in report and "What each verdict rests on" in report and "### Assumptions" in report
+    unc = by["networked"]["conditions"]["uncertainty"]
+    assert unc["design"] == "morris" and unc["samples"] == 6 and len(unc["ranking"]) == 2
+    assert unc["rests_on"].startswith("T1@networked")
+    # in the world without networks the pool reaches no one: every sample's effect is 0, nothing ranks
+    bare = by["bare"]["conditions"]["uncertainty"]
+    assert bare["sample_effect"] == [0.0] * 6 and bare["share_reaching"] == 0
 
 
 def test_worlds_line():

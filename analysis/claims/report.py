@@ -408,7 +408,10 @@ def rests_on_blocks(results: list[ClaimResult]) -> list[tuple]:
     b: list[tuple] = [("h", 3, "What each verdict rests on"), ("p", RESTS)]
     rows = []
     for rec, u in uncs:
-        lead = ", ".join(f"{x['parameter']} ({fmt(x['mu_star'], 2)})" for x in (u.get("ranking") or [])[:3]) or "-"
+        ranked = [x for x in (u.get("ranking") or []) if x.get("above_noise", True)][:3]
+        lead = (", ".join(f"{x['parameter']} ({fmt(x['mu_star'], 2)})" for x in ranked)
+                or ("none above the noise" if u.get("ranking") else "-"))
+        floor = u.get("noise_floor")
         box = u["box"]
         if box.get("found") and box.get("restricted"):
             btxt = ("" if box.get("density_reached", True) else "the densest box, below the density asked: ") + \
@@ -416,13 +419,16 @@ def rests_on_blocks(results: list[ClaimResult]) -> list[tuple]:
                 f" (density {fmt(box['density'], 2)}, coverage {fmt(box['coverage'], 2)}, n {box['n_in_box']})")
         elif box.get("found"):
             btxt = f"the whole space (density {fmt(box['density'], 2)}, n {box['n_in_box']})"
+        if box.get("found") and box.get("base_density") is not None:
+            btxt += f"; base density {fmt(box['base_density'], 2)}"
         else:
             btxt = f"none ({box.get('reason')})"
         turn = f"{u['turn_parameter']} = {fmt(u['turns_near'])}" if u.get("turns_near") is not None else "-"
         rows.append([rec["id"], u["metric"], str(u["samples"]), f"{100 * u['share_reaching']:.0f}%",
-                     signed(u["ceiling"]) if u.get("ceiling") is not None else "n/a", lead, turn, btxt])
+                     signed(u["ceiling"]) if u.get("ceiling") is not None else "n/a", lead,
+                     fmt(floor, 2) if floor is not None else "-", turn, btxt])
     b.append(("table", ["claim", "primary", "samples", "reach the threshold", "largest effect", "leading parameters "
-                        "(mu*)", "turns near", "PRIM's box"], rows))
+                        "(mu*)", "noise floor of mu*", "turns near", "PRIM's box"], rows))
     b.append(("list", "In a sentence", [u["rests_on"] for _, u in uncs]))
     seen, rows = set(), []
     for rec, u in uncs:
@@ -577,9 +583,11 @@ def _claim_blocks(res: ClaimResult, figures: dict[str, bytes]) -> list[tuple]:
         b.append(("p", unc["sentence"] + f" ({unc['replications']} replications per arm at each sample.)"))
         b.append(("p", "What it rests on: " + unc["rests_on"]))
         if unc.get("ranking"):
-            b.append(("table", ["parameter", "basis", "mu*", "sigma", "mu"],
+            b.append(("table", ["parameter", "basis", "mu* [conf]", "above the noise floor", "sigma", "mu"],
                       [[x["parameter"], unc["assumptions"].get(x["parameter"], {}).get("basis", "assumption"),
-                        fmt(x["mu_star"]), fmt(x["sigma"]), signed(x["mu"])] for x in unc["ranking"]]))
+                        f"{fmt(x['mu_star'])} [±{fmt(x.get('mu_star_conf'))}]",
+                        "yes" if x.get("above_noise", True) else f"no (floor {fmt(unc.get('noise_floor'))})",
+                        fmt(x["sigma"]), signed(x["mu"])] for x in unc["ranking"]]))
         b.append(("img", f"{cid}_uncertainty.png", f"{cid}: uncertainty space"))
     return [blk for blk in b if blk[0] != "img" or blk[1] in figures]
 
