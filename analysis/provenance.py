@@ -140,7 +140,12 @@ def stamp_lines(s: dict, max_seeds: int = 300) -> list[str]:
     cmd = str(s.get("command") or "").replace("`", "'")
     if cmd:
         lines.append(f"Command: `{cmd}`.")
-    if s.get("seeds") is not None:
+    seeds = s.get("seeds")
+    if (isinstance(seeds, dict) and len(seeds) > 1 and len({json.dumps(v) for v in seeds.values()}) == 1
+            and len(json.dumps(seeds, separators=(", ", ": "))) > max_seeds):  # too long to show: one shared seed
+        lines.append(f"Seeds: {json.dumps(next(iter(seeds.values())))} for each of the {len(seeds)} "
+                     f"({', '.join(seeds)}).")
+    elif seeds is not None:
         text = json.dumps(s["seeds"], separators=(", ", ": "))
         if len(text) > max_seeds:
             text = text[:max_seeds].rstrip() + " ..."

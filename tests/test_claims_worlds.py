@@ -82,11 +82,11 @@ def test_an_effect_that_exists_in_one_world_only_gets_different_verdicts(tmp_pat
 
 
 def test_worlds_line():
-    assert worlds_line({"a": ("supported", 0.1), "b": ("supported", 0.2)}) == "the same in both worlds (supported)"
+    assert worlds_line({"a": ("supported", 0.1), "b": ("supported", 0.2)}) == "the same verdict in both worlds (supported)"
     t = worlds_line({"a": ("supported", 0.1), "b": ("contradicted", -0.2)})
     assert t == "differs: supported in a, contradicted in b; the effects have opposite signs"
     t = worlds_line({"a": ("negligible", 0.001), "b": ("supported", 0.2)})
-    assert t == "differs: negligible in a, supported in b; decided only in b"
+    assert t == "differs: negligible in a, supported in b; it matters only in b"
 
 
 def _history_claim(tmp_path, **arms) -> dict:

@@ -216,7 +216,8 @@ def turning_value(x: pd.DataFrame, effects: np.ndarray, parameter: str, target: 
         return None, r2
     rest = coef[0] + sum(coef[i + 1] * float(x[c].mean()) for i, c in enumerate(x.columns) if c != parameter)
     v = (target - rest) / coef[j]
-    lo, hi = bounds
+    xs = x[parameter].to_numpy(float)
+    lo, hi = max(bounds[0], float(xs.min())), min(bounds[1], float(xs.max()))  # inside the values sampled
     return (float(v) if lo <= v <= hi else None), r2
 
 
@@ -301,11 +302,13 @@ def rests_on(claim_id: str, ranking: list[dict], basis: dict, lead: str | None, 
         names = ", ".join(f"{r['parameter']} ({basis.get(r['parameter'], 'assumption')})" for r in top)
         word = "mostly" if share >= 0.6 and share >= 1.5 * len(top) / len(ranking) else "in part"
         noise = f"; noise alone would give mu* about {fmt(floor)}" if math.isfinite(floor) else ""
+        trajectories = max(1, n // (len(ranking) + 1))
+        few = f" (on {trajectories} trajectories: indicative)" if trajectories <= 3 else ""
         parts.append(f"{claim_id}'s effect rests {word} on {names}: {100 * share:.0f}% of the summed Morris mu* of "
-                     f"{len(ranking)} parameters{noise}")
+                     f"{len(ranking)} parameters{few}{noise}")
         if turn is not None:
-            parts.append(f"it turns (reaches {signed(s * threshold)}) near {lead} = {fmt(turn)} (a linear fit, "
-                         f"R^2 {fmt(r2, 2)})")
+            parts.append(f"it turns (reaches {signed(s * threshold)}) near {lead} = {fmt(turn)} (a linear fit, R^2 "
+                         f"{fmt(r2, 2)}, with the other parameters at their sample means)")
         elif not monotone:
             parts.append(f"the effect does not move one way along {lead} (|mu| < {MONOTONE} mu*), so no turning value "
                          "is read")

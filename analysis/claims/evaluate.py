@@ -147,6 +147,14 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
     unc = _uncertainty(plan, y)
     also = _also(plan, y, conf)
     levels = _levels(plan, y, conf)
+    if unc and unc.get("turn_parameter"):  # the same parameter as a moderator: its turning point at the defaults
+        for mo in mods:
+            if mo["parameter"] == unc["turn_parameter"]:
+                at = [t["at"] for t in mo["outcomes"][0]["transitions"] if t.get("at") is not None]
+                if at:
+                    unc["rests_on"] = unc["rests_on"][:-1] + (
+                        f"; at every other parameter's default, the moderator over {mo['parameter']} turns near "
+                        + " and ".join(f"{x:.3g}" for x in at) + ".")
     sentences = [mo["outcomes"][0]["sentence"] for mo in mods] + ([unc["sentence"]] if unc else [])
     res.record = {
         "id": plan.id, "claim": spec.id, "world": plan.world.name if plan.world is not None else None,

@@ -157,7 +157,7 @@ def claim_figures(res: ClaimResult) -> dict[str, bytes]:
         eff = [in_threshold_units(e, o.threshold, o.direction) if e is not None and math.isfinite(e) else np.nan
                for e in unc["sample_effect"]]
         fig = F.fig_claim_uncertainty(pd.DataFrame(unc["sample_values"]), np.array(eff), unc["box"], o.metric,
-                                      ranking=unc.get("ranking"))
+                                      ranking=unc.get("ranking"), noise_floor=unc.get("noise_floor"))
         out[f"{cid}_uncertainty.png"] = F.figure_png(fig)
     return out
 
@@ -261,12 +261,14 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
     for r in results:
         rec = r.record
         title = rec["title"] + (f" (part of {rec['part_of']})" if rec.get("part_of") else "")
+        units = _units(rec, rec["threshold"], rec["direction"])
         rows.append([rec["id"], title, _oname(rec["outcomes"][0]), rec["direction"], fmt(rec["threshold"]),
-                     _ci(rec), str(rec["n"]), _verdict_word(rec, "verdict_adjusted"), _verdict_word(rec),
-                     fmt(rec.get("p_adjusted")), _through(rec, adjusted=True)])
+                     _ci(rec), fmt(units["effect"], 2) if units["effect"] is not None else "n/a", str(rec["n"]),
+                     _verdict_word(rec, "verdict_adjusted"), _verdict_word(rec),
+                     _p(rec.get("p_adjusted")), _through(rec, adjusted=True)])
     fam = len(results)
     b.append(("table", ["claim", "title", "primary metric", "predicted", "threshold",
-                        f"effect [{_conf(results)} CI]", "n", f"verdict (Holm over {fam} primar{'y' if fam == 1 else 'ies'})",
+                        f"effect [{_conf(results)} CI]", "effect / threshold", "n", f"verdict (Holm over {fam} primar{'y' if fam == 1 else 'ies'})",
                         "unadjusted", "Holm p", "through its mechanism"], rows))
     b.append(("p", THROUGH))
     rows = []
@@ -309,8 +311,13 @@ def report_blocks(results: list[ClaimResult], quick: bool, command: str, figures
 
 WORLDS = ("Each claim runs in every world its file lists: every arm, the mechanism-off contrast, the no-network "
           "counterfactual and the uncertainty space. A world's primary verdict is Holm-adjusted over every "
-          "claim and world of the run; the other outcomes' verdicts are unadjusted. 'The same in both worlds' means "
-          "the same verdict; otherwise the line says how they differ (and whether the effects have opposite signs).")
+          "claim and world of the run; the other outcomes' verdicts are unadjusted. 'The same verdict' says only "
+          "that; the line adds when the effect is more than 1.5 times as large in one world or the intervals do not "
+          "overlap. Otherwise it says how the verdicts differ, whether the effects have opposite signs, and where "
+          "the effect matters (supported or contradicted). Thresholds are absolute and the same in every world, "
+          "and each outcome's 'why' gives its level in the synthetic world: beside each effect stands its size "
+          "relative to that world's control level, so a verdict that differs only because the control levels "
+          "differ can be told from one whose effect differs.")
 
 
 def claim_worlds(results: list[ClaimResult]) -> tuple[list[str], dict[str, dict[str, dict]]]:
@@ -335,19 +342,31 @@ def _outcome_verdict(rec: dict, k: int) -> str:
 def worlds_line(cells: dict[str, tuple[str, float | None]]) -> str:
     """One line comparing an outcome across worlds ({world: (verdict, effect)}): 'the same in both worlds
     (supported)' or how they differ."""
-    vs = {w: v for w, (v, _) in cells.items()}
+    vs = {w: c[0] for w, c in cells.items()}
     n = len(cells)
     both = "both worlds" if n == 2 else f"all {n} worlds"
     if len(set(vs.values())) == 1:
-        return f"the same in {both} ({next(iter(vs.values()))})"
-    effs = [e for _, e in cells.values() if e is not None and math.isfinite(e)]
+        text = f"the same verdict in {both} ({next(iter(vs.values()))})"
+        sized = {w: c for w, c in cells.items() if len(c) > 2 and c[1] is not None and math.isfinite(c[1])}
+        if len(sized) >= 2:
+            big = max(sized, key=lambda w: abs(sized[w][1]))
+            small = min(sized, key=lambda w: abs(sized[w][1]))
+            ratio = abs(sized[big][1]) / abs(sized[small][1]) if sized[small][1] else float("inf")
+            apart = sized[big][2] is not None and sized[small][3] is not None and (
+                min(sized[big][2], sized[big][3]) > max(sized[small][2], sized[small][3])
+                or max(sized[big][2], sized[big][3]) < min(sized[small][2], sized[small][3]))
+            if ratio > 1.5 or apart:
+                text += (f", but the effect is {ratio:.1f} times as large in {big} as in {small}"
+                         + (" (the intervals do not overlap)" if apart else ""))
+        return text
+    effs = [c[1] for c in cells.values() if c[1] is not None and math.isfinite(c[1])]
     flip = bool(effs) and min(effs) < 0 < max(effs)
     decided = [w for w, v in vs.items() if v in ("supported", "contradicted")]
     text = "differs: " + ", ".join(f"{v} in {w}" for w, v in vs.items())
     if flip:
         text += "; the effects have opposite signs"
     if decided and len(decided) < n:
-        text += f"; decided only in {', '.join(decided)}"
+        text += f"; it matters only in {', '.join(decided)}"
     return text
 
 
@@ -359,11 +378,14 @@ def worlds_table(results: list[ClaimResult]) -> list[dict]:
     for cid, recs in by_claim.items():
         first = next(iter(recs.values()))
         for k, oc in enumerate(first["outcomes"]):
-            cells = {w: (_outcome_verdict(recs[w], k), recs[w]["outcomes"][k]["effect"]) for w in names if w in recs}
+            cells = {w: (_outcome_verdict(recs[w], k), recs[w]["outcomes"][k]["effect"], recs[w]["outcomes"][k]["ci_low"],
+                         recs[w]["outcomes"][k]["ci_high"]) for w in names if w in recs}
             rows.append({"claim": cid, "outcome": _oname(oc), "role": "primary" if k == 0 else "exploratory",
+                         "threshold": oc["threshold"],
                          "worlds": {w: {"verdict": cells[w][0], "effect": recs[w]["outcomes"][k]["effect"],
                                         "ci_low": recs[w]["outcomes"][k]["ci_low"],
-                                        "ci_high": recs[w]["outcomes"][k]["ci_high"]} for w in cells},
+                                        "ci_high": recs[w]["outcomes"][k]["ci_high"],
+                                        "control_mean": recs[w]["outcomes"][k].get("control_mean")} for w in cells},
                          "summary": worlds_line(cells) if len(cells) > 1 else f"one world ({next(iter(cells))})"})
     return rows
 
@@ -373,17 +395,25 @@ def worlds_blocks(results: list[ClaimResult]) -> list[tuple]:
     if not by_claim:
         return []
     b: list[tuple] = [("h", 3, "Worlds side by side"), ("p", WORLDS)]
-    labels = {}
-    for recs in by_claim.values():
+    labels, others = {}, []
+    for cid, recs in by_claim.items():
         for w, rec in recs.items():
-            labels.setdefault(w, (rec.get("world_label") or w, rec.get("world_why") or ""))
-    b.append(("list", "Worlds", [f"{w}: {lab}" + (f". {why}" if why else "") for w, (lab, why) in labels.items()]))
+            mine = (rec.get("world_label") or w, rec.get("world_why") or "")
+            first = labels.setdefault(w, mine)
+            if mine != first:
+                others.append(f"{cid}'s {w} world: {mine[0]}" + (f". {mine[1]}" if mine[1] else ""))
+    b.append(("list", "Worlds", [f"{w}: {lab}" + (f". {why}" if why else "") for w, (lab, why) in labels.items()]
+              + [f"except {x}" for x in others]))
     rows = []
     for row in worlds_table(results):
         cells = []
         for w in names:
             c = row["worlds"].get(w)
-            cells.append("-" if c is None else f"{c['verdict'].upper()} {_ci(c)}")
+            rel = ""
+            if (c is not None and c.get("control_mean") is not None and abs(c["control_mean"]) >= row["threshold"]
+                    and c.get("effect") is not None and math.isfinite(c["effect"])):  # not against a level near 0
+                rel = f" ({100 * c['effect'] / abs(c['control_mean']):+.1f}% of control {fmt(c['control_mean'])})"
+            cells.append("-" if c is None else f"{c['verdict'].upper()} {_ci(c)}{rel}")
         rows.append([row["claim"], row["outcome"], row["role"], *cells, row["summary"]])
     b.append(("table", ["claim", "outcome", "role", *[f"{w}: verdict, effect [CI]" for w in names], "in the worlds"],
               rows))
@@ -453,6 +483,13 @@ LEVELS = ("A level compares one arm with levels the literature reports: per repl
           "mean square over the listed metrics of (the model's mean over the years - the reported level). "
           "Supported: the whole interval of the distance lies below the tolerance; contradicted: the whole interval "
           "lies above it; undetermined otherwise (a distance has no sign, so there is no 'negligible').")
+
+
+def _p(p) -> str:
+    """A Holm-adjusted p-value; below 1e-10 (the floor of the p-value's search times the family) as '<1e-10'."""
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return "<1e-10" if p < 1e-10 else fmt(p)
 
 
 def _oname(oc: dict) -> str:

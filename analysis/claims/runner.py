@@ -116,6 +116,23 @@ def promise(plan: ClaimPlan) -> dict:
     d.pop("max_replications", None)
     d["mode"] = "quick" if plan.quick else "full"
     d["looks"] = list(plan.looks)
+    return without_words(d)
+
+
+def without_words(d: dict | None) -> dict | None:
+    """A promise without the words that explain it (what a world is and why; why an uncertain range is what it
+    is, and its source): changing them changes no promise. Applied to a registry's stored promise too, so
+    that a promise recorded with those words compares equal."""
+    if not isinstance(d, dict):
+        return d
+    d = json.loads(json.dumps(d))
+    for w in d.get("worlds") or []:
+        for k in ("label", "why"):
+            w.pop(k, None)
+    for b in ((d.get("uncertainty") or {}).get("parameters") or {}).values():
+        if isinstance(b, dict):
+            for k in ("source", "why"):
+                b.pop(k, None)
     return d
 
 
@@ -178,7 +195,7 @@ def check_registry(plans: list[ClaimPlan], out: Path, out_flag: str, amend: str 
                 continue
             new_reg["claims"][p.id] = {"promise": now, "started": today, "amendments": []}
             continue
-        changes = _changes(entry.get("promise"), now)
+        changes = _changes(without_words(entry.get("promise")), now)
         entry = {**entry, "amendments": list(entry.get("amendments") or [])}
         if changes:
             first = changes[0]

@@ -217,7 +217,8 @@ def fig_claim_conditions(parameter: str, values: list, panels: list[dict], figsi
 
 
 def fig_claim_uncertainty(samples: pd.DataFrame, effect_units: np.ndarray, box: dict | None, metric: str,
-                          ranking: list[dict] | None = None, figsize=None, dpi: int = 100) -> Figure:
+                          ranking: list[dict] | None = None, noise_floor: float | None = None, figsize=None,
+                          dpi: int = 100) -> Figure:
     """The uncertainty space: for each sampled parameter, the point effect of every sample (in threshold
     units, predicted direction > 0) against the parameter's value, filled where it reaches the threshold;
     PRIM's box limits where it reaches it shaded; with a Morris ranking, a first panel of mu* per parameter
@@ -242,6 +243,8 @@ def fig_claim_uncertainty(samples: pd.DataFrame, effect_units: np.ndarray, box: 
         sd = [r["sigma"] for r in ranking][::-1]
         ax.barh(range(len(names)), mu, color="#4575b4", alpha=0.8, label="mu*")
         ax.scatter(sd, range(len(names)), color="black", s=12, zorder=3, label="sigma")
+        if noise_floor is not None and np.isfinite(noise_floor):
+            ax.axvline(noise_floor, color="#d73027", ls="--", lw=0.9, label="noise floor of mu*")
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels([n.rsplit(".", 1)[-1] for n in names], fontsize=6)
         ax.set_xlabel("Morris mu* of the effect (metric units)", fontsize=7)
