@@ -795,6 +795,14 @@ def outcomes_table(results: list[ClaimResult]) -> pd.DataFrame:
 PUBLISHED_FIGURES = ("summary.png", "_effects.png")  # kept with the published report; the rest stay in the run
 
 
+def _claims_count(claims: list[dict]) -> str:
+    """'12 claims in 2 worlds (24 contrasts)' from claims.json's records, or '8 claims' without worlds."""
+    ids = list(dict.fromkeys(c.get("claim") or c["id"] for c in claims))
+    worlds = list(dict.fromkeys(c["world"] for c in claims if c.get("world")))
+    text = f"{len(ids)} claim{'s' if len(ids) != 1 else ''}"
+    return text + (f" in {len(worlds)} worlds ({len(claims)} contrasts)" if worlds else "")
+
+
 def publish(claims_dir, dest, command: str = "") -> Path:
     """Copy the report.md of a finished claims run (`claims_dir`) to `dest` (a .md file), with the summary
     and each claim's effects figure copied beside it into `<dest stem>_figures/` and the other figures
@@ -842,7 +850,7 @@ def publish(claims_dir, dest, command: str = "") -> Path:
     prov = doc.get("provenance") or {}
     head = (f"<!-- Published from a claims run by analysis/claims/report.py (publish); do not edit by hand. -->\n\n"
             f"This is the report of a {'QUICK' if doc.get('quick') else 'full'} claims run of model version "
-            f"{prov.get('model_version', 'unknown')}: {len(doc['claims'])} claims, {runs:,} runs; replications per "
+            f"{prov.get('model_version', 'unknown')}: {_claims_count(doc['claims'])}, {runs:,} runs; replications per "
             f"arm of each claim's contrast (until decided): {used}. To make it again:\n\n"
             f"    {command or 'python run.py claims --out results/claims'}\n"
             f"    python -m analysis.claims.report --publish results/claims {dest}\n\n"
