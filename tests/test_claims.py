@@ -259,10 +259,9 @@ def test_morris_ranking_recovers_the_one_parameter_the_effect_depends_on():
     effects = np.array([0.05 * v["q"] for v in vals]) + noise  # only q moves the effect
     rows = morris_ranking(unit, effects, list(bounds), 4)
     assert rows[0]["parameter"] == "q" and rows[0]["mu_star"] > 20 * rows[1]["mu_star"]
-    se = np.full(len(vals), 1e-4)  # each point effect's interval: +-1.96 standard errors of 1e-4
+    se = np.full(len(vals), 1e-4)  # each point effect's standard error
     summ = uncertainty_summary("T", "m", vals, list(effects), 0.02, "increase", 0.8, bounds,
-                               {"q": "assumption"}, unit=unit, levels=4, ci_low=effects - 1.96 * se,
-                               ci_high=effects + 1.96 * se)
+                               {"q": "assumption"}, unit=unit, levels=4, se=se)
     assert summ["ranking"][0]["parameter"] == "q" and summ["ranking"][0]["above_noise"]
     assert not any(r["above_noise"] for r in summ["ranking"][1:])
     assert summ["turns_near"] == pytest.approx(0.4, abs=0.02)  # 0.05 q = 0.02 at q = 0.4
@@ -288,7 +287,7 @@ def test_morris_on_noise_alone_ranks_nothing_and_reads_no_turning_value():
         sd = 0.01  # each point effect: mean of 4 paired differences, standard error 0.01
         eff = np.random.default_rng(seed).normal(0.0, sd, len(vals))
         summ = uncertainty_summary("N", "m", vals, list(eff), 0.03, "increase", 0.8, bounds, unit=unit, levels=4,
-                                   ci_low=eff - 1.96 * sd, ci_high=eff + 1.96 * sd)
+                                   se=np.full(len(eff), sd))
         said.append("cannot be ranked" in summ["rests_on"])
         assert summ["turns_near"] is None or "cannot be ranked" not in summ["rests_on"]
     assert sum(said) >= 15, said  # at most a few chance rankings out of 20

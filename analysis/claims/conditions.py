@@ -184,23 +184,22 @@ def morris_ranking(unit: np.ndarray, effects: np.ndarray, paths: list[str], leve
     return rows
 
 
-def noise_floor(ci_low, ci_high, levels: int, k: int, r: int, conf: float = 0.95) -> float:
+def noise_floor(se, levels: int, k: int, r: int) -> float:
     """The largest mu* that k parameters without influence would show, over r trajectories, from the point
     effects' own sampling error alone, at its 95% quantile. An elementary effect is the difference of two
     point effects over a step of delta = levels / (2 (levels - 1)) of the range: with each point effect's
-    standard error s (from its interval, the samples' median) and no true effect, EE ~ N(0, sqrt(2) s /
-    delta), mu* is the mean of r values |EE|, and the floor is the 95% quantile of the largest of k such
-    means (simulated, seeded: the same inputs give the same floor). NaN without intervals."""
-    from scipy.stats import norm
-
-    lo, hi = np.asarray(ci_low, float), np.asarray(ci_high, float)
-    ok = np.isfinite(lo) & np.isfinite(hi)
-    if not ok.any() or k < 1 or r < 1:
+    standard error s (sd of its paired differences / sqrt(n), pooled over the samples as the root of the
+    mean variance) and no true effect,
+    EE ~ N(0, sqrt(2) s / delta), mu* is the mean of r values |EE|, and the floor is the 95% quantile of the
+    largest of k such means (simulated, seeded: the same inputs give the same floor). NaN without them."""
+    se = np.asarray([x for x in (se if se is not None else []) if x is not None], float)
+    se = se[np.isfinite(se)]
+    if not se.size or k < 1 or r < 1:
         return float("nan")
-    se = float(np.median((hi[ok] - lo[ok]) / (2 * norm.ppf(0.5 + conf / 2))))
     delta = levels / (2 * (levels - 1))
     draws = np.abs(np.random.default_rng(0x4E4F495345).standard_normal((4000, k, r))).mean(axis=2).max(axis=1)
-    return float(np.quantile(draws, 0.95)) * math.sqrt(2) * se / delta
+    pooled = math.sqrt(float(np.mean(se ** 2)))  # the mean variance: unbiased, where a median of few-pair sds is not
+    return float(np.quantile(draws, 0.95)) * math.sqrt(2) * pooled / delta
 
 
 def turning_value(x: pd.DataFrame, effects: np.ndarray, parameter: str, target: float, bounds) -> tuple[float | None, float]:
@@ -226,7 +225,7 @@ MONOTONE = 0.8  # |mu| / mu* at least this: the effect moves one way along the p
 
 def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects: list[float], threshold: float,
                         direction: str, density: float, bounds: dict, basis: dict | None = None,
-                        unit: np.ndarray | None = None, levels: int | None = None, ci_low=None, ci_high=None) -> dict:
+                        unit: np.ndarray | None = None, levels: int | None = None, se=None) -> dict:
     """Over the samples' point effects: the share reaching the threshold, the largest effect found (a ceiling),
     the Morris ranking (when `unit` holds Morris trajectories), where the effect turns along the leading
     parameter, PRIM's box, and two sentences (what was found; what the verdict rests on)."""
@@ -244,8 +243,8 @@ def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects:
     best = int(np.nanargmax(s * eff)) if n else None
     ceiling = float(eff[best]) if best is not None else float("nan")
     ranking = morris_ranking(unit[ok], eff[ok], list(bounds), levels) if unit is not None and n == len(eff) else []
-    floor = (noise_floor(ci_low, ci_high, levels, len(bounds), max(1, n // (len(bounds) + 1)))
-             if ranking and ci_low is not None else float("nan"))
+    floor = (noise_floor(se, levels, len(bounds), max(1, n // (len(bounds) + 1)))
+             if ranking and se is not None else float("nan"))
     for r in ranking:
         r["above_noise"] = bool(not math.isfinite(floor) or r["mu_star"] > floor)
     lead = ranking[0]["parameter"] if ranking and ranking[0]["above_noise"] else None

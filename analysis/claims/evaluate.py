@@ -378,7 +378,7 @@ def _uncertainty(plan: ClaimPlan, y: _Outcomes) -> dict | None:
     summ = uncertainty_summary(plan.id, o.metric, plan.lhs_values, [e.effect for e in effs], o.threshold,
                                o.direction, u.density, bounds, basis,
                                unit=plan.lhs_unit if morris else None, levels=u.levels if morris else None,
-                               ci_low=[e.ci_low for e in effs], ci_high=[e.ci_high for e in effs])
+                               se=[e.sd_d / math.sqrt(e.n) if e.sd_d is not None and e.n else None for e in effs])
     return {"metric": o.metric, "parameters": bounds, "design": u.design, "replications": plan.lhs_replications,
             "density": u.density, "threshold": o.threshold, "direction": o.direction,
             "assumptions": {k: {"low": b.low, "high": b.high, "basis": b.basis, "source": b.source, "why": b.why}
