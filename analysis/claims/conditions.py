@@ -225,7 +225,8 @@ MONOTONE = 0.8  # |mu| / mu* at least this: the effect moves one way along the p
 
 def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects: list[float], threshold: float,
                         direction: str, density: float, bounds: dict, basis: dict | None = None,
-                        unit: np.ndarray | None = None, levels: int | None = None, se=None) -> dict:
+                        unit: np.ndarray | None = None, levels: int | None = None, se=None,
+                        moderator_turns: dict[str, list[float]] | None = None) -> dict:
     """Over the samples' point effects: the share reaching the threshold, the largest effect found (a ceiling),
     the Morris ranking (when `unit` holds Morris trajectories), where the effect turns along the leading
     parameter, PRIM's box, and two sentences (what was found; what the verdict rests on)."""
@@ -273,7 +274,8 @@ def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects:
         sent += f"; no box ({box.get('reason')})"
     if box.get("found") is not None and n:
         box["base_density"] = float(reach.sum() / n)  # the share that reach it in the whole space, for comparison
-    rests = rests_on(claim_id, ranking, basis, lead, turn, reach, n, ceiling, s, threshold, floor, monotone, r2)
+    rests = rests_on(claim_id, ranking, basis, lead, turn, reach, n, ceiling, s, threshold, floor, monotone, r2,
+                     (moderator_turns or {}).get(lead) if turn is not None else None)
     return {"samples": n, "share_reaching": float(reach.sum() / n) if n else float("nan"), "ceiling": ceiling,
             "ceiling_values": values[best] if best is not None else None, "ranking": ranking,
             "noise_floor": floor, "turns_near": turn, "turn_parameter": lead if turn is not None else None,
@@ -282,7 +284,7 @@ def uncertainty_summary(claim_id: str, metric: str, values: list[dict], effects:
 
 def rests_on(claim_id: str, ranking: list[dict], basis: dict, lead: str | None, turn: float | None,
              reach: np.ndarray, n: int, ceiling: float, s: int, threshold: float, floor: float = float("nan"),
-             monotone: bool = False, r2: float = float("nan")) -> str:
+             monotone: bool = False, r2: float = float("nan"), moderator_turn: list[float] | None = None) -> str:
     """One sentence: what the claim's effect rests on (the leading parameters by mu*, each marked as taken
     from the literature or an assumption), where it turns, and the ceiling when no sample reaches the
     threshold. The parameters are not ranked when the largest mu* is within the noise of the point effects
@@ -320,4 +322,7 @@ def rests_on(claim_id: str, ranking: list[dict], basis: dict, lead: str | None, 
         parts.append("every setting sampled reaches the threshold")
     else:
         parts.append(f"{int(reach.sum())} of {n} settings sampled reach the threshold")
+    if moderator_turn:  # the leading parameter is also a moderator: where it turns with the others at their defaults
+        parts.append(f"at every other parameter's default, the moderator over {lead} turns near "
+                     + " and ".join(f"{x:.3g}" for x in moderator_turn))
     return "; ".join(parts) + "."

@@ -144,22 +144,13 @@ def evaluate(plan: ClaimPlan, dirs: dict[str, Path]) -> ClaimResult:
     no_net = _no_network(plan, y)
     gradient = _gradient(plan, y)
     mods = _moderators(plan, y)
-    unc = _uncertainty(plan, y)
+    unc = _uncertainty(plan, y, mods)
     also = _also(plan, y, conf)
     levels = _levels(plan, y, conf)
-    if unc and unc.get("turn_parameter"):  # the same parameter as a moderator: its turning point at the defaults
-        for mo in mods:
-            if mo["parameter"] == unc["turn_parameter"]:
-                at = [t["at"] for t in mo["outcomes"][0]["transitions"] if t.get("at") is not None]
-                if at:
-                    unc["rests_on"] = unc["rests_on"][:-1] + (
-                        f"; at every other parameter's default, the moderator over {mo['parameter']} turns near "
-                        + " and ".join(f"{x:.3g}" for x in at) + ".")
     sentences = [mo["outcomes"][0]["sentence"] for mo in mods] + ([unc["sentence"]] if unc else [])
     res.record = {
-        "id": plan.id, "claim": spec.id, "world": plan.world.name if plan.world is not None else None,
-        "world_label": plan.world.label if plan.world is not None else None,
-        "world_why": plan.world.why if plan.world is not None else None, "title": spec.title, "statement": spec.statement, "source": spec.source,
+        "id": plan.id, "claim": spec.id, **_world(plan), "title": spec.title, "statement": spec.statement,
+        "source": spec.source,
         "file": display_path(plan.source), "operationalisation": spec.operationalisation,
         "design": _design(plan, dirs, years),
         **{k: primary[k] for k in ("metric", "direction", "threshold", "years", "effect", "ci_low", "ci_high", "n",
@@ -359,9 +350,10 @@ def _moderators(plan: ClaimPlan, y: _Outcomes) -> list[dict]:
     return mods
 
 
-def _uncertainty(plan: ClaimPlan, y: _Outcomes) -> dict | None:
+def _uncertainty(plan: ClaimPlan, y: _Outcomes, mods: list[dict]) -> dict | None:
     """Conditions: the primary outcome's point effect over the samples of the uncertainty space, the
-    parameters' ranking, PRIM's box and what the verdict rests on (None without a space)."""
+    parameters' ranking, PRIM's box and what the verdict rests on (None without a space), beside the
+    primary's turning points along the moderators (`mods`, at every other parameter's default)."""
     if plan.lhs is None:
         return None
     spec = plan.spec
@@ -378,7 +370,9 @@ def _uncertainty(plan: ClaimPlan, y: _Outcomes) -> dict | None:
     summ = uncertainty_summary(plan.id, o.metric, plan.lhs_values, [e.effect for e in effs], o.threshold,
                                o.direction, u.density, bounds, basis,
                                unit=plan.lhs_unit if morris else None, levels=u.levels if morris else None,
-                               se=[e.sd_d / math.sqrt(e.n) if e.sd_d is not None and e.n else None for e in effs])
+                               se=[e.sd_d / math.sqrt(e.n) if e.sd_d is not None and e.n else None for e in effs],
+                               moderator_turns={mo["parameter"]: [t["at"] for t in mo["outcomes"][0]["transitions"]
+                                                                  if t.get("at") is not None] for mo in mods})
     return {"metric": o.metric, "parameters": bounds, "design": u.design, "replications": plan.lhs_replications,
             "density": u.density, "threshold": o.threshold, "direction": o.direction,
             "assumptions": {k: {"low": b.low, "high": b.high, "basis": b.basis, "source": b.source, "why": b.why}
@@ -401,6 +395,12 @@ def _design(plan: ClaimPlan, dirs: dict[str, Path], years: np.ndarray) -> dict:
             "replications": plan.replications, "uncertainty_replications": plan.lhs_replications or None,
             "runs": plan.n_runs, "failed_runs": failed,
             "removed": {_arm_name(a): a.removed for a in plan.arms if a.removed and a.role in ("main", "off", "no_network")}}
+
+
+def _world(plan: ClaimPlan) -> dict:
+    """The record's world: its name, label and why (None for a claim file without worlds)."""
+    w = plan.world
+    return {"world": w and w.name, "world_label": w and w.label, "world_why": w and w.why}
 
 
 def _arm_name(a: Arm) -> str:

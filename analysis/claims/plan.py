@@ -157,8 +157,7 @@ class ClaimPlan:
 
     @property
     def id(self) -> str:
-        """The run's name: the claim's id, with `@world` for a claim file with worlds (C8@real)."""
-        return self.spec.id if self.world is None else f"{self.spec.id}@{self.world.name}"
+        return plan_id(self.spec, self.world)
 
     @property
     def claim(self) -> str:
@@ -196,6 +195,11 @@ class ClaimPlan:
         reader sees that the contrast changes its lever and nothing else)."""
         return [path for path, *_ in differences(self.find("main", "control").data,
                                                  self.find("main", "treatment").data)]
+
+
+def plan_id(spec: ClaimSpec, world: WorldSpec | None) -> str:
+    """A plan's (and its sweeps') name: the claim's id, with `@world` for a claim file with worlds (C8@real)."""
+    return spec.id if world is None else f"{spec.id}@{world.name}"
 
 
 _FILE = object()  # claim_base: the claim file's own `scenario`
@@ -328,21 +332,8 @@ def resolve_claim(spec: ClaimSpec, src: str, here: Path, quick: bool = False, ma
     arms += c.mechanism_off_arms()
     arms += c.no_network_arm()
     moderators, moderator_arms = c.moderator_arms()
-    if world is not None and world.moderators is not True:  # every moderator is checked above; some run here
-        keep = [] if world.moderators is False else [_norm(k) for k in world.moderators]
-        for k in keep:
-            if not any(_norm(m.parameter) == k for m in spec.moderators):
-                raise ScenarioError(src, f"worlds.{spec.worlds.index(world)}.moderators",
-                                    f"{k} is not a moderator of the claim; expected one of: "
-                                    f"{', '.join(m.parameter for m in spec.moderators)}")
-        idx = [m for m, mod in enumerate(spec.moderators) if _norm(mod.parameter) in keep and m < len(moderators)]
-        moderator_arms = [a for a in moderator_arms if a.moderator in idx]
-        for a in moderator_arms:
-            a.moderator = idx.index(a.moderator)
-        moderators = [moderators[m] for m in idx]
     arms += moderator_arms
-    name = spec.id if world is None else f"{spec.id}@{world.name}"
-    main = _sweep(arms, c.base, name, src, spec.seed, R, metrics)
+    main = _sweep(arms, c.base, plan_id(spec, world), src, spec.seed, R, metrics)
     cap = cap_of(spec, quick, world) if max_replications is None else int(max_replications)
     if cap < R:
         raise ScenarioError("--max-replications", "", f"{cap} is below the first look's {R} replications of "
@@ -350,8 +341,7 @@ def resolve_claim(spec: ClaimSpec, src: str, here: Path, quick: bool = False, ma
     plan = ClaimPlan(spec=spec, source=src, quick=quick, base=c.base, replications=R,
                      seeds=replication_seeds(spec.seed, R), metrics=metrics, arms=arms, main=main, labels=c.labels,
                      moderators=moderators, looks=looks(R, cap), world=world)
-    in_world = world is None or (world.uncertainty if not quick or world.quick.uncertainty is None
-                                 else world.quick.uncertainty)
+    in_world = world is None or world.runs_uncertainty(quick)
     if spec.uncertainty is not None and in_world:
         c.uncertainty(plan, R, metrics)
     if quick:  # every value of the file is checked whatever mode runs: the full run's arms and samples too
@@ -570,13 +560,15 @@ class _ClaimArms:
             if any(_norm(x.parameter) == _norm(mod.parameter) for x in spec.moderators[:m]):
                 raise ScenarioError(src, w, f"{mod.parameter} is listed twice")
         moderators = quick_moderators(spec) if self.quick else list(spec.moderators)
+        run = [m for m in range(len(moderators)) if m in self._world_moderators()]  # run here, by index in the file
         arms = []
         for m, mod in enumerate(spec.moderators):
-            run_index = {_same_key(x): jq for jq, x in enumerate(moderators[m].values)} if m < len(moderators) else {}
+            pos = run.index(m) if m in run else None
+            run_index = {_same_key(x): jq for jq, x in enumerate(moderators[m].values)} if pos is not None else {}
             seen: dict[str, int] = {}
             for j, v in enumerate(mod.values):
                 w = f"moderators.{m}.values.{j}"
-                pair = [self.main(a, w, [(mod.parameter, v, w)], role="moderator", moderator=m,
+                pair = [self.main(a, w, [(mod.parameter, v, w)], role="moderator", moderator=pos,
                                   value=run_index.get(_same_key(v))) for a in ("control", "treatment")]
                 for arm in pair:
                     self.check_years(arm, w, f"{mod.parameter} = {v!r}")
@@ -586,7 +578,22 @@ class _ClaimArms:
                                                 f"({mod.values[k0]!r}) within the run's years; give each value once")
                 if _same_key(v) in run_index:
                     arms.extend(pair)
-        return moderators, arms
+        return [moderators[m] for m in run], arms
+
+    def _world_moderators(self) -> set[int]:
+        """The indices of the moderators the world runs (every one without a world, or with moderators: true);
+        a parameter the world names must be one of the claim's moderators."""
+        spec, w = self.spec, self.world
+        if w is None or w.moderators is True:
+            return set(range(len(spec.moderators)))
+        named = [] if w.moderators is False else [_norm(k) for k in w.moderators]
+        params = [_norm(mod.parameter) for mod in spec.moderators]
+        for k in named:
+            if k not in params:
+                raise ScenarioError(self.src, f"worlds.{spec.worlds.index(w)}.moderators",
+                                    f"{k} is not a moderator of the claim; expected one of: "
+                                    f"{', '.join(mod.parameter for mod in spec.moderators)}")
+        return {params.index(k) for k in named}
 
     # -- the uncertainty space
     def _check_uncertain(self, paths: list[str]):
@@ -680,15 +687,10 @@ def lhs_unit(d: int, n: int, seed: int) -> np.ndarray:
 
 
 def morris_unit(d: int, trajectories: int, levels: int, seed: int) -> np.ndarray:
-    """Morris trajectories in [0, 1]^d (SALib): `trajectories` x (d + 1) points, each moving one parameter
-    by one step of a grid of `levels` levels; seeded by the claim's seed."""
-    from SALib.sample import morris as morris_sample
+    """Morris trajectories in [0, 1]^d (analysis.sweep.designs.morris_unit), seeded by the claim's seed."""
+    from analysis.sweep.designs import morris_unit as sample
 
-    from analysis.sweep.designs import salib_problem
-
-    paths = [f"x{j}" for j in range(d)]
-    return np.asarray(morris_sample.sample(salib_problem(paths), trajectories, num_levels=levels,
-                                           seed=int(seed) % (2**32)), dtype=float)
+    return sample([f"x{j}" for j in range(d)], trajectories, levels, int(seed) % (2**32))
 
 
 def _from_unit(u: float, low: float, high: float, kind: str):

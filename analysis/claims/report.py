@@ -339,9 +339,10 @@ def _outcome_verdict(rec: dict, k: int) -> str:
     return rec["verdict_adjusted"] if k == 0 and "verdict_adjusted" in rec else rec["outcomes"][k]["verdict"]
 
 
-def worlds_line(cells: dict[str, tuple[str, float | None]]) -> str:
-    """One line comparing an outcome across worlds ({world: (verdict, effect)}): 'the same in both worlds
-    (supported)' or how they differ."""
+def worlds_line(cells: dict[str, tuple]) -> str:
+    """One line comparing an outcome across worlds ({world: (verdict, effect[, ci_low, ci_high])}): 'the same
+    verdict in both worlds (supported)', with how much the effects differ in size where they do, or how the
+    verdicts differ."""
     vs = {w: c[0] for w, c in cells.items()}
     n = len(cells)
     both = "both worlds" if n == 2 else f"all {n} worlds"
@@ -378,14 +379,12 @@ def worlds_table(results: list[ClaimResult]) -> list[dict]:
     for cid, recs in by_claim.items():
         first = next(iter(recs.values()))
         for k, oc in enumerate(first["outcomes"]):
-            cells = {w: (_outcome_verdict(recs[w], k), recs[w]["outcomes"][k]["effect"], recs[w]["outcomes"][k]["ci_low"],
-                         recs[w]["outcomes"][k]["ci_high"]) for w in names if w in recs}
+            per = {w: {"verdict": _outcome_verdict(recs[w], k),
+                       **{x: recs[w]["outcomes"][k].get(x) for x in ("effect", "ci_low", "ci_high", "control_mean")}}
+                   for w in names if w in recs}
+            cells = {w: (c["verdict"], c["effect"], c["ci_low"], c["ci_high"]) for w, c in per.items()}
             rows.append({"claim": cid, "outcome": _oname(oc), "role": "primary" if k == 0 else "exploratory",
-                         "threshold": oc["threshold"],
-                         "worlds": {w: {"verdict": cells[w][0], "effect": recs[w]["outcomes"][k]["effect"],
-                                        "ci_low": recs[w]["outcomes"][k]["ci_low"],
-                                        "ci_high": recs[w]["outcomes"][k]["ci_high"],
-                                        "control_mean": recs[w]["outcomes"][k].get("control_mean")} for w in cells},
+                         "threshold": oc["threshold"], "worlds": per,
                          "summary": worlds_line(cells) if len(cells) > 1 else f"one world ({next(iter(cells))})"})
     return rows
 
@@ -443,16 +442,16 @@ def rests_on_blocks(results: list[ClaimResult]) -> list[tuple]:
                 or ("none above the noise" if u.get("ranking") else "-"))
         floor = u.get("noise_floor")
         box = u["box"]
-        if box.get("found") and box.get("restricted"):
+        if not box.get("found"):
+            btxt = f"none ({box.get('reason')})"
+        elif box.get("restricted"):
             btxt = ("" if box.get("density_reached", True) else "the densest box, below the density asked: ") + \
                 "; ".join(f"{k} in [{fmt(v[0])}, {fmt(v[1])}]" for k, v in box["limits"].items()) + (
                 f" (density {fmt(box['density'], 2)}, coverage {fmt(box['coverage'], 2)}, n {box['n_in_box']})")
-        elif box.get("found"):
+        else:
             btxt = f"the whole space (density {fmt(box['density'], 2)}, n {box['n_in_box']})"
         if box.get("found") and box.get("base_density") is not None:
             btxt += f"; base density {fmt(box['base_density'], 2)}"
-        else:
-            btxt = f"none ({box.get('reason')})"
         turn = f"{u['turn_parameter']} = {fmt(u['turns_near'])}" if u.get("turns_near") is not None else "-"
         rows.append([rec["id"], u["metric"], str(u["samples"]), f"{100 * u['share_reaching']:.0f}%",
                      signed(u["ceiling"]) if u.get("ceiling") is not None else "n/a", lead,

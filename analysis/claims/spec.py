@@ -71,9 +71,11 @@ class RemoveSpec(Strict):
     @classmethod
     def _known(cls, v):
         from model.interventions import REGISTRY
+        from model.schema import did_you_mean
 
-        if v not in REGISTRY:
-            raise ValueError(f"unknown intervention kind {v!r}; expected one of: {', '.join(sorted(REGISTRY))}")
+        if v not in REGISTRY:  # as a scenario's unknown kind is told (model.interventions.validate_intervention)
+            raise ValueError(f"unknown intervention kind {v!r}; expected one of: {', '.join(sorted(REGISTRY))}"
+                             f"{did_you_mean(v, REGISTRY)}")
         return v
 
 
@@ -334,6 +336,10 @@ class WorldSpec(Strict):
 
     model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
 
+    def runs_uncertainty(self, quick: bool) -> bool:
+        """Whether the claim's uncertainty space runs in this world (a quick run: `quick.uncertainty` where given)."""
+        return self.uncertainty if not quick or self.quick.uncertainty is None else self.quick.uncertainty
+
 
 class ClaimSpec(Strict):
     """A claim file: the claim, its arms or gradient, outcomes, mechanism-off arm, conditions."""
@@ -399,18 +405,13 @@ class ClaimSpec(Strict):
             if key in seen:
                 raise ValueError(f"outcome metric {o.metric!r} is listed twice over {o.years[0]}-{o.years[1]}")
             seen.add(key)
-        for what, items in (("also", self.also), ("levels", self.levels)):
+        for what, items in (("also", self.also), ("levels", self.levels), ("worlds", self.worlds)):
             names = [x.name for x in items]
             for n in names:
                 if names.count(n) > 1:
                     raise ValueError(f"{what}: the name {n!r} is given twice")
-        if self.worlds:
-            if "scenario" in self.model_fields_set:
-                raise ValueError("give the base scenario in each world (worlds.N.scenario), not as scenario")
-            names = [w.name for w in self.worlds]
-            for n in names:
-                if names.count(n) > 1:
-                    raise ValueError(f"worlds: the name {n!r} is given twice")
+        if self.worlds and "scenario" in self.model_fields_set:
+            raise ValueError("give the base scenario in each world (worlds.N.scenario), not as scenario")
         if self.part_of is not None and self.part_of == self.id:
             raise ValueError(f"part_of names the claim itself ({self.id!r})")
         return self

@@ -16,6 +16,7 @@ without a browser; the Solara components at the end only draw it.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from html import escape
 from pathlib import Path
@@ -50,8 +51,10 @@ def claim_choices() -> dict[str, Path]:
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def claim_worlds(path) -> list[str]:
-    """The names of a claim file's worlds ([] for a file without worlds, or one that does not validate)."""
+    """The names of a claim file's worlds ([] for a file without worlds, or one that does not validate); read
+    once per file, as the claim picker's choices are (the controls ask on every render)."""
     from analysis.claims.spec import validate_spec
     from model.loading import read_yaml
 

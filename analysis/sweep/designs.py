@@ -22,6 +22,16 @@ def salib_problem(paths: list[str]) -> dict:
     return {"num_vars": len(paths), "names": list(paths), "bounds": [[0.0, 1.0]] * len(paths)}
 
 
+def morris_unit(paths: list[str], trajectories: int, levels: int, seed, optimal: int | None = None) -> np.ndarray:
+    """Morris trajectories in the unit hypercube (SALib): `trajectories` x (len(paths) + 1) points, each moving
+    one parameter by one step of a grid of `levels` levels (the sweeps' morris design and the claims lab's
+    uncertainty spaces)."""
+    from SALib.sample import morris as morris_sample
+
+    return np.asarray(morris_sample.sample(salib_problem(paths), trajectories, num_levels=levels,
+                                           optimal_trajectories=optimal, seed=seed), dtype=float)
+
+
 def make_design(spec: SweepSpec, params: dict[str, ParamSpec], paths: list[str], kinds: dict[str, str]):
     """Design points (list of {path: value}) and, for sampling designs, the unit-cube sample."""
     d = spec.design
@@ -51,10 +61,7 @@ def make_design(spec: SweepSpec, params: dict[str, ParamSpec], paths: list[str],
             unit = sobol_sample.sample(salib_problem(paths), d.samples, calc_second_order=d.second_order,
                                        scramble=True, seed=seed)
     else:
-        from SALib.sample import morris as morris_sample
-
-        unit = morris_sample.sample(salib_problem(paths), d.samples, num_levels=d.num_levels,
-                                    optimal_trajectories=d.optimal_trajectories, seed=seed)
+        unit = morris_unit(paths, d.samples, d.num_levels, seed, optimal=d.optimal_trajectories)
     unit = np.asarray(unit, dtype=float)
     cols = [params[k].from_unit(unit[:, j], kinds[k]) for j, k in enumerate(paths)]
     points = [{k: _native(v) for k, v in zip(paths, row)} for row in zip(*cols)]
